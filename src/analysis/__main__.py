@@ -1,0 +1,41 @@
+"""Command line: ``python -m analysis run DATA --params FILE [-p key=value ...] [--out DIR]``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import EXIT_BAD_INPUT, InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis",
+                                     description="Customer analytics notebooks, end to end.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute every notebook on a data file into a run folder")
+    run.add_argument("data", help="transaction file: CSV/TXT, XLSX or Parquet")
+    run.add_argument("--params", help="YAML parameter file (see params/)")
+    run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                     help="override one parameter; repeatable (value read as YAML)")
+    run.add_argument("--out", help="run folder to create (default outputs/<dataset>-<time>)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            from .runner import main_run
+            return main_run(args)
+    except InputError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted; the partial run folder (if any) is marked by its "
+              ".partial name and no earlier run was touched", file=sys.stderr)
+        return 130
+    return 1  # pragma: no cover - argparse requires a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

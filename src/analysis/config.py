@@ -1,0 +1,370 @@
+"""One parameter schema for the YAML files, ``-p key=value`` overrides and notebooks.
+
+Every parameter is declared once in :data:`FIELDS` with its type, default and a
+one-line description (the README's parameter reference is checked against this
+table by a test). :func:`resolve` merges defaults, a YAML file and overrides and
+validates the result; an unknown key or a bad value raises :class:`ParamError`
+before anything runs. YAML is read with ``yaml.safe_load`` only: no parameter is
+ever evaluated as code.
+
+A dataclass-style table with explicit checks was chosen over pydantic so that the
+error messages can name the parameter file and key the way the rest of the
+project names a data file, column and row.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from .errors import ParamError
+
+#: canonical transaction columns a mapping may name (``columns:`` in params)
+CANONICAL_COLUMNS = ("customer_id", "date", "amount", "quantity", "unit_price", "order_id",
+                     "product_code")
+
+#: codes of the UCI Online Retail export that are not products (postage, fees, adjustments)
+DEFAULT_NON_PRODUCT_CODES = ["POST", "DOT", "M", "C2", "D", "S", "B", "BANK CHARGES",
+                             "AMAZONFEE", "CRUK", "PADS", "ADJUST", "ADJUST2", "TEST001",
+                             "TEST002"]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str            # str|int|float|bool|date|list_str|list_float|mapping|choice
+    default: Any
+    help: str
+    choices: tuple = ()
+    nullable: bool = False
+    check: Callable[[Any], str | None] | None = None  # returns an error text or None
+    group: str = "data"
+
+
+def _between(lo: float, hi: float) -> Callable[[Any], str | None]:
+    def check(v):
+        return None if lo <= v <= hi else f"must be between {lo} and {hi}"
+    return check
+
+
+def _positive(v):
+    return None if v > 0 else "must be greater than 0"
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must be 0 or more"
+
+
+def _cuts(v):
+    if len(v) != 2 or not (0 < v[0] < v[1] < 1):
+        return "must be two increasing shares strictly between 0 and 1, e.g. [0.05, 0.20]"
+    return None
+
+
+def _k_range(v):
+    if len(v) != 2 or not (2 <= v[0] <= v[1] <= 30) or any(int(x) != x for x in v):
+        return "must be two whole numbers [min, max] with 2 <= min <= max <= 30"
+    return None
+
+
+FIELDS: tuple[Field, ...] = (
+    # -- reading the file ----------------------------------------------------------------
+    Field("dataset", "str", None, "Name of the dataset, used in the run-folder name "
+          "(default: the data file's name without extension).", nullable=True),
+    Field("columns", "mapping", {}, "Mapping from canonical column to the file's column: "
+          "customer_id and date are required; amount, or quantity and unit_price; optional "
+          "order_id, product_code. Example: {customer_id: CustomerID, date: InvoiceDate}."),
+    Field("header", "bool", True, "Whether the first line of a CSV holds column names."),
+    Field("names", "list_str", None, "Column names to use when the file has no header line "
+          "(or to replace it).", nullable=True),
+    Field("sep", "str", "auto", "CSV separator: a character, 'whitespace', or 'auto' "
+          "(detected from the first line among , ; tab |)."),
+    Field("encoding", "str", "utf-8", "Text encoding of a CSV file (a UTF-8 byte-order mark "
+          "is accepted)."),
+    Field("sheet", "str", None, "XLSX sheet name (default: the first sheet).", nullable=True),
+    Field("date_format", "str", None, "strftime format of the date column, e.g. '%Y%m%d' "
+          "(default: ISO 8601 or pandas' inference, checked row by row).", nullable=True),
+    Field("dayfirst", "bool", False, "Read ambiguous dates like 01/02/2011 as day first."),
+    Field("currency", "str", "USD", "Currency code shown in tables and figures."),
+    Field("dimensions", "list_str", [], "Customer attributes to carry into the customers "
+          "table (file columns, e.g. [Country]); a customer's value is its most frequent one."),
+    # -- cleaning ----------------------------------------------------------------------------
+    Field("drop_missing_customer", "bool", True, "Drop rows without a customer id.",
+          group="cleaning"),
+    Field("returns", "choice", "drop", "Cancellations and returns (negative quantity or "
+          "amount, or order id starting with cancel_prefix): 'drop' them, or 'net' them "
+          "against the customer's revenue.", choices=("drop", "net"), group="cleaning"),
+    Field("cancel_prefix", "str", "C", "Order-id prefix that marks a cancellation.",
+          nullable=True, group="cleaning"),
+    Field("drop_non_product", "bool", True, "Drop rows whose product_code is in "
+          "non_product_codes (postage, fees, manual adjustments).", group="cleaning"),
+    Field("non_product_codes", "list_str", DEFAULT_NON_PRODUCT_CODES, "Product codes that "
+          "are not products.", group="cleaning"),
+    Field("drop_non_positive_price", "bool", True, "Drop purchase rows whose unit price (or "
+          "amount, when no price is mapped) is zero or negative.", group="cleaning"),
+    Field("drop_duplicates", "bool", True, "Drop exact duplicate rows (every mapped column "
+          "equal), keeping the first.", group="cleaning"),
+    Field("observation_start", "date", None, "First day of the observation window; earlier "
+          "rows are dropped (default: the first date in the data).", nullable=True,
+          group="cleaning"),
+    Field("observation_end", "date", None, "Last day of the observation window; later rows "
+          "are dropped and T is measured to it (default: the last date in the data).",
+          nullable=True, group="cleaning"),
+    # -- summary and models ----------------------------------------------------------------
+    Field("time_unit", "choice", "day", "Unit of recency and T: 'day' or 'week' (7 days).",
+          choices=("day", "week"), group="summary"),
+    Field("seed", "int", 42, "Seed for every random step (sampling, k-means, bootstrap).",
+          check=_non_negative, group="summary"),
+    Field("language", "choice", "en", "Language of labels and text in reports.",
+          choices=("en", "zh"), group="report"),
+    # -- value tiers (notebook 02) ---------------------------------------------------------
+    Field("abc_method", "choice", "rank_share", "ABC method: 'rank_share' (top 5 % / next "
+          "15 % / rest of customers) or 'revenue_share' (customers bringing the first 80 % / "
+          "next 15 % / last 5 % of revenue).", choices=("rank_share", "revenue_share"),
+          group="tiers"),
+    Field("abc_rank_cuts", "list_float", [0.05, 0.20], "Cumulative customer shares closing "
+          "tiers A and B for rank_share.", check=_cuts, group="tiers"),
+    Field("abc_revenue_cuts", "list_float", [0.80, 0.95], "Cumulative revenue shares closing "
+          "tiers A and B for revenue_share.", check=_cuts, group="tiers"),
+    Field("migration_split", "date", None, "Date splitting the window in two halves for tier "
+          "migration (default: the midpoint).", nullable=True, group="tiers"),
+    # -- segments (notebook 03) -------------------------------------------------------------
+    Field("rfm_monetary", "choice", "revenue", "What the M score ranks: total 'revenue' or "
+          "'mean_order_value'.", choices=("revenue", "mean_order_value"), group="segments"),
+    Field("segment_map", "mapping", {}, "Overrides of the named-segment table: "
+          "{segment name: [[r_lo, r_hi], [fm_lo, fm_hi]], ...} replacing rows by name.",
+          group="segments"),
+    Field("k_range", "list_float", [2, 8], "Range of k tried for k-means, chosen by "
+          "silhouette.", check=_k_range, group="segments"),
+    Field("silhouette_sample", "int", 10000, "Customers sampled (seeded) to compute the "
+          "silhouette.", check=_positive, group="segments"),
+    Field("minibatch_threshold", "int", 50000, "Use MiniBatchKMeans above this many "
+          "customers.", check=_positive, group="segments"),
+    Field("new_days", "int", None, "A customer whose first purchase is at most this many "
+          "days before the end is 'new' (default: from the median inter-purchase time).",
+          nullable=True, check=_positive, group="segments"),
+    Field("active_days", "int", None, "Last purchase within this many days: 'active' "
+          "(default: from the median inter-purchase time).", nullable=True, check=_positive,
+          group="segments"),
+    Field("churn_days", "int", None, "Last purchase more than this many days ago: 'churned'; "
+          "between active_days and churn_days: 'dormant'.", nullable=True, check=_positive,
+          group="segments"),
+    # -- CLV (notebook 04) ---------------------------------------------------------------
+    Field("clv_model", "choice", "bgnbd", "Purchase model: 'bgnbd', 'paretonbd' or 'mbgnbd'.",
+          choices=("bgnbd", "paretonbd", "mbgnbd"), group="clv"),
+    Field("clv_horizon_months", "int", 12, "Horizon of predicted CLV, in months.",
+          check=_positive, group="clv"),
+    Field("discount_rate", "float", 0.10, "Annual discount rate for CLV.",
+          check=_between(0, 1), group="clv"),
+    Field("margin", "float", 1.0, "Share of revenue kept as profit (1.0 = CLV in revenue).",
+          check=_between(0, 1), group="clv"),
+    Field("calibration_end", "date", None, "End of the calibration period for holdout "
+          "validation (default: leaves the last 40 % of the window as holdout).",
+          nullable=True, group="clv"),
+    Field("clv_bootstrap", "int", 100, "Bootstrap iterations for CLV intervals (0 skips).",
+          check=_non_negative, group="clv"),
+    Field("penalizer", "float", 0.0, "L2 penalizer of the lifetimes fitters.",
+          check=_non_negative, group="clv"),
+)
+
+FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+
+def defaults() -> dict[str, Any]:
+    return {f.name: _copy(f.default) for f in FIELDS}
+
+
+def _copy(v):
+    if isinstance(v, list):
+        return list(v)
+    if isinstance(v, dict):
+        return dict(v)
+    return v
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, FIELD_BY_NAME, n=1)
+    return f"Did you mean {close[0]!r}?" if close else \
+        "Known parameters are listed in the README's parameter reference"
+
+
+def _coerce(field: Field, value: Any, source: str) -> Any:
+    def bad(expected: str):
+        raise ParamError(f"parameter {field.name!r} must be {expected}, got {value!r}",
+                         file=source, column=field.name)
+
+    if value is None:
+        if field.nullable or field.default is None:
+            return None
+        bad("set (it cannot be empty)")
+    k = field.kind
+    if k == "str":
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        bad("a text value")
+    if k == "bool":
+        if isinstance(value, bool):
+            return value
+        bad("true or false")
+    if k == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            bad("a whole number")
+        return int(value)
+    if k == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            bad("a number")
+        return float(value)
+    if k == "choice":
+        if value in field.choices:
+            return value
+        bad("one of " + ", ".join(repr(c) for c in field.choices))
+    if k == "date":
+        if isinstance(value, _dt.datetime):
+            return value.date().isoformat()
+        if isinstance(value, _dt.date):
+            return value.isoformat()
+        if isinstance(value, str):
+            try:
+                return _dt.date.fromisoformat(value.strip()).isoformat()
+            except ValueError:
+                pass
+        bad("a date written YYYY-MM-DD")
+    if k == "list_str":
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and all(isinstance(x, (str, int, float)) and
+                                           not isinstance(x, bool) for x in value):
+            return [str(x) for x in value]
+        bad("a list of text values")
+    if k == "list_float":
+        if isinstance(value, list) and all(isinstance(x, (int, float)) and
+                                           not isinstance(x, bool) for x in value):
+            return [float(x) for x in value]
+        bad("a list of numbers, e.g. [0.05, 0.2]")
+    if k == "mapping":
+        if isinstance(value, dict) and all(isinstance(x, str) for x in value):
+            return dict(value)
+        bad("a mapping of names to values")
+    raise AssertionError(k)  # pragma: no cover - every kind is handled above
+
+
+def _check_columns(mapping: dict, source: str) -> None:
+    for key, col in mapping.items():
+        if key not in CANONICAL_COLUMNS:
+            raise ParamError(f"columns: unknown canonical column {key!r}; use one of "
+                             + ", ".join(CANONICAL_COLUMNS), file=source, column="columns")
+        if not isinstance(col, (str, int)) or isinstance(col, bool):
+            raise ParamError(f"columns.{key} must name a column of the file, got {col!r}",
+                             file=source, column="columns")
+
+
+def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, Any]:
+    """Check keys and values of ``raw`` (already merged) and return a full parameter dict."""
+    out = defaults()
+    for key, value in raw.items():
+        if key not in FIELD_BY_NAME:
+            raise ParamError(f"unknown parameter {key!r}. {_suggest(key)}", file=source,
+                             column=key)
+        field = FIELD_BY_NAME[key]
+        value = _coerce(field, value, source)
+        if value is not None and field.check is not None:
+            msg = field.check(value)
+            if msg:
+                raise ParamError(f"parameter {key!r} {msg}, got {value!r}", file=source,
+                                 column=key)
+        out[key] = value
+    _check_columns(out["columns"], source)
+    cols = out["columns"]
+    for required in ("customer_id", "date"):
+        if required not in cols:
+            raise ParamError(f"columns.{required} is required: name the file's column that "
+                             f"holds the {required.replace('_', ' ')}", file=source,
+                             column="columns")
+    if "amount" not in cols and not {"quantity", "unit_price"} <= set(cols):
+        raise ParamError("columns must map 'amount', or both 'quantity' and 'unit_price'",
+                         file=source, column="columns")
+    for a, b in (("active_days", "churn_days"),):
+        if out[a] is not None and out[b] is not None and out[a] >= out[b]:
+            raise ParamError(f"{a} ({out[a]}) must be smaller than {b} ({out[b]})",
+                             file=source, column=a)
+    if out["observation_start"] and out["observation_end"] and \
+            out["observation_start"] > out["observation_end"]:
+        raise ParamError("observation_start is after observation_end", file=source,
+                         column="observation_start")
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a parameter file with ``yaml.safe_load`` (tags such as !!python/object are refused)."""
+    p = Path(path)
+    if not p.exists():
+        raise ParamError("parameter file not found", file=str(p))
+    if p.is_dir():
+        raise ParamError("parameter file is a directory, not a file", file=str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise ParamError("parameter file is not UTF-8 text", file=str(p)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamError(f"parameter file is not valid safe YAML{where}: {detail}",
+                         file=str(p), hint="Only plain YAML values are accepted; tags such "
+                         "as !!python/object are refused") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParamError("parameter file must hold a mapping of key: value lines",
+                         file=str(p))
+    return data
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one ``-p key=value`` (value read as a YAML scalar/list; dotted keys nest)."""
+    if "=" not in text:
+        raise ParamError(f"override {text!r} must look like key=value", file="-p")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply overrides; ``columns.customer_id`` style keys set one entry of a mapping."""
+    out = {k: _copy(v) for k, v in base.items()}
+    for key, value in overrides.items():
+        if "." in key:
+            head, sub = key.split(".", 1)
+            inner = dict(out.get(head) or {})
+            inner[sub] = value
+            out[head] = inner
+        else:
+            out[key] = value
+    return out
+
+
+def resolve(params_file: str | Path | None = None,
+            overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults ← YAML file ← overrides, validated. The one entry point for CLI and notebooks."""
+    raw: dict[str, Any] = read_yaml(params_file) if params_file else {}
+    source = str(params_file) if params_file else "parameters"
+    if overrides:
+        bad = [k for k in overrides if k.split(".")[0] not in FIELD_BY_NAME]
+        if bad:
+            raise ParamError(f"unknown parameter {bad[0]!r}. {_suggest(bad[0])}",
+                             file="-p override", column=bad[0])
+        raw = merge(raw, overrides)
+    return validate(raw, source)
+
+
+def time_unit_days(params: Mapping[str, Any]) -> int:
+    return 7 if params["time_unit"] == "week" else 1

@@ -1,0 +1,281 @@
+"""Stage 1a: read a transaction file into the canonical transactions frame.
+
+Canonical columns (see ``config.CANONICAL_COLUMNS``): ``customer_id`` (text, kept
+exactly as written: leading zeros survive), ``date`` (datetime64), ``amount``
+(line revenue, float rounded to the cent), and when mapped ``quantity``,
+``unit_price``, ``order_id``, ``product_code``, plus the ``dimensions`` columns
+under their own names. When only ``quantity`` and ``unit_price`` are mapped, the
+line amount is ``quantity * unit_price`` rounded to the cent, so that the cleaning
+ledger can reconcile to the cent.
+
+Every problem becomes an :class:`~analysis.errors.InputError` naming the file, the
+column and an example row; the file is only ever opened for reading.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from .errors import InputError
+
+TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ""}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+_SNIFF = [",", ";", "\t", "|"]
+
+#: the contract of a loaded frame, checked with pandera after coercion
+TRANSACTIONS_SCHEMA = pa.DataFrameSchema(
+    {
+        "customer_id": pa.Column(str, nullable=True),
+        "date": pa.Column("datetime64[ns]", nullable=False),
+        "amount": pa.Column(float, pa.Check(lambda s: np.isfinite(s), element_wise=False,
+                                            error="amount must be finite"), nullable=False),
+    },
+    strict=False,
+    coerce=False,
+)
+
+
+def check_path(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError("data file not found", file=str(p),
+                         hint="Check the path; it is relative to the current directory")
+    if p.is_dir():
+        raise InputError("the data path is a directory, not a file", file=str(p),
+                         hint="Name one CSV, XLSX or Parquet file")
+    if p.stat().st_size == 0:
+        raise InputError("the data file is empty (0 bytes)", file=str(p))
+    return p
+
+
+def _sniff_sep(p: Path, encoding: str) -> str:
+    with open(p, "r", encoding=encoding, errors="replace", newline="") as fh:
+        first = fh.readline()
+    counts = {s: first.count(s) for s in _SNIFF}
+    best = max(counts, key=counts.get)
+    if counts[best] == 0:
+        return "whitespace" if len(first.split()) > 1 else ","
+    return best
+
+
+def _magic(p: Path) -> bytes:
+    with open(p, "rb") as fh:
+        return fh.read(8)
+
+
+def _read_csv(p: Path, params: Mapping[str, Any], usecols: list[str]) -> pd.DataFrame:
+    enc = params["encoding"]
+    if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
+        enc = "utf-8-sig"  # accept a byte-order mark
+    magic = _magic(p)
+    if magic.startswith(b"\x1f\x8b"):
+        raise InputError("the file is gzip-compressed, not plain text", file=str(p),
+                         hint="Decompress it first (gunzip) or give it a .gz name")
+    if magic.startswith((b"\xff\xfe", b"\xfe\xff")) and "16" not in enc:
+        raise InputError("the file is UTF-16 encoded", file=str(p),
+                         hint="Set encoding: utf-16 in the parameter file")
+    sep = params["sep"]
+    if sep == "auto":
+        sep = _sniff_sep(p, enc)
+    header = 0 if params["header"] else None
+    names = params["names"]
+    kw: dict[str, Any] = dict(header=header, dtype=str, keep_default_na=False,
+                              na_values=[""], encoding=enc)
+    if names:
+        kw["names"] = names
+        if params["header"]:
+            kw["header"] = 0
+    if sep == "whitespace":
+        kw["sep"] = r"\s+"
+    else:
+        kw["sep"] = sep
+        kw["engine"] = "c"
+    try:
+        df = pd.read_csv(p, **kw)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the file is not valid {params['encoding']} text (byte "
+                         f"{exc.start})", file=str(p),
+                         hint="Set encoding (for example latin-1 or cp1252) in the "
+                         "parameter file") from None
+    except pd.errors.EmptyDataError:
+        raise InputError("the data file has no columns (empty or blank)", file=str(p)) from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"the file could not be read as a table: {str(exc).strip()}",
+                         file=str(p), hint=f"Check the separator (now {sep!r}) and quoting"
+                         ) from None
+    except ValueError as exc:  # e.g. binary content
+        raise InputError(f"the file could not be read as text: {exc}", file=str(p)) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in usecols if c not in df.columns]
+    if missing:
+        hint = f"The file's columns are {list(df.columns)[:12]}"
+        if len(df.columns) == 1 and sep != "whitespace":
+            hint += f"; only one column was found, so the separator {sep!r} is probably wrong"
+        raise InputError(f"mapped column {missing[0]!r} is not in the file",
+                         file=str(p), column=missing[0], hint=hint)
+    return df[usecols]
+
+
+def _read_excel(p: Path, params: Mapping[str, Any], usecols: list[str]) -> pd.DataFrame:
+    try:
+        sheet = params["sheet"] if params["sheet"] is not None else 0
+        df = pd.read_excel(p, sheet_name=sheet, engine="calamine", dtype=object)
+    except Exception as exc:  # calamine raises its own error types
+        raise InputError(f"the workbook could not be read: {exc}", file=str(p),
+                         column=f"sheet {params['sheet']}" if params["sheet"] else None
+                         ) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in usecols if c not in df.columns]
+    if missing:
+        raise InputError(f"mapped column {missing[0]!r} is not in the sheet", file=str(p),
+                         column=missing[0], hint=f"The sheet's columns are "
+                         f"{list(df.columns)[:12]}; set 'sheet' to pick another sheet")
+    return df[usecols]
+
+
+def _read_parquet(p: Path, usecols: list[str]) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+    try:
+        names = pq.read_schema(p).names
+    except Exception as exc:
+        raise InputError(f"the file is not a readable Parquet file: {exc}", file=str(p)) from None
+    missing = [c for c in usecols if c not in names]
+    if missing:
+        raise InputError(f"mapped column {missing[0]!r} is not in the Parquet file",
+                         file=str(p), column=missing[0], hint=f"Its columns are {names[:12]}")
+    return pd.read_parquet(p, columns=usecols)
+
+
+def read_raw(path: str | Path, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Read the mapped columns of a CSV / XLSX / Parquet file, as written (no typing yet)."""
+    p = check_path(path)
+    usecols = list(dict.fromkeys(list(params["columns"].values()) + list(params["dimensions"])))
+    suffix = p.suffix.lower()
+    if suffix in EXCEL_SUFFIXES:
+        df = _read_excel(p, params, usecols)
+    elif suffix in PARQUET_SUFFIXES:
+        df = _read_parquet(p, usecols)
+    else:
+        df = _read_csv(p, params, usecols)
+    if len(df) == 0:
+        raise InputError("the data file has a header but no data rows", file=str(p))
+    return df
+
+
+def _line_of(pos: int, params: Mapping[str, Any]) -> int:
+    """1-based line of the file for a data row at position ``pos``."""
+    return pos + (2 if params["header"] else 1)
+
+
+def _example(raw: pd.DataFrame, mask: np.ndarray, params) -> tuple[dict, int, int]:
+    pos = int(np.flatnonzero(mask)[0])
+    row = {c: raw.iloc[pos][c] for c in raw.columns}
+    return row, _line_of(pos, params), int(mask.sum())
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    out = s.astype("str") if s.dtype != "str" else s
+    out = out.str.strip()
+    return out.mask(out.isna() | (out == "") | (out.str.lower().isin(["nan", "none", "null"])))
+
+
+def _parse_dates(s: pd.Series, params) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.astype("datetime64[ns]")
+    text = _as_text(s)
+    fmt = params["date_format"]
+    if fmt:
+        out = pd.to_datetime(text, format=fmt, errors="coerce")
+    else:
+        out = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        if out.isna().sum() > text.isna().sum():
+            out = pd.to_datetime(text, format="mixed", errors="coerce",
+                                 dayfirst=params["dayfirst"])
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
+def _parse_number(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.astype("float64")
+    return pd.to_numeric(_as_text(s), errors="coerce").astype("float64")
+
+
+def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data") -> pd.DataFrame:
+    """Map the file's columns to canonical names and types; raise on values that do not parse."""
+    cols = params["columns"]
+    src = {canon: col for canon, col in cols.items()}
+    out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+
+    out["customer_id"] = _as_text(raw[src["customer_id"]]).astype("str")
+
+    dates = _parse_dates(raw[src["date"]], params)
+    missing = dates.isna().to_numpy()
+    if missing.any():
+        original = raw[src["date"]]
+        blank = _as_text(original).isna().to_numpy() if not \
+            pd.api.types.is_datetime64_any_dtype(original) else missing
+        kind = "is empty" if blank[missing].all() else "could not be read as a date"
+        row, line, n = _example(raw, missing, params)
+        fmt = params["date_format"] or "ISO 8601 / inferred"
+        raise InputError(f"{n} row(s) have a date that {kind} (expected format {fmt})",
+                         file=file, column=src["date"], row=row, line=line,
+                         hint="Set date_format in the parameter file, or fix those rows")
+    out["date"] = dates
+
+    numeric = {}
+    for canon in ("amount", "quantity", "unit_price"):
+        if canon in src:
+            values = _parse_number(raw[src[canon]])
+            bad = (~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan)))
+            if bad.any():
+                row, line, n = _example(raw, bad, params)
+                raise InputError(f"{n} row(s) have a {canon.replace('_', ' ')} that is not a "
+                                 f"finite number (empty, text, NaN or inf)", file=file,
+                                 column=src[canon], row=row, line=line,
+                                 hint="Amounts must be plain numbers with a '.' decimal point")
+            numeric[canon] = values
+    if "amount" in numeric:
+        out["amount"] = numeric["amount"].round(2)
+    else:
+        out["amount"] = (numeric["quantity"] * numeric["unit_price"]).round(2)
+    for canon in ("quantity", "unit_price"):
+        if canon in numeric:
+            out[canon] = numeric[canon]
+    for canon in ("order_id", "product_code"):
+        if canon in src:
+            out[canon] = _as_text(raw[src[canon]]).astype("str")
+    for dim in params["dimensions"]:
+        out[dim] = _as_text(raw[dim]).astype("str")
+    try:
+        TRANSACTIONS_SCHEMA.validate(out, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        first = fc.iloc[0]
+        col = str(first.get("column"))
+        idx = first.get("index")
+        row = {c: raw.iloc[int(idx)][c] for c in raw.columns} if pd.notna(idx) else None
+        raise InputError(f"the loaded data breaks the transaction schema: {first.get('check')}",
+                         file=file, column=src.get(col, col), row=row) from None
+    return out
+
+
+def load_transactions(path: str | Path, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Read, map and type a transaction file. Raises InputError on anything unusable."""
+    raw = read_raw(path, params)
+    return coerce(raw, params, file=str(path))
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,161 @@
+"""Run-folder artifacts shared by the notebooks: reading, writing, and the transaction stage.
+
+A notebook reads the previous stage's artifact from ``run_dir``; when it is absent
+(an analyst opened notebook 03 on its own) the missing stages are computed from the
+data file with the same package functions, so every notebook runs on its own.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import clean as clean_mod
+from . import config, load, summary
+
+CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
+                    "recency", "T", "monetary_value", "revenue", "abc_tier", "r_score",
+                    "f_score", "m_score", "rfm_segment", "cluster", "lifecycle_stage",
+                    "historical_clv", "p_alive", "expected_purchases", "predicted_clv",
+                    "clv_tier", "recommended_action"]
+
+CUSTOMERS = "customers.parquet"
+TRANSACTIONS = "transactions_clean.parquet"
+LEDGER = "cleaning_ledger.csv"
+METRICS = "metrics.json"
+
+
+def setup(params_path: str | None, overrides: Mapping[str, Any] | None, run_dir: str | Path
+          ) -> dict[str, Any]:
+    """Resolve parameters, create ``run_dir`` and set the figure style. First call of a notebook."""
+    cfg = config.resolve(params_path, overrides or {})
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    from . import plots
+    plots.set_style()
+    return cfg
+
+
+def transaction_stage(data_path: str | Path, cfg: Mapping[str, Any]
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Load, clean and summarise: (clean transactions, ledger, one row per customer)."""
+    tx = load.load_transactions(data_path, cfg)
+    clean, ledger = clean_mod.clean_transactions(tx, cfg)
+    if len(clean) == 0 or (~clean["is_return"]).sum() == 0:
+        from .errors import InputError
+        raise InputError("cleaning removed every row, so there is nothing to analyse: "
+                         + ", ".join(f"{r.step} {r.rows}" for r in ledger.itertuples()
+                                     if r.step not in ("input", "kept") and r.rows),
+                         file=str(data_path), hint="Check the column mapping and the "
+                         "cleaning parameters (returns, drop_* and observation window)")
+    customers = summary.customer_summary(clean, cfg)
+    return clean, ledger, customers
+
+
+def stage1_metrics(clean: pd.DataFrame, ledger: pd.DataFrame, customers: pd.DataFrame,
+                   cfg: Mapping[str, Any]) -> dict[str, Any]:
+    steps = ledger.set_index("step")
+    end = summary.observation_end(clean, cfg)
+    start = pd.Timestamp(clean["date"].min()).normalize()
+    return {
+        "customers": int(len(customers)),
+        "transactions": int(steps.at["kept", "rows"]),
+        "revenue": float(steps.at["kept", "revenue"]),
+        "currency": cfg["currency"],
+        "period": {"start": start.date().isoformat(), "end": end.date().isoformat(),
+                   "days": int((end - start).days) + 1, "time_unit": cfg["time_unit"]},
+        "cleaning": {"input_rows": int(steps.at["input", "rows"]),
+                     "input_revenue": float(steps.at["input", "revenue"]),
+                     "dropped": {s: {"rows": int(r.rows), "revenue": float(r.revenue)}
+                                 for s, r in steps.drop(index=["input", "kept"]).iterrows()}},
+    }
+
+
+def write_stage1(run_dir: str | Path, clean: pd.DataFrame, ledger: pd.DataFrame,
+                 customers: pd.DataFrame, cfg: Mapping[str, Any]) -> None:
+    run = Path(run_dir)
+    clean.to_parquet(run / TRANSACTIONS, index=False)
+    clean_mod.ledger_table(ledger).to_csv(run / LEDGER, index=False)
+    write_customers(run_dir, customers)
+    update_metrics(run_dir, stage1_metrics(clean, ledger, customers, cfg))
+
+
+def read_transactions(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]
+                      ) -> pd.DataFrame:
+    path = Path(run_dir) / TRANSACTIONS
+    if not path.exists():
+        clean, ledger, customers = transaction_stage(data_path, cfg)
+        write_stage1(run_dir, clean, ledger, customers, cfg)
+        return clean
+    return pd.read_parquet(path)
+
+
+def read_customers(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]
+                   ) -> pd.DataFrame:
+    """The customers table so far; computes stage 1 first when the run folder lacks it."""
+    path = Path(run_dir) / CUSTOMERS
+    if not path.exists():
+        read_transactions(run_dir, data_path, cfg)
+    return pd.read_parquet(path)
+
+
+def order_columns(customers: pd.DataFrame) -> pd.DataFrame:
+    """Contract columns first, in the design's order, then any extra (dimension) columns."""
+    first = [c for c in CUSTOMER_COLUMNS if c in customers]
+    return customers[first + [c for c in customers if c not in first]]
+
+
+def write_customers(run_dir: str | Path, customers: pd.DataFrame) -> None:
+    order_columns(customers).to_parquet(Path(run_dir) / CUSTOMERS, index=False)
+
+
+def add_columns(run_dir: str | Path, customers: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Add a stage's columns (indexed like ``customers``) and write the table back."""
+    out = customers.drop(columns=[c for c in new.columns if c in customers]).join(new)
+    write_customers(run_dir, out)
+    return order_columns(out)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if math.isnan(f) or math.isinf(f) else round(f, 10)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (pd.Timestamp,)):
+        return obj.date().isoformat()
+    return obj
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / METRICS
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def update_metrics(run_dir: str | Path, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge top-level keys into ``metrics.json`` (sorted keys, no timestamps: deterministic)."""
+    metrics = read_metrics(run_dir)
+    metrics.update(_jsonable(dict(values)))
+    path = Path(run_dir) / METRICS
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)
+    return metrics
+
+
+def export_customers(run_dir: str | Path, customers: pd.DataFrame) -> pd.DataFrame:
+    """Write the final customers table (Parquet and CSV, contract column order)."""
+    table = order_columns(customers)
+    write_customers(run_dir, table)
+    table.to_csv(Path(run_dir) / "customers.csv", index=False, date_format="%Y-%m-%d")
+    return table

@@ -1,0 +1,100 @@
+"""Figures shared by the notebooks: seaborn/matplotlib, titled, axes labelled with units.
+
+Every function takes small, already-aggregated frames (or bins/samples large ones
+itself), returns the matplotlib ``Figure`` and never writes files.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+PALETTE = "crest"
+
+
+def set_style() -> None:
+    sns.set_theme(style="whitegrid", context="notebook")
+    plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "figure.figsize": (8, 4.2),
+                         "axes.titleweight": "bold"})
+    # CJK labels for the zh report, where such a font is installed; DejaVu otherwise
+    plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei",
+                                       "DejaVu Sans"]
+
+
+def money(x: float, currency: str = "USD") -> str:
+    sign = "-" if x < 0 else ""
+    x = abs(x)
+    if x >= 1e6:
+        return f"{sign}{x / 1e6:,.2f}M {currency}"
+    if x >= 1e4:
+        return f"{sign}{x / 1e3:,.1f}k {currency}"
+    return f"{sign}{x:,.2f} {currency}"
+
+
+def ledger_bars(ledger: pd.DataFrame, currency: str = "USD") -> plt.Figure:
+    """Rows and revenue removed by each cleaning rule, beside what was kept."""
+    steps = ledger[~ledger["step"].isin(["input"])].copy()
+    steps["kind"] = np.where(steps["step"] == "kept", "kept", "dropped")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    sns.barplot(data=steps, y="step", x="rows", hue="kind", dodge=False, ax=axes[0],
+                palette={"kept": "#2a9d8f", "dropped": "#e76f51"}, legend=False)
+    axes[0].set(title="Rows by cleaning step", xlabel="rows (transactions)", ylabel="step")
+    axes[0].set_xscale("symlog")
+    sns.barplot(data=steps, y="step", x="revenue", hue="kind", dodge=False, ax=axes[1],
+                palette={"kept": "#2a9d8f", "dropped": "#e76f51"}, legend=False)
+    axes[1].set(title="Revenue by cleaning step", xlabel=f"revenue ({currency})", ylabel="")
+    axes[1].set_xscale("symlog")
+    fig.suptitle("Where every input row went (symmetric log scale)")
+    fig.tight_layout()
+    return fig
+
+
+def monthly_activity(clean: pd.DataFrame, currency: str = "USD") -> plt.Figure:
+    """Transactions and revenue per calendar month (binned, so size does not matter)."""
+    month = clean["date"].dt.to_period("M")
+    per = pd.DataFrame({"month": month, "amount": clean["amount"]}).groupby("month") \
+        .agg(transactions=("amount", "size"), revenue=("amount", "sum")).reset_index()
+    per["month"] = per["month"].dt.to_timestamp()
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    ax.bar(per["month"], per["transactions"], width=20, color="#457b9d", label="transactions")
+    ax.set(title="Transactions per month", xlabel="month",
+           ylabel="transactions per month (count)")
+    ax2 = ax.twinx()
+    ax2.plot(per["month"], per["revenue"], color="#e76f51", marker="o", label="revenue")
+    ax2.set_ylabel(f"revenue per month ({currency})")
+    ax2.grid(False)
+    fig.legend(loc="upper right", bbox_to_anchor=(0.88, 0.88))
+    fig.tight_layout()
+    return fig
+
+
+def first_purchase_cohorts(customers: pd.DataFrame) -> plt.Figure:
+    """New customers per month of first purchase (date coverage of the customer base)."""
+    per = customers["first_purchase"].dt.to_period("M").value_counts().sort_index()
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    ax.bar(per.index.to_timestamp(), per.to_numpy(), width=20, color="#2a9d8f")
+    ax.set(title="New customers per month (month of first purchase)", xlabel="month",
+           ylabel="new customers (count)")
+    fig.tight_layout()
+    return fig
+
+
+def show(fig: plt.Figure) -> None:
+    """Display a figure in the notebook and free it (keeps memory flat in long runs)."""
+    from IPython.display import display
+    display(fig)
+    plt.close(fig)
+
+
+def annotated_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str,
+                      fmt: str = ".0f", cmap: str = "crest",
+                      cbar_label: str | None = None) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * table.shape[1] + 2),
+                                    max(3, 0.55 * table.shape[0] + 1.5)))
+    sns.heatmap(table, annot=True, fmt=fmt, cmap=cmap, ax=ax,
+                cbar_kws={"label": cbar_label} if cbar_label else None)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    fig.tight_layout()
+    return fig
+

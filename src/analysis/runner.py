@@ -1,0 +1,244 @@
+"""Execute the notebooks in order into a run folder, safely.
+
+``run()``:
+
+1. resolves and validates the parameters and checks the data (load + clean) before
+   anything is written, so bad input fails fast with exit code 2;
+2. executes ``notebooks/NN_*.ipynb`` with papermill into ``outputs/.<name>.partial``;
+3. renders ``report/`` (nbconvert, no code cells) and ``report/index.html``;
+4. writes ``manifest.json`` and renames the folder to its final name, then moves
+   ``outputs/latest`` (only when every notebook succeeded).
+
+A failed run keeps its folder, with ``manifest.json`` status "failed", the notebook
+that failed and the error; the raw data is only read, and earlier runs and
+``outputs/latest`` are not touched.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from . import config, load
+from .errors import EXIT_FAILED, EXIT_OK, InputError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+PACKAGES = ["pandas", "numpy", "scipy", "scikit-learn", "lifetimes", "seaborn", "matplotlib",
+            "papermill", "nbconvert", "pyarrow", "pandera", "python-calamine", "openpyxl",
+            "pyyaml", "jupyterlab", "ipykernel"]
+
+
+@dataclass
+class RunResult:
+    status: str
+    run_dir: Path
+    exit_code: int
+    error: str | None = None
+    notebooks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def notebook_paths(directory: Path = NOTEBOOK_DIR) -> list[Path]:
+    paths = sorted(p for p in directory.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no notebooks found in {directory}")
+    return paths
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "dataset"
+
+
+def _writable_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"the output directory cannot be written: {exc.strerror or exc}",
+                         file=str(path), hint="Choose another --out or fix its permissions"
+                         ) from None
+
+
+def _error_line(exc: BaseException) -> str:
+    """One line for a failed notebook: the exception name and message from the kernel."""
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    text = f"{ename}: {evalue}".strip()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return " ".join(text.split())[:2000]
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)
+
+
+def _point_latest(outputs: Path, target: Path) -> None:
+    link = outputs / "latest"
+    tmp = outputs / f".latest-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target.name, target_is_directory=True)
+    os.replace(tmp, link)
+
+
+def render_report(run_dir: Path, language: str) -> None:
+    from nbconvert import HTMLExporter
+
+    from . import report
+    report_dir = run_dir / "report"
+    report_dir.mkdir(exist_ok=True)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    pages = []
+    for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
+        body, _ = exporter.from_filename(str(nb))
+        out = report_dir / (nb.stem + ".html")
+        out.write_text(body, encoding="utf-8")
+        pages.append(out.name)
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    (report_dir / "index.html").write_text(report.index_html(metrics, pages, language),
+                                           encoding="utf-8")
+
+
+def run(data_path: str | Path, params_path: str | Path | None = None,
+        overrides: dict[str, Any] | None = None, out: str | Path | None = None,
+        outputs_root: str | Path | None = None, notebooks: list[Path] | None = None,
+        echo: Callable[[str], None] = print) -> RunResult:
+    """Run every notebook on ``data_path``. Raises InputError for bad parameters or data."""
+    t_start = time.perf_counter()
+    started = _dt.datetime.now().astimezone()
+    cfg = config.resolve(params_path, overrides or {})
+    data = load.check_path(data_path).resolve()
+
+    # Check the data before writing anything: the transaction stage raises InputError.
+    from .pipeline import transaction_stage
+    t0 = time.perf_counter()
+    _clean, ledger, customers = transaction_stage(data, cfg)
+    input_rows = int(ledger.set_index("step").at["input", "rows"])
+    checked_seconds = time.perf_counter() - t0
+    del _clean, customers
+
+    dataset = _slug(cfg["dataset"] or data.stem)
+    if out is not None:
+        final = Path(out).resolve()
+        if final.exists() and (not final.is_dir() or any(final.iterdir())):
+            raise InputError("the output directory already exists and is not empty; a run "
+                             "never overwrites another", file=str(final),
+                             hint="Choose a new --out, or remove the old folder yourself")
+        outputs = final.parent
+    else:
+        outputs = Path(outputs_root).resolve() if outputs_root else PROJECT_ROOT / "outputs"
+        stamp = started.strftime("%Y%m%d-%H%M%S")
+        final = outputs / f"{dataset}-{stamp}"
+        i = 1
+        while final.exists():
+            final = outputs / f"{dataset}-{stamp}-{i}"
+            i += 1
+    _writable_dir(outputs)
+    work = outputs / f".{final.name}.partial"
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "notebooks").mkdir(parents=True)
+    params_file = work / "params.yaml"
+    params_file.write_text(yaml.safe_dump(cfg, sort_keys=True, allow_unicode=True),
+                           encoding="utf-8")
+
+    manifest: dict[str, Any] = {
+        "status": "running",
+        "dataset": dataset,
+        "started": started.isoformat(timespec="seconds"),
+        "parameters": cfg,
+        "overrides": overrides or {},
+        "params_file": str(Path(params_path).resolve()) if params_path else None,
+        "input": {"path": str(data), "sha256": load.sha256(data), "bytes": data.stat().st_size,
+                  "rows": input_rows},
+        "packages": package_versions(),
+        "platform": {"system": platform.platform(), "cpus": os.cpu_count()},
+        "notebooks": [],
+        "timings": {"input_check_seconds": round(checked_seconds, 2)},
+        "error": None,
+    }
+    _write_json(work / "manifest.json", manifest)
+
+    import papermill as pm
+    status, error, failed_nb = "ok", None, None
+    for nb in notebooks or notebook_paths():
+        t0 = time.perf_counter()
+        entry = {"name": nb.name, "status": "running", "seconds": None}
+        manifest["notebooks"].append(entry)
+        try:
+            pm.execute_notebook(
+                str(nb), str(work / "notebooks" / nb.name),
+                parameters={"data_path": str(data), "params_path": str(params_file),
+                            "overrides": {}, "run_dir": str(work)},
+                kernel_name="python3", cwd=str(nb.parent), progress_bar=False,
+                log_output=False, report_mode=False)
+            entry["status"] = "ok"
+        except Exception as exc:  # papermill wraps the kernel's exception
+            entry["status"] = "failed"
+            status, error, failed_nb = "failed", _error_line(exc), nb.name
+        entry["seconds"] = round(time.perf_counter() - t0, 2)
+        echo(f"  {nb.stem:<22} {entry['status']:<6} {entry['seconds']:6.1f} s")
+        _write_json(work / "manifest.json", manifest)
+        if status != "ok":
+            break
+
+    if status == "ok":
+        t0 = time.perf_counter()
+        try:
+            render_report(work, cfg["language"])
+        except Exception as exc:
+            status, error = "failed", "rendering the report failed: " + _error_line(exc)
+        manifest["timings"]["render_seconds"] = round(time.perf_counter() - t0, 2)
+        echo(f"  {'report (HTML)':<22} {status:<6} {manifest['timings']['render_seconds']:6.1f} s")
+
+    manifest["status"] = status
+    manifest["error"] = error
+    manifest["failed_notebook"] = failed_nb
+    manifest["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    manifest["timings"]["total_seconds"] = round(time.perf_counter() - t_start, 2)
+    _write_json(work / "manifest.json", manifest)
+    os.replace(work, final)
+    if status == "ok":
+        _point_latest(outputs, final)
+    return RunResult(status=status, run_dir=final, error=error, notebooks=manifest["notebooks"],
+                     exit_code=EXIT_OK if status == "ok" else EXIT_FAILED)
+
+
+def main_run(args) -> int:
+    overrides = dict(config.parse_override(p) for p in (args.param or []))
+    print(f"analysis run: {args.data}" + (f" with {args.params}" if args.params else ""))
+    result = run(args.data, args.params, overrides, out=args.out)
+    if result.status == "ok":
+        print(f"done: {result.run_dir}")
+        print(f"report: {result.run_dir / 'report' / 'index.html'}")
+        return EXIT_OK
+    print(f"error: run failed: {result.error}", file=sys.stderr)
+    print(f"the partial run is kept, marked failed: {result.run_dir}", file=sys.stderr)
+    return result.exit_code
