@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import config
+
+ROOT = Path(__file__).resolve().parents[1]
+CDNOW = ROOT / "data" / "raw" / "CDNOW_master.txt"
+CDNOW_PARAMS = ROOT / "params" / "cdnow.yaml"
+RETAIL = ROOT / "tests" / "fixtures" / "online_retail_small.csv"
+RETAIL_PARAMS = ROOT / "params" / "online_retail.yaml"
+
+
+@pytest.fixture(scope="session")
+def cdnow_cfg():
+    return config.resolve(CDNOW_PARAMS)
+
+
+@pytest.fixture(scope="session")
+def retail_cfg():
+    return config.resolve(RETAIL_PARAMS)
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, as a user runs it."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def retail_run(tmp_path_factory):
+    """One full CLI run on the retail fixture, shared by the end-to-end checks."""
+    out = tmp_path_factory.mktemp("runs") / "retail"
+    proc = run_cli("run", str(RETAIL), "--params", str(RETAIL_PARAMS), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+@pytest.fixture(scope="session")
+def cdnow_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "cdnow"
+    proc = run_cli("run", str(CDNOW), "--params", str(CDNOW_PARAMS), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
