@@ -49,6 +49,14 @@ def check_run(out, data_path, expected_customers=None):
     assert metrics["revenue"] == pytest.approx(customers["revenue"].sum())
     if expected_customers:
         assert len(customers) == expected_customers
+    # value tiers (notebook 02)
+    n = len(customers)
+    tier_counts = customers["abc_tier"].value_counts()
+    assert tier_counts.sum() == n and set(tier_counts.index) <= {"A", "B", "C"}
+    assert {t: v["customers"] for t, v in metrics["abc"]["tiers"].items()} == \
+        {t: int(tier_counts.get(t, 0)) for t in "ABC"}
+    assert 0 <= metrics["pareto"]["gini"] <= 1
+    assert sum(sum(r.values()) for r in metrics["migration"]["counts"].values()) == n
     index = (out / "report" / "index.html").read_text()
     assert f"{metrics['customers']:,}" in index and "01_data_cleaning.html" in index
     return manifest, metrics, customers
@@ -58,6 +66,9 @@ def test_retail_fixture_end_to_end(retail_run):
     out, proc = retail_run
     manifest, metrics, customers = check_run(out, RETAIL)
     assert "Country" in customers.columns
+    nb = json.loads((out / "notebooks" / "02_value_tiers.ipynb").read_text())
+    titles = json.dumps(nb)
+    assert "Share of each Country" in titles or "image/png" in titles
     assert metrics["cleaning"]["dropped"]["cancellations"]["rows"] > 0
     assert "report:" in proc.stdout and "01_data_cleaning" in proc.stdout
 

@@ -98,3 +98,46 @@ def annotated_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str,
     fig.tight_layout()
     return fig
 
+
+
+def lorenz(curve: pd.DataFrame, pareto: dict) -> plt.Figure:
+    """Lorenz curve with the line of equality and the 80 %-of-revenue point marked."""
+    fig, ax = plt.subplots(figsize=(6.2, 5.6))
+    ax.plot(curve["customer_share"] * 100, curve["revenue_share"] * 100, color="#1d3557",
+            lw=2.2, label=f"Lorenz curve (Gini {pareto['gini']:.2f})")
+    ax.plot([0, 100], [0, 100], ls="--", color="grey", label="perfect equality")
+    share80 = pareto.get("customer_share_for_80pct_revenue")
+    if share80 is not None:
+        x = 100 - share80 * 100  # the top share80 of customers = from (1 - share80) upwards
+        ax.plot([x], [20], "o", color="#e76f51")
+        ax.annotate(f"top {share80:.1%} of customers\nbring 80 % of revenue", (x, 20),
+                    xytext=(8, 40), textcoords="data", color="#e76f51",
+                    arrowprops={"arrowstyle": "->", "color": "#e76f51"})
+    top20 = pareto["top_20pct_revenue_share"]
+    ax.plot([80], [100 - top20 * 100], "s", color="#2a9d8f",
+            label=f"top 20 % of customers bring {top20:.1%}")
+    ax.set(title="How concentrated is revenue? (Lorenz curve)",
+           xlabel="customers, ranked from lowest to highest revenue (cumulative %)",
+           ylabel="revenue (cumulative %)", xlim=(0, 100), ylim=(0, 100))
+    ax.legend(loc="upper left", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def tier_shares(table: pd.DataFrame) -> plt.Figure:
+    """Customer share vs revenue share for each tier, side by side."""
+    long = pd.DataFrame({
+        "tier": list(table.index) * 2,
+        "share": list(table["customer_share"] * 100) + list(table["revenue_share"] * 100),
+        "measure": ["share of customers"] * len(table) + ["share of revenue"] * len(table),
+    })
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    sns.barplot(data=long, x="tier", y="share", hue="measure", ax=ax,
+                palette=["#a8dadc", "#1d3557"])
+    for cont in ax.containers:
+        ax.bar_label(cont, fmt="%.1f%%", fontsize=9)
+    ax.set(title="Few customers, most of the revenue: ABC tiers", xlabel="ABC tier",
+           ylabel="share (%)")
+    ax.legend(title="")
+    fig.tight_layout()
+    return fig

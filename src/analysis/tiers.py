@@ -1,0 +1,265 @@
+"""Stage 2: how concentrated revenue is, and ABC value tiers.
+
+Conventions (stated once, used everywhere):
+
+* **Ranking and ties.** Customers are ranked by revenue, highest first; equal
+  revenue is broken by customer id, ascending (text order). The ranking is
+  therefore total and deterministic, and tier counts are exact.
+* **Negative revenue.** Net revenue can be negative when returns exceed purchases.
+  For the concentration figures (Lorenz, Gini, top-share, 80/20) and for the
+  revenue-share cut-offs it is clipped to 0; the number of such customers is
+  reported as ``negative_revenue_customers``.
+* **rank_share** (default): with n customers and cuts (a, b), tier A holds the
+  first ceil(a·n) customers of the ranking, A+B the first ceil(b·n), C the rest.
+* **revenue_share**: tier A holds the customers who together bring the first
+  ``a`` of revenue — every customer whose preceding cumulative share is below
+  ``a``, so the customer who crosses the line is in A — B likewise up to ``b``, C
+  the rest. With no positive revenue at all, everybody is C.
+* Cumulative sums are taken in integer cents, so shares do not drift with
+  floating-point error.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .clean import cents
+
+TIERS = ("A", "B", "C")
+TOP_SHARES = (0.01, 0.05, 0.10, 0.20)
+
+
+def rank_order(customers: pd.DataFrame) -> np.ndarray:
+    """Row positions of ``customers`` from the highest revenue down (ties: customer id)."""
+    frame = pd.DataFrame({"revenue": customers["revenue"].to_numpy(),
+                          "customer_id": customers["customer_id"].astype(str).to_numpy()})
+    return frame.sort_values(["revenue", "customer_id"], ascending=[False, True],
+                             kind="stable").index.to_numpy()
+
+
+def _clipped_cents_desc(revenue: pd.Series | np.ndarray) -> np.ndarray:
+    c = np.clip(cents(revenue), 0, None)
+    return np.sort(c)[::-1]
+
+
+def gini(revenue: pd.Series | np.ndarray) -> float:
+    """Gini coefficient of revenue clipped at 0: 0 when equal, (n−1)/n when one customer has all."""
+    x = np.sort(np.clip(cents(revenue), 0, None)).astype("float64")
+    n, total = len(x), x.sum()
+    if n == 0 or total == 0:
+        return 0.0
+    i = np.arange(1, n + 1)
+    return float(2 * (i * x).sum() / (n * total) - (n + 1) / n)
+
+
+def concentration(revenue: pd.Series | np.ndarray) -> dict[str, Any]:
+    """Gini, top-x % revenue shares and the smallest customer share bringing 80 % of revenue."""
+    rev = np.asarray(revenue, dtype="float64")
+    n = len(rev)
+    desc = _clipped_cents_desc(rev)
+    total = int(desc.sum())
+    out: dict[str, Any] = {"customers": n, "gini": gini(rev),
+                           "negative_revenue_customers": int((rev < 0).sum()),
+                           "zero_revenue_customers": int((cents(rev) == 0).sum())}
+    cum = np.cumsum(desc)
+    for p in TOP_SHARES:
+        k = math.ceil(p * n - 1e-9)
+        key = f"top_{int(round(p * 100))}pct_revenue_share"
+        out[key] = float(cum[k - 1] / total) if total and k else 0.0
+    if total:
+        k80 = int(np.searchsorted(cum, 0.8 * total, side="left")) + 1
+        out["customer_share_for_80pct_revenue"] = k80 / n
+        out["customers_for_80pct_revenue"] = k80
+    else:
+        out["customer_share_for_80pct_revenue"] = None
+        out["customers_for_80pct_revenue"] = None
+    return out
+
+
+def lorenz_curve(revenue: pd.Series | np.ndarray, points: int = 201) -> pd.DataFrame:
+    """Lorenz curve (customers ascending by revenue) at ``points`` evenly spaced shares.
+
+    The size does not grow with the number of customers, so it can be plotted as is."""
+    asc = np.sort(np.clip(cents(revenue), 0, None))
+    n, total = len(asc), asc.sum()
+    cum = np.concatenate([[0], np.cumsum(asc)]) / (total if total else 1)
+    share = np.linspace(0, 1, points)
+    idx = np.round(share * n).astype(int)
+    return pd.DataFrame({"customer_share": share, "revenue_share": cum[idx]})
+
+
+def abc_tiers(customers: pd.DataFrame, method: str = "rank_share",
+              rank_cuts=(0.05, 0.20), revenue_cuts=(0.80, 0.95)) -> pd.Series:
+    """ABC tier of each customer (Series aligned with ``customers``). See the module doc."""
+    n = len(customers)
+    order = rank_order(customers)
+    tier_in_rank = np.full(n, "C", dtype=object)
+    if method == "rank_share":
+        k_a = math.ceil(rank_cuts[0] * n - 1e-9)
+        k_ab = math.ceil(rank_cuts[1] * n - 1e-9)
+        tier_in_rank[:k_a] = "A"
+        tier_in_rank[k_a:k_ab] = "B"
+    elif method == "revenue_share":
+        c = np.clip(cents(customers["revenue"].to_numpy()[order]), 0, None)
+        total = int(c.sum())
+        if total > 0:
+            before = (np.cumsum(c) - c) / total
+            tier_in_rank[before < revenue_cuts[1]] = "B"
+            tier_in_rank[before < revenue_cuts[0]] = "A"
+            tier_in_rank[c == 0] = "C"  # a customer with nothing adds no revenue share
+    else:
+        raise ValueError(f"unknown abc method {method!r}")
+    tiers = np.empty(n, dtype=object)
+    tiers[order] = tier_in_rank
+    return pd.Series(pd.Categorical(tiers, categories=list(TIERS)), index=customers.index,
+                     name="abc_tier")
+
+
+def tiers_from_params(customers: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
+    return abc_tiers(customers, params["abc_method"], params["abc_rank_cuts"],
+                     params["abc_revenue_cuts"])
+
+
+def days_since_last(customers: pd.DataFrame, end: pd.Timestamp) -> pd.Series:
+    return (pd.Timestamp(end) - customers["last_purchase"]).dt.days
+
+
+def tier_table(customers: pd.DataFrame, tiers: pd.Series, end: pd.Timestamp) -> pd.DataFrame:
+    """Per tier: customers and revenue with their shares, mean/median revenue, mean orders,
+    mean days since last purchase."""
+    frame = pd.DataFrame({"tier": tiers, "revenue": customers["revenue"],
+                          "n_orders": customers["n_orders"],
+                          "days_since_last": days_since_last(customers, end)})
+    g = frame.groupby("tier", observed=False)
+    table = pd.DataFrame({
+        "customers": g.size(),
+        "revenue": g["revenue"].sum().round(2),
+        "mean_revenue": g["revenue"].mean(),
+        "median_revenue": g["revenue"].median(),
+        "mean_orders": g["n_orders"].mean(),
+        "mean_days_since_last_purchase": g["days_since_last"].mean(),
+    })
+    table.insert(1, "customer_share", table["customers"] / max(len(frame), 1))
+    total = frame["revenue"].sum()
+    table.insert(3, "revenue_share", table["revenue"] / total if total else np.nan)
+    table.index.name = "abc_tier"
+    return table
+
+
+def dimension_breakdown(customers: pd.DataFrame, tiers: pd.Series, dim: str
+                        ) -> dict[str, pd.DataFrame]:
+    """Tiers by a customer attribute: counts, share of each value's customers in each tier,
+    and revenue by tier × value."""
+    frame = pd.DataFrame({"tier": tiers, dim: customers[dim].fillna("(missing)"),
+                          "revenue": customers["revenue"]})
+    counts = pd.crosstab(frame[dim], frame["tier"]).reindex(columns=list(TIERS), fill_value=0)
+    revenue = frame.pivot_table(index=dim, columns="tier", values="revenue", aggfunc="sum",
+                                observed=False, fill_value=0.0).reindex(columns=list(TIERS),
+                                                                        fill_value=0.0)
+    shares = counts.div(counts.sum(axis=1), axis=0)
+    order = revenue.sum(axis=1).sort_values(ascending=False).index
+    return {"customers": counts.loc[order], "tier_share": shares.loc[order],
+            "revenue": revenue.loc[order].round(2)}
+
+
+def migration_split_date(clean: pd.DataFrame, params: Mapping[str, Any],
+                         end: pd.Timestamp) -> pd.Timestamp:
+    if params.get("migration_split"):
+        return pd.Timestamp(params["migration_split"])
+    start = pd.Timestamp(clean["date"].min()).normalize()
+    return start + (end.normalize() + pd.Timedelta(days=1) - start) / 2
+
+
+def _half_revenue(part: pd.DataFrame) -> pd.DataFrame:
+    buyers = part.loc[~part["is_return"], "customer_id"].unique() if "is_return" in part \
+        else part["customer_id"].unique()
+    rev = part.groupby("customer_id", observed=True)["amount"].sum()
+    rev = rev[rev.index.isin(buyers)]
+    return pd.DataFrame({"customer_id": rev.index.astype(str), "revenue": rev.to_numpy()})
+
+
+def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestamp
+              ) -> dict[str, Any]:
+    """Tier in the first half (before ``split``) vs the second (from ``split``), same method.
+
+    Rows: A/B/C in the first half, or ``new`` (no purchase in it); columns: A/B/C in
+    the second half, or ``lapsed`` (no purchase in it)."""
+    first = _half_revenue(clean[clean["date"] < split])
+    second = _half_revenue(clean[clean["date"] >= split])
+    t1 = pd.Series(tiers_from_params(first, params).astype(str).to_numpy(),
+                   index=first["customer_id"])
+    t2 = pd.Series(tiers_from_params(second, params).astype(str).to_numpy(),
+                   index=second["customer_id"])
+    both = pd.concat([t1.rename("from"), t2.rename("to")], axis=1)
+    both["from"] = both["from"].fillna("new")
+    both["to"] = both["to"].fillna("lapsed")
+    rows, cols = list(TIERS) + ["new"], list(TIERS) + ["lapsed"]
+    counts = pd.crosstab(both["from"], both["to"]).reindex(index=rows, columns=cols,
+                                                           fill_value=0)
+    counts.index.name, counts.columns.name = "first half", "second half"
+    row_sum = counts.sum(axis=1)
+    shares = counts.div(row_sum.where(row_sum > 0), axis=0)
+    a_first = int(counts.loc["A"].sum())
+    return {"split": split.date().isoformat(), "counts": counts, "row_shares": shares,
+            "a_retention": float(counts.at["A", "A"] / a_first) if a_first else None,
+            "a_lapsed": float(counts.at["A", "lapsed"] / a_first) if a_first else None}
+
+
+def metrics(pareto: Mapping[str, Any], table: pd.DataFrame, params: Mapping[str, Any],
+            moves: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``pareto``, ``abc`` and ``migration`` entries of metrics.json."""
+    method = params["abc_method"]
+    return {
+        "pareto": dict(pareto),
+        "abc": {"method": method,
+                "cuts": params["abc_rank_cuts"] if method == "rank_share"
+                else params["abc_revenue_cuts"],
+                "tiers": {t: {"customers": int(table.at[t, "customers"]),
+                              "revenue": float(table.at[t, "revenue"]),
+                              "revenue_share": float(table.at[t, "revenue_share"])
+                              if pd.notna(table.at[t, "revenue_share"]) else None}
+                          for t in TIERS}},
+        "migration": {"split": moves["split"], "a_retention": moves["a_retention"],
+                      "a_lapsed": moves["a_lapsed"],
+                      "counts": {r: {c: int(v) for c, v in row.items()}
+                                 for r, row in moves["counts"].iterrows()}},
+    }
+
+
+def describe(pareto: Mapping[str, Any], table: pd.DataFrame, moves: Mapping[str, Any],
+             params: Mapping[str, Any]) -> str:
+    """A paragraph, from the numbers, on concentration and the stability of the top tier."""
+    cur = params["currency"]
+    g = pareto["gini"]
+    level = ("extremely" if g >= 0.8 else "highly" if g >= 0.6 else "moderately" if g >= 0.4
+             else "mildly")
+    text = (f"Revenue is {level} concentrated: the Gini coefficient is {g:.2f}, and the top "
+            f"20 % of customers bring {pareto['top_20pct_revenue_share']:.1%} of revenue "
+            f"(the top 1 % alone {pareto['top_1pct_revenue_share']:.1%}).")
+    share80 = pareto.get("customer_share_for_80pct_revenue")
+    if share80 is not None:
+        verdict = "sharper than" if share80 < 0.2 else "flatter than" if share80 > 0.2 \
+            else "exactly"
+        text += (f" 80 % of revenue comes from {share80:.1%} of customers, {verdict} the "
+                 f"80/20 rule.")
+    a = table.loc["A"]
+    text += (f" Tier A is {int(a['customers']):,} customers ({a['customer_share']:.1%}) "
+             f"bringing {a['revenue']:,.0f} {cur} ({a['revenue_share']:.1%} of revenue); "
+             f"they ordered {a['mean_orders']:.1f} times on average against "
+             f"{table.at['C', 'mean_orders']:.1f} in tier C.")
+    if pareto.get("negative_revenue_customers"):
+        text += (f" {pareto['negative_revenue_customers']:,} customers have negative net "
+                 f"revenue (returns above purchases); they count as 0 in these figures.")
+    if moves["a_retention"] is not None:
+        text += (f" Between the two halves of the window (split on {moves['split']}), "
+                 f"{moves['a_retention']:.1%} of first-half A customers were A again, and "
+                 f"{moves['a_lapsed']:.1%} did not buy at all in the second half.")
+        stable = "stable" if moves["a_retention"] >= 0.5 else "volatile"
+        text += f" The top tier is {stable}: "
+        text += ("most key customers keep their place." if stable == "stable" else
+                 "most key customers of one period are not key in the next, so a tier is a "
+                 "snapshot, not a customer trait.")
+    return text

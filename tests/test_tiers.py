@@ -1,0 +1,124 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import config, tiers
+
+CFG = config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
+
+
+def cust(revenues, ids=None):
+    ids = ids or [f"c{i:03d}" for i in range(len(revenues))]
+    return pd.DataFrame({"customer_id": ids, "revenue": np.asarray(revenues, dtype=float)})
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 19, 20, 21, 100, 101, 997])
+def test_rank_share_counts_are_exact(n):
+    rng = np.random.default_rng(n)
+    t = tiers.abc_tiers(cust(rng.integers(0, 5, n)), "rank_share", (0.05, 0.20))
+    counts = t.value_counts()
+    assert counts["A"] == math.ceil(0.05 * n)
+    assert counts["A"] + counts["B"] == math.ceil(0.20 * n)
+    assert counts.sum() == n
+
+
+def test_ties_broken_by_customer_id():
+    c = cust([5, 5, 5, 5, 5] * 4, ids=[f"z{i:02d}" for i in range(20)][::-1])
+    t = tiers.abc_tiers(c, "rank_share", (0.05, 0.20))
+    assert c.loc[t == "A", "customer_id"].tolist() == ["z00"]
+    assert sorted(c.loc[t == "B", "customer_id"]) == ["z01", "z02", "z03"]
+
+
+def test_all_equal_and_zero_revenue():
+    t = tiers.abc_tiers(cust([0.0] * 10), "rank_share")
+    assert t.value_counts().to_dict() == {"A": 1, "B": 1, "C": 8}
+    assert (tiers.abc_tiers(cust([0.0] * 10), "revenue_share") == "C").all()
+    assert tiers.gini([7.0] * 10) == 0.0
+    assert tiers.concentration([0.0, 0.0])["customer_share_for_80pct_revenue"] is None
+
+
+def test_revenue_share_includes_the_customer_who_crosses_the_line():
+    # shares: 50, 25, 10, 10, 5 (%): A needs the first two (75 %) and the third crosses 80 %
+    t = tiers.abc_tiers(cust([50, 25, 10, 10, 5]), "revenue_share", revenue_cuts=(0.80, 0.95))
+    assert t.astype(str).tolist() == ["A", "A", "A", "B", "C"]
+
+
+def test_gini_hand_calculations():
+    assert tiers.gini([0, 0, 0, 10]) == pytest.approx(3 / 4)  # one buyer: (n-1)/n
+    assert tiers.gini([0] * 9 + [1]) == pytest.approx(9 / 10)
+    # 1,2,3,4: G = sum_i sum_j |xi-xj| / (2 n^2 mean) = 20 / (2*16*2.5) = 0.25
+    assert tiers.gini([1, 2, 3, 4]) == pytest.approx(0.25)
+    # negative revenue is clipped to 0
+    assert tiers.gini([-5, 0, 0, 10]) == pytest.approx(3 / 4)
+
+
+def test_concentration_top_shares_and_80_20():
+    p = tiers.concentration([60, 20, 10, 5, 5])
+    assert p["top_20pct_revenue_share"] == pytest.approx(0.60)
+    assert p["customers_for_80pct_revenue"] == 2 and p["customer_share_for_80pct_revenue"] == 0.4
+    p = tiers.concentration([100, -20, 0])
+    assert p["negative_revenue_customers"] == 1 and p["top_1pct_revenue_share"] == 1.0
+
+
+def test_lorenz_curve_ends_and_is_monotone():
+    curve = tiers.lorenz_curve(np.random.default_rng(0).lognormal(size=5000))
+    assert len(curve) == 201
+    assert curve["revenue_share"].iloc[0] == 0 and curve["revenue_share"].iloc[-1] == pytest.approx(1)
+    assert curve["revenue_share"].is_monotonic_increasing
+    assert (curve["revenue_share"] <= curve["customer_share"] + 1e-12).all()
+
+
+def test_tier_table_adds_up():
+    c = cust([100, 50, 10, 5, 1, 0, 0, 0, 0, 0])
+    c["n_orders"] = [5, 3, 1, 1, 1, 1, 1, 1, 1, 1]
+    c["last_purchase"] = pd.Timestamp("2020-01-01")
+    t = tiers.abc_tiers(c, "rank_share", (0.1, 0.3))
+    table = tiers.tier_table(c, t, pd.Timestamp("2020-01-31"))
+    assert table["customers"].tolist() == [1, 2, 7]
+    assert table["revenue"].sum() == 166 and table["revenue_share"].sum() == pytest.approx(1)
+    assert table.at["A", "mean_days_since_last_purchase"] == 30
+
+
+def test_dimension_breakdown():
+    c = cust([100, 50, 10, 5])
+    c["Country"] = ["FR", "FR", "DE", None]
+    t = tiers.abc_tiers(c, "rank_share", (0.25, 0.5))
+    parts = tiers.dimension_breakdown(c, t, "Country")
+    assert parts["customers"].loc["FR"].tolist() == [1, 1, 0]
+    assert parts["revenue"].loc["DE", "C"] == 10 and "(missing)" in parts["customers"].index
+    np.testing.assert_allclose(parts["tier_share"].sum(axis=1), 1)
+
+
+def test_migration_matrix_rows_and_labels():
+    tx = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "b", "c", "d", "e"],
+        "date": pd.to_datetime(["2020-01-05", "2020-03-05", "2020-01-06", "2020-03-06",
+                                "2020-01-07", "2020-03-07", "2020-01-08"]),
+        "amount": [100.0, 100.0, 10.0, 1.0, 5.0, 50.0, 1.0],
+        "is_return": False})
+    cfg = {**CFG, "abc_rank_cuts": [0.25, 0.5]}
+    moves = tiers.migration(tx, cfg, pd.Timestamp("2020-02-01"))
+    counts = moves["counts"]
+    assert counts.values.sum() == 5  # every customer once
+    # first half: a(100) A, b(10) B, c(5) C, e(1) C; second half: a A, d(50) B, b(1) C
+    assert counts.at["A", "A"] == 1 and counts.at["B", "C"] == 1
+    assert counts.at["C", "lapsed"] == 2 and counts.at["new", "B"] == 1
+    assert counts.loc[["A", "B", "C"]].sum(axis=1).tolist() == [1, 1, 2]
+    np.testing.assert_allclose(moves["row_shares"].loc[["A", "B", "C", "new"]].sum(axis=1), 1)
+    assert moves["a_retention"] == 1.0
+
+
+def test_metrics_keys_follow_the_design():
+    c = cust([100, 50, 10, 5])
+    c["n_orders"], c["last_purchase"] = 1, pd.Timestamp("2020-01-01")
+    t = tiers.tiers_from_params(c, CFG)
+    table = tiers.tier_table(c, t, pd.Timestamp("2020-02-01"))
+    moves = {"split": "2020-01-15", "a_retention": 0.5, "a_lapsed": 0.5,
+             "counts": pd.DataFrame([[1]], index=["A"], columns=["A"])}
+    m = tiers.metrics(tiers.concentration(c["revenue"]), table, CFG, moves)
+    assert {"gini", "top_20pct_revenue_share", "customer_share_for_80pct_revenue"} <= set(m["pareto"])
+    assert m["abc"]["method"] == "rank_share"
+    assert set(m["abc"]["tiers"]) == {"A", "B", "C"}
+    assert set(m["abc"]["tiers"]["A"]) == {"customers", "revenue", "revenue_share"}
