@@ -62,6 +62,13 @@ def check_run(out, data_path, expected_customers=None):
         {t: int(tier_counts.get(t, 0)) for t in "ABC"}
     assert 0 <= metrics["pareto"]["gini"] <= 1
     assert sum(sum(r.values()) for r in metrics["migration"]["counts"].values()) == n
+    # segments (notebook 03): one segment, one stage and one action per customer
+    for col in ("r_score", "f_score", "m_score", "rfm_segment", "cluster", "lifecycle_stage",
+                "recommended_action"):
+        assert customers[col].notna().all(), col
+    assert sum(metrics["rfm"]["segments"].values()) == n
+    assert sum(metrics["lifecycle"][s] for s in ("new", "active", "dormant", "churned")) == n
+    assert customers["cluster"].nunique() == metrics["clusters"]["k"]
     index = (out / "report" / "index.html").read_text()
     assert f"{metrics['customers']:,}" in index and "01_data_cleaning.html" in index
     return manifest, metrics, customers

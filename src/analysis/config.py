@@ -140,8 +140,9 @@ FIELDS: tuple[Field, ...] = (
           group="segments"),
     Field("k_range", "list_float", [2, 8], "Range of k tried for k-means, chosen by "
           "silhouette.", check=_k_range, group="segments"),
-    Field("silhouette_sample", "int", 10000, "Customers sampled (seeded) to compute the "
-          "silhouette.", check=_positive, group="segments"),
+    Field("silhouette_sample", "int", 5000, "Customers sampled (seeded) to compute the "
+          "silhouette (its cost grows with the square of this).", check=_positive,
+          group="segments"),
     Field("minibatch_threshold", "int", 50000, "Use MiniBatchKMeans above this many "
           "customers.", check=_positive, group="segments"),
     Field("new_days", "int", None, "A customer whose first purchase is at most this many "
@@ -291,6 +292,12 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
         if out[a] is not None and out[b] is not None and out[a] >= out[b]:
             raise ParamError(f"{a} ({out[a]}) must be smaller than {b} ({out[b]})",
                              file=source, column=a)
+    if out["segment_map"]:
+        from .segments import segment_table
+        try:
+            segment_table(out["segment_map"])
+        except ParamError as exc:
+            raise ParamError(exc.problem, file=source, column="segment_map") from None
     if out["observation_start"] and out["observation_end"] and \
             out["observation_start"] > out["observation_end"]:
         raise ParamError("observation_start is after observation_end", file=source,

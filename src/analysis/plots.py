@@ -141,3 +141,61 @@ def tier_shares(table: pd.DataFrame) -> plt.Figure:
     ax.legend(title="")
     fig.tight_layout()
     return fig
+
+
+def rfm_distributions(customers: pd.DataFrame, days_since_last: np.ndarray,
+                      currency: str = "USD") -> plt.Figure:
+    """Histograms of days since last purchase, orders and revenue (log axes where skewed)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    sns.histplot(x=days_since_last, bins=40, ax=axes[0], color="#457b9d")
+    axes[0].set(title="Recency", xlabel="days since last purchase", ylabel="customers")
+    orders = customers["n_orders"].clip(lower=1)
+    sns.histplot(x=orders, bins=40, log_scale=True, ax=axes[1], color="#2a9d8f")
+    axes[1].set(title="Frequency", xlabel="orders per customer (log scale)", ylabel="customers")
+    rev = customers["revenue"][customers["revenue"] > 0]
+    sns.histplot(x=rev, bins=40, log_scale=True, ax=axes[2], color="#e76f51")
+    axes[2].set(title="Monetary", xlabel=f"revenue per customer ({currency}, log scale)",
+                ylabel="customers")
+    fig.suptitle("R, F and M before scoring")
+    fig.tight_layout()
+    return fig
+
+
+def segment_bars(summary: pd.DataFrame, labels: list[str] | None = None) -> plt.Figure:
+    """Share of customers and share of revenue per named segment."""
+    names = labels or list(summary.index)
+    long = pd.DataFrame({
+        "segment": names * 2,
+        "share": list(summary["customer_share"] * 100) + list(summary["revenue_share"] * 100),
+        "measure": ["customers"] * len(summary) + ["revenue"] * len(summary)})
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(summary) + 1.8))
+    sns.barplot(data=long, y="segment", x="share", hue="measure", ax=ax,
+                palette=["#a8dadc", "#1d3557"])
+    ax.set(title="Where customers and revenue sit, by RFM segment", xlabel="share (%)",
+           ylabel="RFM segment")
+    ax.legend(title="share of")
+    fig.tight_layout()
+    return fig
+
+
+def silhouette_by_k(scores: dict, chosen: int) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ks = sorted(scores)
+    ax.plot(ks, [scores[k] for k in ks], marker="o", color="#1d3557")
+    ax.axvline(chosen, ls="--", color="#e76f51", label=f"chosen k = {chosen}")
+    ax.set(title="Choosing k: silhouette on a seeded sample", xlabel="number of clusters k",
+           ylabel="mean silhouette (−1 to 1)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "customers"
+               ) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    sns.barplot(x=[str(i) for i in counts.index], y=counts.to_numpy(), ax=ax, color="#457b9d")
+    for cont in ax.containers:
+        ax.bar_label(cont, fmt="{:,.0f}", fontsize=9)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    fig.tight_layout()
+    return fig

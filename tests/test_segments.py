@@ -1,0 +1,135 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import config, segments
+from analysis.errors import ParamError
+
+END = pd.Timestamp("2020-12-31")
+
+
+def customers(n=500, seed=0):
+    rng = np.random.default_rng(seed)
+    orders = rng.geometric(0.5, n)
+    last = pd.Series(END - pd.to_timedelta(rng.integers(0, 365, n), unit="D"))
+    first = last - pd.to_timedelta(rng.integers(0, 300, n) * (orders > 1), unit="D")
+    return pd.DataFrame({"customer_id": [f"c{i:04d}" for i in range(n)],
+                         "first_purchase": first, "last_purchase": last, "n_orders": orders,
+                         "frequency": (orders - 1).astype(float),
+                         "recency": ((last - first).dt.days).astype(float),
+                         "revenue": np.round(rng.lognormal(3, 1, n) * orders, 2)})
+
+
+def test_segment_table_partitions_all_125_combinations():
+    table = segments.segment_table()
+    combos = pd.DataFrame([(r, f, m) for r in range(1, 6) for f in range(1, 6)
+                           for m in range(1, 6)], columns=["r_score", "f_score", "m_score"])
+    seg = segments.assign_segments(combos, table)
+    assert seg.notna().all() and len(seg) == 125
+    assert set(seg) == set(segments.segment_names()) and len(set(seg)) == 11
+    segments.check_partition(table)
+
+
+def test_overrides_replace_rows_and_are_checked():
+    # move "Need Attention" to cover nothing new: same cell, still a partition
+    table = segments.segment_table({"Need Attention": [[3, 3], [3, 3.5]]})
+    assert len(table[table["segment"] == "Need Attention"]) == 1
+    with pytest.raises(ParamError, match="exactly one segment"):
+        segments.segment_table({"Champions": [[4, 5], [3, 5]]})  # overlaps Loyal
+    with pytest.raises(ParamError, match="segment_map"):
+        config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
+                         "segment_map": {"Lost": [[1, 1], [1, 1]]}})  # leaves a gap
+
+
+def test_quintile_scores_are_balanced_even_with_heavy_ties():
+    values = np.array([1] * 80 + [2] * 15 + [10] * 5)
+    scores = segments.quintile_scores(values)
+    assert np.bincount(scores)[1:].tolist() == [20, 20, 20, 20, 20]
+    assert segments.quintile_scores([7.0]).tolist() == [3]
+    assert sorted(segments.quintile_scores([1.0, 2.0]).tolist()) == [1, 5]
+
+
+def test_scores_are_monotone():
+    c = customers()
+    s = segments.rfm_scores(c, END)
+    days = segments.days_since_last(c, END)
+    more_recent = days[:, None] < days[None, :]
+    assert not (more_recent & (s["r_score"].to_numpy()[:, None] < s["r_score"].to_numpy()[None, :])).any()
+    more_orders = c["n_orders"].to_numpy()[:, None] > c["n_orders"].to_numpy()[None, :]
+    assert not (more_orders & (s["f_score"].to_numpy()[:, None] < s["f_score"].to_numpy()[None, :])).any()
+    assert s["rfm_score"].str.fullmatch(r"[1-5]{3}").all()
+
+
+def test_clusters_are_deterministic_and_ordered_by_revenue():
+    c = customers(800)
+    a = segments.cluster(c, END, (2, 5), seed=3, sample=500)
+    b = segments.cluster(c, END, (2, 5), seed=3, sample=500)
+    assert a["status"] == "ok" and a["k"] == b["k"]
+    assert (a["labels"] == b["labels"]).all()
+    prof = a["profile"]
+    assert prof["mean_revenue"].is_monotonic_decreasing
+    assert prof["customers"].sum() == len(c) and set(a["labels"]) == set(range(1, a["k"] + 1))
+    assert 2 <= a["k"] <= 5 and -1 <= a["best_silhouette"] <= 1
+    assert 0 <= a["ari"]["min"] <= 1
+
+
+def test_clusters_degrade_gracefully():
+    c = customers(3)
+    c["n_orders"], c["revenue"], c["last_purchase"] = 1, 10.0, END
+    out = segments.cluster(c, END, (2, 8), seed=1)
+    assert out["status"].startswith("not enough distinct") and (out["labels"] == 1).all()
+
+
+def test_minibatch_is_used_above_the_threshold():
+    c = customers(600)
+    out = segments.cluster(c, END, (2, 3), seed=1, sample=300, minibatch_threshold=100)
+    assert out["status"] == "ok" and out["labels"].nunique() == out["k"]
+
+
+def test_lifecycle_boundaries_on_hand_made_dates():
+    th = {"new_days": 30, "active_days": 60, "churn_days": 120}
+    c = pd.DataFrame({
+        "first_purchase": pd.to_datetime(["2020-12-01", "2020-01-01", "2020-01-01",
+                                          "2020-01-01", "2020-01-01", "2020-01-01"]),
+        "last_purchase": pd.to_datetime(["2020-12-01", "2020-11-01", "2020-10-31",
+                                         "2020-09-02", "2020-09-01", "2020-01-01"])})
+    # days since last: 30, 60, 61, 120, 121, 365; since first of the first: 30 -> new
+    stages = segments.lifecycle(c, END, th).astype(str).tolist()
+    assert stages == ["new", "active", "dormant", "dormant", "churned", "churned"]
+
+
+def test_lifecycle_thresholds_from_median_gap_or_params():
+    c = customers()
+    cfg = config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
+    th = segments.lifecycle_thresholds(c, cfg, 1, 365)
+    g = segments.median_interpurchase_days(c, 1)
+    assert th["active_days"] == int(np.ceil(2 * g)) and th["churn_days"] == int(np.ceil(4 * g))
+    th = segments.lifecycle_thresholds(c, {**cfg, "active_days": 10, "churn_days": 20}, 1, 365)
+    assert (th["active_days"], th["churn_days"]) == (10, 20)
+    one_timers = c.assign(frequency=0.0)
+    assert segments.lifecycle_thresholds(one_timers, cfg, 1, 400)["new_days"] == 50
+
+
+def test_playbook_precedence():
+    labels = pd.DataFrame({"abc_tier": ["A", "A", "C", "C", "B"],
+                           "lifecycle_stage": ["churned", "active", "new", "churned", "active"],
+                           "rfm_segment": ["Lost", "Champions", "Champions", "Lost", "At Risk"]})
+    rec = segments.recommend(labels)
+    assert rec["action"].tolist() == ["win_back", "retain_reward", "nurture", "low_cost",
+                                      "win_back"]
+    assert rec["playbook_rule"].tolist()[:3] == [2, 4, 3]
+    zh = segments.recommend(labels, "zh")
+    assert zh["recommended_action"].iloc[0] == "挽回"
+
+
+def test_every_english_label_has_a_chinese_one():
+    book = segments.playbook_table()
+    assert (book["rationale_zh"].str.len() > 0).all() and (book["rationale_en"].str.len() > 0).all()
+    assert set(book["action"]) == set(segments.ACTIONS)
+    for labels in list(segments.ACTIONS.values()) + list(segments.STAGE_LABELS.values()):
+        assert labels["zh"] and labels["zh"] != labels["en"]
+    for name in segments.segment_names():
+        zh = segments.segment_label(name, "zh")
+        assert zh and zh != name and not zh.isascii()
+    # every segment has a playbook rule
+    assert set(segments.segment_names()) <= set(book["rfm_segment"])
