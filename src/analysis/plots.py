@@ -199,3 +199,84 @@ def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "custom
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     fig.tight_layout()
     return fig
+
+
+def tracking_plots(track: pd.DataFrame, calibration_end: str) -> plt.Figure:
+    """Weekly repeat transactions, actual vs model: cumulative and per week."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    x = track["week_start"]
+    axes[0].plot(x, track["actual_cumulative"], color="#1d3557", label="actual")
+    axes[0].plot(x, track["model_cumulative"], color="#e76f51", ls="--", label="model")
+    axes[0].set(title="Cumulative repeat transactions", xlabel="week",
+                ylabel="repeat transactions (cumulative count)")
+    axes[1].plot(x, track["actual"], color="#1d3557", label="actual")
+    axes[1].plot(x, track["model"], color="#e76f51", ls="--", label="model")
+    axes[1].set(title="Repeat transactions per week", xlabel="week",
+                ylabel="repeat transactions per week (count)")
+    for ax in axes:
+        ax.axvline(pd.Timestamp(calibration_end), color="grey", ls=":",
+                   label="end of calibration")
+        ax.legend()
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle("Does the model track real purchases? (fitted on the calibration period only)")
+    fig.tight_layout()
+    return fig
+
+
+def conditional_expectations(table: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    ax.plot(table.index, table["actual"], marker="o", color="#1d3557", label="actual")
+    ax.plot(table.index, table["model"], marker="s", ls="--", color="#e76f51", label="model")
+    ax.plot(table.index, table["naive"], marker="^", ls=":", color="grey",
+            label="naive (past rate)")
+    ax.set(title="Holdout purchases by calibration frequency",
+           xlabel="repeat purchases in the calibration period",
+           ylabel="mean repeat purchases in the holdout (per customer)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def btyd_matrix(fitter, kind: str, time_unit: str, max_frequency: int | None = None
+                ) -> plt.Figure:
+    """Expected purchases in the next unit of time, or P(alive), by frequency and recency
+    (drawn with lifetimes' plotting helpers on a grid, so its cost does not grow with data)."""
+    from lifetimes.plotting import plot_frequency_recency_matrix, plot_probability_alive_matrix
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    plt.sca(ax)
+    if kind == "alive":
+        plot_probability_alive_matrix(fitter, max_frequency=max_frequency, cmap="crest")
+        ax.set_title("Probability that a customer is still active")
+    else:
+        plot_frequency_recency_matrix(fitter, T=1, max_frequency=max_frequency, cmap="crest")
+        ax.set_title(f"Expected purchases in the next {time_unit}")
+    ax.set(xlabel="customer's recency (time unit of the run; 0 = first purchase)",
+           ylabel="customer's repeat purchases (frequency)")
+    ax.set_xlabel(f"recency: {time_unit}s between first and last purchase")
+    fig.tight_layout()
+    return fig
+
+
+def value_histogram(values: pd.Series, title: str, xlabel: str, seed: int = 0,
+                    sample: int = 200_000) -> plt.Figure:
+    """Histogram on a log axis of positive values (sampled above ``sample``)."""
+    v = values[values > 0]
+    if len(v) > sample:
+        v = v.sample(sample, random_state=seed)
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    sns.histplot(x=v, bins=50, log_scale=True, ax=ax, color="#2a9d8f")
+    ax.set(title=title, xlabel=xlabel, ylabel="customers")
+    fig.tight_layout()
+    return fig
+
+
+def group_means(frame: pd.DataFrame, group: str, value: str, title: str, xlabel: str
+                ) -> plt.Figure:
+    g = frame.groupby(group, observed=True)[value].agg(["mean", "sum"]).sort_values("mean")
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(g) + 1.8))
+    ax.barh([str(i) for i in g.index], g["mean"], color="#457b9d")
+    for i, (m, s) in enumerate(zip(g["mean"], g["sum"])):
+        ax.text(m, i, f"  {m:,.0f} (total {s:,.0f})", va="center", fontsize=8)
+    ax.set(title=title, xlabel=xlabel, ylabel=group)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,627 @@
+"""Stage 4: customer lifetime value, historical and predicted, with holdout validation.
+
+* **Historical CLV** = Σₜ margin·Rₜ / (1 + d)ᵗ, t = months since the customer's first
+  purchase month (t = 0 for that month), Rₜ the customer's net revenue in month t,
+  d the monthly rate equivalent to the annual ``discount_rate``.
+* **Predicted CLV**: a purchase model from lifetimes (BG/NBD, Pareto/NBD or MBG/NBD,
+  ``clv_model``) on (frequency, recency, T) in the run's time unit, and lifetimes'
+  Gamma-Gamma model of spend on repeat buyers with a positive monetary value. CLV
+  over ``clv_horizon_months`` follows lifetimes' ``customer_lifetime_value`` exactly
+  (months of 30 days / 4.345 weeks, monthly discounting) and is multiplied by
+  ``margin``; it is computed here on the unique (frequency, recency, T) triples and
+  aggregated, which is what makes the bootstrap affordable on large data, and is
+  tested equal to lifetimes' function.
+* **Weighted fits**: customers with the same triple are one likelihood term, so the
+  fitters get the unique triples with their counts as ``weights`` (same estimates,
+  tested; much faster on large data).
+* **Holdout**: calibration/holdout split at ``calibration_end``; model vs a naive
+  baseline (each customer keeps repeating at their calibration rate).
+* **Bootstrap**: customers are resampled with replacement (seeded); a resample is a
+  multinomial re-weighting of the unique triples, so each replicate is a weighted
+  fit warm-started at the full-data estimates.
+* **Degenerate data** never raises: the result carries ``status`` and the reason.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+
+from .config import time_unit_days
+from .summary import calibration_holdout, day_numbers
+
+MODEL_NAMES = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+PARAM_NAMES = {"bgnbd": ["r", "alpha", "a", "b"], "paretonbd": ["r", "alpha", "s", "beta"],
+               "mbgnbd": ["r", "alpha", "a", "b"]}
+MONTH = {"D": 30.0, "W": 4.345}  # lifetimes' customer_lifetime_value month lengths
+MIN_CUSTOMERS = 10
+MIN_REPEAT_BUYERS = 5
+CORR_WARNING = 0.3
+
+
+def _fitter_class(model: str):
+    from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+    return {"bgnbd": BetaGeoFitter, "paretonbd": ParetoNBDFitter,
+            "mbgnbd": ModifiedBetaGeoFitter}[model]
+
+
+def lifetimes_freq(params: Mapping[str, Any]) -> str:
+    return "W" if params["time_unit"] == "week" else "D"
+
+
+def monthly_rate(annual: float) -> float:
+    return (1 + annual) ** (1 / 12) - 1
+
+
+# -- weights and fits -----------------------------------------------------------------
+
+def unique_triples(frequency, recency, T) -> tuple[pd.DataFrame, np.ndarray]:
+    """Unique (frequency, recency, T) with their counts (``weight``), and the index of each
+    input row's triple in that table."""
+    frame = pd.DataFrame({"frequency": np.asarray(frequency, dtype="float64"),
+                          "recency": np.asarray(recency, dtype="float64"),
+                          "T": np.asarray(T, dtype="float64")})
+    groups = frame.groupby(["frequency", "recency", "T"], sort=True)
+    codes = groups.ngroup().to_numpy()
+    return groups.size().rename("weight").reset_index(), codes
+
+
+def _quiet(fn, *args, **kwargs):
+    """Call a lifetimes fitter without its printouts and runtime warnings."""
+    import contextlib
+    import io
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def fit_purchase_model(model: str, frequency, recency, T, weights=None, penalizer: float = 0.0,
+                       initial_params=None):
+    """Fit a lifetimes purchase model (weights: counts of identical customers)."""
+    fitter = _fitter_class(model)(penalizer_coef=penalizer)
+    kwargs = {} if initial_params is None else {"initial_params": initial_params}
+    return _quiet(fitter.fit, np.asarray(frequency), np.asarray(recency), np.asarray(T),
+                  weights=None if weights is None else np.asarray(weights), **kwargs)
+
+
+def fit_weighted(model: str, frequency, recency, T, penalizer: float = 0.0,
+                 initial_params=None):
+    """Fit on the unique triples with their counts as weights (same estimates, faster)."""
+    u, _ = unique_triples(frequency, recency, T)
+    return fit_purchase_model(model, u["frequency"], u["recency"], u["T"], u["weight"],
+                              penalizer, initial_params)
+
+
+def fit_gamma_gamma(frequency, monetary, weights=None, penalizer: float = 0.0,
+                    initial_params=None):
+    from lifetimes import GammaGammaFitter
+    kwargs = {} if initial_params is None else {"initial_params": initial_params}
+    return _quiet(GammaGammaFitter(penalizer_coef=penalizer).fit, np.asarray(frequency),
+                  np.asarray(monetary), weights=None if weights is None else
+                  np.asarray(weights), **kwargs)
+
+
+def gamma_gamma_sample(frequency, monetary) -> pd.DataFrame:
+    """Repeat buyers with a positive monetary value, grouped into unique pairs with counts."""
+    frame = pd.DataFrame({"frequency": np.asarray(frequency, dtype="float64"),
+                          "monetary_value": np.asarray(monetary, dtype="float64")})
+    frame = frame[(frame["frequency"] > 0) & (frame["monetary_value"] > 0)]
+    return frame.groupby(["frequency", "monetary_value"]).size().rename("weight").reset_index()
+
+
+def params_of(fitter) -> dict[str, float]:
+    return {k: float(v) for k, v in fitter.params_.items()}
+
+
+def log_likelihood(model: str, fitter, frequency, recency, T, weights=None) -> float:
+    """Total log-likelihood in the data's own time unit (lifetimes reports a mean on
+    rescaled time). For BG/NBD this is the expression of Fader, Hardie & Lee (2005)."""
+    x = np.asarray(frequency, dtype="float64")
+    tx = np.asarray(recency, dtype="float64")
+    T = np.asarray(T, dtype="float64")
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype="float64")
+    p = fitter.params_
+    if model == "bgnbd":
+        return float((w * bgnbd_ll(p["r"], p["alpha"], p["a"], p["b"], x, tx, T)).sum())
+    log_params = np.log(fitter.params_.to_numpy())
+    nll = fitter._negative_log_likelihood(log_params, x, tx, T, w, 0.0)
+    return float(-nll * w.sum())
+
+
+def bgnbd_ll(r, alpha, a, b, x, tx, T) -> np.ndarray:
+    """BG/NBD log-likelihood of each customer (FHL 2005, eq. 6)."""
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
+                      - (r + x) * np.log(alpha + tx), -np.inf)
+    return a1 + a2 + np.logaddexp(a3, a4)
+
+
+def gg_ll(p, q, v, x, m) -> np.ndarray:
+    """Gamma-Gamma log-likelihood of each repeat buyer (x repeat purchases, mean spend m)."""
+    px = p * x
+    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * np.log(m)
+            + px * np.log(x) - (px + q) * np.log(x * m + v))
+
+
+def fast_refit(kind: str, template, data: tuple, weights: np.ndarray):
+    """Refit BG/NBD or Gamma-Gamma by maximising the numpy log-likelihood (L-BFGS-B on log
+    parameters, warm-started at ``template``'s estimates).
+
+    Used for bootstrap replicates only: lifetimes computes an autograd Hessian after every
+    fit, which costs ~10x the fit itself; tests check this agrees with lifetimes."""
+    from scipy.optimize import minimize
+    x0 = np.log(template.params_.to_numpy(dtype="float64"))
+    wsum = weights.sum()
+    if kind == "bgnbd":
+        # each term depends on one of x, tx, T only: evaluate on their distinct values
+        (ux, ix), (ur, ir), (uT, iT) = (np.unique(v, return_inverse=True) for v in data)
+        repeat = data[0] > 0
+
+        def nll(lp):
+            r_, alpha, a, b = np.exp(lp)
+            a12 = (gammaln(r_ + ux) - gammaln(r_) + r_ * np.log(alpha) + gammaln(a + b)
+                   + gammaln(b + ux) - gammaln(b) - gammaln(a + b + ux))[ix]
+            rx = (r_ + ux)[ix]
+            a3 = -rx * np.log(alpha + uT)[iT]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a4 = np.where(repeat, (np.log(a) - np.log(np.maximum(b + ux - 1, 1e-300)))[ix]
+                              - rx * np.log(alpha + ur)[ir], -np.inf)
+            return -(weights * (a12 + np.logaddexp(a3, a4))).sum() / wsum
+    else:
+        x, m = data
+        ux, ix = np.unique(x, return_inverse=True)
+        log_m, log_ux = np.log(m), np.log(ux)
+
+        def nll(lp):
+            p, q, v = np.exp(lp)
+            pux = p * ux
+            per_x = (gammaln(pux + q) - gammaln(pux) - gammaln(q) + q * np.log(v)
+                     + pux * log_ux)[ix]
+            ll = per_x + (p * x - 1) * log_m - (p * x + q) * np.log(x * m + v)
+            return -(weights * ll).sum() / wsum
+    with np.errstate(all="ignore"):
+        res = minimize(nll, x0, method="L-BFGS-B", options={"ftol": 1e-12, "gtol": 1e-8})
+    if not np.isfinite(res.fun):
+        raise FloatingPointError("bootstrap replicate did not converge")
+    return _with_params(type(template), list(template.params_.index), np.exp(res.x))
+
+
+# -- predictions --------------------------------------------------------------------------
+
+def discounted_transactions(fitter, frequency, recency, T, months: int, rate_month: float,
+                            freq: str) -> np.ndarray:
+    """Σ over months i of the expected transactions in month i / (1 + d)^i — the factor of
+    lifetimes' ``_customer_lifetime_value`` that multiplies the expected spend."""
+    f = MONTH[freq]
+    total = np.zeros(len(np.asarray(frequency)))
+    prev = np.zeros_like(total)
+    for i in range(1, months + 1):
+        cur = np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(
+            i * f, frequency, recency, T), dtype="float64")
+        total += (cur - prev) / (1 + rate_month) ** i
+        prev = cur
+    return total
+
+
+def expected_spend(ggf, frequency, monetary) -> np.ndarray:
+    """Gamma-Gamma expected mean spend (population mean for customers without repeat)."""
+    x = np.asarray(frequency, dtype="float64")
+    m = np.asarray(monetary, dtype="float64")
+    return np.asarray(ggf.conditional_expected_average_profit(x, np.where(x > 0, m, 0.0)),
+                      dtype="float64")
+
+
+def predict(fitter, ggf, customers: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """p_alive, expected_purchases over the horizon and predicted_clv, per customer."""
+    freq = lifetimes_freq(params)
+    months = params["clv_horizon_months"]
+    u, codes = unique_triples(customers["frequency"], customers["recency"], customers["T"])
+    f, r, T = u["frequency"].to_numpy(), u["recency"].to_numpy(), u["T"].to_numpy()
+    with np.errstate(all="ignore"):
+        p_alive = np.asarray(fitter.conditional_probability_alive(f, r, T), dtype="float64")
+        expected = np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(
+            months * MONTH[freq], f, r, T), dtype="float64")
+    out = pd.DataFrame({"p_alive": p_alive[codes], "expected_purchases": expected[codes]},
+                       index=customers.index)
+    if ggf is not None:
+        disc = discounted_transactions(fitter, f, r, T, months,
+                                       monthly_rate(params["discount_rate"]), freq)
+        spend = expected_spend(ggf, customers["frequency"], customers["monetary_value"])
+        out["predicted_clv"] = params["margin"] * spend * disc[codes]
+    else:
+        out["predicted_clv"] = np.nan
+    return out
+
+
+def clv_tiers(customers: pd.DataFrame, value: pd.Series) -> pd.Series:
+    """top (20 %) / middle (60 %) / bottom (20 %) by ``value``, ties by customer id."""
+    from .tiers import abc_tiers
+    frame = pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(),
+                          "revenue": value.to_numpy()}, index=customers.index)
+    tiers = abc_tiers(frame, "rank_share", (0.20, 0.80)).astype(str)
+    out = tiers.map({"A": "top", "B": "middle", "C": "bottom"})
+    return out.where(value.notna(), "not estimated").rename("clv_tier")
+
+
+def historical_clv(clean: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
+    """Discounted margin on each customer's monthly net revenue since their first month."""
+    d = monthly_rate(params["discount_rate"])
+    month = (clean["date"].dt.year * 12 + clean["date"].dt.month).to_numpy()
+    buy = ~clean["is_return"].to_numpy() if "is_return" in clean else np.ones(len(clean), bool)
+    ids = clean["customer_id"].to_numpy()
+    first = pd.Series(month[buy]).groupby(ids[buy]).min()
+    t = np.clip(month - first.reindex(ids).to_numpy(), 0, None)
+    value = params["margin"] * clean["amount"].to_numpy() / (1 + d) ** t
+    return pd.Series(value).groupby(ids).sum().rename("historical_clv")
+
+
+# -- holdout ----------------------------------------------------------------------------
+
+def default_calibration_end(start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
+    """The day that leaves the last 40 % of the window as holdout."""
+    days = (end - start).days
+    return (start + pd.Timedelta(days=math.floor(0.6 * days))).normalize()
+
+
+def tracking(clean: pd.DataFrame, fitter, cal_end: pd.Timestamp, obs_end: pd.Timestamp,
+             unit_days: int, model_start: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Weekly actual vs model repeat transactions of the calibration customers.
+
+    The model figure for week w is Σ over first-purchase days of (customers × E[X(t)]) at
+    the week's end, E[X(t)] the unconditional expectation from the calibrated model."""
+    purchases = clean.loc[~clean["is_return"]] if "is_return" in clean else clean
+    days = pd.DataFrame({"customer_id": purchases["customer_id"].to_numpy(),
+                         "day": day_numbers(purchases["date"])}).drop_duplicates()
+    first = days.groupby("customer_id")["day"].transform("min")
+    cal_day = int(np.datetime64(pd.Timestamp(cal_end).normalize(), "D").astype("int64"))
+    end_day = int(np.datetime64(pd.Timestamp(obs_end).normalize(), "D").astype("int64"))
+    keep = (first <= cal_day) & (days["day"] <= end_day)
+    days, first = days[keep], first[keep]
+    start_day = int(first.min())
+    repeat_days = days.loc[days["day"] > first, "day"].to_numpy()
+    edges = np.arange(start_day + 7, end_day + 8, 7)  # week ends (exclusive)
+    edges[-1] = min(edges[-1], end_day + 1)
+    actual = np.searchsorted(np.sort(repeat_days), edges, side="left")
+    cohorts = days.groupby("customer_id")["day"].min().value_counts()
+    cf, cn = cohorts.index.to_numpy(), cohorts.to_numpy()
+    expected = np.zeros(len(edges))
+    for i, e in enumerate(edges):
+        t = np.clip((e - cf), 0, None) / unit_days
+        with np.errstate(all="ignore"):
+            ex = np.asarray(fitter.expected_number_of_purchases_up_to_time(t), dtype="float64")
+        expected[i] = float((cn * np.nan_to_num(ex)).sum())
+    week_start = pd.to_datetime(edges - 7, unit="D")
+    out = pd.DataFrame({"week_start": week_start, "actual_cumulative": actual,
+                        "model_cumulative": expected})
+    out["actual"] = np.diff(np.concatenate([[0], actual]))
+    out["model"] = np.diff(np.concatenate([[0.0], expected]))
+    out["holdout"] = edges - 1 > cal_day
+    return out
+
+
+def conditional_expectations(ch: pd.DataFrame, predicted: np.ndarray, naive: np.ndarray,
+                             cap: int = 7) -> pd.DataFrame:
+    """Mean holdout purchases by calibration frequency 0..cap+ : actual, model, naive."""
+    bucket = np.minimum(ch["frequency_cal"].to_numpy(), cap).astype(int)
+    frame = pd.DataFrame({"bucket": bucket, "actual": ch["frequency_holdout"].to_numpy(),
+                          "model": predicted, "naive": naive})
+    out = frame.groupby("bucket").agg(customers=("actual", "size"), actual=("actual", "mean"),
+                                      model=("model", "mean"), naive=("naive", "mean"))
+    out.index = [f"{b}+" if b == cap else str(b) for b in out.index]
+    out.index.name = "repeat purchases in calibration"
+    return out
+
+
+@dataclass
+class HoldoutResult:
+    status: str
+    calibration_end: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    frame: pd.DataFrame | None = None
+    tracking: pd.DataFrame | None = None
+    conditional: pd.DataFrame | None = None
+
+
+def holdout(clean: pd.DataFrame, params: Mapping[str, Any], cal_end: pd.Timestamp,
+            obs_end: pd.Timestamp) -> HoldoutResult:
+    model = params["clv_model"]
+    unit = time_unit_days(params)
+    if cal_end >= obs_end:
+        return HoldoutResult(f"not validated: calibration_end {cal_end.date()} is not before "
+                             f"the end {obs_end.date()}", str(cal_end.date()))
+    ch = calibration_holdout(clean, cal_end, obs_end, params)
+    problem = _fit_problem(ch["frequency_cal"])
+    if problem:
+        return HoldoutResult(f"not validated: {problem} in the calibration period",
+                             str(cal_end.date()))
+    try:
+        fitter = fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
+                              params["penalizer"])
+    except Exception as exc:  # ConvergenceError and numerical failures
+        return HoldoutResult(f"not validated: the calibration fit failed ({exc.__class__.__name__})",
+                             str(cal_end.date()))
+    with np.errstate(all="ignore"):
+        pred = np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(
+            ch["duration_holdout"].to_numpy(), ch["frequency_cal"].to_numpy(),
+            ch["recency_cal"].to_numpy(), ch["T_cal"].to_numpy()), dtype="float64")
+    naive = (ch["frequency_cal"] / ch["T_cal"].where(ch["T_cal"] > 0)).fillna(0).to_numpy() \
+        * ch["duration_holdout"].to_numpy()
+    actual = ch["frequency_holdout"].to_numpy()
+    gg = gamma_gamma_sample(ch["frequency_cal"], ch["monetary_value_cal"])
+    gg_params = None
+    if len(gg) >= 2 and gg["weight"].sum() >= MIN_REPEAT_BUYERS:
+        try:
+            gg_params = params_of(fit_gamma_gamma(gg["frequency"], gg["monetary_value"],
+                                                  gg["weight"], params["penalizer"]))
+            gg_params["customers"] = int(gg["weight"].sum())
+        except Exception:
+            gg_params = None
+    u, _ = unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    metrics = {
+        "calibration_end": str(cal_end.date()),
+        "holdout_end": str(obs_end.date()),
+        "customers": int(len(ch)),
+        "params": params_of(fitter),
+        "log_likelihood": log_likelihood(model, fitter, u["frequency"], u["recency"], u["T"],
+                                         u["weight"]),
+        "gamma_gamma": gg_params,
+        "actual": float(actual.sum()),
+        "predicted": float(pred.sum()),
+        "naive_predicted": float(naive.sum()),
+        "mae": float(np.abs(pred - actual).mean()),
+        "naive_mae": float(np.abs(naive - actual).mean()),
+    }
+    frame = ch.assign(predicted_holdout=pred, naive_holdout=naive)
+    return HoldoutResult("ok", str(cal_end.date()), metrics, frame,
+                         tracking(clean, fitter, cal_end, obs_end, unit),
+                         conditional_expectations(ch, pred, naive))
+
+
+# -- bootstrap --------------------------------------------------------------------------
+
+def _with_params(template_cls, names: list[str], values) -> Any:
+    """A lifetimes fitter carrying given parameters (enough for its prediction methods)."""
+    fitter = template_cls()
+    fitter.params_ = pd.Series(np.asarray(values, dtype="float64"), index=names)
+    return fitter
+
+
+def _replicate(seed_seq, model: str, arrays: dict, est: dict, params: Mapping[str, Any]):
+    """One bootstrap replicate: resample customers, refit, total predicted CLV."""
+    from lifetimes import GammaGammaFitter
+    rng = np.random.default_rng(seed_seq)
+    codes, f, r, T, x, m = (arrays[k] for k in ("codes", "f", "r", "T", "x", "m"))
+    n = len(codes)
+    counts = np.bincount(rng.integers(0, n, n), minlength=n)
+    w = np.bincount(codes, weights=counts, minlength=len(f))
+    keep = w > 0
+    names = PARAM_NAMES[model]
+    try:
+        template = _with_params(_fitter_class(model), names, est["model"])
+        if model == "bgnbd" and not params["penalizer"]:
+            bf = fast_refit("bgnbd", template, (f[keep], r[keep], T[keep]), w[keep])
+        else:
+            bf = fit_purchase_model(model, f[keep], r[keep], T[keep], w[keep],
+                                    params["penalizer"], np.log(est["model"]))
+        out = {k: float(bf.params_[k]) for k in names}
+        total = None
+        if est["gg"] is not None:
+            sel = (x > 0) & (m > 0) & (counts > 0)
+            gtemplate = _with_params(GammaGammaFitter, ["p", "q", "v"], est["gg"])
+            if params["penalizer"]:
+                gf = fit_gamma_gamma(x[sel], m[sel], counts[sel], params["penalizer"],
+                                     np.log(est["gg"]))
+            else:
+                gf = fast_refit("gg", gtemplate, (x[sel], m[sel]), counts[sel].astype(float))
+            out.update({k: float(gf.params_[k]) for k in ("p", "q", "v")})
+            disc = discounted_transactions(bf, f, r, T, params["clv_horizon_months"],
+                                           monthly_rate(params["discount_rate"]),
+                                           lifetimes_freq(params))
+            total = float((params["margin"] * expected_spend(gf, x, m) * disc[codes]).sum())
+        return out, total
+    except Exception:
+        return None
+
+
+def bootstrap(customers: pd.DataFrame, params: Mapping[str, Any], fitter, ggf,
+              iterations: int, seed: int, n_jobs: int | None = None) -> dict[str, Any]:
+    """90 % intervals of the model parameters and the total predicted CLV.
+
+    Each replicate has its own seed from ``SeedSequence(seed)``, so the result does not
+    depend on how many processes run them (both cores by default)."""
+    import os
+
+    from joblib import Parallel, delayed
+    model = params["clv_model"]
+    u, codes = unique_triples(customers["frequency"], customers["recency"], customers["T"])
+    arrays = {"codes": codes, "f": u["frequency"].to_numpy(), "r": u["recency"].to_numpy(),
+              "T": u["T"].to_numpy(),
+              "x": customers["frequency"].to_numpy(dtype="float64"),
+              "m": customers["monetary_value"].to_numpy(dtype="float64")}
+    est = {"model": fitter.params_.to_numpy(dtype="float64"),
+           "gg": ggf.params_.to_numpy(dtype="float64") if ggf is not None else None}
+    seeds = np.random.SeedSequence(seed).spawn(iterations)
+    jobs = n_jobs if n_jobs is not None else (min(2, os.cpu_count() or 1)
+                                              if iterations >= 20 else 1)
+    results = Parallel(n_jobs=jobs)(delayed(_replicate)(s, model, arrays, est, dict(params))
+                                    for s in seeds)
+    ok = [res for res in results if res is not None]
+    names = PARAM_NAMES[model] + (["p", "q", "v"] if ggf is not None else [])
+    q = lambda v: [float(np.quantile(v, 0.05)), float(np.quantile(v, 0.95))] if v else None
+    totals = [t for _, t in ok if t is not None]
+    return {"iterations": iterations, "failed": iterations - len(ok), "level": 0.90,
+            "params": {k: q([p[k] for p, _ in ok]) for k in names},
+            "total_predicted_clv": q(totals)}
+
+
+# -- the stage --------------------------------------------------------------------------
+
+def _fit_problem(frequency: pd.Series) -> str | None:
+    n = len(frequency)
+    repeat = int((frequency > 0).sum())
+    if n < MIN_CUSTOMERS:
+        return f"too few customers ({n}, at least {MIN_CUSTOMERS} needed)"
+    if repeat == 0:
+        return "no repeat buyers (everyone bought on one day only)"
+    if repeat < MIN_REPEAT_BUYERS:
+        return f"too few repeat buyers ({repeat}, at least {MIN_REPEAT_BUYERS} needed)"
+    return None
+
+
+@dataclass
+class ClvResult:
+    status: str
+    columns: pd.DataFrame
+    metrics: dict[str, Any]
+    fitter: Any = None
+    ggf: Any = None
+    holdout: HoldoutResult | None = None
+
+
+def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
+        start: pd.Timestamp, end: pd.Timestamp) -> ClvResult:
+    """Historical and predicted CLV for every customer, the holdout check and intervals.
+
+    Never raises on degenerate data: what cannot be estimated is NaN in the columns and
+    explained in ``metrics['status']``."""
+    model = params["clv_model"]
+    cols = pd.DataFrame(index=customers.index)
+    hist = historical_clv(clean, params)
+    cols["historical_clv"] = hist.reindex(customers["customer_id"].to_numpy()).to_numpy()
+    metrics: dict[str, Any] = {"model": MODEL_NAMES[model],
+                               "horizon_months": params["clv_horizon_months"],
+                               "discount_rate": params["discount_rate"],
+                               "margin": params["margin"], "warnings": [],
+                               "historical_clv_total": float(cols["historical_clv"].sum())}
+    for c in ("p_alive", "expected_purchases", "predicted_clv"):
+        cols[c] = np.nan
+    cal_end = pd.Timestamp(params["calibration_end"]) if params.get("calibration_end") \
+        else default_calibration_end(start, end)
+    hold = holdout(clean, params, cal_end, end)
+    metrics["holdout"] = {"status": hold.status, **hold.metrics} if hold.status == "ok" \
+        else {"status": hold.status, "calibration_end": hold.calibration_end}
+
+    problem = _fit_problem(customers["frequency"])
+    if problem:
+        cols["clv_tier"] = "not estimated"
+        metrics.update(status=f"not estimated: {problem}", params=None, log_likelihood=None,
+                       gamma_gamma=None, intervals=None)
+        return ClvResult(metrics["status"], cols, metrics, holdout=hold)
+    try:
+        fitter = fit_weighted(model, customers["frequency"], customers["recency"],
+                              customers["T"], params["penalizer"])
+        if not np.isfinite(fitter.params_.to_numpy()).all():
+            raise FloatingPointError("non-finite parameters")
+    except Exception as exc:
+        cols["clv_tier"] = "not estimated"
+        metrics.update(status=f"not estimated: the {MODEL_NAMES[model]} fit did not converge "
+                       f"({exc.__class__.__name__}); try a small penalizer, e.g. 0.001",
+                       params=None, log_likelihood=None, gamma_gamma=None, intervals=None)
+        return ClvResult(metrics["status"], cols, metrics, holdout=hold)
+    u, _ = unique_triples(customers["frequency"], customers["recency"], customers["T"])
+    metrics["params"] = params_of(fitter)
+    metrics["log_likelihood"] = log_likelihood(model, fitter, u["frequency"], u["recency"],
+                                               u["T"], u["weight"])
+    gg = gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
+    ggf, status = None, "ok"
+    rep = customers[(customers["frequency"] > 0) & (customers["monetary_value"] > 0)]
+    corr = float(np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1]) \
+        if len(rep) > 2 and rep["frequency"].nunique() > 1 else None
+    metrics["frequency_monetary_corr"] = corr
+    if corr is not None and abs(corr) > CORR_WARNING:
+        metrics["warnings"].append(
+            f"frequency and spend of repeat buyers are correlated ({corr:.2f} > "
+            f"{CORR_WARNING}): Gamma-Gamma assumes they are independent, so spend "
+            f"predictions are less reliable")
+    if gg["weight"].sum() >= MIN_REPEAT_BUYERS and len(gg) >= 2:
+        try:
+            ggf = fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"],
+                                  params["penalizer"])
+            if not np.isfinite(ggf.params_.to_numpy()).all() or ggf.params_["q"] <= 1:
+                raise FloatingPointError("q <= 1: the mean spend is undefined")
+            metrics["gamma_gamma"] = {**params_of(ggf), "customers": int(gg["weight"].sum())}
+        except Exception as exc:
+            ggf, status = None, f"partial: the Gamma-Gamma spend model could not be fitted " \
+                                f"({exc}); predicted CLV is not estimated"
+    else:
+        status = "partial: too few repeat buyers with a positive spend for the Gamma-Gamma " \
+                 "model; predicted CLV is not estimated"
+    if ggf is None:
+        metrics["gamma_gamma"] = None
+    pred = predict(fitter, ggf, customers, params)
+    cols[["p_alive", "expected_purchases", "predicted_clv"]] = pred.to_numpy()
+    cols["clv_tier"] = clv_tiers(customers, cols["predicted_clv"])
+    metrics["predicted_clv_total"] = float(np.nansum(cols["predicted_clv"])) \
+        if ggf is not None else None
+    metrics["expected_purchases_total"] = float(cols["expected_purchases"].sum())
+    metrics["intervals"] = bootstrap(customers, params, fitter, ggf, params["clv_bootstrap"],
+                                     params["seed"]) if params["clv_bootstrap"] else None
+    metrics["status"] = status
+    return ClvResult(status, cols, metrics, fitter, ggf, hold)
+
+
+def describe(result: ClvResult, params: Mapping[str, Any]) -> str:
+    """Plain-language paragraph on what the model says and how far to trust it."""
+    m = result.metrics
+    cur = params["currency"]
+    if m["status"].startswith("not estimated"):
+        return (f"Predicted CLV could not be estimated on this data: {m['status'][15:]}. "
+                f"Historical CLV (discounted past margin) is still given for every customer: "
+                f"{m['historical_clv_total']:,.0f} {cur} in total.")
+    p = m["params"]
+    text = f"The {m['model']} model (parameters " + \
+        ", ".join(f"{k} = {v:.3g}" for k, v in p.items()) + ") "
+    if m.get("expected_purchases_total") is not None:
+        text += (f"expects {m['expected_purchases_total']:,.0f} repeat purchases from today's "
+                 f"customers over the next {m['horizon_months']} months")
+    if m.get("predicted_clv_total") is not None:
+        text += (f", worth {m['predicted_clv_total']:,.0f} {cur} at a "
+                 f"{m['discount_rate']:.0%} annual discount rate")
+        ci = (m.get("intervals") or {}).get("total_predicted_clv")
+        if ci:
+            text += f" (90 % bootstrap interval {ci[0]:,.0f} – {ci[1]:,.0f} {cur})"
+    text += "."
+    h = m.get("holdout", {})
+    if h.get("status") == "ok":
+        err = (h["predicted"] - h["actual"]) / h["actual"] if h["actual"] else float("nan")
+        better = h["mae"] < h["naive_mae"]
+        text += (f" Fitted on the data up to {h['calibration_end']} only, it predicted "
+                 f"{h['predicted']:,.0f} repeat purchases in the holdout period against "
+                 f"{h['actual']:,.0f} that happened ({err:+.1%}); per customer its mean "
+                 f"absolute error is {h['mae']:.3f} against {h['naive_mae']:.3f} for the naive "
+                 f"rule 'customers keep buying at their past rate', so it is "
+                 f"{'better' if better else 'not better'} than the naive rule here.")
+        text += (" Trust the ranking of customers more than individual figures." if better else
+                 " Treat the predictions with caution on this data.")
+    else:
+        text += f" The holdout check could not be run: {h.get('status')}."
+    for w in m.get("warnings", []):
+        text += f" Warning: {w}."
+    if m["status"].startswith("partial"):
+        text += f" {m['status'][9:].capitalize()}."
+    return text
+
+
+def metrics_entry(result: ClvResult) -> dict[str, Any]:
+    """The ``clv`` entry of metrics.json (keys as in the design)."""
+    m = dict(result.metrics)
+    hold = m.get("holdout") or {}
+    return {"clv": {
+        "status": m["status"], "model": m["model"], "params": m.get("params"),
+        "log_likelihood": m.get("log_likelihood"), "gamma_gamma": m.get("gamma_gamma"),
+        "intervals": m.get("intervals"), "holdout": hold,
+        "horizon_months": m["horizon_months"], "discount_rate": m["discount_rate"],
+        "margin": m["margin"], "predicted_clv_total": m.get("predicted_clv_total"),
+        "expected_purchases_total": m.get("expected_purchases_total"),
+        "historical_clv_total": m["historical_clv_total"],
+        "frequency_monetary_corr": m.get("frequency_monetary_corr"),
+        "warnings": m.get("warnings", []),
+    }}
