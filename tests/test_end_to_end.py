@@ -69,6 +69,18 @@ def check_run(out, data_path, expected_customers=None):
     assert sum(metrics["rfm"]["segments"].values()) == n
     assert sum(metrics["lifecycle"][s] for s in ("new", "active", "dormant", "churned")) == n
     assert customers["cluster"].nunique() == metrics["clusters"]["k"]
+    # CLV (notebook 04)
+    assert customers["historical_clv"].notna().all()
+    c = metrics["clv"]
+    assert {"status", "model", "params", "log_likelihood", "gamma_gamma", "intervals",
+            "holdout"} <= set(c)
+    assert {"calibration_end", "params", "gamma_gamma", "actual", "predicted", "mae",
+            "naive_mae"} <= set(c["holdout"])
+    if c["status"] == "ok":
+        assert customers["p_alive"].between(0, 1).all()
+        assert c["predicted_clv_total"] == pytest.approx(customers["predicted_clv"].sum())
+        assert set(customers["clv_tier"]) == {"top", "middle", "bottom"}
+    assert list(customers.columns[:len(CUSTOMER_COLUMNS)]) == CUSTOMER_COLUMNS
     index = (out / "report" / "index.html").read_text()
     assert f"{metrics['customers']:,}" in index and "01_data_cleaning.html" in index
     return manifest, metrics, customers
@@ -91,6 +103,27 @@ def test_cdnow_end_to_end(cdnow_run):
     assert count_figures(out / "notebooks" / "02_value_tiers.ipynb") == 3  # no dimensions
     assert metrics["period"] == {"start": "1997-01-01", "end": "1998-06-30", "days": 546,
                                  "time_unit": "week"}
+
+
+def _notebook(path, *sources):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+    nb = new_notebook(cells=[new_code_cell(src) for src in sources])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_notebooks_share_no_variables(tmp_path):
+    """The run reuses one kernel; a notebook must not see another's variables."""
+    first = _notebook(tmp_path / "01_a.ipynb", "run_dir = ''", "secret = 42")
+    second = _notebook(tmp_path / "02_b.ipynb", "run_dir = ''", "print(secret)")
+    outputs = tmp_path / "outputs"
+    result = runner.run(RETAIL, RETAIL_PARAMS, outputs_root=outputs, notebooks=[first, second],
+                        echo=lambda s: None)
+    assert result.status == "failed" and "NameError" in result.error and "secret" in result.error
 
 
 def test_failed_notebook_keeps_folder_marked_failed_and_latest_untouched(tmp_path):

@@ -509,6 +509,16 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
     metrics["holdout"] = {"status": hold.status, **hold.metrics} if hold.status == "ok" \
         else {"status": hold.status, "calibration_end": hold.calibration_end}
 
+    rep = customers[(customers["frequency"] > 0) & (customers["monetary_value"] > 0)]
+    corr = float(np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1]) \
+        if len(rep) > 2 and rep["frequency"].nunique() > 1 and \
+        rep["monetary_value"].nunique() > 1 else None
+    metrics["frequency_monetary_corr"] = corr
+    if corr is not None and abs(corr) > CORR_WARNING:
+        metrics["warnings"].append(
+            f"frequency and spend of repeat buyers are correlated ({corr:.2f} > "
+            f"{CORR_WARNING}): Gamma-Gamma assumes they are independent, so spend "
+            f"predictions are less reliable")
     problem = _fit_problem(customers["frequency"])
     if problem:
         cols["clv_tier"] = "not estimated"
@@ -532,15 +542,6 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
                                                u["T"], u["weight"])
     gg = gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
     ggf, status = None, "ok"
-    rep = customers[(customers["frequency"] > 0) & (customers["monetary_value"] > 0)]
-    corr = float(np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1]) \
-        if len(rep) > 2 and rep["frequency"].nunique() > 1 else None
-    metrics["frequency_monetary_corr"] = corr
-    if corr is not None and abs(corr) > CORR_WARNING:
-        metrics["warnings"].append(
-            f"frequency and spend of repeat buyers are correlated ({corr:.2f} > "
-            f"{CORR_WARNING}): Gamma-Gamma assumes they are independent, so spend "
-            f"predictions are less reliable")
     if gg["weight"].sum() >= MIN_REPEAT_BUYERS and len(gg) >= 2:
         try:
             ggf = fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"],

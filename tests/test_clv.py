@@ -1,0 +1,204 @@
+"""CLV: published figures (Fader, Hardie & Lee 2005; Fader & Hardie's Gamma-Gamma note),
+agreement with lifetimes, holdout and degenerate data."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+from analysis import clv, config, pipeline, summary
+from conftest import ROOT
+
+SAMPLE = ROOT / "data" / "raw" / "CDNOW_sample.txt"
+SAMPLE_PARAMS = ROOT / "params" / "cdnow_sample.yaml"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    cfg = config.resolve(SAMPLE_PARAMS)
+    clean, _, customers = pipeline.transaction_stage(SAMPLE, cfg)
+    ch = summary.calibration_holdout(clean, pd.Timestamp(cfg["calibration_end"]),
+                                     pd.Timestamp(cfg["observation_end"]), cfg)
+    return cfg, clean, customers, ch
+
+
+def test_bgnbd_reproduces_fader_hardie_lee_2005(sample):
+    cfg, clean, customers, ch = sample
+    assert len(ch) == 2357 and ch["T_cal"].max() == pytest.approx(38.86, abs=0.01)
+    fitter = clv.fit_weighted("bgnbd", ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    p = fitter.params_
+    assert p["r"] == pytest.approx(0.243, abs=0.001)
+    assert p["alpha"] == pytest.approx(4.414, abs=0.001)
+    assert p["a"] == pytest.approx(0.793, abs=0.001)
+    assert p["b"] == pytest.approx(2.426, abs=0.001)
+    ll = clv.log_likelihood("bgnbd", fitter, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    assert ll == pytest.approx(-9582.4, abs=0.05)
+
+
+def test_gamma_gamma_reproduces_fader_hardie(sample):
+    cfg, clean, customers, ch = sample
+    gg = clv.gamma_gamma_sample(ch["frequency_cal"], ch["monetary_value_cal"])
+    assert gg["weight"].sum() == 946
+    fitter = clv.fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"])
+    assert fitter.params_["p"] == pytest.approx(6.25, abs=0.01)
+    assert fitter.params_["q"] == pytest.approx(3.74, abs=0.01)
+    assert fitter.params_["v"] == pytest.approx(15.44, abs=0.01)
+
+
+def test_holdout_metrics_on_the_sample_are_the_published_fit(sample):
+    cfg, clean, customers, ch = sample
+    h = clv.holdout(clean, cfg, pd.Timestamp("1997-09-30"), pd.Timestamp("1998-06-30"))
+    assert h.status == "ok"
+    m = h.metrics
+    assert m["params"]["r"] == pytest.approx(0.243, abs=0.001)
+    assert m["log_likelihood"] == pytest.approx(-9582.4, abs=0.05)
+    assert m["gamma_gamma"]["customers"] == 946
+    assert m["actual"] == ch["frequency_holdout"].sum()
+    assert m["mae"] == pytest.approx(np.abs(h.frame["predicted_holdout"] - ch["frequency_holdout"]).mean())
+    assert m["mae"] < m["naive_mae"]
+    # tracking ends where the holdout counts end: calibration + holdout repeat purchase days
+    total = ch["frequency_cal"].sum() + ch["frequency_holdout"].sum()
+    assert h.tracking["actual_cumulative"].iloc[-1] == total
+    assert h.tracking["model_cumulative"].is_monotonic_increasing
+    cond = h.conditional
+    assert cond["customers"].sum() == 2357 and list(cond.index)[-1] == "7+"
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "paretonbd", "mbgnbd"])
+def test_weighted_fit_equals_the_plain_fit(sample, model):
+    cfg, clean, customers, ch = sample
+    plain = clv.fit_purchase_model(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    weighted = clv.fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    u, codes = clv.unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    assert len(u) < len(ch) and u["weight"].sum() == len(ch)
+    np.testing.assert_allclose(weighted.params_, plain.params_, rtol=1e-4)
+
+
+def test_fast_refits_agree_with_lifetimes(sample):
+    cfg, clean, customers, ch = sample
+    u, _ = clv.unique_triples(customers["frequency"], customers["recency"], customers["T"])
+    ref = BetaGeoFitter().fit(customers["frequency"], customers["recency"], customers["T"])
+    start = clv._with_params(BetaGeoFitter, ["r", "alpha", "a", "b"], ref.params_ * 1.3)
+    ours = clv.fast_refit("bgnbd", start, (u["frequency"].to_numpy(), u["recency"].to_numpy(),
+                                           u["T"].to_numpy()), u["weight"].to_numpy(float))
+    np.testing.assert_allclose(ours.params_, ref.params_, rtol=1e-4)
+    gg = clv.gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
+    rep = customers[(customers["frequency"] > 0) & (customers["monetary_value"] > 0)]
+    gref = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+    gstart = clv._with_params(GammaGammaFitter, ["p", "q", "v"], gref.params_ * 0.8)
+    gours = clv.fast_refit("gg", gstart, (gg["frequency"].to_numpy(), gg["monetary_value"].to_numpy()),
+                           gg["weight"].to_numpy(float))
+    np.testing.assert_allclose(gours.params_, gref.params_, rtol=1e-4)
+
+
+@pytest.mark.parametrize("unit", ["week", "day"])
+def test_predicted_clv_equals_lifetimes_customer_lifetime_value(sample, unit):
+    cfg, clean, _, _ = sample
+    cfg = {**cfg, "time_unit": unit, "margin": 0.3, "discount_rate": 0.12,
+           "clv_horizon_months": 6}
+    customers = summary.customer_summary(clean, cfg)
+    bgf = clv.fit_weighted("bgnbd", customers["frequency"], customers["recency"], customers["T"])
+    gg = clv.gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
+    ggf = clv.fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"])
+    ours = clv.predict(bgf, ggf, customers, cfg)
+    ref = ggf.customer_lifetime_value(bgf, customers["frequency"], customers["recency"],
+                                      customers["T"], customers["monetary_value"], time=6,
+                                      discount_rate=clv.monthly_rate(0.12),
+                                      freq="W" if unit == "week" else "D")
+    np.testing.assert_allclose(ours["predicted_clv"], 0.3 * ref.to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(
+        ours["p_alive"], bgf.conditional_probability_alive(customers["frequency"],
+                                                           customers["recency"], customers["T"]))
+
+
+def test_historical_clv_by_hand():
+    cfg = config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
+                           "discount_rate": 0.12, "margin": 0.5})
+    tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
+                       "date": pd.to_datetime(["2020-01-31", "2020-02-01", "2020-03-15",
+                                               "2020-03-01"]),
+                       "amount": [100.0, 50.0, 80.0, 10.0], "is_return": False})
+    h = clv.historical_clv(tx, cfg)
+    d = 1.12 ** (1 / 12) - 1
+    assert h["a"] == pytest.approx(0.5 * (100 + 50 / (1 + d) + 80 / (1 + d) ** 2))
+    assert h["b"] == pytest.approx(5.0)
+
+
+def test_clv_tiers_are_20_60_20():
+    c = pd.DataFrame({"customer_id": [f"c{i}" for i in range(11)]})
+    tiers = clv.clv_tiers(c, pd.Series(np.arange(11.0)))
+    assert tiers.value_counts().to_dict() == {"top": 3, "middle": 6, "bottom": 2}
+    assert tiers.iloc[10] == "top" and tiers.iloc[0] == "bottom"
+    assert clv.clv_tiers(c, pd.Series([np.nan] * 11)).eq("not estimated").all()
+
+
+def _tx(rows):
+    tx = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    tx["date"] = pd.to_datetime(tx["date"])
+    tx["is_return"] = False
+    return tx
+
+
+def _run(tx, **over):
+    cfg = {**config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"}}),
+           "clv_bootstrap": 0, **over}
+    customers = summary.customer_summary(tx, cfg)
+    res = clv.run(tx, customers, cfg, tx["date"].min(), tx["date"].max())
+    return res, customers
+
+
+def test_no_repeat_buyers_is_a_status_not_a_crash():
+    tx = _tx([(f"c{i}", f"2020-01-{i % 28 + 1:02d}", 10.0 + i) for i in range(40)])
+    res, customers = _run(tx)
+    assert res.status.startswith("not estimated: no repeat buyers")
+    assert res.columns["predicted_clv"].isna().all()
+    assert res.columns["historical_clv"].notna().all()
+    assert (res.columns["clv_tier"] == "not estimated").all()
+    assert res.metrics["holdout"]["status"].startswith("not validated")
+    assert "could not be estimated" in clv.describe(res, {"currency": "USD"})
+
+
+def test_too_few_customers():
+    tx = _tx([("a", "2020-01-01", 5.0), ("a", "2020-02-01", 5.0), ("b", "2020-01-05", 1.0)])
+    res, _ = _run(tx)
+    assert res.status.startswith("not estimated: too few customers")
+
+
+def test_fit_failure_is_reported(monkeypatch):
+    rng = np.random.default_rng(1)
+    rows = [(f"c{i}", f"2020-{m:02d}-{rng.integers(1, 28):02d}", 10.0)
+            for i in range(60) for m in range(1, rng.integers(2, 8))]
+    tx = _tx(rows)
+
+    def boom(*a, **k):
+        raise RuntimeError("no convergence")
+    monkeypatch.setattr(clv, "fit_weighted", boom)
+    res, _ = _run(tx)
+    assert "did not converge" in res.status and res.columns["p_alive"].isna().all()
+
+
+def test_frequency_spend_correlation_warns():
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(150):
+        days = np.sort(rng.choice(365, size=1 + rng.integers(0, 8), replace=False))
+        spend = 5.0 * len(days) + rng.normal(0, 2)  # spend grows with frequency
+        rows += [(f"c{i:03d}", str(pd.Timestamp("2020-01-01") + pd.Timedelta(days=int(d))),
+                  round(spend + rng.normal(0, 1), 2)) for d in days]
+    res, _ = _run(_tx(rows))
+    assert res.metrics["frequency_monetary_corr"] > 0.3
+    assert any("correlated" in w for w in res.metrics["warnings"])
+
+
+def test_bootstrap_is_seeded_and_independent_of_workers(sample):
+    cfg, clean, customers, _ = sample
+    res = clv.run(clean, customers, {**cfg, "clv_bootstrap": 0}, clean["date"].min(),
+                  pd.Timestamp(cfg["observation_end"]))
+    a = clv.bootstrap(customers, cfg, res.fitter, res.ggf, 8, seed=5, n_jobs=1)
+    b = clv.bootstrap(customers, cfg, res.fitter, res.ggf, 8, seed=5, n_jobs=2)
+    assert a == b and a["failed"] == 0
+    lo, hi = a["params"]["r"]
+    assert lo <= res.fitter.params_["r"] <= hi or math.isclose(lo, hi)
+    lo, hi = a["total_predicted_clv"]
+    assert lo < hi
