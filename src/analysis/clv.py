@@ -462,6 +462,30 @@ def bootstrap(customers: pd.DataFrame, params: Mapping[str, Any], fitter, ggf,
             "total_predicted_clv": q(totals)}
 
 
+FALLBACK_PENALIZER = 0.001
+
+
+def _with_fallback(fit, penalizer: float, what: str, warnings_out: list[str]):
+    """Fit; if that fails without a penalizer, retry once with a small one (lifetimes' own
+    advice) and say so in the warnings."""
+    try:
+        fitter = fit(penalizer)
+        if not np.isfinite(fitter.params_.to_numpy(dtype="float64")).all():
+            raise FloatingPointError("non-finite parameters")
+        return fitter
+    except Exception:
+        if penalizer:
+            raise
+    fitter = fit(FALLBACK_PENALIZER)
+    warnings_out.append(f"the {what} fit converged only with a penalizer of "
+                        f"{FALLBACK_PENALIZER} (shrinks the estimates slightly)")
+    return fitter
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or exc.__class__.__name__
+
+
 # -- the stage --------------------------------------------------------------------------
 
 def _fit_problem(frequency: pd.Series) -> str | None:
@@ -526,10 +550,10 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
                        gamma_gamma=None, intervals=None)
         return ClvResult(metrics["status"], cols, metrics, holdout=hold)
     try:
-        fitter = fit_weighted(model, customers["frequency"], customers["recency"],
-                              customers["T"], params["penalizer"])
-        if not np.isfinite(fitter.params_.to_numpy()).all():
-            raise FloatingPointError("non-finite parameters")
+        fitter = _with_fallback(
+            lambda pen: fit_weighted(model, customers["frequency"], customers["recency"],
+                                     customers["T"], pen),
+            params["penalizer"], MODEL_NAMES[model], metrics["warnings"])
     except Exception as exc:
         cols["clv_tier"] = "not estimated"
         metrics.update(status=f"not estimated: the {MODEL_NAMES[model]} fit did not converge "
@@ -544,14 +568,16 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
     ggf, status = None, "ok"
     if gg["weight"].sum() >= MIN_REPEAT_BUYERS and len(gg) >= 2:
         try:
-            ggf = fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"],
-                                  params["penalizer"])
-            if not np.isfinite(ggf.params_.to_numpy()).all() or ggf.params_["q"] <= 1:
-                raise FloatingPointError("q <= 1: the mean spend is undefined")
+            ggf = _with_fallback(
+                lambda pen: fit_gamma_gamma(gg["frequency"], gg["monetary_value"],
+                                            gg["weight"], pen),
+                params["penalizer"], "Gamma-Gamma", metrics["warnings"])
+            if ggf.params_["q"] <= 1:
+                raise FloatingPointError("q <= 1, so the mean spend is undefined")
             metrics["gamma_gamma"] = {**params_of(ggf), "customers": int(gg["weight"].sum())}
         except Exception as exc:
             ggf, status = None, f"partial: the Gamma-Gamma spend model could not be fitted " \
-                                f"({exc}); predicted CLV is not estimated"
+                                f"({_one_line(exc)}); predicted CLV is not estimated"
     else:
         status = "partial: too few repeat buyers with a positive spend for the Gamma-Gamma " \
                  "model; predicted CLV is not estimated"

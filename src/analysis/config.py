@@ -119,8 +119,19 @@ FIELDS: tuple[Field, ...] = (
           choices=("day", "week"), group="summary"),
     Field("seed", "int", 42, "Seed for every random step (sampling, k-means, bootstrap).",
           check=_non_negative, group="summary"),
-    Field("language", "choice", "en", "Language of labels and text in reports.",
-          choices=("en", "zh"), group="report"),
+    Field("language", "choice", "en", "Language of labels, text and the playbook in "
+          "notebooks and reports: 'en' or 'zh'.", choices=("en", "zh"), group="report"),
+    Field("anonymize", "bool", False, "Replace customer ids (and anonymize_columns) by salted "
+          "hashes from the moment the data is loaded, so no shared output holds a raw id.",
+          group="report"),
+    Field("anonymize_salt", "str", None, "Secret salt of the hashes (or the environment "
+          "variable ANALYSIS_ANONYMIZE_SALT); never written into any output.", nullable=True,
+          group="report"),
+    Field("anonymize_columns", "list_str", [], "Further mapped columns (names, e-mails among "
+          "the dimensions) to hash when anonymize is on.", group="report"),
+    Field("xlsx_max_customers", "int", 200000, "Above this many customers customers.xlsx "
+          "holds the summary sheets only (the full table is in CSV and Parquet).",
+          check=_positive, group="report"),
     # -- value tiers (notebook 02) ---------------------------------------------------------
     Field("abc_method", "choice", "rank_share", "ABC method: 'rank_share' (top 5 % / next "
           "15 % / rest of customers) or 'revenue_share' (customers bringing the first 80 % / "
@@ -173,6 +184,15 @@ FIELDS: tuple[Field, ...] = (
 )
 
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+SALT_ENV = "ANALYSIS_ANONYMIZE_SALT"
+
+
+def public(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters as they may be written into outputs: the anonymisation salt removed."""
+    out = dict(params)
+    if out.get("anonymize_salt"):
+        out["anonymize_salt"] = None
+    return out
 
 
 def defaults() -> dict[str, Any]:
@@ -292,6 +312,18 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
         if out[a] is not None and out[b] is not None and out[a] >= out[b]:
             raise ParamError(f"{a} ({out[a]}) must be smaller than {b} ({out[b]})",
                              file=source, column=a)
+    if out["anonymize"]:
+        import os
+        if not out["anonymize_salt"]:
+            out["anonymize_salt"] = os.environ.get(SALT_ENV) or None
+        if not out["anonymize_salt"]:
+            raise ParamError(f"anonymize: true needs a secret anonymize_salt (or the "
+                             f"environment variable {SALT_ENV})", file=source,
+                             column="anonymize_salt")
+        unknown = [c for c in out["anonymize_columns"] if c not in out["dimensions"]]
+        if unknown:
+            raise ParamError(f"anonymize_columns names {unknown[0]!r}, which is not among the "
+                             f"dimensions loaded", file=source, column="anonymize_columns")
     if out["segment_map"]:
         from .segments import segment_table
         try:

@@ -266,10 +266,30 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data") -> 
     return out
 
 
+def hash_ids(values: pd.Series, salt: str) -> pd.Series:
+    """Salted SHA-256 of each value (first 16 hex digits); missing values stay missing."""
+    import hashlib
+    uniq = pd.unique(values.dropna().to_numpy())
+    table = {v: hashlib.sha256((salt + "\x1f" + str(v)).encode("utf-8")).hexdigest()[:16]
+             for v in uniq}
+    return values.map(table).astype("str")
+
+
+def anonymize(tx: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Hash customer ids and ``anonymize_columns`` when ``anonymize`` is on."""
+    if not params.get("anonymize"):
+        return tx
+    out = tx.copy()
+    for col in ["customer_id"] + list(params.get("anonymize_columns", [])):
+        out[col] = hash_ids(out[col], params["anonymize_salt"])
+    return out
+
+
 def load_transactions(path: str | Path, params: Mapping[str, Any]) -> pd.DataFrame:
-    """Read, map and type a transaction file. Raises InputError on anything unusable."""
+    """Read, map and type a transaction file (ids hashed when ``anonymize`` is on).
+    Raises InputError on anything unusable."""
     raw = read_raw(path, params)
-    return coerce(raw, params, file=str(path))
+    return anonymize(coerce(raw, params, file=str(path)), params)
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -35,7 +35,7 @@ def setup(params_path: str | None, overrides: Mapping[str, Any] | None, run_dir:
     cfg = config.resolve(params_path, overrides or {})
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     from . import plots
-    plots.set_style()
+    plots.set_style(cfg["language"])
     return cfg
 
 

@@ -13,13 +13,34 @@ import seaborn as sns
 PALETTE = "crest"
 
 
-def set_style() -> None:
+CJK_FONT = "Noto Sans CJK SC"
+
+
+def _register_cjk_font() -> bool:
+    """Register the Noto Sans CJK SC font shipped by the mplfonts wheel (for zh figures)."""
+    from importlib import resources
+
+    from matplotlib import font_manager
+    if any(f.name == CJK_FONT for f in font_manager.fontManager.ttflist):
+        return True
+    try:
+        path = resources.files("mplfonts").joinpath("fonts/NotoSansCJKsc-Regular.otf")
+        font_manager.fontManager.addfont(str(path))
+        return True
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return False
+
+
+def set_style(language: str = "en") -> None:
     sns.set_theme(style="whitegrid", context="notebook")
     plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "figure.figsize": (8, 4.2),
                          "axes.titleweight": "bold"})
-    # CJK labels for the zh report, where such a font is installed; DejaVu otherwise
-    plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei",
-                                       "DejaVu Sans"]
+    if language == "zh" and _register_cjk_font():
+        import logging
+        logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # no bold face
+        plt.rcParams["font.sans-serif"] = [CJK_FONT, "DejaVu Sans"]
+        plt.rcParams["font.family"] = "sans-serif"
+        plt.rcParams["axes.unicode_minus"] = False
 
 
 def money(x: float, currency: str = "USD") -> str:

@@ -132,7 +132,8 @@ class SharedKernel:
             run_sync(self.km.shutdown_kernel)(now=True)
 
 
-def render_report(run_dir: Path, language: str) -> None:
+def render_report(run_dir: Path, cfg: dict[str, Any]) -> None:
+    """report/NN_*.html for each executed notebook (no code cells), then report/index.html."""
     from nbconvert import HTMLExporter
 
     from . import report
@@ -146,9 +147,7 @@ def render_report(run_dir: Path, language: str) -> None:
         out = report_dir / (nb.stem + ".html")
         out.write_text(body, encoding="utf-8")
         pages.append(out.name)
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    (report_dir / "index.html").write_text(report.index_html(metrics, pages, language),
-                                           encoding="utf-8")
+    report.write_index(run_dir, cfg, pages)
 
 
 def run(data_path: str | Path, params_path: str | Path | None = None,
@@ -191,15 +190,15 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         shutil.rmtree(work)
     (work / "notebooks").mkdir(parents=True)
     params_file = work / "params.yaml"
-    params_file.write_text(yaml.safe_dump(cfg, sort_keys=True, allow_unicode=True),
-                           encoding="utf-8")
+    params_file.write_text(yaml.safe_dump(config.public(cfg), sort_keys=True,
+                                          allow_unicode=True), encoding="utf-8")
 
     manifest: dict[str, Any] = {
         "status": "running",
         "dataset": dataset,
         "started": started.isoformat(timespec="seconds"),
-        "parameters": cfg,
-        "overrides": overrides or {},
+        "parameters": config.public(cfg),
+        "overrides": config.public(overrides or {}),
         "params_file": str(Path(params_path).resolve()) if params_path else None,
         "input": {"path": str(data), "sha256": load.sha256(data), "bytes": data.stat().st_size,
                   "rows": input_rows},
@@ -213,6 +212,10 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
 
     import papermill as pm
     status, error, failed_nb = "ok", None, None
+    # the salt reaches the kernel through its environment, never through a file
+    saved_salt = os.environ.get(config.SALT_ENV)
+    if cfg["anonymize"]:
+        os.environ[config.SALT_ENV] = cfg["anonymize_salt"]
     kernel = SharedKernel()
     try:
         for nb in notebooks or notebook_paths():
@@ -238,11 +241,15 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
                 break
     finally:
         kernel.shutdown()
+        if saved_salt is None:
+            os.environ.pop(config.SALT_ENV, None)
+        else:
+            os.environ[config.SALT_ENV] = saved_salt
 
     if status == "ok":
         t0 = time.perf_counter()
         try:
-            render_report(work, cfg["language"])
+            render_report(work, cfg)
         except Exception as exc:
             status, error = "failed", "rendering the report failed: " + _error_line(exc)
         manifest["timings"]["render_seconds"] = round(time.perf_counter() - t0, 2)

@@ -50,6 +50,7 @@ ACTIONS = {
     "win_back": {"en": "Win back", "zh": "挽回"},
     "low_cost": {"en": "Low-cost maintenance", "zh": "低成本维护"},
 }
+TIER_WORD = {"en": "tier {}", "zh": "{} 层级"}
 STAGE_LABELS = {"new": {"en": "new", "zh": "新客户"}, "active": {"en": "active", "zh": "活跃"},
                 "dormant": {"en": "dormant", "zh": "沉睡"},
                 "churned": {"en": "churned", "zh": "流失"}}
@@ -339,7 +340,7 @@ def playbook_summary(customers: pd.DataFrame, rec: pd.DataFrame, language: str =
     who = []
     for r in g["rule"]:
         b = book.loc[r]
-        parts = [f"tier {b['abc_tier']}" if b["abc_tier"] != "*" else None,
+        parts = [TIER_WORD[language].format(b["abc_tier"]) if b["abc_tier"] != "*" else None,
                  STAGE_LABELS[b["lifecycle_stage"]][language] if b["lifecycle_stage"] != "*"
                  else None,
                  segment_label(b["rfm_segment"], language) if b["rfm_segment"] != "*" else None]
