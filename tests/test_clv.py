@@ -72,7 +72,13 @@ def test_weighted_fit_equals_the_plain_fit(sample, model):
     weighted = clv.fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     u, codes = clv.unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     assert len(u) < len(ch) and u["weight"].sum() == len(ch)
-    np.testing.assert_allclose(weighted.params_, plain.params_, rtol=1e-4)
+    ll_w = clv.log_likelihood(model, weighted, u["frequency"], u["recency"], u["T"], u["weight"])
+    ll_p = clv.log_likelihood(model, plain, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    assert ll_w == pytest.approx(ll_p, rel=1e-7)
+    # BG/NBD agrees to 5 digits; Pareto/NBD's likelihood is so flat in (s, beta) that
+    # lifetimes' optimiser stops up to ~2e-4 apart on the same data, run to run
+    np.testing.assert_allclose(weighted.params_, plain.params_,
+                               rtol=1e-5 if model == "bgnbd" else 1e-3)
 
 
 def test_fast_refits_agree_with_lifetimes(sample):

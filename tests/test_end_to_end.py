@@ -11,7 +11,8 @@ from conftest import CDNOW, RETAIL, RETAIL_PARAMS
 pytestmark = pytest.mark.slow
 
 CONTRACT = ["manifest.json", "cleaning_ledger.csv", "transactions_clean.parquet",
-            "customers.parquet", "customers.csv", "metrics.json", "report/index.html"]
+            "customers.parquet", "customers.csv", "customers.xlsx", "data_dictionary.md",
+            "metrics.json", "report/index.html"]
 
 
 def count_figures(path):

@@ -46,6 +46,7 @@ def test_readme_opens_with_the_two_commands_and_documents_every_parameter():
         first_block.strip().splitlines()[:2] == ["make report", "make test"]
     for field in config.FIELDS:
         assert f"`{field.name}`" in text, field.name
+    assert config.reference_markdown() in text, "README parameter reference is out of date"
 
 
 def test_ci_runs_the_readme_test_command():

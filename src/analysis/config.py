@@ -407,3 +407,31 @@ def resolve(params_file: str | Path | None = None,
 
 def time_unit_days(params: Mapping[str, Any]) -> int:
     return 7 if params["time_unit"] == "week" else 1
+
+
+GROUP_TITLES = {"data": "Reading the file", "cleaning": "Cleaning",
+                "summary": "Summary and randomness", "report": "Report and outputs",
+                "tiers": "Value tiers (notebook 02)", "segments": "Segments (notebook 03)",
+                "clv": "Customer lifetime value (notebook 04)"}
+
+
+def reference_markdown() -> str:
+    """The README's parameter reference, generated from :data:`FIELDS`."""
+    out: list[str] = []
+    groups: dict[str, list[Field]] = {}
+    for f in FIELDS:
+        groups.setdefault(f.group, []).append(f)
+    for group, fields in groups.items():
+        out += [f"**{GROUP_TITLES[group]}**", "", "| parameter | default | meaning |",
+                "|---|---|---|"]
+        for f in fields:
+            d = f.default
+            if isinstance(d, list) and len(d) > 6:
+                shown = "postage / fee codes of the UCI export"
+            elif d is None:
+                shown = "—"
+            else:
+                shown = f"`{d}`"
+            out.append(f"| `{f.name}` | {shown} | {f.help.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out)
