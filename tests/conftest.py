@@ -33,11 +33,29 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.Comp
                           capture_output=True, text=True, timeout=timeout)
 
 
+SALT = "pepper-7f3a9c"
+RETAIL_RUN_ARGS = ["-p", "language=zh", "-p", "anonymize=true", "-p", f"anonymize_salt={SALT}"]
+
+
 @pytest.fixture(scope="session")
-def retail_run(tmp_path_factory):
-    """One full CLI run on the retail fixture, shared by the end-to-end checks."""
+def retail_data(tmp_path_factory):
+    """The retail fixture with unmistakable customer ids (CUST12346X), so that a test can
+    grep every output for them; returns (path, raw ids)."""
+    import pandas as pd
+    raw = pd.read_csv(RETAIL, dtype=str, keep_default_na=False)
+    raw["CustomerID"] = raw["CustomerID"].map(lambda v: f"CUST{v}X" if v else "")
+    data = tmp_path_factory.mktemp("retail") / "retail_ids.csv"
+    raw.to_csv(data, index=False)
+    return data, set(raw.loc[raw["CustomerID"] != "", "CustomerID"])
+
+
+@pytest.fixture(scope="session")
+def retail_run(tmp_path_factory, retail_data):
+    """One full CLI run on the retail fixture — anonymised, in Chinese — shared by the
+    end-to-end, report and determinism checks."""
     out = tmp_path_factory.mktemp("runs") / "retail"
-    proc = run_cli("run", str(RETAIL), "--params", str(RETAIL_PARAMS), "--out", str(out))
+    proc = run_cli("run", str(retail_data[0]), "--params", str(RETAIL_PARAMS), "--out",
+                   str(out), *RETAIL_RUN_ARGS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
 

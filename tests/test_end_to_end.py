@@ -1,12 +1,18 @@
-"""The CLI end to end on both datasets: every contract file, the ledger, the manifest."""
+"""Everything that needs a full run, in one file so that each run happens once (pytest-xdist
+keeps a file on one worker): the contract files, the stakeholder report, anonymisation,
+the zh labels, the dictionary and determinism."""
 import json
+import re
+import shutil
+import subprocess
+import zipfile
 
 import pandas as pd
 import pytest
 
-from analysis import load, runner
+from analysis import load, report, runner, segments
 from analysis.pipeline import CUSTOMER_COLUMNS
-from conftest import CDNOW, RETAIL, RETAIL_PARAMS
+from conftest import CDNOW, RETAIL, RETAIL_PARAMS, RETAIL_RUN_ARGS, SALT, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -82,19 +88,21 @@ def check_run(out, data_path, expected_customers=None):
         assert c["predicted_clv_total"] == pytest.approx(customers["predicted_clv"].sum())
         assert set(customers["clv_tier"]) == {"top", "middle", "bottom"}
     assert list(customers.columns[:len(CUSTOMER_COLUMNS)]) == CUSTOMER_COLUMNS
+    assert set(customers["lifecycle_stage"]) <= {"new", "active", "dormant", "churned"}
     index = (out / "report" / "index.html").read_text()
     assert f"{metrics['customers']:,}" in index and "01_data_cleaning.html" in index
     return manifest, metrics, customers
 
 
-def test_retail_fixture_end_to_end(retail_run):
+def test_retail_fixture_end_to_end(retail_run, retail_data):
     out, proc = retail_run
-    manifest, metrics, customers = check_run(out, RETAIL)
+    manifest, metrics, customers = check_run(out, retail_data[0])
     assert "Country" in customers.columns
     # the Country dimension adds two heatmaps to Lorenz, tier shares and migration
     assert count_figures(out / "notebooks" / "02_value_tiers.ipynb") == 5
     assert metrics["cleaning"]["dropped"]["cancellations"]["rows"] > 0
     assert "report:" in proc.stdout and "01_data_cleaning" in proc.stdout
+    assert any("no 'C' cancellation mark" in w for w in manifest["warnings"])
 
 
 def test_cdnow_end_to_end(cdnow_run):
@@ -156,3 +164,138 @@ def test_failed_notebook_keeps_folder_marked_failed_and_latest_untouched(tmp_pat
     assert (outputs / "latest").resolve() == earlier.resolve()
     assert load.sha256(RETAIL) == before
     assert not any(p.name.endswith(".partial") for p in outputs.iterdir())
+
+
+def test_two_runs_give_identical_tables_and_metrics(tmp_path, retail_run, retail_data):
+    first = retail_run[0]
+    proc = run_cli("run", str(retail_data[0]), "--params", str(RETAIL_PARAMS), "--out",
+                   str(tmp_path / "b"), *RETAIL_RUN_ARGS)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("customers.csv", "customers.parquet", "metrics.json", "cleaning_ledger.csv"):
+        assert (first / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+
+@pytest.fixture(scope="session")
+def anon_zh_run(retail_run, retail_data):
+    return retail_run[0], retail_data[1]
+
+
+def _strip_images(text: str) -> str:
+    return re.sub(r"[A-Za-z0-9+/=]{200,}", "", text)
+
+
+def _texts(run_dir):
+    """Every file of the run as text: text files as is, XLSX members unzipped, Parquet as CSV."""
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            yield path, pd.read_parquet(path).to_csv()
+        elif path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as z:
+                yield path, "".join(z.read(n).decode("utf-8", "ignore") for n in z.namelist())
+        else:
+            yield path, path.read_text(encoding="utf-8", errors="ignore")
+
+
+def test_anonymised_outputs_hold_no_raw_id_and_no_salt(anon_zh_run):
+    out, ids = anon_zh_run
+    checked = 0
+    for path, text in _texts(out):
+        text = _strip_images(text)
+        found = [i for i in ids if i in text]
+        assert not found, f"{path.name} contains raw ids such as {found[:3]}"
+        assert SALT not in text, f"{path.name} contains the salt"
+        checked += 1
+    assert checked >= 15
+    customers = pd.read_parquet(out / "customers.parquet")
+    assert customers["customer_id"].str.fullmatch(r"[0-9a-f]{16}").all()
+    assert json.loads((out / "manifest.json").read_text())["parameters"]["anonymize_salt"] is None
+
+
+def test_zh_report_has_no_untranslated_label(anon_zh_run):
+    out, _ = anon_zh_run
+    page = (out / "report" / "index.html").read_text(encoding="utf-8")
+    assert "<html lang='zh'>" in page
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", _strip_images(page), flags=re.S))
+    english = [v["en"] for v in report.LABELS.values()] + \
+        [v["en"] for v in report.NOTEBOOK_TITLES.values()] + \
+        [v["en"] for v in segments.ACTIONS.values()] + segments.segment_names() + \
+        [v["en"] for v in segments.STAGE_LABELS.values() if len(v["en"]) > 3]
+    leaks = [e for e in english if re.search(rf"(?<![A-Za-z]){re.escape(e)}(?![A-Za-z])", visible)]
+    assert not leaks, leaks
+    for key in ("concentration", "behaviour", "lifecycle", "actions"):
+        assert report.LABELS[key]["zh"] in visible
+    customers = pd.read_csv(out / "customers.csv")
+    assert set(customers["recommended_action"]) <= {v["zh"] for v in segments.ACTIONS.values()}
+
+
+def test_dictionary_covers_every_column(retail_run, cdnow_run):
+    for out in (retail_run[0], cdnow_run[0]):
+        csv_cols = list(pd.read_csv(out / "customers.csv", nrows=1).columns)
+        dic = pd.read_excel(out / "customers.xlsx", sheet_name="dictionary", engine="calamine")
+        assert list(dic["column"]) == csv_cols
+        assert dic["description"].str.len().gt(1).all() and dic["unit"].notna().all()
+        md = (out / "data_dictionary.md").read_text(encoding="utf-8")
+        for col in csv_cols:
+            assert f"`{col}`" in md
+        sheets = pd.ExcelFile(out / "customers.xlsx", engine="calamine").sheet_names
+        assert {"customers", "abc_tiers", "rfm_segments", "lifecycle", "actions",
+                "dictionary"} <= set(sheets)
+        xl = pd.read_excel(out / "customers.xlsx", sheet_name="customers", dtype={"customer_id": str}, engine="calamine")
+        assert len(xl) == len(pd.read_csv(out / "customers.csv"))
+    for col in report.COLUMN_DOCS:
+        assert report.COLUMN_DOCS[col]["zh"][0] and report.COLUMN_DOCS[col]["en"][0]
+
+
+def _sentences(run_dir):
+    """The report's sentences for a run's numbers, in English."""
+    customers = pd.read_parquet(run_dir / "customers.parquet")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    import yaml
+    cfg = {**yaml.safe_load((run_dir / "params.yaml").read_text()), "language": "en"}
+    return {s.key: s.text for s in report.build(customers, metrics, cfg)}, metrics
+
+
+def test_sentences_follow_the_data(retail_run, cdnow_run):
+    retail, rm = _sentences(retail_run[0])
+    cdnow, cm = _sentences(cdnow_run[0])
+    assert set(retail) == set(cdnow) == {"headline", "concentration", "behaviour", "lifecycle",
+                                         "clv", "actions"}
+    for key in retail:
+        assert retail[key] != cdnow[key], key
+    assert f"{cm['customers']:,} customers" in cdnow["headline"]
+    assert f"{rm['customers']:,} customers" in retail["headline"]
+    assert f"{cm['pareto']['top_20pct_revenue_share']:.0%} of revenue" in cdnow["concentration"]
+    assert f"{cm['lifecycle']['churned']:,} have churned" in cdnow["lifecycle"]
+    assert "GBP" in retail["headline"] and "USD" in cdnow["headline"]
+
+
+def test_index_is_self_contained_and_small(cdnow_run):
+    page = (cdnow_run[0] / "report" / "index.html").read_text(encoding="utf-8")
+    assert (cdnow_run[0] / "report" / "index.html").stat().st_size < 5 * 1024 * 1024
+    assert "<script" not in page
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)
+    assert page.count("data:image/png;base64,") >= 4
+    assert "<meta name='viewport'" in page
+    for nb in ("01_data_cleaning", "02_value_tiers", "03_segments", "04_clv", "05_report"):
+        assert f"href='{nb}.html'" in page and (cdnow_run[0] / "report" / f"{nb}.html").exists()
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="no headless Chromium on this machine")
+def test_report_renders_in_a_browser_without_console_errors(cdnow_run, tmp_path):
+    index = cdnow_run[0] / "report" / "index.html"
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+           "--v=0", "--virtual-time-budget=3000", "--window-size=414,2000", "--dump-dom",
+           index.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Customer analytics report" in proc.stdout and "<img" in proc.stdout
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console

@@ -17,6 +17,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                      help="override one parameter; repeatable (value read as YAML)")
     run.add_argument("--out", help="run folder to create (default outputs/<dataset>-<time>)")
+    check = sub.add_parser("check", help="load, clean and summarise only: print the ledger "
+                                         "and warnings, write nothing")
+    check.add_argument("data", help="transaction file: CSV/TXT, XLSX or Parquet")
+    check.add_argument("--params", help="YAML parameter file (see params/)")
+    check.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                       help="override one parameter; repeatable")
     return parser
 
 
@@ -27,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from .runner import main_run
             return main_run(args)
+        if args.command == "check":
+            from .runner import main_check
+            return main_check(args)
     except InputError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -3,6 +3,8 @@
 Rules, applied in this order (each can be switched off by its parameter):
 
 1. ``missing_customer_id``   rows without a customer id (``drop_missing_customer``)
+1b. ``implausible_dates``    dates before 1900-01-01 or after the day of the run
+                             (``drop_implausible_dates``)
 2. ``cancellations``         order id starting with ``cancel_prefix``, negative quantity,
                              or (when no quantity is mapped) negative amount;
                              dropped when ``returns: drop``; kept and netted when
@@ -29,11 +31,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-RULES = ("missing_customer_id", "cancellations", "non_product_codes", "non_positive_price",
+RULES = ("missing_customer_id", "implausible_dates", "cancellations", "non_product_codes", "non_positive_price",
          "duplicates", "out_of_window", "returns_without_purchase")
 
 RULE_TEXT = {
     "missing_customer_id": "no customer id, so the purchase cannot be attributed",
+    "implausible_dates": "dates before 1900 or in the future",
     "cancellations": "cancellations and returns (negative quantity or cancelled order)",
     "non_product_codes": "postage, fees and manual adjustments, which are not products",
     "non_positive_price": "purchase lines with a zero or negative price",
@@ -68,9 +71,14 @@ def window_bounds(params: Mapping[str, Any]) -> tuple[pd.Timestamp | None, pd.Ti
     return start, end
 
 
-def clean_transactions(df: pd.DataFrame, params: Mapping[str, Any]
-                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply the rules in order; return (clean frame with an ``is_return`` column, ledger)."""
+EARLIEST_DATE = pd.Timestamp("1900-01-01")
+
+
+def clean_transactions(df: pd.DataFrame, params: Mapping[str, Any],
+                       warnings: list[str] | None = None,
+                       today: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply the rules in order; return (clean frame with an ``is_return`` column, ledger).
+    What is worth knowing (e.g. returns without a cancellation mark) goes to ``warnings``."""
     n = len(df)
     c = cents(df["amount"])
     dropped_by = np.full(n, -1, dtype=np.int8)  # index into RULES, -1 = kept
@@ -84,6 +92,23 @@ def clean_transactions(df: pd.DataFrame, params: Mapping[str, Any]
     ret = is_return(df, params)
     if params["drop_missing_customer"]:
         drop("missing_customer_id", df["customer_id"].isna().to_numpy())
+    if params.get("drop_implausible_dates", True):
+        limit = (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
+        odd = ((df["date"] < EARLIEST_DATE) | (df["date"] >= limit)).to_numpy()
+        drop("implausible_dates", odd)
+        if odd.any() and warnings is not None:
+            warnings.append(f"{int(odd.sum()):,} rows dated before 1900 or after today were "
+                            f"dropped (rule implausible_dates), e.g. "
+                            f"{df.loc[odd, 'date'].iloc[0]:%Y-%m-%d}")
+    prefix = params.get("cancel_prefix")
+    if warnings is not None and "quantity" in df and prefix and "order_id" in df:
+        unmarked = (df["quantity"] < 0) & ~df["order_id"].str.startswith(prefix).fillna(False)
+        if unmarked.any():
+            warnings.append(f"{int(unmarked.sum()):,} rows have a negative quantity but no "
+                            f"{prefix!r} cancellation mark; they are treated as returns")
+    elif warnings is not None and "quantity" in df and (df["quantity"] < 0).any():
+        warnings.append(f"{int((df['quantity'] < 0).sum()):,} rows have a negative quantity; "
+                        f"they are treated as returns")
     if params["returns"] == "drop":
         drop("cancellations", ret)
     if params["drop_non_product"] and "product_code" in df and params["non_product_codes"]:

@@ -89,12 +89,17 @@ FIELDS: tuple[Field, ...] = (
     Field("date_format", "str", None, "strftime format of the date column, e.g. '%Y%m%d' "
           "(default: ISO 8601 or pandas' inference, checked row by row).", nullable=True),
     Field("dayfirst", "bool", False, "Read ambiguous dates like 01/02/2011 as day first."),
+    Field("decimal", "choice", ".", "Decimal mark of amounts: '.' or ','.", choices=(".", ",")),
+    Field("thousands", "choice", None, "Digit-grouping mark in amounts to remove: ',', '.', "
+          "' ' or \"'\" (default: none).", choices=(",", ".", " ", "'"), nullable=True),
     Field("currency", "str", "USD", "Currency code shown in tables and figures."),
     Field("dimensions", "list_str", [], "Customer attributes to carry into the customers "
           "table (file columns, e.g. [Country]); a customer's value is its most frequent one."),
     # -- cleaning ----------------------------------------------------------------------------
     Field("drop_missing_customer", "bool", True, "Drop rows without a customer id.",
           group="cleaning"),
+    Field("drop_implausible_dates", "bool", True, "Drop rows dated before 1900 or after "
+          "the day of the run (typos such as 2102 for 2012).", group="cleaning"),
     Field("returns", "choice", "drop", "Cancellations and returns (negative quantity or "
           "amount, or order id starting with cancel_prefix): 'drop' them, or 'net' them "
           "against the customer's revenue.", choices=("drop", "net"), group="cleaning"),
@@ -330,6 +335,8 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
             segment_table(out["segment_map"])
         except ParamError as exc:
             raise ParamError(exc.problem, file=source, column="segment_map") from None
+    if out["thousands"] and out["thousands"] == out["decimal"]:
+        raise ParamError("thousands and decimal must differ", file=source, column="thousands")
     if out["observation_start"] and out["observation_end"] and \
             out["observation_start"] > out["observation_end"]:
         raise ParamError("observation_start is after observation_end", file=source,

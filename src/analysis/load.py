@@ -68,17 +68,29 @@ def _magic(p: Path) -> bytes:
         return fh.read(8)
 
 
+def _missing_text(missing: list[str], where: str) -> str:
+    if len(missing) == 1:
+        return f"mapped column {missing[0]!r} is not in the {where}"
+    return f"mapped columns {', '.join(repr(m) for m in missing)} are not in the {where}"
+
+
 def _read_csv(p: Path, params: Mapping[str, Any], usecols: list[str]) -> pd.DataFrame:
     enc = params["encoding"]
     if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
         enc = "utf-8-sig"  # accept a byte-order mark
     magic = _magic(p)
-    if magic.startswith(b"\x1f\x8b"):
+    if magic.startswith(b"\x1f\x8b") and p.suffix.lower() != ".gz":
         raise InputError("the file is gzip-compressed, not plain text", file=str(p),
-                         hint="Decompress it first (gunzip) or give it a .gz name")
+                         hint="Decompress it first (gunzip), or name it *.csv.gz")
     if magic.startswith((b"\xff\xfe", b"\xfe\xff")) and "16" not in enc:
         raise InputError("the file is UTF-16 encoded", file=str(p),
                          hint="Set encoding: utf-16 in the parameter file")
+    if "16" not in enc and p.suffix.lower() != ".gz":
+        with open(p, "rb") as fh:
+            head = fh.read(8192)
+        if b"\x00" in head:
+            raise InputError("the file is binary, not a text table", file=str(p),
+                             hint="Give a CSV/TXT, XLSX or Parquet file")
     sep = params["sep"]
     if sep == "auto":
         sep = _sniff_sep(p, enc)
@@ -116,8 +128,8 @@ def _read_csv(p: Path, params: Mapping[str, Any], usecols: list[str]) -> pd.Data
         hint = f"The file's columns are {list(df.columns)[:12]}"
         if len(df.columns) == 1 and sep != "whitespace":
             hint += f"; only one column was found, so the separator {sep!r} is probably wrong"
-        raise InputError(f"mapped column {missing[0]!r} is not in the file",
-                         file=str(p), column=missing[0], hint=hint)
+        raise InputError(_missing_text(missing, "file"), file=str(p), column=missing[0],
+                         hint=hint)
     return df[usecols]
 
 
@@ -132,7 +144,7 @@ def _read_excel(p: Path, params: Mapping[str, Any], usecols: list[str]) -> pd.Da
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in usecols if c not in df.columns]
     if missing:
-        raise InputError(f"mapped column {missing[0]!r} is not in the sheet", file=str(p),
+        raise InputError(_missing_text(missing, "sheet"), file=str(p),
                          column=missing[0], hint=f"The sheet's columns are "
                          f"{list(df.columns)[:12]}; set 'sheet' to pick another sheet")
     return df[usecols]
@@ -146,9 +158,24 @@ def _read_parquet(p: Path, usecols: list[str]) -> pd.DataFrame:
         raise InputError(f"the file is not a readable Parquet file: {exc}", file=str(p)) from None
     missing = [c for c in usecols if c not in names]
     if missing:
-        raise InputError(f"mapped column {missing[0]!r} is not in the Parquet file",
-                         file=str(p), column=missing[0], hint=f"Its columns are {names[:12]}")
+        raise InputError(_missing_text(missing, "Parquet file"), file=str(p),
+                         column=missing[0], hint=f"Its columns are {names[:12]}")
     return pd.read_parquet(p, columns=usecols)
+
+
+def _check_repeated_header(df: pd.DataFrame, params: Mapping[str, Any], file: str) -> None:
+    """A header line in the middle of the data (files concatenated) is an error, not data."""
+    cid, date = params["columns"]["customer_id"], params["columns"]["date"]
+    if df[cid].dtype == object or pd.api.types.is_string_dtype(df[cid]):
+        again = (df[cid].astype("str").str.strip() == cid) & \
+            (df[date].astype("str").str.strip() == date)
+        if again.any():
+            pos = int(np.flatnonzero(again.to_numpy())[0])
+            raise InputError(f"the header line appears again in the data ({int(again.sum())} "
+                             f"time(s)); were several exports concatenated?", file=file,
+                             column=cid, line=_line_of(pos, params),
+                             row={c: df.iloc[pos][c] for c in df.columns},
+                             hint="Remove the repeated header lines")
 
 
 def read_raw(path: str | Path, params: Mapping[str, Any]) -> pd.DataFrame:
@@ -164,6 +191,8 @@ def read_raw(path: str | Path, params: Mapping[str, Any]) -> pd.DataFrame:
         df = _read_csv(p, params, usecols)
     if len(df) == 0:
         raise InputError("the data file has a header but no data rows", file=str(p))
+    if params["header"]:
+        _check_repeated_header(df, params, str(p))
     return df
 
 
@@ -184,7 +213,8 @@ def _as_text(s: pd.Series) -> pd.Series:
     return out.mask(out.isna() | (out == "") | (out.str.lower().isin(["nan", "none", "null"])))
 
 
-def _parse_dates(s: pd.Series, params) -> pd.Series:
+def _parse_dates(s: pd.Series, params, warnings: list[str] | None = None,
+                 column: str = "date") -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.astype("datetime64[ns]")
     text = _as_text(s)
@@ -193,29 +223,64 @@ def _parse_dates(s: pd.Series, params) -> pd.Series:
         out = pd.to_datetime(text, format=fmt, errors="coerce")
     else:
         out = pd.to_datetime(text, format="ISO8601", errors="coerce")
-        if out.isna().sum() > text.isna().sum():
+        n_iso_failed = int(out.isna().sum() - text.isna().sum())
+        if n_iso_failed:
             out = pd.to_datetime(text, format="mixed", errors="coerce",
                                  dayfirst=params["dayfirst"])
+            if warnings is not None and out.notna().sum() > 0:
+                warnings.append(f"column {column!r}: {n_iso_failed:,} dates are not ISO 8601 "
+                                f"and were read one by one (dayfirst={params['dayfirst']}); "
+                                f"set date_format to be explicit")
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_localize(None)
     return out.astype("datetime64[ns]")
 
 
-def _parse_number(s: pd.Series) -> pd.Series:
+CURRENCY_SYMBOLS = r"[$€£¥₹]|\b(?:USD|EUR|GBP|CNY|RMB|JPY)\b"
+
+
+def _parse_number(s: pd.Series, params: Mapping[str, Any] | None = None,
+                  warnings: list[str] | None = None, column: str = "") -> pd.Series:
+    """Numbers as written; ``thousands``/``decimal`` parameters and currency symbols handled."""
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         return s.astype("float64")
-    return pd.to_numeric(_as_text(s), errors="coerce").astype("float64")
+    text = _as_text(s)
+    params = params or {}
+    if text.str.contains(CURRENCY_SYMBOLS, regex=True).fillna(False).any():
+        n = int(text.str.contains(CURRENCY_SYMBOLS, regex=True).fillna(False).sum())
+        text = text.str.replace(CURRENCY_SYMBOLS, "", regex=True).str.strip()
+        if warnings is not None:
+            warnings.append(f"column {column!r}: currency symbols removed from {n:,} values")
+    if params.get("thousands"):
+        text = text.str.replace(params["thousands"], "", regex=False)
+    if params.get("decimal", ".") != ".":
+        text = text.str.replace(params["decimal"], ".", regex=False)
+    return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
-def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data") -> pd.DataFrame:
-    """Map the file's columns to canonical names and types; raise on values that do not parse."""
+def _customer_ids(values: pd.Series, warnings: list[str] | None, column: str) -> pd.Series:
+    """Ids as text; ids written as floats by a spreadsheet (``12345.0``) lose the ``.0``."""
+    ids = _as_text(values).astype("str")
+    present = ids.dropna()
+    if len(present) and present.str.fullmatch(r"\d+\.0").all():
+        ids = ids.str.slice(stop=-2)
+        if warnings is not None:
+            warnings.append(f"column {column!r}: customer ids were written as decimals "
+                            f"(e.g. {present.iloc[0]!r}); the trailing '.0' was removed")
+    return ids
+
+
+def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
+           warnings: list[str] | None = None) -> pd.DataFrame:
+    """Map the file's columns to canonical names and types; raise on values that do not parse.
+    Things that were usable but worth knowing are appended to ``warnings``."""
     cols = params["columns"]
     src = {canon: col for canon, col in cols.items()}
     out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
 
-    out["customer_id"] = _as_text(raw[src["customer_id"]]).astype("str")
+    out["customer_id"] = _customer_ids(raw[src["customer_id"]], warnings, src["customer_id"])
 
-    dates = _parse_dates(raw[src["date"]], params)
+    dates = _parse_dates(raw[src["date"]], params, warnings, src["date"])
     missing = dates.isna().to_numpy()
     if missing.any():
         original = raw[src["date"]]
@@ -232,14 +297,15 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data") -> 
     numeric = {}
     for canon in ("amount", "quantity", "unit_price"):
         if canon in src:
-            values = _parse_number(raw[src[canon]])
+            values = _parse_number(raw[src[canon]], params, warnings, src[canon])
             bad = (~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan)))
             if bad.any():
                 row, line, n = _example(raw, bad, params)
                 raise InputError(f"{n} row(s) have a {canon.replace('_', ' ')} that is not a "
                                  f"finite number (empty, text, NaN or inf)", file=file,
                                  column=src[canon], row=row, line=line,
-                                 hint="Amounts must be plain numbers with a '.' decimal point")
+                                 hint="Amounts must be numbers; set decimal: ',' for decimal "
+                                 "commas and thousands: ',' (or '.') for digit grouping")
             numeric[canon] = values
     if "amount" in numeric:
         out["amount"] = numeric["amount"].round(2)
@@ -285,11 +351,12 @@ def anonymize(tx: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     return out
 
 
-def load_transactions(path: str | Path, params: Mapping[str, Any]) -> pd.DataFrame:
+def load_transactions(path: str | Path, params: Mapping[str, Any],
+                      warnings: list[str] | None = None) -> pd.DataFrame:
     """Read, map and type a transaction file (ids hashed when ``anonymize`` is on).
-    Raises InputError on anything unusable."""
+    Raises InputError on anything unusable; appends what is worth knowing to ``warnings``."""
     raw = read_raw(path, params)
-    return anonymize(coerce(raw, params, file=str(path)), params)
+    return anonymize(coerce(raw, params, file=str(path), warnings=warnings), params)
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -39,11 +39,13 @@ def setup(params_path: str | None, overrides: Mapping[str, Any] | None, run_dir:
     return cfg
 
 
-def transaction_stage(data_path: str | Path, cfg: Mapping[str, Any]
+def transaction_stage(data_path: str | Path, cfg: Mapping[str, Any],
+                      warnings: list[str] | None = None
                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Load, clean and summarise: (clean transactions, ledger, one row per customer)."""
-    tx = load.load_transactions(data_path, cfg)
-    clean, ledger = clean_mod.clean_transactions(tx, cfg)
+    """Load, clean and summarise: (clean transactions, ledger, one row per customer).
+    Warnings about usable-but-odd data are appended to ``warnings``."""
+    tx = load.load_transactions(data_path, cfg, warnings)
+    clean, ledger = clean_mod.clean_transactions(tx, cfg, warnings)
     if len(clean) == 0 or (~clean["is_return"]).sum() == 0:
         from .errors import InputError
         raise InputError("cleaning removed every row, so there is nothing to analyse: "

@@ -127,7 +127,7 @@ COLUMN_DOCS: dict[str, dict[str, tuple[str, str]]] = {
                            "anonymised)", "text"), "zh": ("客户编号（匿名化时为加盐哈希）", "文本")},
     "first_purchase": {"en": ("Day of the first purchase", "date"), "zh": ("首次购买日期", "日期")},
     "last_purchase": {"en": ("Day of the last purchase", "date"), "zh": ("最近一次购买日期", "日期")},
-    "n_orders": {"en": ("Number of orders (order ids, or transaction lines without them)",
+    "n_orders": {"en": ("Number of orders (distinct order id and day; lines without order ids)",
                         "count"), "zh": ("订单数", "次")},
     "frequency": {"en": ("Repeat purchase days: days with a purchase after the first",
                          "count"), "zh": ("复购天数（首购之后有购买的天数）", "次")},

@@ -21,7 +21,9 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -38,6 +40,49 @@ NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 PACKAGES = ["pandas", "numpy", "scipy", "scikit-learn", "lifetimes", "seaborn", "matplotlib",
             "papermill", "nbconvert", "pyarrow", "pandera", "python-calamine", "openpyxl",
             "pyyaml", "jupyterlab", "ipykernel"]
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: stop, mark the run failed, keep earlier runs as they are."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(outputs: Path) -> list[Path]:
+    """Mark failed the ``.partial`` folders of runs whose process is gone (killed, power cut).
+
+    Their manifest says "running" with the pid of a process that no longer exists; they
+    become ``<name>`` with status "failed", so nothing half-written passes for a result."""
+    swept = []
+    for work in sorted(outputs.glob(".*.partial")):
+        manifest_path = work / "manifest.json"
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        pid = manifest.get("pid")
+        if manifest.get("status") != "running" or (pid and _pid_alive(int(pid))):
+            continue
+        manifest["status"] = "failed"
+        manifest["error"] = "interrupted: the run's process ended before it finished"
+        _write_json(manifest_path, manifest)
+        final = outputs / work.name[1:-len(".partial")]
+        if not final.exists():
+            os.replace(work, final)
+            swept.append(final)
+    return swept
 
 
 @dataclass
@@ -131,6 +176,89 @@ class SharedKernel:
         if self.km.has_kernel:
             run_sync(self.km.shutdown_kernel)(now=True)
 
+    def kill(self) -> None:
+        """Stop the kernel process at once (from another thread than the one using it)."""
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class NotebookBatch:
+    """Execute notebooks in order in one shared kernel, on a worker thread.
+
+    nbclient installs (and afterwards resets to the default) its own SIGTERM handler when
+    it runs in the main thread, which would let a SIGTERM kill the runner without a word;
+    on a worker thread it does not, so the main thread keeps the signal: it stops the
+    kernel and records the run as failed, under a lock shared with the worker."""
+
+    def __init__(self, notebooks: list[Path], work: Path, manifest: dict, echo,
+                 parameters: dict[str, Any]):
+        self.notebooks, self.work, self.manifest = notebooks, work, manifest
+        self.echo, self.parameters = echo, parameters
+        self.lock = threading.Lock()
+        self.cancelled = False
+        self.result: tuple[str, str | None, str | None] = ("ok", None, None)
+        self.kernel = SharedKernel()
+
+    def _worker(self) -> None:
+        import papermill as pm
+        status, error, failed_nb = "ok", None, None
+        for nb in self.notebooks:
+            t0 = time.perf_counter()
+            entry = {"name": nb.name, "status": "running", "seconds": None}
+            with self.lock:
+                if self.cancelled:
+                    return
+                self.manifest["notebooks"].append(entry)
+                _write_json(self.work / "manifest.json", self.manifest)
+            try:
+                pm.execute_notebook(str(nb), str(self.work / "notebooks" / nb.name),
+                                    parameters=self.parameters, kernel_name="python3",
+                                    cwd=str(nb.parent), progress_bar=False, log_output=False,
+                                    report_mode=False, km=self.kernel.km)
+                entry["status"] = "ok"
+                self.kernel.reset()
+            except Exception as exc:  # papermill wraps the kernel's exception
+                entry["status"] = "failed"
+                status, error, failed_nb = "failed", _error_line(exc), nb.name
+            with self.lock:
+                if self.cancelled:
+                    return
+                entry["seconds"] = round(time.perf_counter() - t0, 2)
+                self.echo(f"  {nb.stem:<22} {entry['status']:<6} {entry['seconds']:6.1f} s")
+                _write_json(self.work / "manifest.json", self.manifest)
+                self.result = (status, error, failed_nb)
+            if status != "ok":
+                return
+
+    def run(self) -> tuple[str, str | None, str | None]:
+        thread = threading.Thread(target=self._worker, name="notebooks", daemon=True)
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+        try:
+            thread.start()
+            while thread.is_alive():
+                thread.join(0.2)
+            return self.result
+        except (Terminated, KeyboardInterrupt) as exc:
+            why = "terminated by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+            with self.lock:
+                self.cancelled = True
+                running = [n for n in self.manifest["notebooks"] if n["status"] == "running"]
+                for n in running:
+                    n["status"] = "failed"
+                self.echo(f"  {why}")
+            self.kernel.kill()
+            return "failed", why, running[0]["name"] if running else None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+            if not self.cancelled:
+                self.kernel.shutdown()
+
 
 def render_report(run_dir: Path, cfg: dict[str, Any]) -> None:
     """report/NN_*.html for each executed notebook (no code cells), then report/index.html."""
@@ -147,7 +275,8 @@ def render_report(run_dir: Path, cfg: dict[str, Any]) -> None:
         out = report_dir / (nb.stem + ".html")
         out.write_text(body, encoding="utf-8")
         pages.append(out.name)
-    report.write_index(run_dir, cfg, pages)
+    if not (report_dir / "index.html").exists():  # notebook 05 writes it; fallback otherwise
+        report.write_index(run_dir, cfg, pages)
 
 
 def run(data_path: str | Path, params_path: str | Path | None = None,
@@ -163,7 +292,8 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
     # Check the data before writing anything: the transaction stage raises InputError.
     from .pipeline import transaction_stage
     t0 = time.perf_counter()
-    _clean, ledger, customers = transaction_stage(data, cfg)
+    warnings: list[str] = []
+    _clean, ledger, customers = transaction_stage(data, cfg, warnings)
     input_rows = int(ledger.set_index("step").at["input", "rows"])
     checked_seconds = time.perf_counter() - t0
     del _clean, customers
@@ -185,6 +315,7 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
             final = outputs / f"{dataset}-{stamp}-{i}"
             i += 1
     _writable_dir(outputs)
+    sweep_stale(outputs)
     work = outputs / f".{final.name}.partial"
     if work.exists():
         shutil.rmtree(work)
@@ -196,6 +327,7 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
     manifest: dict[str, Any] = {
         "status": "running",
         "dataset": dataset,
+        "pid": os.getpid(),
         "started": started.isoformat(timespec="seconds"),
         "parameters": config.public(cfg),
         "overrides": config.public(overrides or {}),
@@ -206,41 +338,21 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         "platform": {"system": platform.platform(), "cpus": os.cpu_count()},
         "notebooks": [],
         "timings": {"input_check_seconds": round(checked_seconds, 2)},
+        "warnings": warnings,
         "error": None,
     }
     _write_json(work / "manifest.json", manifest)
 
-    import papermill as pm
-    status, error, failed_nb = "ok", None, None
     # the salt reaches the kernel through its environment, never through a file
     saved_salt = os.environ.get(config.SALT_ENV)
     if cfg["anonymize"]:
         os.environ[config.SALT_ENV] = cfg["anonymize_salt"]
-    kernel = SharedKernel()
+    batch = NotebookBatch(notebooks or notebook_paths(), work, manifest, echo,
+                          {"data_path": str(data), "params_path": str(params_file),
+                           "overrides": {}, "run_dir": str(work)})
     try:
-        for nb in notebooks or notebook_paths():
-            t0 = time.perf_counter()
-            entry = {"name": nb.name, "status": "running", "seconds": None}
-            manifest["notebooks"].append(entry)
-            try:
-                pm.execute_notebook(
-                    str(nb), str(work / "notebooks" / nb.name),
-                    parameters={"data_path": str(data), "params_path": str(params_file),
-                                "overrides": {}, "run_dir": str(work)},
-                    kernel_name="python3", cwd=str(nb.parent), progress_bar=False,
-                    log_output=False, report_mode=False, km=kernel.km)
-                entry["status"] = "ok"
-                kernel.reset()
-            except Exception as exc:  # papermill wraps the kernel's exception
-                entry["status"] = "failed"
-                status, error, failed_nb = "failed", _error_line(exc), nb.name
-            entry["seconds"] = round(time.perf_counter() - t0, 2)
-            echo(f"  {nb.stem:<22} {entry['status']:<6} {entry['seconds']:6.1f} s")
-            _write_json(work / "manifest.json", manifest)
-            if status != "ok":
-                break
+        status, error, failed_nb = batch.run()
     finally:
-        kernel.shutdown()
         if saved_salt is None:
             os.environ.pop(config.SALT_ENV, None)
         else:
@@ -268,14 +380,32 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
                      exit_code=EXIT_OK if status == "ok" else EXIT_FAILED)
 
 
+def main_check(args) -> int:
+    """``python -m analysis check``: load, clean and summarise only; print ledger and warnings."""
+    overrides = dict(config.parse_override(p) for p in (args.param or []))
+    cfg = config.resolve(args.params, overrides)
+    data = load.check_path(args.data)
+    from .pipeline import transaction_stage
+    warnings: list[str] = []
+    _clean, ledger, customers = transaction_stage(data, cfg, warnings)
+    print(f"{args.data}: {len(customers):,} customers, "
+          f"{int(ledger.set_index('step').at['kept', 'rows']):,} transactions kept")
+    print(ledger[["step", "rows", "revenue"]].to_string(index=False))
+    for w in warnings:
+        print(f"warning: {w}")
+    return EXIT_OK
+
+
 def main_run(args) -> int:
     overrides = dict(config.parse_override(p) for p in (args.param or []))
     print(f"analysis run: {args.data}" + (f" with {args.params}" if args.params else ""))
     result = run(args.data, args.params, overrides, out=args.out)
+    for w in json.loads((result.run_dir / "manifest.json").read_text())["warnings"]:
+        print(f"warning: {w}")
     if result.status == "ok":
         print(f"done: {result.run_dir}")
         print(f"report: {result.run_dir / 'report' / 'index.html'}")
         return EXIT_OK
-    print(f"error: run failed: {result.error}", file=sys.stderr)
-    print(f"the partial run is kept, marked failed: {result.run_dir}", file=sys.stderr)
-    return result.exit_code
+    print(f"error: run failed: {result.error}; the partial run is kept, marked failed: "
+          f"{result.run_dir}", file=sys.stderr)
+    return 143 if result.error == "terminated by SIGTERM" else result.exit_code

@@ -9,8 +9,8 @@ purchases on the same calendar day are merged into one purchase day;
 ``frequency`` = purchase days − 1; ``recency`` = last − first purchase day and
 ``T`` = observation end − first purchase day, both in the run's time unit (day, or
 week = 7 days, fractional); ``monetary_value`` = mean value of the repeat purchase
-days (0 when there is none). ``n_orders`` counts distinct order ids (rows when no
-order id is mapped) and ``revenue`` is the customer's net revenue (returns
+days (0 when there is none). ``n_orders`` counts distinct (order id, day) pairs (rows
+when no order id is mapped) and ``revenue`` is the customer's net revenue (returns
 subtracted when ``returns: net``).
 
 lifetimes' helpers group timestamps row by row in Python objects and its
@@ -88,7 +88,12 @@ def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
 
     purchases = clean.loc[~clean["is_return"]] if "is_return" in clean else clean
     if "order_id" in clean:
-        n_orders = purchases.groupby("customer_id", observed=True)["order_id"].nunique()
+        # an order is an order id on one calendar day (a reused id on another day is another
+        # order), so purchase days never exceed orders: frequency <= n_orders - 1
+        keys = pd.DataFrame({"customer_id": purchases["customer_id"].to_numpy(),
+                             "order_id": purchases["order_id"].to_numpy(),
+                             "day": day_numbers(purchases["date"])}).drop_duplicates()
+        n_orders = keys.groupby("customer_id", observed=True).size()
     else:
         n_orders = purchases.groupby("customer_id", observed=True).size()
     rev_cents = pd.Series(cents(clean["amount"]), index=clean.index) \

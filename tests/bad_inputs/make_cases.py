@@ -1,0 +1,179 @@
+"""Write the bad-input corpus: one small file per case and ``cases.yaml`` with the expected
+outcome of each (exit code, words the message must contain, warnings, ledger rows).
+
+Run once (``python tests/bad_inputs/make_cases.py``); the files and cases.yaml are committed
+and ``tests/test_bad_inputs.py`` runs every case through the real CLI.
+"""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+HERE = Path(__file__).parent
+FILES = HERE / "files"
+GOOD = "cid,day,amt\n1,2020-01-02,10.50\n2,2020-01-03,4.00\n1,2020-02-10,7.25\n"
+
+# name: (file name, content, parameters, command, expected)
+CASES: list[dict] = []
+
+
+def case(name, file, content, *, params=None, command="check", exit=2, contains=(),
+         warnings=(), ledger=None, note=""):
+    CASES.append({"name": name, "file": file, "params": params or {}, "command": command,
+                  "exit": exit, "contains": list(contains), "warnings": list(warnings),
+                  "ledger": ledger or {}, "note": note})
+    if content is None:
+        return
+    path = FILES / file
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, pd.DataFrame):
+        if file.endswith(".parquet"):
+            content.to_parquet(path, index=False)
+        else:
+            content.to_excel(path, index=False)
+    elif callable(content):
+        content(path)
+    else:
+        path.write_text(content, encoding="utf-8", newline="")
+
+
+def build() -> None:
+    FILES.mkdir(exist_ok=True)
+    for old in FILES.iterdir():
+        old.unlink()
+    case("empty file", "empty.csv", b"", contains=["empty (0 bytes)"])
+    case("header only", "header_only.csv", "cid,day,amt\n", contains=["no data rows"])
+    case("binary garbage", "garbage.csv", bytes(range(256)) * 4, contains=["binary"])
+    case("gzip renamed .csv", "gzipped.csv", gzip.compress(GOOD.encode()),
+         contains=["gzip-compressed"])
+    case("gzip named .csv.gz is read", "good.csv.gz", gzip.compress(GOOD.encode()), exit=0,
+         ledger={"kept": 3})
+    case("latin-1 read as utf-8", "latin1.csv",
+         "cid,day,amt,city\n1,2020-01-02,10.5,Málaga\n".encode("latin-1"),
+         contains=["not valid utf-8", "encoding"])
+    case("latin-1 with encoding set", "latin1_ok.csv",
+         "cid,day,amt,city\n1,2020-01-02,10.5,Málaga\n".encode("latin-1"),
+         params={"encoding": "latin-1"}, exit=0, ledger={"kept": 1})
+    case("utf-16", "utf16.csv", GOOD.encode("utf-16"), contains=["UTF-16", "encoding: utf-16"])
+    case("utf-16 with encoding set", "utf16_ok.csv", GOOD.encode("utf-16"),
+         params={"encoding": "utf-16"}, exit=0, ledger={"kept": 3})
+    case("byte-order mark", "bom.csv", "\ufeff" + GOOD, exit=0, ledger={"kept": 3})
+    case("wrong separator", "pipes.csv", GOOD.replace(",", "|"), params={"sep": ","},
+         contains=["'amt'", "separator ',' is probably wrong"])
+    case("separator detected", "semicolons.csv", GOOD.replace(",", ";"), exit=0,
+         ledger={"kept": 3})
+    case("quoted separators and newlines", "quoted.csv",
+         'cid,day,amt,note\n1,2020-01-02,10.5,"a, b"\n2,2020-01-03,4,"line one\nline two"\n',
+         exit=0, ledger={"kept": 2})
+    case("repeated header", "repeated_header.csv", GOOD + "cid,day,amt\n3,2020-03-01,1\n",
+         contains=["header line appears again", "line 5"])
+    case("missing mapped column", "no_amount.csv", "cid,day,total\n1,2020-01-02,3\n",
+         contains=["'amt'", "not in the file", "columns are"])
+    case("extra unnamed columns", "trailing_commas.csv",
+         "cid,day,amt,,\n1,2020-01-02,10.5,,\n2,2020-01-03,4,,\n", exit=0, ledger={"kept": 2})
+    case("mixed date formats", "mixed_dates.csv",
+         "cid,day,amt\n1,2020-01-02,10.5\n2,01/15/2020,4\n3,2020-02-01,2\n", exit=0,
+         warnings=["not ISO 8601"], ledger={"kept": 3})
+    case("dates in the future", "future.csv", GOOD + "3,2102-01-01,9\n", exit=0,
+         warnings=["after today"], ledger={"implausible_dates": 1, "kept": 3})
+    case("dates before 1900", "ancient.csv", GOOD + "3,1850-01-01,9\n", exit=0,
+         warnings=["before 1900"], ledger={"implausible_dates": 1, "kept": 3})
+    case("unparseable dates", "bad_dates.csv", GOOD + "3,31/31/2020,9\n",
+         contains=["'day'", "could not be read as a date", "line 5", "31/31/2020"])
+    case("empty dates", "empty_dates.csv", GOOD + "3,,9\n", contains=["date that is empty"])
+    case("currency symbols", "dollars.csv", 'cid,day,amt\n1,2020-01-02,$10.50\n2,2020-01-03,"$4"\n',
+         exit=0, warnings=["currency symbols removed"], ledger={"kept": 2})
+    case("thousands separators unset", "thousands.csv",
+         'cid,day,amt\n1,2020-01-02,"1,234.50"\n2,2020-01-03,4\n',
+         contains=["'amt'", "not a finite number", "thousands"])
+    case("thousands separators set", "thousands_ok.csv",
+         'cid,day,amt\n1,2020-01-02,"1,234.50"\n2,2020-01-03,4\n', params={"thousands": ","},
+         exit=0, ledger={"kept": 2})
+    case("decimal commas unset", "decimal_comma.csv", "cid;day;amt\n1;2020-01-02;10,50\n",
+         contains=["not a finite number", "decimal: ','"])
+    case("decimal commas set", "decimal_comma_ok.csv", "cid;day;amt\n1;2020-01-02;10,50\n",
+         params={"decimal": ","}, exit=0, ledger={"kept": 1})
+    case("text in amounts", "text_amount.csv", GOOD + "3,2020-03-01,ten\n",
+         contains=["'amt'", "not a finite number", "ten"])
+    case("nan and inf in amounts", "nan_inf.csv", GOOD + "3,2020-03-01,inf\n",
+         contains=["'amt'", "not a finite number", "inf"])
+    case("negative quantity without cancellation mark", "neg_qty.csv",
+         "inv,cid,day,qty,price\n100,1,2020-01-02,2,5\n101,1,2020-01-05,-1,5\n102,2,2020-01-06,1,3\n",
+         params={"columns": {"customer_id": "cid", "date": "day", "quantity": "qty",
+                             "unit_price": "price", "order_id": "inv"}},
+         exit=0, warnings=["no 'C' cancellation mark"], ledger={"cancellations": 1, "kept": 2})
+    case("all rows cleaned away", "no_ids.csv", "cid,day,amt\n,2020-01-02,3\n,2020-01-03,4\n",
+         contains=["cleaning removed every row", "missing_customer_id 2"])
+    case("float customer ids", "float_ids.csv",
+         "cid,day,amt\n12345.0,2020-01-02,3\n00012.0,2020-01-03,4\n", exit=0,
+         warnings=["trailing '.0' was removed"], ledger={"kept": 2})
+    case("leading zeros kept", "zeros.csv", "cid,day,amt\n007,2020-01-02,3\n7,2020-01-03,4\n",
+         exit=0, ledger={"kept": 2}, note="007 and 7 are two customers")
+    case("very long ids", "long_ids.csv",
+         f"cid,day,amt\n{'x' * 500},2020-01-02,3\n{'y' * 500},2020-01-03,4\n", exit=0,
+         ledger={"kept": 2})
+    case("duplicate rows", "dupes.csv", GOOD + "1,2020-01-02,10.50\n", exit=0,
+         ledger={"duplicates": 1, "kept": 3})
+    case("xlsx with the data on the second sheet", "two_sheets.xlsx",
+         lambda p: _two_sheets(p), contains=["'cid'", "not in the sheet", "sheet"])
+    case("xlsx second sheet chosen", "two_sheets_ok.xlsx", lambda p: _two_sheets(p),
+         params={"sheet": "orders"}, exit=0, ledger={"kept": 3})
+    case("xlsx with merged header cells", "merged_header.xlsx", lambda p: _merged(p),
+         contains=["not in the sheet", "columns are"])
+    case("parquet with wrong types", "wrong_types.parquet",
+         pd.DataFrame({"cid": [1, 2], "day": ["2020-01-02", "someday"], "amt": ["1", "2"]}),
+         contains=["'day'", "could not be read as a date", "someday"])
+    case("parquet with integer ids and dates", "int_types.parquet",
+         pd.DataFrame({"cid": [1, 2], "day": [20200102, 20200103], "amt": [1.5, 2.0]}),
+         params={"date_format": "%Y%m%d"}, exit=0, ledger={"kept": 2})
+    case("unknown parameter", "good.csv", GOOD, params={"colour": "blue"},
+         contains=["unknown parameter 'colour'"])
+    case("parameter of the wrong type", "good2.csv", GOOD, params={"seed": "forty-two"},
+         contains=["'seed'", "whole number"])
+    case("yaml with a python tag", "good3.csv", GOOD,
+         params={"__raw__": "dataset: !!python/object/apply:os.system ['echo pwned']\n"},
+         contains=["not valid safe YAML"])
+    case("data path is a directory", None, None, contains=["directory"])
+    case("data path does not exist", "does_not_exist.csv", None, contains=["not found"])
+    case("single customer", "one_customer.csv",
+         "cid,day,amt\n1,2020-01-02,3\n1,2020-02-03,4\n1,2020-05-03,5\n", command="run", exit=0,
+         params={"clv_bootstrap": 0}, ledger={"kept": 3})
+    case("single transaction", "one_row.csv", "cid,day,amt\n1,2020-01-02,3\n", command="run",
+         exit=0, params={"clv_bootstrap": 0}, ledger={"kept": 1})
+    case("all customers one-time buyers", "one_timers.csv",
+         "cid,day,amt\n" + "".join(f"{i},2020-{1 + i % 12:02d}-{1 + i % 27:02d},{5 + i}\n"
+                                   for i in range(40)),
+         command="run", exit=0, params={"clv_bootstrap": 0}, ledger={"kept": 40})
+    case("output directory cannot be created", "good4.csv", GOOD, command="run-unwritable",
+         contains=["output directory cannot be written"])
+    (HERE / "cases.yaml").write_text(
+        "# Generated by make_cases.py: the bad-input corpus and the expected outcome of each.\n"
+        + yaml.safe_dump(CASES, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    print(f"{len(CASES)} cases")
+
+
+def _two_sheets(path):
+    with pd.ExcelWriter(path) as xw:
+        pd.DataFrame({"note": ["see the orders sheet"]}).to_excel(xw, sheet_name="readme",
+                                                                 index=False)
+        pd.read_csv(pd.io.common.StringIO(GOOD), dtype=str).to_excel(xw, sheet_name="orders",
+                                                                      index=False)
+
+
+def _merged(path):
+    from openpyxl import Workbook
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["customer", None, "amount"])
+    ws.merge_cells("A1:B1")
+    ws.append(["cid", "day", "amt"])
+    ws.append(["1", "2020-01-02", 3])
+    wb.save(path)
+
+
+if __name__ == "__main__":
+    build()

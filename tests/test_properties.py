@@ -1,0 +1,79 @@
+"""Properties that hold for any transaction frame (hypothesis)."""
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis import clean, config, segments, summary, tiers
+
+CFG = config.validate({"columns": {"customer_id": "c", "date": "d", "quantity": "q",
+                                   "unit_price": "p", "order_id": "o"},
+                       "drop_non_product": False})
+END = pd.Timestamp("2021-12-31")
+
+row = st.tuples(
+    st.one_of(st.none(), st.sampled_from([f"c{i}" for i in range(12)])),  # customer
+    st.integers(0, 700),                                                    # day offset
+    st.integers(-3, 12),                                                    # quantity
+    st.integers(-200, 5000),                                                # price, cents
+    st.sampled_from(["100", "101", "102", "C103", "104", "105"]),           # order id
+)
+
+
+def frame(rows) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["customer_id", "day", "quantity", "cents", "order_id"])
+    out = pd.DataFrame({
+        "customer_id": df["customer_id"].astype("str"),
+        "date": pd.Timestamp("2020-01-01") + pd.to_timedelta(df["day"], unit="D"),
+        "quantity": df["quantity"].astype(float),
+        "unit_price": df["cents"] / 100,
+        "order_id": df["order_id"].astype("str"),
+    })
+    out["amount"] = (out["quantity"] * out["unit_price"]).round(2)
+    return out
+
+
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(st.lists(row, min_size=1, max_size=60), st.sampled_from(["drop", "net"]),
+       st.booleans())
+def test_ledger_conserves_rows_and_cents(rows, returns, dedupe):
+    df = frame(rows)
+    cfg = {**CFG, "returns": returns, "drop_duplicates": dedupe}
+    kept, ledger = clean.clean_transactions(df, cfg, today=END)
+    steps = ledger.set_index("step")
+    dropped = steps.drop(index=["input", "kept"])
+    assert steps.at["input", "rows"] == len(df) == steps.at["kept", "rows"] + dropped["rows"].sum()
+    assert steps.at["input", "cents"] == int(np.rint(df["amount"] * 100).sum())
+    assert steps.at["input", "cents"] == steps.at["kept", "cents"] + dropped["cents"].sum()
+    assert steps.at["kept", "cents"] == int(np.rint(kept["amount"] * 100).sum())
+
+
+@SETTINGS
+@given(st.lists(row, min_size=1, max_size=60), st.sampled_from(["drop", "net"]))
+def test_summary_and_labels_partition_the_customers(rows, returns):
+    df = frame(rows)
+    cfg = {**CFG, "returns": returns}
+    kept, _ = clean.clean_transactions(df, cfg, today=END)
+    if (~kept["is_return"]).sum() == 0:
+        return
+    s = summary.customer_summary(kept, cfg, end=END)
+    buyers = set(kept.loc[~kept["is_return"], "customer_id"])
+    assert s["customer_id"].is_unique and set(s["customer_id"]) == buyers
+    assert set(kept["customer_id"]) == buyers  # no kept row without a summarised customer
+    assert (s["frequency"] <= s["n_orders"] - 1).all()
+    assert ((0 <= s["recency"]) & (s["recency"] <= s["T"])).all()
+    assert np.isclose(s["revenue"].sum(), kept["amount"].sum())
+
+    for method in ("rank_share", "revenue_share"):
+        t = tiers.abc_tiers(s, method)
+        assert t.notna().all() and set(t.astype(str)) <= {"A", "B", "C"} and len(t) == len(s)
+    scores = segments.rfm_scores(s, END)
+    seg = segments.assign_segments(scores)
+    assert seg.notna().all() and len(seg) == len(s)
+    th = segments.lifecycle_thresholds(s, cfg, 1, 730)
+    stage = segments.lifecycle(s, END, th)
+    assert stage.notna().all() and set(stage.astype(str)) <= set(segments.STAGES)
