@@ -595,6 +595,18 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
     return ClvResult(status, cols, metrics, fitter, ggf, hold)
 
 
+def parameter_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """Estimates of the purchase and spend models with their 90 % bootstrap intervals."""
+    ci = (metrics.get("intervals") or {}).get("params") or {}
+    spend = {k: v for k, v in (metrics.get("gamma_gamma") or {}).items() if k != "customers"}
+    rows = []
+    for name, value in {**(metrics.get("params") or {}), **spend}.items():
+        lo, hi = ci.get(name) or [None, None]
+        rows.append({"parameter": name, "estimate": value, "90% low": lo, "90% high": hi})
+    return pd.DataFrame(rows, columns=["parameter", "estimate", "90% low", "90% high"]) \
+        .set_index("parameter")
+
+
 def describe(result: ClvResult, params: Mapping[str, Any]) -> str:
     """Plain-language paragraph on what the model says and how far to trust it."""
     m = result.metrics
