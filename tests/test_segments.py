@@ -133,3 +133,11 @@ def test_every_english_label_has_a_chinese_one():
         assert zh and zh != name and not zh.isascii()
     # every segment has a playbook rule
     assert set(segments.segment_names()) <= set(book["rfm_segment"])
+
+
+def test_describe_thresholds_states_the_numbers_used():
+    th = {"new_days": 30, "active_days": 60, "churn_days": 120, "median_interpurchase_days": 29.5,
+          "source": {"active_days": "median inter-purchase time"}}
+    text = segments.describe_thresholds(th)
+    assert "29.5 days" in text and "active ≤ 60" in text and "dormant ≤ 120" in text
+    assert "no repeat buyers" in segments.describe_thresholds({**th, "median_interpurchase_days": None})

@@ -153,13 +153,8 @@ def check_ledger(ledger: pd.DataFrame) -> None:
     """Raise AssertionError unless input = kept + Σ dropped, in rows and in cents."""
     steps = ledger.set_index("step")
     dropped = steps.drop(index=["input", "kept"])
-    col = "cents" if "cents" in steps else "revenue"
     rows_ok = steps.at["input", "rows"] == steps.at["kept", "rows"] + dropped["rows"].sum()
-    if col == "cents":
-        rev_ok = steps.at["input", "cents"] == steps.at["kept", "cents"] + dropped["cents"].sum()
-    else:
-        rev_ok = round(steps.at["input", "revenue"] * 100) == \
-            round(steps.at["kept", "revenue"] * 100) + round((dropped["revenue"] * 100).sum())
+    rev_ok = steps.at["input", "cents"] == steps.at["kept", "cents"] + dropped["cents"].sum()
     if not (rows_ok and rev_ok):
         raise AssertionError(f"cleaning ledger does not reconcile:\n{ledger}")
 

@@ -90,9 +90,10 @@ def fit_purchase_model(model: str, frequency, recency, T, weights=None, penalize
 
 
 def fit_weighted(model: str, frequency, recency, T, penalizer: float = 0.0,
-                 initial_params=None):
-    """Fit on the unique triples with their counts as weights (same estimates, faster)."""
-    u, _ = unique_triples(frequency, recency, T)
+                 initial_params=None, triples: pd.DataFrame | None = None):
+    """Fit on the unique triples with their counts as weights (same estimates, faster).
+    ``triples``: the ``unique_triples`` table of these customers, when already computed."""
+    u = triples if triples is not None else unique_triples(frequency, recency, T)[0]
     return fit_purchase_model(model, u["frequency"], u["recency"], u["T"], u["weight"],
                               penalizer, initial_params)
 
@@ -219,11 +220,19 @@ def expected_spend(ggf, frequency, monetary) -> np.ndarray:
                       dtype="float64")
 
 
-def predict(fitter, ggf, customers: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
-    """p_alive, expected_purchases over the horizon and predicted_clv, per customer."""
+def _triples_of(customers: pd.DataFrame, triples=None) -> tuple[pd.DataFrame, np.ndarray]:
+    if triples is not None:
+        return triples
+    return unique_triples(customers["frequency"], customers["recency"], customers["T"])
+
+
+def predict(fitter, ggf, customers: pd.DataFrame, params: Mapping[str, Any],
+            triples: tuple[pd.DataFrame, np.ndarray] | None = None) -> pd.DataFrame:
+    """p_alive, expected_purchases over the horizon and predicted_clv, per customer.
+    ``triples``: the customers' ``unique_triples``, when already computed."""
     freq = lifetimes_freq(params)
     months = params["clv_horizon_months"]
-    u, codes = unique_triples(customers["frequency"], customers["recency"], customers["T"])
+    u, codes = _triples_of(customers, triples)
     f, r, T = u["frequency"].to_numpy(), u["recency"].to_numpy(), u["T"].to_numpy()
     with np.errstate(all="ignore"):
         p_alive = np.asarray(fitter.conditional_probability_alive(f, r, T), dtype="float64")
@@ -342,9 +351,10 @@ def holdout(clean: pd.DataFrame, params: Mapping[str, Any], cal_end: pd.Timestam
     if problem:
         return HoldoutResult(f"not validated: {problem} in the calibration period",
                              str(cal_end.date()))
+    u, _ = unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     try:
         fitter = fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
-                              params["penalizer"])
+                              params["penalizer"], triples=u)
     except Exception as exc:  # ConvergenceError and numerical failures
         return HoldoutResult(f"not validated: the calibration fit failed ({exc.__class__.__name__})",
                              str(cal_end.date()))
@@ -364,7 +374,6 @@ def holdout(clean: pd.DataFrame, params: Mapping[str, Any], cal_end: pd.Timestam
             gg_params["customers"] = int(gg["weight"].sum())
         except Exception:
             gg_params = None
-    u, _ = unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     metrics = {
         "calibration_end": str(cal_end.date()),
         "holdout_end": str(obs_end.date()),
@@ -432,7 +441,8 @@ def _replicate(seed_seq, model: str, arrays: dict, est: dict, params: Mapping[st
 
 
 def bootstrap(customers: pd.DataFrame, params: Mapping[str, Any], fitter, ggf,
-              iterations: int, seed: int, n_jobs: int | None = None) -> dict[str, Any]:
+              iterations: int, seed: int, n_jobs: int | None = None,
+              triples: tuple[pd.DataFrame, np.ndarray] | None = None) -> dict[str, Any]:
     """90 % intervals of the model parameters and the total predicted CLV.
 
     Each replicate has its own seed from ``SeedSequence(seed)``, so the result does not
@@ -441,7 +451,7 @@ def bootstrap(customers: pd.DataFrame, params: Mapping[str, Any], fitter, ggf,
 
     from joblib import Parallel, delayed
     model = params["clv_model"]
-    u, codes = unique_triples(customers["frequency"], customers["recency"], customers["T"])
+    u, codes = _triples_of(customers, triples)
     arrays = {"codes": codes, "f": u["frequency"].to_numpy(), "r": u["recency"].to_numpy(),
               "T": u["T"].to_numpy(),
               "x": customers["frequency"].to_numpy(dtype="float64"),
@@ -549,10 +559,12 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
         metrics.update(status=f"not estimated: {problem}", params=None, log_likelihood=None,
                        gamma_gamma=None, intervals=None)
         return ClvResult(metrics["status"], cols, metrics, holdout=hold)
+    triples = unique_triples(customers["frequency"], customers["recency"], customers["T"])
+    u = triples[0]
     try:
         fitter = _with_fallback(
             lambda pen: fit_weighted(model, customers["frequency"], customers["recency"],
-                                     customers["T"], pen),
+                                     customers["T"], pen, triples=u),
             params["penalizer"], MODEL_NAMES[model], metrics["warnings"])
     except Exception as exc:
         cols["clv_tier"] = "not estimated"
@@ -560,7 +572,6 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
                        f"({exc.__class__.__name__}); try a small penalizer, e.g. 0.001",
                        params=None, log_likelihood=None, gamma_gamma=None, intervals=None)
         return ClvResult(metrics["status"], cols, metrics, holdout=hold)
-    u, _ = unique_triples(customers["frequency"], customers["recency"], customers["T"])
     metrics["params"] = params_of(fitter)
     metrics["log_likelihood"] = log_likelihood(model, fitter, u["frequency"], u["recency"],
                                                u["T"], u["weight"])
@@ -583,14 +594,15 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
                  "model; predicted CLV is not estimated"
     if ggf is None:
         metrics["gamma_gamma"] = None
-    pred = predict(fitter, ggf, customers, params)
+    pred = predict(fitter, ggf, customers, params, triples)
     cols[["p_alive", "expected_purchases", "predicted_clv"]] = pred.to_numpy()
     cols["clv_tier"] = clv_tiers(customers, cols["predicted_clv"])
     metrics["predicted_clv_total"] = float(np.nansum(cols["predicted_clv"])) \
         if ggf is not None else None
     metrics["expected_purchases_total"] = float(cols["expected_purchases"].sum())
     metrics["intervals"] = bootstrap(customers, params, fitter, ggf, params["clv_bootstrap"],
-                                     params["seed"]) if params["clv_bootstrap"] else None
+                                     params["seed"], triples=triples) \
+        if params["clv_bootstrap"] else None
     metrics["status"] = status
     return ClvResult(status, cols, metrics, fitter, ggf, hold)
 

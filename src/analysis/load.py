@@ -246,8 +246,9 @@ def _parse_number(s: pd.Series, params: Mapping[str, Any] | None = None,
         return s.astype("float64")
     text = _as_text(s)
     params = params or {}
-    if text.str.contains(CURRENCY_SYMBOLS, regex=True).fillna(False).any():
-        n = int(text.str.contains(CURRENCY_SYMBOLS, regex=True).fillna(False).sum())
+    has_symbol = text.str.contains(CURRENCY_SYMBOLS, regex=True).fillna(False)
+    if has_symbol.any():
+        n = int(has_symbol.sum())
         text = text.str.replace(CURRENCY_SYMBOLS, "", regex=True).str.strip()
         if warnings is not None:
             warnings.append(f"column {column!r}: currency symbols removed from {n:,} values")

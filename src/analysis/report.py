@@ -278,7 +278,8 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     if h.get("status") == "ok" and h.get("actual"):
         text += s("clv_holdout", lang, pred=h["predicted"], act=h["actual"],
                   err=(h["predicted"] - h["actual"]) / h["actual"],
-                  verdict=t_clv(h["mae"] < h["naive_mae"], lang))
+                  verdict=SENTENCES["clv_better" if h["mae"] < h["naive_mae"]
+                                    else "clv_worse"][lang])
     fig = None
     if "abc_tier" in customers:
         means = customers.groupby("abc_tier")["predicted_clv"].mean().reindex(["A", "B", "C"])
@@ -287,10 +288,6 @@ def _clv_section(customers, clv, lang, cur) -> Section:
         fig = plots.bar_counts(means.rename(index=lambda k: t(k, lang)), title, t("tier", lang),
                                f"{t('mean_clv', lang)} ({cur})")
     return Section("clv", t("clv", lang), text, fig)
-
-
-def t_clv(better: bool, lang: str) -> str:
-    return SENTENCES["clv_better" if better else "clv_worse"][lang]
 
 
 def _actions_section(customers, cfg, lang) -> Section:
@@ -541,8 +538,8 @@ def dictionary_markdown(table: pd.DataFrame, lang: str) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def summary_sheets(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str
-                   ) -> dict[str, pd.DataFrame]:
+def summary_sheets(customers: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Customers and revenue (with its share) per tier, segment, stage, action, CLV tier."""
     sheets: dict[str, pd.DataFrame] = {}
     def share(g):
         g["revenue_share"] = g["revenue"] / customers["revenue"].sum()
@@ -572,7 +569,7 @@ def write_tables(run_dir: str | Path, customers: pd.DataFrame, cfg: Mapping[str,
     sheets: dict[str, pd.DataFrame] = {}
     if len(table) <= cfg["xlsx_max_customers"]:
         sheets["customers"] = table
-    sheets.update(summary_sheets(table, metrics, lang))
+    sheets.update(summary_sheets(table))
     if ledger.exists():
         sheets["cleaning_ledger"] = pd.read_csv(ledger)
     sheets["dictionary"] = dic

@@ -286,6 +286,16 @@ def lifecycle_thresholds(customers: pd.DataFrame, params: Mapping[str, Any], uni
     return out
 
 
+def describe_thresholds(thresholds: Mapping[str, Any]) -> str:
+    """One sentence (Markdown) on the lifecycle thresholds used and where they came from."""
+    gap = thresholds["median_interpurchase_days"]
+    gap_text = f"**{gap:.1f} days**" if gap else "not defined (no repeat buyers)"
+    return (f"Median time between purchases: {gap_text}; thresholds used: new ≤ "
+            f"{thresholds['new_days']} days since first purchase, active ≤ "
+            f"{thresholds['active_days']}, dormant ≤ {thresholds['churn_days']} days since last "
+            f"purchase, churned beyond ({thresholds['source']['active_days']}).")
+
+
 def lifecycle(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[str, Any]
               ) -> pd.Series:
     """new / active / dormant / churned, in that precedence."""
