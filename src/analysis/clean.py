@@ -74,6 +74,21 @@ def window_bounds(params: Mapping[str, Any]) -> tuple[pd.Timestamp | None, pd.Ti
 EARLIEST_DATE = pd.Timestamp("1900-01-01")
 
 
+def duplicated_rows(df: pd.DataFrame, amount_cents: np.ndarray) -> np.ndarray:
+    """``df.duplicated(keep="first")`` over every column, ~10x faster on large logs.
+
+    Two equal rows have the same date and amount, so only rows that share both with
+    another row (few: integer columns, one cheap pass) are compared on every column; the
+    rows keep their order, so the first copy is the one kept, as in pandas."""
+    key = pd.DataFrame({"date": df["date"].to_numpy(dtype="datetime64[ns]").view("int64"),
+                        "cents": amount_cents})
+    candidate = key.duplicated(keep=False).to_numpy()
+    out = np.zeros(len(df), dtype=bool)
+    if candidate.any():
+        out[candidate] = df.loc[candidate].duplicated(keep="first").to_numpy()
+    return out
+
+
 def clean_transactions(df: pd.DataFrame, params: Mapping[str, Any],
                        warnings: list[str] | None = None,
                        today: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -119,7 +134,7 @@ def clean_transactions(df: pd.DataFrame, params: Mapping[str, Any],
         price = df["unit_price"] if "unit_price" in df else df["amount"]
         drop("non_positive_price", (price <= 0).to_numpy() & ~ret)
     if params["drop_duplicates"]:
-        drop("duplicates", df.duplicated(keep="first").to_numpy())
+        drop("duplicates", duplicated_rows(df, c))
     start, end = window_bounds(params)
     if start is not None or end is not None:
         d = df["date"]

@@ -289,15 +289,6 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
     cfg = config.resolve(params_path, overrides or {})
     data = load.check_path(data_path).resolve()
 
-    # Check the data before writing anything: the transaction stage raises InputError.
-    from .pipeline import transaction_stage
-    t0 = time.perf_counter()
-    warnings: list[str] = []
-    _clean, ledger, customers = transaction_stage(data, cfg, warnings)
-    input_rows = int(ledger.set_index("step").at["input", "rows"])
-    checked_seconds = time.perf_counter() - t0
-    del _clean, customers
-
     dataset = _slug(cfg["dataset"] or data.stem)
     if out is not None:
         final = Path(out).resolve()
@@ -332,15 +323,30 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         "parameters": config.public(cfg),
         "overrides": config.public(overrides or {}),
         "params_file": str(Path(params_path).resolve()) if params_path else None,
-        "input": {"path": str(data), "sha256": load.sha256(data), "bytes": data.stat().st_size,
-                  "rows": input_rows},
+        "input": {"path": str(data), "sha256": None, "bytes": data.stat().st_size,
+                  "rows": None},
         "packages": package_versions(),
         "platform": {"system": platform.platform(), "cpus": os.cpu_count()},
         "notebooks": [],
-        "timings": {"input_check_seconds": round(checked_seconds, 2)},
-        "warnings": warnings,
+        "timings": {},
+        "warnings": [],
         "error": None,
     }
+    _write_json(work / "manifest.json", manifest)
+
+    # Check the data before anything is kept: the transaction stage raises InputError, and
+    # then the folder goes. Its result stays in the folder for notebook 01 (stage1.json).
+    t0 = time.perf_counter()
+    try:
+        rows, warnings, seconds = _stage1(data, cfg, work)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    manifest["input"].update(rows=rows, sha256=load.sha256(data))
+    manifest["warnings"] = warnings
+    manifest["timings"]["transaction_stage_seconds"] = round(seconds, 2)
+    manifest["timings"]["input_check_seconds"] = round(time.perf_counter() - t0, 2)
+    echo(f"  {'load, clean, summarise':<22} {'ok':<6} {seconds:6.1f} s")
     _write_json(work / "manifest.json", manifest)
 
     # the salt reaches the kernel through its environment, never through a file
@@ -378,6 +384,26 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         _point_latest(outputs, final)
     return RunResult(status=status, run_dir=final, error=error, notebooks=manifest["notebooks"],
                      exit_code=EXIT_OK if status == "ok" else EXIT_FAILED)
+
+
+def _stage1(data: Path, cfg: dict[str, Any], work: Path) -> tuple[int, list[str], float]:
+    """Load, clean and summarise into ``work``; returns (input rows, warnings, seconds).
+    The frames are dropped afterwards and pyarrow's pool is asked to give memory back,
+    since the runner waits next to the kernel for the rest of the run."""
+    from .pipeline import transaction_stage, write_stage1
+    t0 = time.perf_counter()
+    warnings: list[str] = []
+    clean, ledger, customers = transaction_stage(data, cfg, warnings)
+    seconds = time.perf_counter() - t0
+    write_stage1(work, clean, ledger, customers, cfg, data, warnings, seconds)
+    rows = int(ledger.set_index("step").at["input", "rows"])
+    del clean, customers
+    import gc
+
+    import pyarrow as pa
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    return rows, warnings, seconds
 
 
 def main_check(args) -> int:
