@@ -81,21 +81,52 @@ def test_weighted_fit_equals_the_plain_fit(sample, model):
                                rtol=1e-5 if model == "bgnbd" else 1e-3)
 
 
-def test_fast_refits_agree_with_lifetimes(sample):
+@pytest.mark.parametrize("penalizer", [0.0, 0.01])
+def test_fast_fit_agrees_with_lifetimes(sample, penalizer):
+    """Our BG/NBD and Gamma-Gamma fits (analytic gradients, unique triples as weights, cold
+    or warm start) land where lifetimes' own fits do, with and without a penalizer."""
     cfg, clean, customers, ch = sample
-    u, _ = clv.unique_triples(customers["frequency"], customers["recency"], customers["T"])
-    ref = BetaGeoFitter().fit(customers["frequency"], customers["recency"], customers["T"])
-    start = clv._with_params(BetaGeoFitter, ["r", "alpha", "a", "b"], ref.params_ * 1.3)
-    ours = clv.fast_refit("bgnbd", start, (u["frequency"].to_numpy(), u["recency"].to_numpy(),
-                                           u["T"].to_numpy()), u["weight"].to_numpy(float))
-    np.testing.assert_allclose(ours.params_, ref.params_, rtol=1e-4)
+    f, r, T = customers["frequency"], customers["recency"], customers["T"]
+    u, _ = clv.unique_triples(f, r, T)
+    ref = clv._quiet(BetaGeoFitter(penalizer_coef=penalizer).fit, f, r, T)
+    for start in (None, ref.params_.to_numpy() * 1.3):
+        ours = clv.fast_fit("bgnbd", (u["frequency"], u["recency"], u["T"]), u["weight"],
+                            penalizer, start=start)
+        np.testing.assert_allclose(ours.params_, ref.params_, rtol=2e-5)
     gg = clv.gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
     rep = customers[(customers["frequency"] > 0) & (customers["monetary_value"] > 0)]
-    gref = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
-    gstart = clv._with_params(GammaGammaFitter, ["p", "q", "v"], gref.params_ * 0.8)
-    gours = clv.fast_refit("gg", gstart, (gg["frequency"].to_numpy(), gg["monetary_value"].to_numpy()),
-                           gg["weight"].to_numpy(float))
-    np.testing.assert_allclose(gours.params_, gref.params_, rtol=1e-4)
+    gref = clv.fit_gamma_gamma_lifetimes(rep["frequency"], rep["monetary_value"],
+                                         penalizer=penalizer)
+    for start in (None, gref.params_.to_numpy() * 0.8):
+        gours = clv.fast_fit("gg", (gg["frequency"], gg["monetary_value"]), gg["weight"],
+                             penalizer, start=start)
+        np.testing.assert_allclose(gours.params_, gref.params_, rtol=2e-5)
+
+
+def test_expected_purchases_equal_lifetimes(sample):
+    """The hypergeometric term evaluated per distinct (x, T) pair gives lifetimes' numbers."""
+    _, _, customers, _ = sample
+    f, r, T = customers["frequency"], customers["recency"], customers["T"]
+    bgf = clv.fit_weighted("bgnbd", f, r, T)
+    for t in (1.0, 13.0, 52.0):
+        np.testing.assert_allclose(
+            clv.expected_purchases_fn(bgf, f, r, T)(t),
+            bgf.conditional_expected_number_of_purchases_up_to_time(t, f, r, T), rtol=1e-12)
+
+
+def test_fast_fit_gradient_is_the_likelihood_slope(sample):
+    """The analytic gradients match finite differences of the objectives."""
+    from scipy.optimize import approx_fprime
+    _, _, customers, _ = sample
+    u, _ = clv.unique_triples(customers["frequency"], customers["recency"], customers["T"])
+    obj = clv._bgnbd_objective(u["frequency"].to_numpy(), u["recency"].to_numpy() / 7,
+                               u["T"].to_numpy() / 7, u["weight"].to_numpy(), 0.01)
+    gg = clv.gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
+    gobj = clv._gg_objective(gg["frequency"].to_numpy(), gg["monetary_value"].to_numpy(),
+                             gg["weight"].to_numpy(), 0.0)
+    for fn, x0 in ((obj, np.log([0.3, 0.5, 0.9, 2.0])), (gobj, np.log([2.0, 3.0, 10.0]))):
+        np.testing.assert_allclose(fn(x0)[1], approx_fprime(x0, lambda z: fn(z)[0], 1e-7),
+                                   rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize("unit", ["week", "day"])

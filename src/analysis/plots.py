@@ -258,7 +258,7 @@ def conditional_expectations(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def btyd_matrix(fitter, kind: str, time_unit: str, max_frequency: int | None = None
+def btyd_matrix(fitter, kind: str, time_unit: str, max_frequency: int, max_recency: float
                 ) -> plt.Figure:
     """Expected purchases in the next unit of time, or P(alive), by frequency and recency
     (drawn with lifetimes' plotting helpers on a grid, so its cost does not grow with data)."""
@@ -266,10 +266,12 @@ def btyd_matrix(fitter, kind: str, time_unit: str, max_frequency: int | None = N
     fig, ax = plt.subplots(figsize=(7, 5.5))
     plt.sca(ax)
     if kind == "alive":
-        plot_probability_alive_matrix(fitter, max_frequency=max_frequency, cmap="crest")
+        plot_probability_alive_matrix(fitter, max_frequency=max_frequency,
+                                      max_recency=max_recency, cmap="crest")
         ax.set_title("Probability that a customer is still active")
     else:
-        plot_frequency_recency_matrix(fitter, T=1, max_frequency=max_frequency, cmap="crest")
+        plot_frequency_recency_matrix(fitter, T=1, max_frequency=max_frequency,
+                                      max_recency=max_recency, cmap="crest")
         ax.set_title(f"Expected purchases in the next {time_unit}")
     ax.set(xlabel="customer's recency (time unit of the run; 0 = first purchase)",
            ylabel="customer's repeat purchases (frequency)")

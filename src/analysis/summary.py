@@ -160,8 +160,8 @@ def customer_attributes(clean: pd.DataFrame, dims: list[str],
 
 
 def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
-                        observation_end: pd.Timestamp, params: Mapping[str, Any]
-                        ) -> pd.DataFrame:
+                        observation_end: pd.Timestamp, params: Mapping[str, Any],
+                        codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Calibration / holdout split, as lifetimes' ``calibration_and_holdout_data``.
 
     Customers whose first purchase is on or before ``calibration_end``; the
@@ -175,7 +175,7 @@ def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
     end_day = int(np.datetime64(pd.Timestamp(observation_end).normalize(), "D").astype("int64"))
     if cal_day >= end_day:
         raise ValueError("calibration_end must be before observation_end")
-    codes, ids = customer_codes(clean["customer_id"])
+    codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
     buy = _purchases(clean, codes)
     daily = _daily(codes[buy], day_numbers(clean["date"])[buy], cents(clean["amount"])[buy])
     daily = daily[daily["day"] <= end_day]

@@ -173,12 +173,15 @@ def migration_split_date(clean: pd.DataFrame, params: Mapping[str, Any],
     return start + (end.normalize() + pd.Timedelta(days=1) - start) / 2
 
 
-def _half_revenue(part: pd.DataFrame) -> pd.DataFrame:
-    buyers = part.loc[~part["is_return"], "customer_id"].unique() if "is_return" in part \
-        else part["customer_id"].unique()
-    rev = part.groupby("customer_id", observed=True)["amount"].sum()
-    rev = rev[rev.index.isin(buyers)]
-    return pd.DataFrame({"customer_id": rev.index.astype(str), "revenue": rev.to_numpy()})
+def _half_revenue(ids: np.ndarray, codes: np.ndarray, amount_cents: np.ndarray,
+                  buy: np.ndarray, part: np.ndarray) -> pd.DataFrame:
+    """Net revenue of the customers with a purchase in ``part`` (a row mask)."""
+    sel = part & (codes >= 0)
+    rev = np.bincount(codes[sel], weights=amount_cents[sel], minlength=len(ids))
+    buyers = np.zeros(len(ids), dtype=bool)
+    buyers[codes[sel & buy]] = True
+    return pd.DataFrame({"customer_id": pd.array(ids[buyers], dtype="str"),
+                         "revenue": np.rint(rev[buyers]) / 100})
 
 
 def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestamp
@@ -187,8 +190,15 @@ def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestam
 
     Rows: A/B/C in the first half, or ``new`` (no purchase in it); columns: A/B/C in
     the second half, or ``lapsed`` (no purchase in it)."""
-    first = _half_revenue(clean[clean["date"] < split])
-    second = _half_revenue(clean[clean["date"] >= split])
+    from .clean import cents
+    from .summary import customer_codes
+    codes, ids = customer_codes(clean["customer_id"])
+    amount_cents = cents(clean["amount"])
+    buy = ~clean["is_return"].to_numpy(dtype=bool) if "is_return" in clean \
+        else np.ones(len(clean), dtype=bool)
+    early = (clean["date"] < split).to_numpy()
+    first = _half_revenue(ids, codes, amount_cents, buy, early)
+    second = _half_revenue(ids, codes, amount_cents, buy, ~early)
     t1 = pd.Series(tiers_from_params(first, params).astype(str).to_numpy(),
                    index=first["customer_id"])
     t2 = pd.Series(tiers_from_params(second, params).astype(str).to_numpy(),
