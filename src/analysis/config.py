@@ -161,6 +161,9 @@ FIELDS: tuple[Field, ...] = (
           group="segments"),
     Field("minibatch_threshold", "int", 50000, "Use MiniBatchKMeans above this many "
           "customers.", check=_positive, group="segments"),
+    Field("cluster_fit_sample", "int", 200000, "Above this many customers, k-means (and the "
+          "choice of k) is fitted on a seeded random sample of this size; every customer is "
+          "then assigned to the nearest centre.", check=_positive, group="segments"),
     Field("new_days", "int", None, "A customer whose first purchase is at most this many "
           "days before the end is 'new' (default: from the median inter-purchase time).",
           nullable=True, check=_positive, group="segments"),

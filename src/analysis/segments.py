@@ -180,27 +180,34 @@ def _kmeans(k: int, seed: int, n: int, threshold: int):
 
 
 def cluster(customers: pd.DataFrame, end: pd.Timestamp, k_range=(2, 8), seed: int = 42,
-            sample: int = 5000, minibatch_threshold: int = 50000, stability_seeds: int = 5
-            ) -> dict[str, Any]:
+            sample: int = 5000, minibatch_threshold: int = 50000, stability_seeds: int = 5,
+            fit_sample: int = 200_000) -> dict[str, Any]:
     """k-means on standardised log R/F/M with k chosen by sampled silhouette.
 
+    Above ``fit_sample`` customers the models (one per k, and the stability refits) are
+    fitted on a seeded random sample of that size and every customer is assigned to the
+    nearest centre of the chosen model: at a million customers this cuts the cost ~6x,
+    and 200,000 points pin three-dimensional centres down far below what matters here.
+
     Returns labels (1 = highest mean revenue), the silhouette per k, the chosen k, the
-    adjusted Rand index across seeds, and centroid profiles."""
+    adjusted Rand index across seeds (on the fitted sample), and centroid profiles."""
     from sklearn.metrics import adjusted_rand_score, silhouette_score
     from sklearn.preprocessing import StandardScaler
 
     feats = cluster_features(customers, end)
-    X = StandardScaler().fit_transform(feats.to_numpy())
+    X_all = StandardScaler().fit_transform(feats.to_numpy())
+    rng = np.random.default_rng(seed)
+    X = X_all[np.sort(rng.choice(len(X_all), fit_sample, replace=False))] \
+        if len(X_all) > fit_sample else X_all
     n = len(X)
     distinct = len(np.unique(X.round(9), axis=0))
-    rng = np.random.default_rng(seed)
     idx = rng.choice(n, size=min(sample, n), replace=False) if n > sample else np.arange(n)
     lo, hi = int(k_range[0]), int(k_range[1])
     hi = min(hi, distinct - 1, max(n - 1, 2))
     scores: dict[int, float] = {}
     models = {}
     for k in range(lo, hi + 1):
-        model = _kmeans(k, seed, n, minibatch_threshold).fit(X)
+        model = _kmeans(k, seed, len(X_all), minibatch_threshold).fit(X)
         labels = model.labels_
         if len(np.unique(labels[idx])) < 2:
             continue
@@ -212,10 +219,13 @@ def cluster(customers: pd.DataFrame, end: pd.Timestamp, k_range=(2, 8), seed: in
                 "k": 1, "silhouette": {}, "best_silhouette": None, "ari": None,
                 "profile": None}
     best = max(scores, key=lambda k: (round(scores[k], 6), -k))
-    raw = models[best].labels_
+    fitted = models[best].labels_
     # stability: the same k with other seeds
-    aris = [float(adjusted_rand_score(raw, _kmeans(best, seed + s, n, minibatch_threshold)
-                                      .fit(X).labels_)) for s in range(1, stability_seeds)]
+    aris = [float(adjusted_rand_score(fitted, _kmeans(best, seed + s, len(X_all),
+                                                      minibatch_threshold).fit(X).labels_))
+            for s in range(1, stability_seeds)]
+    raw = fitted if X is X_all else models[best].predict(X_all)
+    X = X_all
     # relabel 1..k by mean revenue, highest first
     rev = customers["revenue"].to_numpy(dtype="float64")
     means = pd.Series(rev).groupby(raw).mean().sort_values(ascending=False)
