@@ -1,0 +1,392 @@
+"""Scale benchmarks: the transaction stage, the models and the whole run, with figures.
+
+    python benchmarks/run.py --quick     # about 2 minutes: small sizes, prints the figures
+    python benchmarks/run.py --full      # about 15 minutes: 1M / 3M / 5M / 10M rows,
+                                         # writes benchmarks/RESULTS.md
+
+What it measures (every comparison asserts that both sides give the same answer):
+
+1. scaling: load, clean and summarise at each size, in a fresh process per size,
+   with the time and the peak memory (RSS) of each stage;
+2. summary: ours against lifetimes' ``summary_data_from_transaction_data`` on the
+   same clean transactions (frequency, recency, T, monetary value equal to 1e-9);
+3. models: our BG/NBD + Gamma-Gamma fit against lifetimes' plain fits on the same
+   synthetic customers (parameters equal to 4 significant digits);
+4. the full run (every notebook + HTML) on the largest log: wall time and the peak RSS
+   of the whole process tree, per-notebook seconds, and the BG/NBD estimates against
+   the parameters the log was drawn from.
+
+Logs are generated once by ``benchmarks/generate.py`` into ``benchmarks/data/`` (not
+committed). Wall-clock figures depend on the machine; RESULTS.md records which.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from generate import TRUE, generate  # noqa: E402
+
+PARAMS = ROOT / "params" / "synthetic.yaml"
+DATA = HERE / "data"
+ROWS_PER_CUSTOMER = 10
+
+QUICK = {"scaling": [100_000, 300_000], "summary": [300_000], "fit_customers": 100_000,
+         "run": 300_000}
+FULL = {"scaling": [1_000_000, 3_000_000, 10_000_000], "summary": [1_000_000, 5_000_000],
+        "fit_customers": 1_000_000, "run": 10_000_000}
+
+
+# -- memory -------------------------------------------------------------------------------
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants (bytes)."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += _rss(p)
+        todo += children.get(p, [])
+    return total
+
+
+class PeakMemory:
+    """Polls the RSS of this process (or a process tree) on a thread; ``peak`` in bytes."""
+
+    def __init__(self, pid: int | None = None, tree: bool = False, every: float = 0.05):
+        self.pid, self.tree, self.every = pid or os.getpid(), tree, every
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid) if self.tree else _rss(self.pid))
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self.peak = _rss(self.pid)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+# -- data ---------------------------------------------------------------------------------
+
+def log_file(rows: int) -> Path:
+    path = DATA / f"tx_{rows}.csv"
+    if not path.exists():
+        generate(path, rows, max(rows // ROWS_PER_CUSTOMER, 1), seed=7,
+                 echo=lambda m: print("  " + m))
+    return path
+
+
+def _cfg():
+    from analysis import config
+    return config.resolve(PARAMS, {})
+
+
+# -- 1. scaling (one fresh process per size) --------------------------------------------------
+
+def stage_probe(path: str) -> dict:
+    """Load, clean and summarise ``path``; time and peak RSS of each stage (in this process)."""
+    from analysis import clean, load, summary
+    cfg = _cfg()
+    out: dict = {"rows": None}
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        tx = load.load_transactions(path, cfg, [])
+        out["load"] = {"seconds": time.perf_counter() - t0, "peak": mem.peak}
+    out["rows"] = len(tx)
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        clean_tx, _ = clean.clean_transactions(tx, cfg)
+        del tx
+        out["clean"] = {"seconds": time.perf_counter() - t0, "peak": mem.peak}
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        customers = summary.customer_summary(clean_tx, cfg)
+        out["summary"] = {"seconds": time.perf_counter() - t0, "peak": mem.peak}
+    out["customers"] = len(customers)
+    return out
+
+
+def scaling(sizes: list[int]) -> list[dict]:
+    rows = []
+    for n in sizes:
+        path = log_file(n)
+        res = subprocess.run([sys.executable, __file__, "--stage-probe", str(path)],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        r["total"] = sum(r[s]["seconds"] for s in ("load", "clean", "summary"))
+        r["peak"] = max(r[s]["peak"] for s in ("load", "clean", "summary"))
+        rows.append(r)
+        print(f"  {n:>12,} rows  {r['customers']:>9,} customers  " + "  ".join(
+            f"{s} {r[s]['seconds']:6.1f} s / {gib(r[s]['peak'])}" for s in
+            ("load", "clean", "summary")) + f"  total {r['total']:6.1f} s")
+    return rows
+
+
+# -- 2. summary against lifetimes ---------------------------------------------------------
+
+def summary_vs_lifetimes(rows: int) -> dict:
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    from analysis import clean, load, summary
+    cfg = _cfg()
+    tx, _ = clean.clean_transactions(load.load_transactions(log_file(rows), cfg, []), cfg)
+    end = summary.observation_end(tx, cfg)
+    t0 = time.perf_counter()
+    ours = summary.customer_summary(tx, cfg, end)
+    t_ours = time.perf_counter() - t0
+    purchases = tx.loc[~tx["is_return"], ["customer_id", "date", "amount"]]
+    t0 = time.perf_counter()
+    ref = summary_data_from_transaction_data(purchases, "customer_id", "date", "amount",
+                                             observation_period_end=end, freq="D",
+                                             freq_multiplier=7)
+    t_ref = time.perf_counter() - t0
+    ours = ours.set_index("customer_id")
+    ref = ref.loc[ours.index]
+    assert len(ref) == len(ours)
+    for col in ("frequency", "recency", "T", "monetary_value"):
+        np.testing.assert_allclose(ours[col], ref[col], rtol=1e-9, atol=1e-9, err_msg=col)
+    out = {"rows": rows, "customers": len(ours), "ours": t_ours, "lifetimes": t_ref,
+           "ratio": t_ref / t_ours}
+    print(f"  {rows:>12,} rows: ours {t_ours:6.1f} s, lifetimes {t_ref:6.1f} s, "
+          f"{out['ratio']:.1f}x; {len(ours):,} customers, identical")
+    return out
+
+
+# -- 3. models against lifetimes ----------------------------------------------------------
+
+def simulate(n: int, seed: int) -> pd.DataFrame:
+    """BG/NBD purchases over T (whole days, 1..546, in weeks) and Gamma-Gamma spend."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(TRUE["r"], 1 / TRUE["alpha"], n)
+    drop = rng.beta(TRUE["a"], TRUE["b"], n)
+    T = rng.integers(1, 547, n) / 7
+    t, x, tx = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n)
+    alive = np.ones(n, dtype=bool)
+    while alive.any():
+        t[alive] += rng.exponential(1 / lam[alive])
+        buys = alive & (t <= T)
+        x[buys] += 1
+        tx[buys] = np.floor(t[buys] * 7) / 7
+        alive = buys & (rng.random(n) > drop)
+    nu = rng.gamma(TRUE["q"], 1 / TRUE["v"], n)
+    xs = np.maximum(x, 1)
+    spend = np.where(x > 0, rng.gamma(TRUE["p"] * xs, 1 / (nu * xs)), 0)
+    return pd.DataFrame({"frequency": x.astype(float), "recency": tx, "T": T,
+                         "monetary_value": np.round(spend, 2)})
+
+
+def models_vs_lifetimes(n: int) -> dict:
+    from analysis import clv
+    data = simulate(n, 7)
+    f, r, T = data["frequency"], data["recency"], data["T"]
+    t0 = time.perf_counter()
+    u, _ = clv.unique_triples(f, r, T)
+    ours = clv.fit_weighted("bgnbd", f, r, T, triples=u)
+    gg = clv.gamma_gamma_sample(f, data["monetary_value"])
+    ours_gg = clv.fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"])
+    t_ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = clv.fit_purchase_model("bgnbd", f, r, T)
+    rep = data[(data["frequency"] > 0) & (data["monetary_value"] > 0)]
+    ref_gg = clv.fit_gamma_gamma_lifetimes(rep["frequency"], rep["monetary_value"])
+    t_ref = time.perf_counter() - t0
+    a = np.r_[ours.params_.to_numpy(), ours_gg.params_.to_numpy()]
+    b = np.r_[ref.params_.to_numpy(), ref_gg.params_.to_numpy()]
+    rel = float(np.max(np.abs(a / b - 1)))
+    assert rel < 5e-5, f"parameters differ by {rel:.1e}"
+    names = ["r", "alpha", "a", "b", "p", "q", "v"]
+    out = {"customers": n, "unique_triples": len(u), "ours": t_ours, "lifetimes": t_ref,
+           "ratio": t_ref / t_ours, "max_rel_diff": rel,
+           "ours_params": dict(zip(names, a.round(6).tolist())),
+           "lifetimes_params": dict(zip(names, b.round(6).tolist()))}
+    print(f"  {n:,} customers ({len(u):,} unique triples): ours {t_ours:.1f} s, lifetimes "
+          f"{t_ref:.1f} s, {out['ratio']:.1f}x; max relative parameter difference {rel:.1e}")
+    return out
+
+
+# -- 4. the full run ----------------------------------------------------------------------
+
+def full_run(rows: int) -> dict:
+    path = log_file(rows)
+    out_dir = Path(tempfile.mkdtemp(prefix="bench-run-")) / "run"
+    cmd = [sys.executable, "-m", "analysis", "run", str(path), "--params", str(PARAMS),
+           "--out", str(out_dir)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    with PeakMemory(proc.pid, tree=True, every=0.25) as mem:
+        log, _ = proc.communicate()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"the run failed:\n{log}")
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    html = sum(p.stat().st_size for p in (out_dir / "report").glob("*.html"))
+    res = {"rows": rows, "customers": metrics["customers"], "wall": wall, "peak": mem.peak,
+           "stage1": manifest["timings"].get("transaction_stage_seconds"),
+           "notebooks": {n["name"]: n["seconds"] for n in manifest["notebooks"]},
+           "render": manifest["timings"].get("render_seconds"),
+           "report_bytes": html, "params": metrics["clv"]["params"],
+           "gamma_gamma": metrics["clv"]["gamma_gamma"], "command": " ".join(cmd[1:])}
+    shutil.rmtree(out_dir.parent, ignore_errors=True)
+    print(f"  {rows:,} rows / {res['customers']:,} customers: {wall:.0f} s wall, peak "
+          f"{gib(mem.peak)} for the process tree; report pages {html / 1e6:.1f} MB")
+    print("  " + ", ".join(f"{k} {v:.0f} s" for k, v in res["notebooks"].items()))
+    print("  BG/NBD " + ", ".join(f"{k} {v:.3f} (true {TRUE[k]})"
+                                  for k, v in res["params"].items()))
+    return res
+
+
+# -- report -------------------------------------------------------------------------------
+
+def versions() -> str:
+    from importlib.metadata import version
+    return ", ".join(f"{p} {version(p)}" for p in
+                     ("pandas", "pyarrow", "numpy", "scipy", "scikit-learn", "lifetimes"))
+
+
+def results_markdown(res: dict, command: str, seconds: float) -> str:
+    lines = ["# Benchmark results", "",
+             f"Written by `{command}` on {dt.date.today().isoformat()} in {seconds / 60:.0f} "
+             f"minutes. Machine: {platform.platform()}, {os.cpu_count()} cores, "
+             f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB; "
+             f"Python {platform.python_version()}; {versions()}.", "",
+             "Logs: `benchmarks/generate.py`, seed 7, 10 rows per customer (BG/NBD "
+             "purchases, Gamma-Gamma spend, 2 % cancellations, 3 % rows without a "
+             "customer id, a country column), read as CSV with `params/synthetic.yaml`.", ""]
+    run = res.get("run")
+    if run:
+        lines += ["## The full run", "",
+                  f"`python -m {run['command']}`", "",
+                  "| rows | customers | wall time | peak RSS (process tree) | report pages |",
+                  "|---:|---:|---:|---:|---:|",
+                  f"| {run['rows']:,} | {run['customers']:,} | {run['wall']:.0f} s | "
+                  f"{gib(run['peak'])} | {run['report_bytes'] / 1e6:.1f} MB |", "",
+                  "Seconds per step: load + clean + summarise (once, before the notebooks) "
+                  f"{run['stage1']:.0f}; " + "; ".join(
+                      f"{k.removesuffix('.ipynb')} {v:.0f}" for k, v in run["notebooks"].items())
+                  + f"; HTML {run['render']:.0f}.", "",
+                  "BG/NBD estimated by the run against the parameters the log was drawn "
+                  "from: " + ", ".join(f"{k} {v:.3f} (true {TRUE[k]})"
+                                       for k, v in run["params"].items()) + ".", ""]
+    if res.get("scaling"):
+        lines += ["## Scaling of the transaction stage", "",
+                  "One fresh process per size; peak RSS of that process during the stage.", "",
+                  "| rows | customers | load | clean | summarise | total | peak RSS | "
+                  "seconds per million rows |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in res["scaling"]:
+            lines.append(
+                f"| {r['rows']:,} | {r['customers']:,} | {r['load']['seconds']:.1f} s | "
+                f"{r['clean']['seconds']:.1f} s | {r['summary']['seconds']:.1f} s | "
+                f"{r['total']:.1f} s | {gib(r['peak'])} | {r['total'] / r['rows'] * 1e6:.1f} |")
+        lines.append("")
+    if res.get("summary"):
+        lines += ["## Summary: ours against lifetimes", "",
+                  "Same clean transactions; `summary_data_from_transaction_data(..., freq='D', "
+                  "freq_multiplier=7)`; frequency, recency, T and monetary value asserted "
+                  "equal (1e-9).", "", "| rows | customers | ours | lifetimes | ratio |",
+                  "|---:|---:|---:|---:|---:|"]
+        for r in res["summary"]:
+            lines.append(f"| {r['rows']:,} | {r['customers']:,} | {r['ours']:.1f} s | "
+                         f"{r['lifetimes']:.1f} s | {r['ratio']:.1f}x |")
+        lines.append("")
+    m = res.get("models")
+    if m:
+        lines += ["## BG/NBD + Gamma-Gamma fit: ours against lifetimes", "",
+                  f"{m['customers']:,} synthetic customers ({m['unique_triples']:,} unique "
+                  "(x, tₓ, T)). Ours: unique triples with counts, analytic gradients on "
+                  "lifetimes' objective. lifetimes: `BetaGeoFitter().fit` and "
+                  "`GammaGammaFitter().fit` on every customer.", "",
+                  f"| ours | lifetimes | ratio | max relative parameter difference |",
+                  "|---:|---:|---:|---:|",
+                  f"| {m['ours']:.1f} s | {m['lifetimes']:.1f} s | {m['ratio']:.1f}x | "
+                  f"{m['max_rel_diff']:.1e} |", "",
+                  "Estimates (ours): " + ", ".join(f"{k} {v:.4f}" for k, v in
+                                                  m["ours_params"].items()) + ".", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--quick", action="store_true")
+    mode.add_argument("--full", action="store_true")
+    mode.add_argument("--stage-probe", metavar="FILE", help=argparse.SUPPRESS)
+    ap.add_argument("--skip", nargs="*", default=[],
+                    choices=["scaling", "summary", "models", "run"])
+    ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    a = ap.parse_args(argv)
+    if a.stage_probe:
+        print(json.dumps(stage_probe(a.stage_probe)))
+        return 0
+    plan = FULL if a.full else QUICK
+    t0 = time.perf_counter()
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores; {versions()}")
+    res: dict = {}
+    if "scaling" not in a.skip:
+        print("1. load / clean / summarise, one process per size")
+        res["scaling"] = scaling(plan["scaling"])
+    if "summary" not in a.skip:
+        print("2. summary: ours vs lifetimes' summary_data_from_transaction_data")
+        res["summary"] = [summary_vs_lifetimes(n) for n in plan["summary"]]
+    if "models" not in a.skip:
+        print("3. BG/NBD + Gamma-Gamma: ours vs lifetimes' plain fits")
+        res["models"] = models_vs_lifetimes(plan["fit_customers"])
+    if "run" not in a.skip:
+        print("4. the full run (every notebook + HTML)")
+        res["run"] = full_run(plan["run"])
+    seconds = time.perf_counter() - t0
+    print(f"done in {seconds:.0f} s")
+    if a.full:
+        command = "python benchmarks/run.py --full" + (f" --skip {' '.join(a.skip)}"
+                                                       if a.skip else "")
+        a.results.write_text(results_markdown(res, command, seconds) + "\n", encoding="utf-8")
+        print(f"wrote {a.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
