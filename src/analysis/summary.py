@@ -97,8 +97,10 @@ def _purchases(clean: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
 
 
 def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
-                     end: pd.Timestamp | None = None) -> pd.DataFrame:
-    """One row per customer with a purchase, sorted by customer id."""
+                     end: pd.Timestamp | None = None, btyd_only: bool = False
+                     ) -> pd.DataFrame:
+    """One row per customer with a purchase, sorted by customer id. ``btyd_only``: just
+    customer_id, frequency, recency, T and monetary_value (what lifetimes' helper gives)."""
     unit = time_unit_days(params)
     end = observation_end(clean, params) if end is None else pd.Timestamp(end)
     end_day = int(np.datetime64(end.normalize(), "D").astype("int64"))
@@ -108,6 +110,10 @@ def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
     buy = _purchases(clean, codes)
     btyd = _btyd(_daily(codes[buy], days[buy], amount_cents[buy]), end_day, unit)
     who = btyd.index.to_numpy()
+    if btyd_only:
+        return pd.DataFrame({"customer_id": pd.array(ids[who], dtype="str"),
+                             **{c: btyd[c].to_numpy(dtype="float64")
+                                for c in ("frequency", "recency", "T", "monetary_value")}})
 
     if "order_id" in clean:
         # an order is an order id on one calendar day (a reused id on another day is another
