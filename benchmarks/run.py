@@ -277,7 +277,7 @@ def full_run(rows: int) -> dict:
            "notebooks": {n["name"]: n["seconds"] for n in manifest["notebooks"]},
            "render": manifest["timings"].get("render_seconds"),
            "report_bytes": html, "params": metrics["clv"]["params"],
-           "gamma_gamma": metrics["clv"]["gamma_gamma"], "command": " ".join(cmd[1:])}
+           "gamma_gamma": metrics["clv"]["gamma_gamma"], "command": " ".join(cmd[2:])}
     shutil.rmtree(out_dir.parent, ignore_errors=True)
     print(f"  {rows:,} rows / {res['customers']:,} customers: {wall:.0f} s wall, peak "
           f"{gib(mem.peak)} for the process tree; report pages {html / 1e6:.1f} MB")
