@@ -90,7 +90,7 @@ def fit_purchase_model(model: str, frequency, recency, T, weights=None, penalize
 
 
 def fit_weighted(model: str, frequency, recency, T, penalizer: float = 0.0,
-                 initial_params=None, triples: pd.DataFrame | None = None):
+                 triples: pd.DataFrame | None = None):
     """Fit on the unique triples with their counts as weights (same estimates, faster).
     ``triples``: the ``unique_triples`` table of these customers, when already computed."""
     u = triples if triples is not None else unique_triples(frequency, recency, T)[0]
@@ -98,24 +98,20 @@ def fit_weighted(model: str, frequency, recency, T, penalizer: float = 0.0,
         return fast_fit("bgnbd", (u["frequency"], u["recency"], u["T"]), u["weight"],
                         penalizer)
     return fit_purchase_model(model, u["frequency"], u["recency"], u["T"], u["weight"],
-                              penalizer, initial_params)
+                              penalizer)
 
 
-def fit_gamma_gamma(frequency, monetary, weights=None, penalizer: float = 0.0,
-                    initial_params=None):
+def fit_gamma_gamma(frequency, monetary, weights=None, penalizer: float = 0.0):
     """Gamma-Gamma spend model (``fast_fit``: lifetimes' objective, analytic gradient)."""
-    return fast_fit("gg", (frequency, monetary), weights, penalizer,
-                    None if initial_params is None else np.exp(initial_params))
+    return fast_fit("gg", (frequency, monetary), weights, penalizer)
 
 
-def fit_gamma_gamma_lifetimes(frequency, monetary, weights=None, penalizer: float = 0.0,
-                              initial_params=None):
+def fit_gamma_gamma_lifetimes(frequency, monetary, weights=None, penalizer: float = 0.0):
     """lifetimes' own Gamma-Gamma fit: the reference the tests and benchmarks compare with."""
     from lifetimes import GammaGammaFitter
-    kwargs = {} if initial_params is None else {"initial_params": initial_params}
     return _quiet(GammaGammaFitter(penalizer_coef=penalizer).fit, np.asarray(frequency),
                   np.asarray(monetary), weights=None if weights is None else
-                  np.asarray(weights), **kwargs)
+                  np.asarray(weights))
 
 
 def gamma_gamma_sample(frequency, monetary) -> pd.DataFrame:
@@ -386,13 +382,13 @@ def historical_clv(clean: pd.DataFrame, params: Mapping[str, Any],
                    codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
     """Discounted margin on each customer's monthly net revenue since their first month.
     ``codes``: ``summary.customer_codes`` of the rows, when already computed."""
-    from .summary import customer_codes
+    from .summary import customer_codes, purchase_rows
     d = monthly_rate(params["discount_rate"])
     codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
     known = codes >= 0
     month = (clean["date"].dt.year * 12 + clean["date"].dt.month).to_numpy()
-    buy = ~clean["is_return"].to_numpy() if "is_return" in clean else np.ones(len(clean), bool)
-    first = pd.Series(month[buy & known]).groupby(codes[buy & known]).min() \
+    buy = purchase_rows(clean, codes)
+    first = pd.Series(month[buy]).groupby(codes[buy]).min() \
         .reindex(np.arange(len(ids))).to_numpy()
     t = np.clip(month[known] - first[codes[known]], 0, None)
     value = params["margin"] * clean["amount"].to_numpy()[known] / (1 + d) ** t
@@ -415,10 +411,9 @@ def tracking(clean: pd.DataFrame, fitter, cal_end: pd.Timestamp, obs_end: pd.Tim
 
     The model figure for week w is Σ over first-purchase days of (customers × E[X(t)]) at
     the week's end, E[X(t)] the unconditional expectation from the calibrated model."""
-    from .summary import customer_codes
+    from .summary import customer_codes, purchase_rows
     codes, _ = codes if codes is not None else customer_codes(clean["customer_id"])
-    buy = (~clean["is_return"].to_numpy() if "is_return" in clean
-           else np.ones(len(clean), bool)) & (codes >= 0)
+    buy = purchase_rows(clean, codes)
     days = pd.DataFrame({"customer_id": codes[buy],
                          "day": day_numbers(clean["date"])[buy]}).drop_duplicates()
     first = days.groupby("customer_id")["day"].transform("min")

@@ -127,6 +127,7 @@ class Stage1:
     customers: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     origin: str = ""
+    seconds: float | None = None  # load + clean + summarise, when computed here
 
 
 def read_ledger(run_dir: str | Path) -> pd.DataFrame:
@@ -161,7 +162,7 @@ def stage1(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]) -
     seconds = time.perf_counter() - t0
     write_stage1(run_dir, clean, ledger, customers, cfg, data_path, warnings, seconds)
     return Stage1(clean, ledger, customers, warnings,
-                  f"computed from {Path(data_path).name} in {seconds:.1f} s")
+                  f"computed from {Path(data_path).name} in {seconds:.1f} s", seconds)
 
 
 def read_transactions(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]

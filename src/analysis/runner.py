@@ -387,23 +387,21 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
 
 
 def _stage1(data: Path, cfg: dict[str, Any], work: Path) -> tuple[int, list[str], float]:
-    """Load, clean and summarise into ``work``; returns (input rows, warnings, seconds).
-    The frames are dropped afterwards and pyarrow's pool is asked to give memory back,
-    since the runner waits next to the kernel for the rest of the run."""
-    from .pipeline import transaction_stage, write_stage1
-    t0 = time.perf_counter()
-    warnings: list[str] = []
-    clean, ledger, customers = transaction_stage(data, cfg, warnings)
-    seconds = time.perf_counter() - t0
-    write_stage1(work, clean, ledger, customers, cfg, data, warnings, seconds)
-    rows = int(ledger.set_index("step").at["input", "rows"])
-    del clean, customers
+    """Load, clean and summarise into ``work`` (``pipeline.stage1``); returns (input rows,
+    warnings, seconds). The frames are dropped afterwards and pyarrow's pool is asked to
+    give memory back, since the runner waits next to the kernel for the rest of the run."""
     import gc
 
     import pyarrow as pa
+
+    from .pipeline import stage1
+    stage = stage1(work, data, cfg)
+    rows = int(stage.ledger.set_index("step").at["input", "rows"])
+    result = (rows, stage.warnings, stage.seconds)
+    del stage
     gc.collect()
     pa.default_memory_pool().release_unused()
-    return rows, warnings, seconds
+    return result
 
 
 def main_check(args) -> int:

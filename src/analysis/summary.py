@@ -89,7 +89,7 @@ def _btyd(daily: pd.DataFrame, end_day: int, unit: int) -> pd.DataFrame:
                         index=pd.Index(code[starts], name="code"))
 
 
-def _purchases(clean: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+def purchase_rows(clean: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
     """Purchase rows (not returns) of known customers (rows without an id have code -1)."""
     buy = ~clean["is_return"].to_numpy(dtype=bool) if "is_return" in clean \
         else np.ones(len(clean), dtype=bool)
@@ -107,7 +107,7 @@ def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
     codes, ids = customer_codes(clean["customer_id"])
     days = day_numbers(clean["date"])
     amount_cents = cents(clean["amount"])
-    buy = _purchases(clean, codes)
+    buy = purchase_rows(clean, codes)
     btyd = _btyd(_daily(codes[buy], days[buy], amount_cents[buy]), end_day, unit)
     who = btyd.index.to_numpy()
     if btyd_only:
@@ -118,12 +118,9 @@ def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
     if "order_id" in clean:
         # an order is an order id on one calendar day (a reused id on another day is another
         # order), so purchase days never exceed orders: frequency <= n_orders - 1
-        order = pd.factorize(clean["order_id"])[0][buy].astype("int64")
-        d = days[buy] - days[buy].min() if buy.any() else days[buy]
-        pair = pd.factorize(order * (int(d.max()) + 2 if len(d) else 1) + d)[0] \
-            .astype("int64")
-        distinct = pd.unique(pair * len(ids) + codes[buy])
-        n_orders = np.bincount(distinct % len(ids), minlength=len(ids))
+        keys = pd.DataFrame({"code": codes[buy], "day": days[buy],
+                             "order": pd.factorize(clean["order_id"])[0][buy]})
+        n_orders = np.bincount(keys.drop_duplicates()["code"].to_numpy(), minlength=len(ids))
     else:
         n_orders = np.bincount(codes[buy], minlength=len(ids))
     known = codes >= 0
@@ -182,7 +179,7 @@ def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
     if cal_day >= end_day:
         raise ValueError("calibration_end must be before observation_end")
     codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
-    buy = _purchases(clean, codes)
+    buy = purchase_rows(clean, codes)
     daily = _daily(codes[buy], day_numbers(clean["date"])[buy], cents(clean["amount"])[buy])
     daily = daily[daily["day"] <= end_day]
     btyd = _btyd(daily[daily["day"] <= cal_day], cal_day, unit)

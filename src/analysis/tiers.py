@@ -191,11 +191,10 @@ def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestam
     Rows: A/B/C in the first half, or ``new`` (no purchase in it); columns: A/B/C in
     the second half, or ``lapsed`` (no purchase in it)."""
     from .clean import cents
-    from .summary import customer_codes
+    from .summary import customer_codes, purchase_rows
     codes, ids = customer_codes(clean["customer_id"])
     amount_cents = cents(clean["amount"])
-    buy = ~clean["is_return"].to_numpy(dtype=bool) if "is_return" in clean \
-        else np.ones(len(clean), dtype=bool)
+    buy = purchase_rows(clean, codes)
     early = (clean["date"] < split).to_numpy()
     first = _half_revenue(ids, codes, amount_cents, buy, early)
     second = _half_revenue(ids, codes, amount_cents, buy, ~early)
