@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data/raw/CDNOW_master.txt
 PARAMS ?= params/cdnow.yaml
 
-.PHONY: setup report test lab clean-outputs
+.PHONY: setup report test test-spark java lab clean-outputs
 
 setup: $(STAMP)
 
@@ -23,6 +23,24 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Spark (engine: spark) needs Java 17+; where it is missing, Debian's OpenJDK is installed
+# with apt-get (as root, or with sudo when it needs no password).
+java:
+	@if command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ]; then \
+	  echo "java: $$(java -version 2>&1 | head -n 1)"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null && \
+	  echo "java: installed $$(java -version 2>&1 | head -n 1)"; \
+	else \
+	  echo "java: not found and no apt-get; install Java 17+ or set JAVA_HOME" >&2; exit 1; \
+	fi
+
+# the Spark tests only (they are part of `make test` too, where Java is present)
+test-spark: $(STAMP) java
+	$(PY) -m pytest -m spark
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

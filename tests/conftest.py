@@ -66,3 +66,19 @@ def cdnow_run(tmp_path_factory):
     proc = run_cli("run", str(CDNOW), "--params", str(CDNOW_PARAMS), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
+
+
+def _java_found() -> bool:
+    import shutil
+    return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Spark tests need Java: without it they are skipped with a reason that says so (and
+    .ci/run prints it before the tests start)."""
+    if _java_found():
+        return
+    skip = pytest.mark.skip(reason="spark: no Java found (install it with `make java`)")
+    for item in items:
+        if "spark" in item.keywords:
+            item.add_marker(skip)

@@ -33,6 +33,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from .config import time_unit_days
+from .clean import cents
 from .summary import calibration_holdout, day_numbers
 
 MODEL_NAMES = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
@@ -390,9 +391,19 @@ def historical_clv(clean: pd.DataFrame, params: Mapping[str, Any],
     buy = purchase_rows(clean, codes)
     first = pd.Series(month[buy]).groupby(codes[buy]).min() \
         .reindex(np.arange(len(ids))).to_numpy()
-    t = np.clip(month[known] - first[codes[known]], 0, None)
-    value = params["margin"] * clean["amount"].to_numpy()[known] / (1 + d) ** t
-    total = np.bincount(codes[known], weights=np.nan_to_num(value), minlength=len(ids))
+    start = first[codes[known]]
+    bought = ~np.isnan(start)  # customers with returns only have no first month
+    # net revenue per (customer, month since the first) in integer cents, then discounted:
+    # the same sum whatever the order of the rows (the engines do not keep file order)
+    per = pd.DataFrame({"code": codes[known][bought],
+                        "t": np.clip(month[known][bought] - start[bought], 0, None)
+                        .astype("int64"),
+                        "cents": cents(clean["amount"].to_numpy()[known][bought])}) \
+        .groupby(["code", "t"], sort=True)["cents"].sum()
+    code = per.index.get_level_values("code").to_numpy()
+    t = per.index.get_level_values("t").to_numpy()
+    value = params["margin"] * (per.to_numpy() / 100) / (1 + d) ** t
+    total = np.bincount(code, weights=value, minlength=len(ids))
     return pd.Series(total, index=pd.Index(ids, dtype="str"), name="historical_clv")
 
 

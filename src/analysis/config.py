@@ -189,6 +189,18 @@ FIELDS: tuple[Field, ...] = (
           check=_non_negative, group="clv"),
     Field("penalizer", "float", 0.0, "L2 penalizer of the lifetimes fitters.",
           check=_non_negative, group="clv"),
+    # -- where the transaction stage runs --------------------------------------------------
+    Field("engine", "choice", "pandas", "Where load, clean and summarise run: 'pandas' (one "
+          "machine, the default), 'duckdb' (one machine, out of core) or 'spark' (a cluster, or "
+          "local mode); the results are the same to the cent and the day.",
+          choices=("pandas", "duckdb", "spark"), group="engine"),
+    Field("spark_master", "str", "local[*]", "Spark master URL for engine 'spark', e.g. "
+          "'local[2]', 'spark://host:7077', 'yarn'.", group="engine"),
+    Field("spark_config", "mapping", {}, "Spark settings passed to the session builder, e.g. "
+          "{spark.driver.memory: 8g, spark.executor.memory: 16g}.", group="engine"),
+    Field("duckdb_config", "mapping", {}, "Settings for DuckDB's connection with engine "
+          "'duckdb', e.g. {memory_limit: 8GB, threads: 4, temp_directory: /scratch}.",
+          group="engine"),
 )
 
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
@@ -422,7 +434,8 @@ def time_unit_days(params: Mapping[str, Any]) -> int:
 GROUP_TITLES = {"data": "Reading the file", "cleaning": "Cleaning",
                 "summary": "Summary and randomness", "report": "Report and outputs",
                 "tiers": "Value tiers (notebook 02)", "segments": "Segments (notebook 03)",
-                "clv": "Customer lifetime value (notebook 04)"}
+                "clv": "Customer lifetime value (notebook 04)",
+                "engine": "Engine for the transaction stage (large data)"}
 
 
 def reference_markdown() -> str:

@@ -469,7 +469,37 @@ def load_transactions(path: str | Path, params: Mapping[str, Any],
     return anonymize(coerce(raw, params, file=str(path), warnings=warnings), params)
 
 
-def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+def source_info(source: str | Path) -> dict[str, Any]:
+    """What identifies the input: path, bytes and modification time of a file or of the
+    files of a directory; a URI (read by Spark) only by its text."""
+    import re
+    s = str(source)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", s):
+        return {"data": s, "bytes": None, "mtime_ns": None}
+    p = Path(s).resolve()
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    stats = [q.stat() for q in files]
+    return {"data": str(p), "bytes": sum(st.st_size for st in stats),
+            "mtime_ns": max((st.st_mtime_ns for st in stats), default=None)}
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str | None:
+    """SHA-256 of a file; of a directory, the SHA-256 of its files' relative paths and
+    digests in order; None for a URI."""
+    import re
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", str(path)):
+        return None
+    p = Path(path)
+    if p.is_dir():
+        import hashlib
+        h = hashlib.sha256()
+        for q in sorted(x for x in p.rglob("*") if x.is_file()):
+            h.update(f"{q.relative_to(p).as_posix()}\0{sha256(q)}\n".encode("utf-8"))
+        return h.hexdigest()
+    return _file_sha256(p, chunk)
+
+
+def _file_sha256(path: Path, chunk: int) -> str:
     import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -47,7 +47,11 @@ def transaction_stage(data_path: str | Path, cfg: Mapping[str, Any],
                       warnings: list[str] | None = None
                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Load, clean and summarise: (clean transactions, ledger, one row per customer).
-    Warnings about usable-but-odd data are appended to ``warnings``."""
+    Warnings about usable-but-odd data are appended to ``warnings``. With ``engine`` duckdb
+    or spark the same rules run on that engine (``engines.py``)."""
+    if cfg.get("engine", "pandas") != "pandas":
+        from . import engines
+        return engines.transaction_stage(data_path, cfg, warnings)
     tx = load.load_transactions(data_path, cfg, warnings)
     clean, ledger = clean_mod.clean_transactions(tx, cfg, warnings)
     if len(clean) == 0 or (~clean["is_return"]).sum() == 0:
@@ -92,12 +96,9 @@ def input_key(data_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
             return int(v)
         return v
 
-    p = Path(data_path).resolve()
-    st = p.stat()
     digest = hashlib.sha256(json.dumps(canon(dict(cfg)), sort_keys=True, default=str)
                             .encode("utf-8")).hexdigest()
-    return {"data": str(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "params_sha256": digest}
+    return {**load.source_info(data_path), "params_sha256": digest}
 
 
 def write_stage1(run_dir: str | Path, clean: pd.DataFrame, ledger: pd.DataFrame,
@@ -154,7 +155,7 @@ def stage1(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]) -
             return Stage1(pd.read_parquet(run / TRANSACTIONS), read_ledger(run),
                           pd.read_parquet(run / CUSTOMERS), list(info.get("warnings", [])),
                           f"read from the run folder: the runner loaded, cleaned and "
-                          f"summarised {Path(data_path).name} in {info.get('seconds')} s "
+                          f"summarised {_name(data_path)} in {info.get('seconds')} s "
                           f"before the notebooks, to check the data")
     t0 = time.perf_counter()
     warnings: list[str] = []
@@ -162,7 +163,13 @@ def stage1(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]) -
     seconds = time.perf_counter() - t0
     write_stage1(run_dir, clean, ledger, customers, cfg, data_path, warnings, seconds)
     return Stage1(clean, ledger, customers, warnings,
-                  f"computed from {Path(data_path).name} in {seconds:.1f} s", seconds)
+                  f"computed from {_name(data_path)} on {cfg.get('engine', 'pandas')} in {seconds:.1f} s", seconds)
+
+
+def _name(data_path: str | Path) -> str:
+    """A data location as shown in text: a file's or directory's name, or a URI."""
+    s = str(data_path)
+    return s if "://" in s else Path(s).name
 
 
 def read_transactions(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]

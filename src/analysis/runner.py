@@ -39,7 +39,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 PACKAGES = ["pandas", "numpy", "scipy", "scikit-learn", "lifetimes", "seaborn", "matplotlib",
             "papermill", "nbconvert", "pyarrow", "pandera", "python-calamine", "openpyxl",
-            "pyyaml", "jupyterlab", "ipykernel"]
+            "pyyaml", "jupyterlab", "ipykernel", "ibis-framework", "duckdb", "pyspark", "sqlglot"]
 
 
 class Terminated(BaseException):
@@ -287,9 +287,9 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
     t_start = time.perf_counter()
     started = _dt.datetime.now().astimezone()
     cfg = config.resolve(params_path, overrides or {})
-    data = load.check_path(data_path).resolve()
-
-    dataset = _slug(cfg["dataset"] or data.stem)
+    from .engines import check_source
+    data = check_source(data_path, cfg)
+    dataset = _slug(cfg["dataset"] or Path(data.rstrip("/")).stem)
     if out is not None:
         final = Path(out).resolve()
         if final.exists() and (not final.is_dir() or any(final.iterdir())):
@@ -323,8 +323,8 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         "parameters": config.public(cfg),
         "overrides": config.public(overrides or {}),
         "params_file": str(Path(params_path).resolve()) if params_path else None,
-        "input": {"path": str(data), "sha256": None, "bytes": data.stat().st_size,
-                  "rows": None},
+        "input": {"path": str(data), "sha256": None, "bytes": load.source_info(data)["bytes"],
+                  "rows": None, "engine": cfg["engine"]},
         "packages": package_versions(),
         "platform": {"system": platform.platform(), "cpus": os.cpu_count()},
         "notebooks": [],
@@ -386,7 +386,7 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
                      exit_code=EXIT_OK if status == "ok" else EXIT_FAILED)
 
 
-def _stage1(data: Path, cfg: dict[str, Any], work: Path) -> tuple[int, list[str], float]:
+def _stage1(data: str, cfg: dict[str, Any], work: Path) -> tuple[int, list[str], float]:
     """Load, clean and summarise into ``work`` (``pipeline.stage1``); returns (input rows,
     warnings, seconds). The frames are dropped afterwards and pyarrow's pool is asked to
     give memory back, since the runner waits next to the kernel for the rest of the run."""
@@ -408,7 +408,8 @@ def main_check(args) -> int:
     """``python -m analysis check``: load, clean and summarise only; print ledger and warnings."""
     overrides = dict(config.parse_override(p) for p in (args.param or []))
     cfg = config.resolve(args.params, overrides)
-    data = load.check_path(args.data)
+    from .engines import check_source
+    data = check_source(args.data, cfg)
     from .pipeline import transaction_stage
     warnings: list[str] = []
     _clean, ledger, customers = transaction_stage(data, cfg, warnings)

@@ -2,7 +2,7 @@
 
 Columns: ``customer_id, first_purchase, last_purchase, n_orders, frequency, recency, T,
 monetary_value, revenue`` plus any ``dimensions`` (a customer's most frequent value in
-its transactions; ties go to the value seen latest).
+its transactions; ties go to the value seen latest, then alphabetically first).
 
 The BTYD columns follow lifetimes' ``summary_data_from_transaction_data`` exactly:
 purchases on the same calendar day are merged into one purchase day;
@@ -143,7 +143,8 @@ def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
 def customer_attributes(clean: pd.DataFrame, dims: list[str],
                         codes: np.ndarray | None = None, ids: np.ndarray | None = None
                         ) -> pd.DataFrame:
-    """Each customer's most frequent value of each dimension; ties go to the latest seen."""
+    """Each customer's most frequent value of each dimension; ties go to the latest seen,
+    then to the first in alphabetical order (so every engine picks the same value)."""
     if codes is None:
         codes, ids = customer_codes(clean["customer_id"])
     when = clean["date"].to_numpy(dtype="datetime64[ns]").view("int64")
@@ -154,9 +155,12 @@ def customer_attributes(clean: pd.DataFrame, dims: list[str],
         frame = pd.DataFrame({"code": codes[ok], "value": values[ok], "when": when[ok]})
         counts = frame.groupby(["code", "value"], sort=False) \
             .agg(n=("when", "size"), latest=("when", "max")).reset_index()
-        counts = counts.sort_values(["code", "n", "latest"], ascending=[True, False, False],
+        names = np.asarray(labels, dtype=object)
+        counts["label"] = pd.array(names[counts["value"].to_numpy()], dtype="str")
+        counts = counts.sort_values(["code", "n", "latest", "label"],
+                                    ascending=[True, False, False, True],
                                     kind="stable").drop_duplicates("code")
-        out[dim] = pd.Series(np.asarray(labels, dtype=object)[counts["value"].to_numpy()],
+        out[dim] = pd.Series(names[counts["value"].to_numpy()],
                              index=pd.Index(ids[counts["code"].to_numpy()], dtype="str",
                                             name="customer_id"), dtype="str")
     return pd.DataFrame(out)

@@ -1,0 +1,608 @@
+"""Stage 1 on a query engine: load, clean (with its ledger) and summarise with DuckDB or Spark.
+
+The rules are written once, as Ibis expressions, and Ibis compiles them to DuckDB's SQL
+or to Spark SQL; the same code therefore defines the ledger and the BTYD summary on a
+laptop (``engine: duckdb``) and on a cluster (``engine: spark``). Ibis was chosen over
+narwhals because narwhals has no lazy Spark backend of its own for the group-bys and
+window functions the summary needs, and over hand-written SQL because Ibis translates
+the dialects (strptime formats, ``TRY_CAST``, ``arg_min``/``min_by``) for us.
+
+The default engine stays ``pandas`` (``clean.py``, ``summary.py``): on one machine it is
+the fastest path measured (issue 7) and it carries the forgiving reader (encodings,
+whitespace-separated files, XLSX, mixed date formats). ``tests/test_engines.py`` runs
+the same files through every engine and asserts identical ledgers (to the row and the
+cent), summaries (to the day and the cent) and clean transactions.
+
+What runs where:
+
+* on the engine: reading the file(s), typing every column, the input checks (counts of
+  unparseable values and one example row), every cleaning rule and the ledger, the purchase
+  days and the per-customer summary;
+* on the driver (this process): the ledger (a dozen rows), the customers table (one row per
+  customer) and the clean transactions, which the later notebooks use for the migration,
+  holdout and tracking figures. Ids are hashed here when ``anonymize`` is on.
+
+Amounts are turned into integer cents with round-half-to-even on ``amount * 100``, the
+same operation numpy's ``round(2)`` performs, so every engine gets the same cents.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+from . import clean as clean_mod
+from . import load
+from .config import time_unit_days
+from .errors import InputError
+
+ENGINES = ("pandas", "duckdb", "spark")
+PARQUET = (".parquet", ".pq")
+NULL_WORDS = ["", "nan", "none", "null"]
+#: Spark settings the rules rely on: UTC timestamps (no shift by the session's zone) and
+#: NULL, not an error, for a value that does not parse (the checks count and report them)
+SPARK_REQUIRED = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false"}
+SPARK_DEFAULTS = {"spark.ui.showConsoleProgress": "false", "spark.ui.enabled": "false",
+                  "spark.sql.execution.arrow.pyspark.enabled": "true",
+                  "spark.sql.shuffle.partitions": "8"}
+
+
+# -- where the data is ----------------------------------------------------------------------
+
+def is_uri(source: str | Path) -> bool:
+    """``s3://…``, ``hdfs://…``, ``file://…``: a location only the engine can open."""
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", str(source)))
+
+
+def native_format(source: str | Path, cfg: Mapping[str, Any]) -> str | None:
+    """'parquet' or 'csv' when the engine can read ``source`` itself, None when the pandas
+    reader must (XLSX, whitespace-separated or non-UTF-8 text, no header line)."""
+    s = str(source)
+    if not is_uri(s) and Path(s).is_dir():
+        files = [p for p in Path(s).rglob("*") if p.is_file() and not p.name.startswith((".", "_"))]
+        if not files:
+            raise InputError("the data directory holds no files", file=s)
+        suffixes = {p.suffix.lower() for p in files}
+        if suffixes <= set(PARQUET):
+            return "parquet"
+        if suffixes <= load.TEXT_SUFFIXES:
+            return "csv" if _csv_ok(cfg) else None
+        raise InputError("a data directory must hold only Parquet files or only CSV files",
+                         file=s, hint=f"Found file types {sorted(suffixes)}")
+    suffix = Path(urlparse(s).path if is_uri(s) else s).suffix.lower()
+    if suffix in PARQUET:
+        return "parquet"
+    if suffix in load.EXCEL_SUFFIXES:
+        return None
+    return "csv" if _csv_ok(cfg) else None
+
+
+def _csv_ok(cfg: Mapping[str, Any]) -> bool:
+    return (cfg["header"] and not cfg["names"] and cfg["sep"] != "whitespace"
+            and cfg["encoding"].lower().replace("_", "-") in ("utf-8", "utf8"))
+
+
+def check_source(source: str | Path, cfg: Mapping[str, Any]) -> str:
+    """The data location as given to the engine; local paths must exist (files or, for the
+    query engines, directories); URIs are passed on as they are."""
+    s = str(source)
+    if cfg["engine"] == "pandas" or not (is_uri(s) or Path(s).is_dir()):
+        return str(load.check_path(s).resolve())
+    if is_uri(s):
+        if cfg["engine"] != "spark" and not s.startswith(("file://", "s3://", "http")):
+            raise InputError("this URI can only be read by the spark engine", file=s,
+                             hint="Set engine: spark, or copy the data to a local file")
+        return s
+    native_format(s, cfg)  # raises on an empty or mixed directory
+    return str(Path(s).resolve())
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+def spark_session(cfg: Mapping[str, Any]):
+    """The Spark session for ``spark_master`` with ``spark_config`` passed through."""
+    import shutil
+    if shutil.which("java") is None and not __import__("os").environ.get("JAVA_HOME"):
+        raise InputError("engine 'spark' needs Java (17 or newer), which is not installed",
+                         file="java", hint="Run `make java` (Debian's openjdk-17-jre-headless) "
+                         "or set JAVA_HOME")
+    from pyspark.sql import SparkSession
+    builder = SparkSession.builder.master(cfg["spark_master"]).appName("customer-analytics")
+    for key, value in {**SPARK_DEFAULTS, **cfg["spark_config"], **SPARK_REQUIRED}.items():
+        builder = builder.config(key, str(value))
+    session = builder.getOrCreate()
+    for key, value in SPARK_REQUIRED.items():  # an existing session keeps its own settings
+        session.conf.set(key, value)
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class Engine:
+    """An Ibis connection plus how to bring a result to the driver as Arrow."""
+
+    def __init__(self, name: str, cfg: Mapping[str, Any]):
+        import ibis
+        self.name = name
+        self._cached: list = []
+        if name == "duckdb":
+            self.con = ibis.duckdb.connect(**{k: v for k, v in cfg["duckdb_config"].items()})
+        elif name == "spark":
+            self.con = ibis.pyspark.connect(spark_session(cfg))
+        else:
+            raise ValueError(f"no query engine {name!r}; use one of {ENGINES[1:]}")
+
+    def cache(self, expr):
+        """Materialise ``expr`` once (DuckDB temp table, Spark persist); freed by close()."""
+        cached = expr.cache()
+        self._cached.append(cached)
+        return cached
+
+    def close(self) -> None:
+        """Free the cached tables (and DuckDB's connection); a Spark session stays up for
+        the next use in this process."""
+        for cached in self._cached:
+            try:
+                cached.release()
+            except Exception:  # already gone with its session
+                pass
+        self._cached.clear()
+        if self.name == "duckdb":
+            self.con.disconnect()
+
+    def arrow(self, expr):
+        """Run ``expr`` and collect it as a pyarrow Table."""
+        if self.name == "spark":
+            self.con._run_pre_execute_hooks(expr)
+            return self.con.raw_sql(self.con.compile(expr)).toArrow()
+        return expr.to_pyarrow()
+
+    def frame(self, expr) -> pd.DataFrame:
+        return self.arrow(expr).to_pandas()
+
+    def read(self, source: str, fmt: str, cfg: Mapping[str, Any]):
+        s = source
+        if fmt == "parquet":
+            if self.name == "duckdb" and not is_uri(s) and Path(s).is_dir():
+                s = str(Path(s) / "**" / "*.parquet")
+            return self.con.read_parquet(s)
+        sep = cfg["sep"]
+        if sep == "auto":
+            sep = load._sniff_sep(Path(_first_file(s)), "utf-8") if not is_uri(s) else ","
+        if self.name == "duckdb":
+            path = str(Path(s) / "*") if not is_uri(s) and Path(s).is_dir() else s
+            return self.con.read_csv(path, all_varchar=True, delim=sep, header=True,
+                                     quote='"', escape='"', null_padding=False)
+        return self.con.read_csv(s, inferSchema=False, header=True, sep=sep, quote='"',
+                                 escape='"', mode="FAILFAST")
+
+    def table(self, df: pd.DataFrame):
+        """A frame loaded on the driver (the pandas reader's result) as an engine table."""
+        import ibis
+        import pyarrow as pa
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if self.name == "spark":
+            session = self.con._session
+            name = ibis.util.gen_name("driver_input")
+            session.createDataFrame(table).createOrReplaceTempView(name)
+            return self.con.table(name)
+        return self.con.create_table(ibis.util.gen_name("driver_input"), table, temp=True)
+
+
+def _first_file(path: str) -> str:
+    p = Path(path)
+    if p.is_dir():
+        return str(sorted(q for q in p.rglob("*") if q.is_file()
+                          and not q.name.startswith((".", "_")))[0])
+    return path
+
+
+# -- typing: text as written to canonical columns ------------------------------------------
+
+def _text(col):
+    import ibis
+    t = col.cast("string").strip()
+    return ibis.ifelse(t.lower().isin(NULL_WORDS), ibis.null("string"), t)
+
+
+CURRENCY_RE = r"[$€£¥₹]|\b(USD|EUR|GBP|CNY|RMB|JPY)\b"
+
+
+def _number(col, cfg):
+    if col.type().is_numeric():
+        return col.cast("float64"), None
+    t = _text(col)
+    symbol = t.re_search(CURRENCY_RE)
+    t = t.re_replace(CURRENCY_RE, "").strip()
+    if cfg["thousands"]:
+        t = t.replace(cfg["thousands"], "")
+    if cfg["decimal"] != ".":
+        t = t.replace(cfg["decimal"], ".")
+    return t.try_cast("float64"), symbol
+
+
+def _timestamp(eng: Engine, col, cfg):
+    import ibis
+    if col.type().is_timestamp() or col.type().is_date():
+        return col.cast("timestamp")
+    t = _text(col)
+    fmt = cfg["date_format"]
+    if not fmt:
+        return t.try_cast("timestamp")
+    if eng.name == "duckdb":
+        import ibis.expr.datatypes as dt
+
+        def try_strptime(s, f):  # DuckDB's own function: NULL where strptime would raise
+            ...
+        try_strptime.__annotations__ = {"s": dt.string, "f": dt.string, "return": dt.timestamp}
+        fn = ibis.udf.scalar.builtin(name="try_strptime")(try_strptime)
+        return fn(t, fmt).cast("timestamp")
+    import ibis.expr.datatypes as dt
+
+    def try_to_timestamp(s, f):  # Spark's own function: NULL where to_timestamp would raise
+        ...
+    try_to_timestamp.__annotations__ = {"s": dt.string, "f": dt.string,
+                                        "return": dt.timestamp}
+    fn = ibis.udf.scalar.builtin(name="try_to_timestamp")(try_to_timestamp)
+    return fn(t, java_pattern(fmt)).cast("timestamp")
+
+
+_JAVA = {"Y": "yyyy", "y": "yy", "m": "M", "d": "d", "H": "H", "I": "h", "M": "m", "S": "s",
+         "f": "SSSSSS", "p": "a", "b": "MMM", "B": "MMMM", "a": "EEE", "A": "EEEE", "z": "Z",
+         "j": "D"}
+
+
+def java_pattern(fmt: str) -> str:
+    """A strftime format as a Spark datetime pattern. A number next to another number
+    (``%Y%m%d``) gets its full width; otherwise one letter, which reads one or two digits,
+    as strptime does (``12/2/2010 8:32`` with ``%m/%d/%Y %H:%M``)."""
+    tokens = re.findall(r"%.|[^%]+", fmt)
+    out = []
+    for i, tok in enumerate(tokens):
+        if not tok.startswith("%"):
+            out.append("'" + tok.replace("'", "''") + "'" if re.search(r"[A-Za-z]", tok)
+                       else tok)
+            continue
+        code = tok[1]
+        if code == "%":
+            out.append("%")
+            continue
+        if code not in _JAVA:
+            raise InputError(f"date_format directive {tok!r} is not supported by engine 'spark'",
+                             file="parameters", column="date_format",
+                             hint="Use %Y %y %m %d %H %I %M %S %f %p %b %B %a %A %z %j")
+        pat = _JAVA[code]
+        adjacent = any(0 <= j < len(tokens) and tokens[j].startswith("%") for j in (i - 1, i + 1))
+        if adjacent and len(pat) == 1:
+            pat = pat * 2
+        out.append(pat)
+    return "".join(out)
+
+
+def _rint(y):
+    """Round half to even, as numpy's rint, so cents agree with the pandas engine."""
+    import ibis
+    f = y.floor().cast("int64")
+    d = y - f
+    return ibis.cases((d > 0.5, f + 1), (d < 0.5, f), else_=f + (f % 2).abs())
+
+
+def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[str] | None):
+    """The canonical transactions table (``customer_id, date, amount, …, dimensions``) with
+    helper columns ``cents``, ``day`` and ``ret``; raises InputError naming the file, the
+    column and an example row when a date or number does not parse."""
+    import ibis
+    src = dict(cfg["columns"])
+    usecols = list(dict.fromkeys(list(src.values()) + list(cfg["dimensions"])))
+    missing = [c for c in usecols if c not in raw.columns]
+    if missing:
+        raise InputError(load._missing_text(missing, "file"), file=file, column=missing[0],
+                         hint=f"The file's columns are {list(raw.columns)[:12]}")
+    raw = raw.select(*usecols)
+    cols: dict[str, Any] = {"customer_id": _text(raw[src["customer_id"]])}
+    date = _timestamp(eng, raw[src["date"]], cfg)
+    cols["date"] = date
+    checks = {"date": (date.isnull(), src["date"])}
+    numbers, symbols = {}, {}
+    for canon in ("amount", "quantity", "unit_price"):
+        if canon in src:
+            value, symbol = _number(raw[src[canon]], cfg)
+            numbers[canon] = value
+            if symbol is not None:
+                symbols[src[canon]] = symbol
+            checks[canon] = (value.isnull() | value.isnan() | value.isinf(), src[canon])
+    amount = numbers["amount"] if "amount" in numbers else \
+        numbers["quantity"] * numbers["unit_price"]
+    cents = _rint(amount * 100)
+    cols["amount"] = cents.cast("float64") / 100
+    for canon in ("quantity", "unit_price"):
+        if canon in numbers:
+            cols[canon] = numbers[canon]
+    for canon in ("order_id", "product_code"):
+        if canon in src:
+            cols[canon] = _text(raw[src[canon]])
+    for dim in cfg["dimensions"]:
+        cols[dim] = _text(raw[dim])
+
+    # one pass for every check and warning
+    probe = raw.aggregate(
+        rows=ibis._.count(),
+        **{f"bad_{k}": m.sum() for k, (m, _) in checks.items()},
+        blank_date=(_text(raw[src["date"]]).isnull() if not
+                    (raw[src["date"]].type().is_timestamp() or raw[src["date"]].type().is_date())
+                    else ibis.literal(False)).sum(),
+        ids=cols["customer_id"].count(),
+        float_ids=cols["customer_id"].re_search(r"^\d+\.0$").sum(),
+        id_example=cols["customer_id"].min(),
+        **{f"sym_{i}": s.sum() for i, s in enumerate(symbols.values())},
+    )
+    try:
+        counts = eng.frame(probe).iloc[0]
+    except Exception as exc:  # the engine's reader: bad encoding, ragged rows, no access
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise InputError(f"engine {eng.name!r} could not read the data: {first[:300]}",
+                         file=file, hint=f"Check the path, the separator (now "
+                         f"{cfg['sep']!r}) and that the file is UTF-8 text with a header "
+                         f"line, or use engine: pandas") from None
+    if int(counts["rows"]) == 0:
+        raise InputError("the data file has a header but no data rows", file=file)
+    for canon, (mask, column) in checks.items():
+        n = int(counts[f"bad_{canon}"])
+        if n:
+            example = eng.frame(raw.filter(mask).limit(1)).iloc[0].to_dict()
+            if canon == "date":
+                kind = "is empty" if int(counts["blank_date"]) == n else \
+                    "could not be read as a date"
+                fmt = cfg["date_format"] or "ISO 8601 (set date_format for any other format)"
+                raise InputError(f"{n} row(s) have a date that {kind} (expected format {fmt})",
+                                 file=file, column=column, row=example,
+                                 hint="Set date_format in the parameter file, or fix those rows")
+            raise InputError(f"{n} row(s) have a {canon.replace('_', ' ')} that is not a finite "
+                             f"number (empty, text, NaN or inf)", file=file, column=column,
+                             row=example, hint="Amounts must be numbers; set decimal: ',' for "
+                             "decimal commas and thousands: ',' (or '.') for digit grouping")
+    if int(counts["ids"]) and int(counts["float_ids"]) == int(counts["ids"]):
+        cols["customer_id"] = cols["customer_id"].left(cols["customer_id"].length() - 2)
+        if warnings is not None:
+            warnings.append(f"column {src['customer_id']!r}: customer ids were written as "
+                            f"decimals (e.g. {counts['id_example']!r}); the trailing '.0' was "
+                            f"removed")
+
+    for i, column in enumerate(symbols):
+        n = int(counts[f"sym_{i}"])
+        if n and warnings is not None:
+            warnings.append(f"column {column!r}: currency symbols removed from {n:,} values")
+    out = raw.select(**cols)
+    ret = ibis.literal(False)
+    prefix = cfg.get("cancel_prefix")
+    if prefix and "order_id" in out.columns:
+        ret = ret | out.order_id.startswith(prefix).fill_null(False)
+    ret = ret | ((out.quantity < 0) if "quantity" in out.columns else (out.amount < 0))
+    return out.mutate(cents=_rint(out.amount * 100), day=_day(out.date), ret=ret)
+
+
+def _day(ts):
+    import ibis
+    return ts.date().delta(ibis.date(1970, 1, 1), unit="day").cast("int64")
+
+
+# -- cleaning ---------------------------------------------------------------------------------
+
+def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], warnings: list[str] | None,
+                today: pd.Timestamp | None = None):
+    """The rules of ``clean.py`` in the same order. Returns (ledger as pandas, clean rows as
+    an engine table with ``ret``, ``cents`` and ``day``)."""
+    import ibis
+    canon = [c for c in t.columns if c not in ("cents", "day", "ret")]
+    limit = (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
+    odd = (t.date < clean_mod.EARLIEST_DATE.to_pydatetime()) | (t.date >= limit.to_pydatetime())
+    price = t.unit_price if "unit_price" in t.columns else t.amount
+    rules = []
+    if cfg["drop_missing_customer"]:
+        rules.append((t.customer_id.isnull(), "missing_customer_id"))
+    if cfg.get("drop_implausible_dates", True):
+        rules.append((odd, "implausible_dates"))
+    if cfg["returns"] == "drop":
+        rules.append((t.ret, "cancellations"))
+    if cfg["drop_non_product"] and "product_code" in t.columns and cfg["non_product_codes"]:
+        codes = sorted({s.upper() for s in cfg["non_product_codes"]})
+        rules.append((t.product_code.upper().isin(codes).fill_null(False), "non_product_codes"))
+    if cfg["drop_non_positive_price"]:
+        rules.append(((price <= 0) & ~t.ret, "non_positive_price"))
+    rule = ibis.cases(*rules, else_=ibis.null("string")) if rules else ibis.null("string")
+    flagged = t.mutate(rule=rule)
+
+    # identical rows are grouped once: every rule is a function of the row's values, so the
+    # copies of a row share their fate; of n alive copies, n - 1 are duplicates
+    if cfg["drop_duplicates"]:
+        groups = flagged.group_by([*canon, "cents", "day", "ret", "rule"]).aggregate(
+            n=ibis._.count())
+    else:
+        groups = flagged.mutate(n=ibis.literal(1, "int64"))
+    groups = eng.cache(groups)
+    alive = groups.filter(groups.rule.isnull())
+    start, end = clean_mod.window_bounds(cfg)
+    outside = ibis.literal(False)
+    if start is not None:
+        outside = outside | (alive.date < start.to_pydatetime())
+    if end is not None:
+        outside = outside | (alive.date >= (end + pd.Timedelta(days=1)).to_pydatetime())
+    alive = alive.mutate(rule=ibis.ifelse(outside, "out_of_window", ibis.null("string")))
+    if cfg["returns"] == "net":
+        key = alive.customer_id.fill_null("\x00")
+        buyers = alive.filter(alive.rule.isnull() & ~alive.ret) \
+            .select(k=alive.customer_id.fill_null("\x00")).distinct()
+        orphan = alive.ret & alive.rule.isnull() & ~key.isin(buyers.k)
+        alive = alive.mutate(rule=ibis.ifelse(orphan, "returns_without_purchase", alive.rule))
+    alive = eng.cache(alive)
+
+    one = ibis.literal(1, "int64")
+    parts = [
+        groups.aggregate(step=ibis.literal("input"), rows=groups.n.sum(),
+                         cents=(groups.n * groups.cents).sum()),
+        groups.filter(groups.rule.notnull()).group_by(step=groups.rule)
+        .aggregate(rows=groups.n.sum(), cents=(groups.n * groups.cents).sum()),
+        alive.aggregate(step=ibis.literal("duplicates"), rows=(alive.n - one).sum(),
+                        cents=((alive.n - one) * alive.cents).sum()),
+        alive.group_by(step=alive.rule.fill_null("kept"))
+        .aggregate(rows=alive.count(), cents=alive.cents.sum()),
+    ]
+    found = eng.frame(ibis.union(*[p.select("step", "rows", "cents") for p in parts]))
+    found = found.groupby("step")[["rows", "cents"]].sum()
+    steps = ["input", *clean_mod.RULES, "kept"]
+    ledger = pd.DataFrame({"step": steps,
+                           "rows": [int(found["rows"].get(s, 0) or 0) for s in steps],
+                           "cents": [int(found["cents"].get(s, 0) or 0) for s in steps]})
+    ledger["revenue"] = ledger["cents"] / 100
+    ledger = ledger[["step", "rows", "revenue", "cents"]]
+    clean_mod.check_ledger(ledger)
+    kept = alive.filter(alive.rule.isnull()).drop("rule", "n")
+    return ledger, kept, odd, t
+
+
+# -- the summary ------------------------------------------------------------------------------
+
+def summarise(eng: Engine, kept, cfg: Mapping[str, Any], end_day: int) -> pd.DataFrame:
+    """``summary.customer_summary`` on the engine: one row per customer with a purchase."""
+    import ibis
+    unit = time_unit_days(cfg)
+    buy = kept.filter(~kept.ret & kept.customer_id.notnull())
+    daily = buy.group_by("customer_id", "day").aggregate(cents=buy.cents.sum())
+    per = daily.group_by("customer_id").aggregate(
+        first_day=daily.day.min(), last_day=daily.day.max(), days=daily.count(),
+        total=daily.cents.sum(), first_cents=daily.cents.argmin(daily.day))
+    freq = (per.days - 1).cast("float64")
+    per = per.select(
+        "customer_id", "first_day", "last_day", frequency=freq,
+        recency=(per.last_day - per.first_day).cast("float64") / unit,
+        T=(ibis.literal(end_day, "int64") - per.first_day).cast("float64") / unit,
+        monetary_value=ibis.ifelse(freq > 0, ((per.total - per.first_cents).cast("float64")
+                                              / 100) / freq, 0.0))
+    if "order_id" in kept.columns:
+        orders = buy.select("customer_id", "day", "order_id").distinct() \
+            .group_by("customer_id").aggregate(n_orders=ibis._.count())
+    else:
+        orders = buy.group_by("customer_id").aggregate(n_orders=ibis._.count())
+    known = kept.filter(kept.customer_id.notnull())
+    revenue = known.group_by("customer_id").aggregate(rev_cents=known.cents.sum())
+    out = per.join(orders, "customer_id").join(revenue, "customer_id")
+    for dim in [d for d in cfg["dimensions"] if d in kept.columns]:
+        seen = known.filter(known[dim].notnull()).group_by("customer_id", dim) \
+            .aggregate(n=ibis._.count(), latest=ibis._.date.max())
+        rank = ibis.row_number().over(group_by=seen.customer_id,
+                                      order_by=[seen.n.desc(), seen.latest.desc(), seen[dim]])
+        best = seen.mutate(rank=rank).filter(ibis._.rank == 0).select("customer_id", dim)
+        out = out.left_join(best, "customer_id").drop("customer_id_right")
+    df = eng.frame(out)
+    res = pd.DataFrame({"customer_id": pd.array(df["customer_id"], dtype="str")})
+    res["first_purchase"] = _dates(df["first_day"])
+    res["last_purchase"] = _dates(df["last_day"])
+    res["n_orders"] = df["n_orders"].to_numpy(dtype="int64")
+    for col in ("frequency", "recency", "T", "monetary_value"):
+        res[col] = df[col].to_numpy(dtype="float64")
+    res["revenue"] = np.rint(df["rev_cents"].to_numpy(dtype="float64")) / 100
+    for dim in [d for d in cfg["dimensions"] if d in df]:
+        res[dim] = pd.array(df[dim], dtype="str")
+    return res
+
+
+def _dates(days: pd.Series) -> pd.Series:
+    return pd.Series(days.to_numpy(dtype="int64").astype("datetime64[D]")
+                     .astype("datetime64[ns]"))
+
+
+def _clean_frame(eng: Engine, kept, order: list[str]) -> pd.DataFrame:
+    """The clean transactions on the driver, typed as the pandas engine types them, ordered
+    by date, customer and the other columns (file order is not defined on a cluster)."""
+    cols = [c for c in order if c in kept.columns]
+    df = eng.frame(kept.select(*cols, "ret"))
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for c in cols:
+        if c == "date":
+            out[c] = df[c].to_numpy(dtype="datetime64[ns]")
+        elif c in ("amount", "quantity", "unit_price"):
+            out[c] = df[c].to_numpy(dtype="float64")
+        else:
+            out[c] = pd.array(df[c], dtype="str")
+    out["is_return"] = df["ret"].to_numpy(dtype=bool)
+    return out.sort_values(["date", "customer_id", *[c for c in cols if c not in
+                                                      ("date", "customer_id")]],
+                           kind="stable", na_position="first").reset_index(drop=True)
+
+
+def transaction_stage(source: str | Path, cfg: Mapping[str, Any],
+                      warnings: list[str] | None = None, today: pd.Timestamp | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(clean transactions, ledger, customers) computed on ``cfg['engine']``; the same
+    frames, to the cent and the day, as ``pipeline.transaction_stage`` with pandas."""
+    eng = Engine(cfg["engine"], cfg)
+    try:
+        return _stage(eng, str(source), cfg, warnings, today)
+    finally:
+        eng.close()
+
+
+def _stage(eng: Engine, s: str, cfg: Mapping[str, Any], warnings: list[str] | None,
+           today: pd.Timestamp | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    from . import summary
+    fmt = native_format(s, cfg)
+    if fmt is None:  # a file only the pandas reader understands: read here, typed there
+        raw = eng.table(load.read_raw(s, cfg).astype("str"))
+    else:
+        raw = eng.read(s, fmt, cfg)
+    t = typed(eng, raw, cfg, s, warnings)
+    ledger, kept, _odd, _ = clean_rules(eng, t, cfg, warnings, today)
+    _rule_warnings(eng, t, cfg, warnings, today)
+    steps = ledger.set_index("step")
+    if steps.at["kept", "rows"] == 0:
+        raise InputError("cleaning removed every row, so there is nothing to analyse: "
+                         + ", ".join(f"{r.step} {r.rows}" for r in ledger.itertuples()
+                                     if r.step not in ("input", "kept") and r.rows),
+                         file=s, hint="Check the column mapping and the cleaning parameters "
+                         "(returns, drop_* and observation window)")
+    order = ["customer_id", "date", "amount", "quantity", "unit_price", "order_id",
+             "product_code", *cfg["dimensions"]]
+    clean = _clean_frame(eng, kept, order)
+    if (~clean["is_return"]).sum() == 0:
+        raise InputError("cleaning left no purchase rows, so there is nothing to analyse",
+                         file=s)
+    end = summary.observation_end(clean, cfg)
+    end_day = int(np.datetime64(end.normalize(), "D").astype("int64"))
+    customers = summarise(eng, kept, cfg, end_day)
+    if cfg.get("anonymize"):
+        clean = load.anonymize(clean, cfg)
+        customers = customers.assign(customer_id=load.hash_ids(customers["customer_id"],
+                                                               cfg["anonymize_salt"]))
+    customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    return clean, ledger, customers
+
+
+def _rule_warnings(eng: Engine, t, cfg, warnings, today) -> None:
+    """The warnings ``clean_transactions`` gives, from one aggregate on the engine."""
+    if warnings is None:
+        return
+    import ibis
+    limit = (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
+    odd = (t.date < clean_mod.EARLIEST_DATE.to_pydatetime()) | (t.date >= limit.to_pydatetime())
+    aggs = {"odd": odd.sum(), "odd_first": t.date.argmin(ibis.ifelse(odd, 0, 1))}
+    prefix = cfg.get("cancel_prefix")
+    if "quantity" in t.columns:
+        neg = t.quantity < 0
+        if prefix and "order_id" in t.columns:
+            neg = neg & ~t.order_id.startswith(prefix).fill_null(False)
+        aggs["neg"] = neg.sum()
+    got = eng.frame(t.aggregate(**aggs)).iloc[0]
+    if cfg.get("drop_implausible_dates", True) and int(got["odd"]):
+        warnings.append(f"{int(got['odd']):,} rows dated before 1900 or after today were "
+                        f"dropped (rule implausible_dates), e.g. "
+                        f"{pd.Timestamp(got['odd_first']):%Y-%m-%d}")
+    if "neg" in got and int(got["neg"]):
+        if prefix and "order_id" in t.columns:
+            warnings.append(f"{int(got['neg']):,} rows have a negative quantity but no "
+                            f"{prefix!r} cancellation mark; they are treated as returns")
+        else:
+            warnings.append(f"{int(got['neg']):,} rows have a negative quantity; "
+                            f"they are treated as returns")

@@ -1,0 +1,250 @@
+"""The transaction stage on every engine: identical ledgers, summaries and clean rows.
+
+pandas (clean.py / summary.py) is the reference; the DuckDB and Spark engines run the Ibis
+definition in engines.py. Spark tests are marked ``spark`` and skipped, with the reason
+printed, where no Java is installed (``make java`` installs Debian's OpenJDK).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analysis import config, engines, pipeline
+from analysis.errors import InputError
+from conftest import CDNOW, CDNOW_PARAMS, RETAIL, RETAIL_PARAMS, RETAIL_RUN_ARGS, run_cli
+
+TODAY = pd.Timestamp("2026-11-25")
+
+
+def stage(data, params, engine, **overrides):
+    cfg = config.resolve(params, {"engine": engine, **overrides})
+    warnings: list[str] = []
+    if engine == "pandas":
+        tx = pipeline.load.load_transactions(data, cfg, warnings)
+        clean, ledger = pipeline.clean_mod.clean_transactions(tx, cfg, warnings, today=TODAY)
+        customers = pipeline.summary.customer_summary(clean, cfg)
+    else:
+        clean, ledger, customers = engines.transaction_stage(data, cfg, warnings, today=TODAY)
+    return clean, ledger, customers, warnings
+
+
+def sorted_rows(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(list(df.columns), kind="stable", na_position="first") \
+        .reset_index(drop=True)
+
+
+def assert_same(a, b):
+    """Ledgers to the row and the cent, summaries to the day and the cent (exactly equal
+    frames, dtypes included), clean rows as the same multiset, the same warnings."""
+    clean_a, ledger_a, cust_a, warn_a = a
+    clean_b, ledger_b, cust_b, warn_b = b
+    pd.testing.assert_frame_equal(ledger_a, ledger_b, check_exact=True)
+    pd.testing.assert_frame_equal(cust_a, cust_b, check_exact=True)
+    pd.testing.assert_frame_equal(sorted_rows(clean_a), sorted_rows(clean_b), check_exact=True)
+    assert warn_a == warn_b
+
+
+@pytest.fixture(scope="module")
+def cdnow_csv(tmp_path_factory):
+    """CDNOW as a comma-separated file with a header, which the engines read themselves."""
+    raw = pd.read_csv(CDNOW, sep=r"\s+", dtype=str)
+    path = tmp_path_factory.mktemp("cdnow") / "cdnow.csv"
+    raw.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def retail_parquet_dir(tmp_path_factory):
+    """The retail fixture as a directory of three Parquet files (text columns), as a lake
+    holds it; pandas reads the same rows from one CSV."""
+    raw = pd.read_csv(RETAIL, dtype=str, keep_default_na=False)
+    folder = tmp_path_factory.mktemp("lake") / "retail"
+    folder.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(raw)), 3)):
+        pq.write_table(pa.Table.from_pandas(raw.iloc[part], preserve_index=False),
+                       folder / f"part-{i:05d}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return {"retail": stage(RETAIL, RETAIL_PARAMS, "pandas"),
+            "cdnow": stage(CDNOW, CDNOW_PARAMS, "pandas")}
+
+
+def _java() -> bool:
+    import os
+    return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
+
+
+ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
+
+
+# -- the same results on every engine ------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_retail_fixture_gives_the_same_ledger_summary_and_rows(engine, reference):
+    got = stage(RETAIL, RETAIL_PARAMS, engine)
+    assert_same(reference["retail"], got)
+    ledger = got[1].set_index("step")
+    assert ledger.at["duplicates", "rows"] > 0 and ledger.at["cancellations", "rows"] > 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cdnow_gives_the_same_ledger_and_summary(engine, reference, cdnow_csv):
+    # the whitespace-separated original goes through the pandas reader, then the engine
+    assert_same(reference["cdnow"], stage(CDNOW, CDNOW_PARAMS, engine))
+    # the same data as CSV is read by the engine itself
+    cfg = dict(sep=",")
+    assert_same(reference["cdnow"], stage(cdnow_csv, CDNOW_PARAMS, engine, **cfg))
+    customers = reference["cdnow"][2]
+    assert len(customers) == 23570 and customers["revenue"].sum() == pytest.approx(2500315.63)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_directory_of_parquet_files_gives_the_same_result(engine, reference,
+                                                          retail_parquet_dir):
+    assert_same(reference["retail"], stage(retail_parquet_dir, RETAIL_PARAMS, engine))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_returns_net_window_and_dimensions_tie_rules_agree(engine, tmp_path):
+    """The rules the fixtures do not reach: net returns (and returns with no purchase to net
+    against), the observation window, a dimension tie, ids written as 12345.0, an exact
+    half cent (0.125 x 1) and currency symbols."""
+    rows = [  # order, customer, date, qty, price, country
+        ("1", "7.0", "2020-01-01 10:00:00", "1", "£0.125", "FR"),
+        ("1", "7.0", "2020-01-01 10:00:00", "1", "£0.125", "FR"),      # duplicate
+        ("2", "7.0", "2020-01-05 10:00:00", "3", "2.50", "DE"),
+        ("C3", "7.0", "2020-01-06 10:00:00", "-1", "2.50", "DE"),       # netted return
+        ("4", "8.0", "2020-02-01 09:00:00", "2", "0.375", "UK"),
+        ("4", "8.0", "2020-02-01 09:00:00", "1", "0.625", "US"),
+        ("C5", "9.0", "2020-02-02 09:00:00", "-2", "4.00", "UK"),       # nothing to net
+        ("6", "9.0", "2019-01-02 09:00:00", "1", "4.00", "UK"),         # before the window
+        ("7", "", "2020-02-02 09:00:00", "1", "4.00", "UK"),            # no customer
+        ("8", "8.0", "2020-03-01 09:00:00", "1", "1.005", "US"),
+    ]
+    path = tmp_path / "edge.csv"
+    pd.DataFrame(rows, columns=["InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
+                                "UnitPrice", "Country"]).to_csv(path, index=False)
+    params = tmp_path / "edge.yaml"
+    params.write_text(
+        "columns: {order_id: InvoiceNo, customer_id: CustomerID, date: InvoiceDate, "
+        "quantity: Quantity, unit_price: UnitPrice}\n"
+        "dimensions: [Country]\nreturns: net\nobservation_start: '2020-01-01'\n"
+        "date_format: '%Y-%m-%d %H:%M:%S'\nsep: ','\n")
+    ref = stage(path, params, "pandas")
+    assert_same(ref, stage(path, params, engine))
+    ledger = ref[1].set_index("step")
+    assert ledger.loc[["duplicates", "out_of_window", "returns_without_purchase",
+                       "missing_customer_id"], "rows"].tolist() == [1, 1, 1, 1]
+    customers = ref[2].set_index("customer_id")
+    assert customers.at["8", "Country"] == "US"  # a tie in count and time: alphabetical
+    # 0.125 rounds half to even (0.12); customer 7 has 0.12 + 7.50 - 2.50
+    assert customers.at["7", "revenue"] == pytest.approx(5.12)
+
+
+# -- bad input reads as well on an engine ------------------------------------------------
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_unreadable_date_names_file_column_and_row(engine, tmp_path):
+    raw = pd.read_csv(RETAIL, dtype=str, keep_default_na=False)
+    raw.loc[5, "InvoiceDate"] = "31/31/2010 8:00"
+    path = tmp_path / "bad.csv"
+    raw.to_csv(path, index=False)
+    with pytest.raises(InputError) as err:
+        stage(path, RETAIL_PARAMS, engine)
+    text = str(err.value)
+    assert "1 row(s) have a date that could not be read" in text
+    assert "'InvoiceDate'" in text and "31/31/2010 8:00" in text and str(path) in text
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_missing_column_and_text_in_amounts_are_input_errors(engine, tmp_path):
+    raw = pd.read_csv(RETAIL, dtype=str, keep_default_na=False)
+    path = tmp_path / "bad.csv"
+    raw.drop(columns=["UnitPrice"]).to_csv(path, index=False)
+    with pytest.raises(InputError, match="mapped column 'UnitPrice' is not in the file"):
+        stage(path, RETAIL_PARAMS, engine)
+    raw.loc[3, "UnitPrice"] = "two"
+    raw.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"1 row\(s\) have a unit price that is not a finite"):
+        stage(path, RETAIL_PARAMS, engine)
+
+
+def test_the_cli_exits_2_on_bad_data_with_an_engine(tmp_path):
+    raw = pd.read_csv(RETAIL, dtype=str, keep_default_na=False)
+    raw.loc[5, "InvoiceDate"] = "not a date"
+    path = tmp_path / "bad.csv"
+    raw.to_csv(path, index=False)
+    proc = run_cli("check", str(path), "--params", str(RETAIL_PARAMS), "-p", "engine=duckdb")
+    assert proc.returncode == 2, proc.stderr
+    assert "InvoiceDate" in proc.stderr and "not a date" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_sources_the_engines_read_themselves(tmp_path, retail_cfg):
+    cfg = dict(retail_cfg)
+    assert engines.native_format(RETAIL, cfg) == "csv"
+    assert engines.native_format("s3://bucket/tx/", cfg) == "csv"
+    assert engines.native_format("s3://bucket/tx.parquet", cfg) == "parquet"
+    assert engines.native_format(CDNOW, config.resolve(CDNOW_PARAMS)) is None  # whitespace
+    assert engines.native_format("book.xlsx", cfg) is None
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="holds no files"):
+        engines.check_source(tmp_path / "empty", {**cfg, "engine": "duckdb"})
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a.parquet").write_bytes(b"x")
+    (mixed / "b.csv").write_text("x\n")
+    with pytest.raises(InputError, match="only Parquet files or only CSV"):
+        engines.check_source(mixed, {**cfg, "engine": "spark"})
+    with pytest.raises(InputError, match="is a directory"):  # pandas reads one file
+        engines.check_source(mixed, {**cfg, "engine": "pandas"})
+    with pytest.raises(InputError, match="only be read by the spark engine"):
+        engines.check_source("hdfs://nn/tx", {**cfg, "engine": "duckdb"})
+
+
+def test_strftime_formats_become_spark_patterns():
+    assert engines.java_pattern("%Y%m%d") == "yyyyMMdd"
+    assert engines.java_pattern("%m/%d/%Y %H:%M") == "M/d/yyyy H:m"
+    assert engines.java_pattern("%Y-%m-%dT%H:%M:%S") == "yyyy-M-d'T'H:m:s"
+    with pytest.raises(InputError, match="not supported by engine 'spark'"):
+        engines.java_pattern("%G-W%V")
+
+
+def test_cents_round_half_to_even_like_numpy():
+    import ibis
+    values = np.array([0.125, 0.375, 2.5, -2.5, 3.5, -3.5, 1.005, 0.285, 1234.565, -0.005,
+                       19.99, 0.0])
+    con = ibis.duckdb.connect()
+    t = ibis.memtable(pd.DataFrame({"x": values}))
+    got = con.to_pyarrow(t.select(c=engines._rint(t.x * 100)))["c"].to_numpy()
+    assert got.tolist() == np.rint(values * 100).astype("int64").tolist()
+
+
+# -- the whole run ------------------------------------------------------------------------
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_run_with_engine_spark_gives_the_same_report(tmp_path):
+    """``python -m analysis run DATA --params FILE -p engine=spark``: the same metrics and
+    customer table as the pandas engine (anonymised and in Chinese, as the retail run)."""
+    out = {}
+    for engine in ("pandas", "spark"):
+        out[engine] = tmp_path / engine
+        proc = run_cli("run", str(RETAIL), "--params", str(RETAIL_PARAMS), "--out",
+                       str(out[engine]), *RETAIL_RUN_ARGS, "-p", f"engine={engine}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = {e: json.loads((p / "metrics.json").read_text()) for e, p in out.items()}
+    assert metrics["pandas"] == metrics["spark"]
+    customers = {e: pd.read_parquet(p / "customers.parquet") for e, p in out.items()}
+    pd.testing.assert_frame_equal(customers["pandas"], customers["spark"], check_exact=True)
+    manifest = json.loads((out["spark"] / "manifest.json").read_text())
+    assert manifest["input"]["engine"] == "spark" and manifest["status"] == "ok"
