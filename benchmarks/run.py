@@ -14,7 +14,10 @@ What it measures (every comparison asserts that both sides give the same answer)
    synthetic customers (parameters equal to 4 significant digits);
 4. the full run (every notebook + HTML) on the largest log: wall time and the peak RSS
    of the whole process tree, per-notebook seconds, and the BG/NBD estimates against
-   the parameters the log was drawn from.
+   the parameters the log was drawn from;
+5. engines: the transaction stage on the largest log with ``engine`` pandas, duckdb and
+   spark (local[2]), each in a fresh process (the JVM included in its memory), with the
+   ledgers and customer tables asserted identical.
 
 Logs are generated once by ``benchmarks/generate.py`` into ``benchmarks/data/`` (not
 committed). Wall-clock figures depend on the machine; RESULTS.md records which.
@@ -47,9 +50,13 @@ DATA = HERE / "data"
 ROWS_PER_CUSTOMER = 10
 
 QUICK = {"scaling": [100_000, 300_000], "summary": [300_000], "fit_customers": 100_000,
-         "run": 300_000}
+         "run": 300_000, "engines": 300_000}
 FULL = {"scaling": [1_000_000, 3_000_000, 10_000_000], "summary": [1_000_000, 5_000_000],
-        "fit_customers": 1_000_000, "run": 10_000_000}
+        "fit_customers": 1_000_000, "run": 10_000_000, "engines": 10_000_000}
+ENGINES = ("pandas", "duckdb", "spark")
+#: Spark local mode on two cores; the driver holds the collected clean transactions
+SPARK = {"spark_master": "local[2]",
+         "spark_config": {"spark.driver.memory": "6g", "spark.driver.maxResultSize": "4g"}}
 
 
 # -- memory -------------------------------------------------------------------------------
@@ -287,12 +294,62 @@ def full_run(rows: int) -> dict:
     return res
 
 
+# -- 5. engines ------------------------------------------------------------------------------
+
+def engine_probe(path: str, engine: str, out: str) -> dict:
+    """The transaction stage on ``engine`` in this process; writes ledger and customers to
+    ``out`` so that the parent can compare the engines."""
+    from analysis import config, pipeline
+    cfg = config.resolve(PARAMS, {"engine": engine, **(SPARK if engine == "spark" else {})})
+    t0 = time.perf_counter()
+    clean_tx, ledger, customers = pipeline.transaction_stage(path, cfg, [])
+    seconds = time.perf_counter() - t0
+    ledger.to_csv(Path(out) / "ledger.csv", index=False)
+    customers.to_parquet(Path(out) / "customers.parquet", index=False)
+    return {"seconds": seconds, "rows": int(ledger.set_index("step").at["input", "rows"]),
+            "clean_rows": len(clean_tx), "customers": len(customers)}
+
+
+def engines(rows: int) -> list[dict]:
+    path = log_file(rows)
+    work = Path(tempfile.mkdtemp(prefix="bench-engines-"))
+    out = []
+    for engine in ENGINES:
+        folder = work / engine
+        folder.mkdir()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, __file__, "--engine-probe", str(path), engine,
+                                 str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        with PeakMemory(proc.pid, tree=True, every=0.1) as mem:
+            log, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"engine {engine} failed:\n{err[-3000:]}")
+        r = {"engine": engine, **json.loads(log.strip().splitlines()[-1]),
+             "wall": time.perf_counter() - t0, "peak": mem.peak}
+        out.append(r)
+        print(f"  {engine:<7} {r['rows']:,} rows -> {r['customers']:,} customers: stage "
+              f"{r['seconds']:.1f} s, process {r['wall']:.1f} s, peak {gib(r['peak'])} "
+              f"(process tree)")
+    base = ENGINES[0]
+    for engine in ENGINES[1:]:  # the same answer, to the row, the cent and the day
+        pd.testing.assert_frame_equal(pd.read_csv(work / base / "ledger.csv"),
+                                      pd.read_csv(work / engine / "ledger.csv"), check_exact=True)
+        pd.testing.assert_frame_equal(pd.read_parquet(work / base / "customers.parquet"),
+                                      pd.read_parquet(work / engine / "customers.parquet"),
+                                      check_exact=True)
+    print(f"  ledgers and customer tables identical across {', '.join(ENGINES)}")
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 # -- report -------------------------------------------------------------------------------
 
 def versions() -> str:
     from importlib.metadata import version
     return ", ".join(f"{p} {version(p)}" for p in
-                     ("pandas", "pyarrow", "numpy", "scipy", "scikit-learn", "lifetimes"))
+                     ("pandas", "pyarrow", "numpy", "scipy", "scikit-learn", "lifetimes",
+                      "duckdb", "ibis-framework", "pyspark"))
 
 
 def results_markdown(res: dict, command: str, seconds: float) -> str:
@@ -344,6 +401,22 @@ def results_markdown(res: dict, command: str, seconds: float) -> str:
                          f"{r['ours']:.2f} s | {r['ratio']:.1f}x | {r['ours_full']:.2f} s | "
                          f"{r['ratio_full']:.1f}x |")
         lines.append("")
+    if res.get("engines"):
+        e = res["engines"]
+        lines += ["## The transaction stage on each engine", "",
+                  "Load, clean and summarise with `-p engine=...`, each in a fresh process; "
+                  "peak RSS of the process tree (for Spark, the JVM included). Spark runs in "
+                  f"local mode, `{SPARK['spark_master']}`, with "
+                  + ", ".join(f"`{k}={v}`" for k, v in SPARK["spark_config"].items())
+                  + ". The ledgers and customer tables were asserted identical (exact "
+                  "equality).", "",
+                  "| engine | rows | customers | stage | process (with start-up) | peak RSS "
+                  "| vs pandas |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in e:
+            lines.append(f"| {r['engine']} | {r['rows']:,} | {r['customers']:,} | "
+                         f"{r['seconds']:.1f} s | {r['wall']:.1f} s | {gib(r['peak'])} | "
+                         f"{r['seconds'] / e[0]['seconds']:.1f}x |")
+        lines.append("")
     m = res.get("models")
     if m:
         lines += ["## BG/NBD + Gamma-Gamma fit: ours against lifetimes", "",
@@ -366,12 +439,17 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--quick", action="store_true")
     mode.add_argument("--full", action="store_true")
     mode.add_argument("--stage-probe", metavar="FILE", help=argparse.SUPPRESS)
+    mode.add_argument("--engine-probe", nargs=3, metavar=("FILE", "ENGINE", "OUT"),
+                      help=argparse.SUPPRESS)
     ap.add_argument("--skip", nargs="*", default=[],
-                    choices=["scaling", "summary", "models", "run"])
+                    choices=["scaling", "summary", "models", "run", "engines"])
     ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     a = ap.parse_args(argv)
     if a.stage_probe:
         print(json.dumps(stage_probe(a.stage_probe)))
+        return 0
+    if a.engine_probe:
+        print(json.dumps(engine_probe(*a.engine_probe)))
         return 0
     plan = FULL if a.full else QUICK
     t0 = time.perf_counter()
@@ -389,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     if "run" not in a.skip:
         print("4. the full run (every notebook + HTML)")
         res["run"] = full_run(plan["run"])
+    if "engines" not in a.skip:
+        print("5. the transaction stage on each engine")
+        res["engines"] = engines(plan["engines"])
     seconds = time.perf_counter() - t0
     print(f"done in {seconds:.0f} s")
     if a.full:  # sections skipped this time keep their figures from the last full run

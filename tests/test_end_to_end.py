@@ -175,6 +175,20 @@ def test_two_runs_give_identical_tables_and_metrics(tmp_path, retail_run, retail
         assert (first / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
+@pytest.mark.spark
+def test_a_run_on_spark_gives_the_same_report(tmp_path, retail_run, retail_data):
+    """``python -m analysis run DATA --params FILE -p engine=spark`` (Spark local[2]): the
+    same bytes in the customer table, metrics and ledger as the pandas run."""
+    proc = run_cli("run", str(retail_data[0]), "--params", str(RETAIL_PARAMS), "--out",
+                   str(tmp_path / "spark"), *RETAIL_RUN_ARGS, "-p", "engine=spark",
+                   "-p", "spark_master=local[2]")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("customers.csv", "customers.parquet", "metrics.json", "cleaning_ledger.csv"):
+        assert (retail_run[0] / name).read_bytes() == (tmp_path / "spark" / name).read_bytes(), \
+            name
+    manifest = json.loads((tmp_path / "spark" / "manifest.json").read_text())
+    assert manifest["input"]["engine"] == "spark" and manifest["status"] == "ok"
+
 
 @pytest.fixture(scope="session")
 def anon_zh_run(retail_run, retail_data):

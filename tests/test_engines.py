@@ -2,12 +2,10 @@
 
 pandas (clean.py / summary.py) is the reference; the DuckDB and Spark engines run the Ibis
 definition in engines.py. Spark tests are marked ``spark`` and skipped, with the reason
-printed, where no Java is installed (``make java`` installs Debian's OpenJDK).
+printed, where no Java is installed (``make java`` installs Debian's OpenJDK). The whole
+run with ``-p engine=spark`` is compared with the pandas run in test_end_to_end.py.
 """
 from __future__ import annotations
-
-import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -17,13 +15,16 @@ import pytest
 
 from analysis import config, engines, pipeline
 from analysis.errors import InputError
-from conftest import CDNOW, CDNOW_PARAMS, RETAIL, RETAIL_PARAMS, RETAIL_RUN_ARGS, run_cli
+from conftest import CDNOW, CDNOW_PARAMS, RETAIL, RETAIL_PARAMS, run_cli
 
 TODAY = pd.Timestamp("2026-11-25")
+#: Spark in local mode on two cores, as the issue asks for tests, with few shuffle partitions
+SPARK = {"spark_master": "local[2]", "spark_config": {"spark.sql.shuffle.partitions": 2}}
 
 
 def stage(data, params, engine, **overrides):
-    cfg = config.resolve(params, {"engine": engine, **overrides})
+    cfg = config.resolve(params, {"engine": engine, **(SPARK if engine == "spark" else {}),
+                                  **overrides})
     warnings: list[str] = []
     if engine == "pandas":
         tx = pipeline.load.load_transactions(data, cfg, warnings)
@@ -76,11 +77,6 @@ def retail_parquet_dir(tmp_path_factory):
 def reference():
     return {"retail": stage(RETAIL, RETAIL_PARAMS, "pandas"),
             "cdnow": stage(CDNOW, CDNOW_PARAMS, "pandas")}
-
-
-def _java() -> bool:
-    import os
-    return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
 
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
@@ -227,24 +223,3 @@ def test_cents_round_half_to_even_like_numpy():
     t = ibis.memtable(pd.DataFrame({"x": values}))
     got = con.to_pyarrow(t.select(c=engines._rint(t.x * 100)))["c"].to_numpy()
     assert got.tolist() == np.rint(values * 100).astype("int64").tolist()
-
-
-# -- the whole run ------------------------------------------------------------------------
-
-@pytest.mark.spark
-@pytest.mark.slow
-def test_a_run_with_engine_spark_gives_the_same_report(tmp_path):
-    """``python -m analysis run DATA --params FILE -p engine=spark``: the same metrics and
-    customer table as the pandas engine (anonymised and in Chinese, as the retail run)."""
-    out = {}
-    for engine in ("pandas", "spark"):
-        out[engine] = tmp_path / engine
-        proc = run_cli("run", str(RETAIL), "--params", str(RETAIL_PARAMS), "--out",
-                       str(out[engine]), *RETAIL_RUN_ARGS, "-p", f"engine={engine}")
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = {e: json.loads((p / "metrics.json").read_text()) for e, p in out.items()}
-    assert metrics["pandas"] == metrics["spark"]
-    customers = {e: pd.read_parquet(p / "customers.parquet") for e, p in out.items()}
-    pd.testing.assert_frame_equal(customers["pandas"], customers["spark"], check_exact=True)
-    manifest = json.loads((out["spark"] / "manifest.json").read_text())
-    assert manifest["input"]["engine"] == "spark" and manifest["status"] == "ok"

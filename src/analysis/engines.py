@@ -211,10 +211,12 @@ def _text(col):
 CURRENCY_RE = r"[$€£¥₹]|\b(USD|EUR|GBP|CNY|RMB|JPY)\b"
 
 
-def _number(col, cfg):
+def _number(col, cfg, text_done: bool = False):
+    """(the value as float64, a flag for a currency symbol or None); ``text_done``: ``col``
+    went through ``_text`` already."""
     if col.type().is_numeric():
         return col.cast("float64"), None
-    t = _text(col)
+    t = col if text_done else _text(col)
     symbol = t.re_search(CURRENCY_RE)
     t = t.re_replace(CURRENCY_RE, "").strip()
     if cfg["thousands"]:
@@ -224,11 +226,11 @@ def _number(col, cfg):
     return t.try_cast("float64"), symbol
 
 
-def _timestamp(eng: Engine, col, cfg):
+def _timestamp(eng: Engine, col, cfg, text_done: bool = False):
     import ibis
     if col.type().is_timestamp() or col.type().is_date():
         return col.cast("timestamp")
-    t = _text(col)
+    t = col if text_done else _text(col)
     fmt = cfg["date_format"]
     if not fmt:
         return t.try_cast("timestamp")
@@ -290,10 +292,12 @@ def _rint(y):
     return ibis.cases((d > 0.5, f + 1), (d < 0.5, f), else_=f + (f % 2).abs())
 
 
-def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[str] | None):
+def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[str] | None,
+          today: pd.Timestamp | None = None):
     """The canonical transactions table (``customer_id, date, amount, …, dimensions``) with
-    helper columns ``cents``, ``day`` and ``ret``; raises InputError naming the file, the
-    column and an example row when a date or number does not parse."""
+    helper columns ``cents``, ``day`` and ``ret``, parsed once and cached on the engine.
+    Raises InputError naming the file, the column and an example row when a date or a
+    number does not parse; appends the warnings the pandas engine gives, in its order."""
     import ibis
     src = dict(cfg["columns"])
     usecols = list(dict.fromkeys(list(src.values()) + list(cfg["dimensions"])))
@@ -302,86 +306,138 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
         raise InputError(load._missing_text(missing, "file"), file=file, column=missing[0],
                          hint=f"The file's columns are {list(raw.columns)[:12]}")
     raw = raw.select(*usecols)
-    cols: dict[str, Any] = {"customer_id": _text(raw[src["customer_id"]])}
-    date = _timestamp(eng, raw[src["date"]], cfg)
-    cols["date"] = date
-    checks = {"date": (date.isnull(), src["date"])}
-    numbers, symbols = {}, {}
-    for canon in ("amount", "quantity", "unit_price"):
-        if canon in src:
-            value, symbol = _number(raw[src[canon]], cfg)
-            numbers[canon] = value
-            if symbol is not None:
-                symbols[src[canon]] = symbol
-            checks[canon] = (value.isnull() | value.isnan() | value.isinf(), src[canon])
-    amount = numbers["amount"] if "amount" in numbers else \
-        numbers["quantity"] * numbers["unit_price"]
-    cents = _rint(amount * 100)
-    cols["amount"] = cents.cast("float64") / 100
-    for canon in ("quantity", "unit_price"):
-        if canon in numbers:
-            cols[canon] = numbers[canon]
-    for canon in ("order_id", "product_code"):
-        if canon in src:
-            cols[canon] = _text(raw[src[canon]])
-    for dim in cfg["dimensions"]:
-        cols[dim] = _text(raw[dim])
+    # built in steps, each on the columns of the last, so that no parsing expression is
+    # repeated inside another in the SQL the engine gets
+    def kept_type(col):
+        return col.type().is_numeric() or col.type().is_timestamp() or col.type().is_date()
 
-    # one pass for every check and warning
-    probe = raw.aggregate(
-        rows=ibis._.count(),
-        **{f"bad_{k}": m.sum() for k, (m, _) in checks.items()},
-        blank_date=(_text(raw[src["date"]]).isnull() if not
-                    (raw[src["date"]].type().is_timestamp() or raw[src["date"]].type().is_date())
-                    else ibis.literal(False)).sum(),
-        ids=cols["customer_id"].count(),
-        float_ids=cols["customer_id"].re_search(r"^\d+\.0$").sum(),
-        id_example=cols["customer_id"].min(),
-        **{f"sym_{i}": s.sum() for i, s in enumerate(symbols.values())},
-    )
+    text_cols = {"customer_id": src["customer_id"],
+                 **{c: src[c] for c in ("order_id", "product_code") if c in src},
+                 **{d: d for d in cfg["dimensions"]}}
+    numeric = [c for c in ("amount", "quantity", "unit_price") if c in src]
+    step1 = raw.select(
+        **{c: _text(raw[col]) for c, col in text_cols.items()},
+        _date_in=raw[src["date"]] if kept_type(raw[src["date"]]) else _text(raw[src["date"]]),
+        **{f"_{c}_in": raw[src[c]] if kept_type(raw[src[c]]) else _text(raw[src[c]])
+           for c in numeric})
+    passthrough = list(text_cols)
+    prefix = cfg.get("cancel_prefix")
+    step2: dict[str, Any] = {
+        "date": _timestamp(eng, step1._date_in, cfg, text_done=True),
+        "_blank_date": step1._date_in.isnull(),
+        "_marked": step1.order_id.startswith(prefix).fill_null(False)
+        if prefix and "order_id" in src else ibis.literal(False)}
+    symbols: dict[str, int] = {}
+    for canon in numeric:
+        value, symbol = _number(step1[f"_{canon}_in"], cfg, text_done=True)
+        step2[f"_{canon}_v"] = value
+        if symbol is not None:
+            step2[f"_sym_{len(symbols)}"] = symbol
+            symbols[src[canon]] = len(symbols)
+    step2 = step1.select(*passthrough, **step2)
+    amount = step2._amount_v if "amount" in src else step2._quantity_v * step2._unit_price_v
+    step3 = step2.mutate(
+        _amount=amount, **{f"_bad_{c}": step2[f"_{c}_v"].isnull() | step2[f"_{c}_v"].isnan()
+                           | step2[f"_{c}_v"].isinf() for c in numeric})
+    finite = ~(step3._amount.isnull() | step3._amount.isnan() | step3._amount.isinf())
+    step4 = step3.mutate(cents=ibis.ifelse(finite, _rint(step3._amount * 100),
+                                           ibis.null("int64")))
+    negative = (step4._quantity_v < 0) if "quantity" in src else (step4._amount < 0)
+    step5 = step4.mutate(amount=step4.cents.cast("float64") / 100, day=_day(step4.date),
+                         ret=step4._marked | negative.fill_null(False))
+    checks = {"date": src["date"], **{c: src[c] for c in numeric}}
+    canon_order = ["customer_id", "date", "amount",
+                   *[c for c in ("quantity", "unit_price") if c in src],
+                   *[c for c in ("order_id", "product_code") if c in src],
+                   *cfg["dimensions"]]
+    cols = {**{c: step5[c] for c in canon_order if c not in ("quantity", "unit_price")},
+            **{c: step5[f"_{c}_v"] for c in ("quantity", "unit_price") if c in src},
+            "cents": step5.cents, "day": step5.day, "ret": step5.ret}
+    cols = {c: cols[c] for c in [*canon_order, "cents", "day", "ret"]}
+    flags = {"_marked": step5._marked, "_blank_date": step5._blank_date,
+             **{f"_bad_{c}": step5[f"_bad_{c}"] for c in numeric},
+             **{f"_sym_{i}": step5[f"_sym_{i}"] for i in symbols.values()}}
     try:
-        counts = eng.frame(probe).iloc[0]
+        t = eng.cache(step5.select(**cols, **flags))
     except Exception as exc:  # the engine's reader: bad encoding, ragged rows, no access
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         raise InputError(f"engine {eng.name!r} could not read the data: {first[:300]}",
                          file=file, hint=f"Check the path, the separator (now "
                          f"{cfg['sep']!r}) and that the file is UTF-8 text with a header "
                          f"line, or use engine: pandas") from None
+
+    # one pass over the cached table for every check and warning
+    limit = (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
+    odd = (t.date < clean_mod.EARLIEST_DATE.to_pydatetime()) | (t.date >= limit.to_pydatetime())
+    aggs = {"rows": t.count(), "bad_date": t.date.isnull().sum(),
+            "blank_date": t._blank_date.sum(),
+            **{f"bad_{c}": t[f"_bad_{c}"].sum() for c in checks if c != "date"},
+            **{f"sym_{i}": t[f"_sym_{i}"].sum() for i in range(len(symbols))},
+            "ids": t.customer_id.count(),
+            "float_ids": t.customer_id.re_search(r"^\d+\.0$").sum(),
+            "id_example": t.customer_id.min(),
+            "odd": odd.sum(), "odd_first": t.date.argmin(ibis.ifelse(odd, 0, 1))}
+    if "quantity" in t.columns:
+        aggs["neg"] = ((t.quantity < 0) & ~t._marked).sum()
+    try:
+        counts = eng.frame(t.aggregate(**aggs)).iloc[0]
+    except Exception as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise InputError(f"engine {eng.name!r} could not read the data: {first[:300]}",
+                         file=file, hint="Check the path and the separator, or use "
+                         "engine: pandas") from None
     if int(counts["rows"]) == 0:
         raise InputError("the data file has a header but no data rows", file=file)
-    for canon, (mask, column) in checks.items():
+    for canon, column in checks.items():
         n = int(counts[f"bad_{canon}"])
-        if n:
-            example = eng.frame(raw.filter(mask).limit(1)).iloc[0].to_dict()
-            if canon == "date":
-                kind = "is empty" if int(counts["blank_date"]) == n else \
-                    "could not be read as a date"
-                fmt = cfg["date_format"] or "ISO 8601 (set date_format for any other format)"
-                raise InputError(f"{n} row(s) have a date that {kind} (expected format {fmt})",
-                                 file=file, column=column, row=example,
-                                 hint="Set date_format in the parameter file, or fix those rows")
-            raise InputError(f"{n} row(s) have a {canon.replace('_', ' ')} that is not a finite "
-                             f"number (empty, text, NaN or inf)", file=file, column=column,
-                             row=example, hint="Amounts must be numbers; set decimal: ',' for "
-                             "decimal commas and thousands: ',' (or '.') for digit grouping")
+        if not n:
+            continue
+        example = eng.frame(raw.filter(_raw_mask(eng, raw, cfg, src, canon)).limit(1))
+        example = example.iloc[0].to_dict() if len(example) else None
+        if canon == "date":
+            kind = "is empty" if int(counts["blank_date"]) == n else "could not be read as a date"
+            fmt = cfg["date_format"] or "ISO 8601 (set date_format for any other format)"
+            raise InputError(f"{n} row(s) have a date that {kind} (expected format {fmt})",
+                             file=file, column=column, row=example,
+                             hint="Set date_format in the parameter file, or fix those rows")
+        raise InputError(f"{n} row(s) have a {canon.replace('_', ' ')} that is not a finite "
+                         f"number (empty, text, NaN or inf)", file=file, column=column,
+                         row=example, hint="Amounts must be numbers; set decimal: ',' for "
+                         "decimal commas and thousands: ',' (or '.') for digit grouping")
+    customer_id = t.customer_id
     if int(counts["ids"]) and int(counts["float_ids"]) == int(counts["ids"]):
-        cols["customer_id"] = cols["customer_id"].left(cols["customer_id"].length() - 2)
+        customer_id = customer_id.left(customer_id.length() - 2)
         if warnings is not None:
             warnings.append(f"column {src['customer_id']!r}: customer ids were written as "
                             f"decimals (e.g. {counts['id_example']!r}); the trailing '.0' was "
                             f"removed")
+    if warnings is not None:
+        for i, column in enumerate(symbols):
+            n = int(counts[f"sym_{i}"])
+            if n:
+                warnings.append(f"column {column!r}: currency symbols removed from {n:,} "
+                                f"values")
+        if cfg.get("drop_implausible_dates", True) and int(counts["odd"]):
+            warnings.append(f"{int(counts['odd']):,} rows dated before 1900 or after today "
+                            f"were dropped (rule implausible_dates), e.g. "
+                            f"{pd.Timestamp(counts['odd_first']):%Y-%m-%d}")
+        if int(counts.get("neg", 0) or 0):
+            n = int(counts["neg"])
+            warnings.append(f"{n:,} rows have a negative quantity but no {prefix!r} "
+                            f"cancellation mark; they are treated as returns"
+                            if prefix and "order_id" in src else
+                            f"{n:,} rows have a negative quantity; they are treated as returns")
+    keep = [c for c in cols if not c.startswith("_")]
+    return t.select(*[customer_id.name("customer_id") if c == "customer_id" else c
+                      for c in keep])
 
-    for i, column in enumerate(symbols):
-        n = int(counts[f"sym_{i}"])
-        if n and warnings is not None:
-            warnings.append(f"column {column!r}: currency symbols removed from {n:,} values")
-    out = raw.select(**cols)
-    ret = ibis.literal(False)
-    prefix = cfg.get("cancel_prefix")
-    if prefix and "order_id" in out.columns:
-        ret = ret | out.order_id.startswith(prefix).fill_null(False)
-    ret = ret | ((out.quantity < 0) if "quantity" in out.columns else (out.amount < 0))
-    return out.mutate(cents=_rint(out.amount * 100), day=_day(out.date), ret=ret)
+
+def _raw_mask(eng: Engine, raw, cfg, src, canon):
+    """Rows of the raw table whose ``canon`` value does not parse (for the example row)."""
+    if canon == "date":
+        return _timestamp(eng, raw[src["date"]], cfg).isnull()
+    value, _ = _number(raw[src[canon]], cfg)
+    return value.isnull() | value.isnan() | value.isinf()
 
 
 def _day(ts):
@@ -391,10 +447,9 @@ def _day(ts):
 
 # -- cleaning ---------------------------------------------------------------------------------
 
-def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], warnings: list[str] | None,
-                today: pd.Timestamp | None = None):
+def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], today: pd.Timestamp | None = None):
     """The rules of ``clean.py`` in the same order. Returns (ledger as pandas, clean rows as
-    an engine table with ``ret``, ``cents`` and ``day``)."""
+    a cached engine table with ``ret``, ``cents`` and ``day``)."""
     import ibis
     canon = [c for c in t.columns if c not in ("cents", "day", "ret")]
     limit = (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
@@ -415,15 +470,13 @@ def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], warnings: list[str] | No
     rule = ibis.cases(*rules, else_=ibis.null("string")) if rules else ibis.null("string")
     flagged = t.mutate(rule=rule)
 
-    # identical rows are grouped once: every rule is a function of the row's values, so the
-    # copies of a row share their fate; of n alive copies, n - 1 are duplicates
+    # identical rows share their fate (every rule is a function of the row's values), so the
+    # rows the row-wise rules keep are grouped once: of n copies, n - 1 are duplicates
+    alive = flagged.filter(flagged.rule.isnull()).drop("rule")
     if cfg["drop_duplicates"]:
-        groups = flagged.group_by([*canon, "cents", "day", "ret", "rule"]).aggregate(
-            n=ibis._.count())
+        alive = alive.group_by([*canon, "cents", "day", "ret"]).aggregate(n=ibis._.count())
     else:
-        groups = flagged.mutate(n=ibis.literal(1, "int64"))
-    groups = eng.cache(groups)
-    alive = groups.filter(groups.rule.isnull())
+        alive = alive.mutate(n=ibis.literal(1, "int64"))
     start, end = clean_mod.window_bounds(cfg)
     outside = ibis.literal(False)
     if start is not None:
@@ -441,10 +494,9 @@ def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], warnings: list[str] | No
 
     one = ibis.literal(1, "int64")
     parts = [
-        groups.aggregate(step=ibis.literal("input"), rows=groups.n.sum(),
-                         cents=(groups.n * groups.cents).sum()),
-        groups.filter(groups.rule.notnull()).group_by(step=groups.rule)
-        .aggregate(rows=groups.n.sum(), cents=(groups.n * groups.cents).sum()),
+        t.aggregate(step=ibis.literal("input"), rows=t.count(), cents=t.cents.sum()),
+        flagged.filter(flagged.rule.notnull()).group_by(step=flagged.rule)
+        .aggregate(rows=ibis._.count(), cents=ibis._.cents.sum()),
         alive.aggregate(step=ibis.literal("duplicates"), rows=(alive.n - one).sum(),
                         cents=((alive.n - one) * alive.cents).sum()),
         alive.group_by(step=alive.rule.fill_null("kept"))
@@ -459,8 +511,7 @@ def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], warnings: list[str] | No
     ledger["revenue"] = ledger["cents"] / 100
     ledger = ledger[["step", "rows", "revenue", "cents"]]
     clean_mod.check_ledger(ledger)
-    kept = alive.filter(alive.rule.isnull()).drop("rule", "n")
-    return ledger, kept, odd, t
+    return ledger, alive.filter(alive.rule.isnull()).drop("rule", "n")
 
 
 # -- the summary ------------------------------------------------------------------------------
@@ -553,9 +604,8 @@ def _stage(eng: Engine, s: str, cfg: Mapping[str, Any], warnings: list[str] | No
         raw = eng.table(load.read_raw(s, cfg).astype("str"))
     else:
         raw = eng.read(s, fmt, cfg)
-    t = typed(eng, raw, cfg, s, warnings)
-    ledger, kept, _odd, _ = clean_rules(eng, t, cfg, warnings, today)
-    _rule_warnings(eng, t, cfg, warnings, today)
+    t = typed(eng, raw, cfg, s, warnings, today)
+    ledger, kept = clean_rules(eng, t, cfg, today)
     steps = ledger.set_index("step")
     if steps.at["kept", "rows"] == 0:
         raise InputError("cleaning removed every row, so there is nothing to analyse: "
@@ -578,31 +628,3 @@ def _stage(eng: Engine, s: str, cfg: Mapping[str, Any], warnings: list[str] | No
                                                                cfg["anonymize_salt"]))
     customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
     return clean, ledger, customers
-
-
-def _rule_warnings(eng: Engine, t, cfg, warnings, today) -> None:
-    """The warnings ``clean_transactions`` gives, from one aggregate on the engine."""
-    if warnings is None:
-        return
-    import ibis
-    limit = (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
-    odd = (t.date < clean_mod.EARLIEST_DATE.to_pydatetime()) | (t.date >= limit.to_pydatetime())
-    aggs = {"odd": odd.sum(), "odd_first": t.date.argmin(ibis.ifelse(odd, 0, 1))}
-    prefix = cfg.get("cancel_prefix")
-    if "quantity" in t.columns:
-        neg = t.quantity < 0
-        if prefix and "order_id" in t.columns:
-            neg = neg & ~t.order_id.startswith(prefix).fill_null(False)
-        aggs["neg"] = neg.sum()
-    got = eng.frame(t.aggregate(**aggs)).iloc[0]
-    if cfg.get("drop_implausible_dates", True) and int(got["odd"]):
-        warnings.append(f"{int(got['odd']):,} rows dated before 1900 or after today were "
-                        f"dropped (rule implausible_dates), e.g. "
-                        f"{pd.Timestamp(got['odd_first']):%Y-%m-%d}")
-    if "neg" in got and int(got["neg"]):
-        if prefix and "order_id" in t.columns:
-            warnings.append(f"{int(got['neg']):,} rows have a negative quantity but no "
-                            f"{prefix!r} cancellation mark; they are treated as returns")
-        else:
-            warnings.append(f"{int(got['neg']):,} rows have a negative quantity; "
-                            f"they are treated as returns")
