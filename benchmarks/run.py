@@ -411,7 +411,7 @@ def results_markdown(res: dict, command: str, seconds: float) -> str:
                   + ". The ledgers and customer tables were asserted identical (exact "
                   "equality).", "",
                   "| engine | rows | customers | stage | process (with start-up) | peak RSS "
-                  "| vs pandas |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| time, pandas = 1 |", "|---|---:|---:|---:|---:|---:|---:|"]
         for r in e:
             lines.append(f"| {r['engine']} | {r['rows']:,} | {r['customers']:,} | "
                          f"{r['seconds']:.1f} s | {r['wall']:.1f} s | {gib(r['peak'])} | "

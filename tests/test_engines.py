@@ -7,6 +7,8 @@ run with ``-p engine=spark`` is compared with the pandas run in test_end_to_end.
 """
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -107,6 +109,19 @@ def test_cdnow_gives_the_same_ledger_and_summary(engine, reference, cdnow_csv):
 def test_a_directory_of_parquet_files_gives_the_same_result(engine, reference,
                                                           retail_parquet_dir):
     assert_same(reference["retail"], stage(retail_parquet_dir, RETAIL_PARAMS, engine))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_sheet_read_by_the_pandas_reader_gives_the_same_result(engine, tmp_path):
+    """XLSX (typed numbers and dates in the sheet) is read on the driver, then typed,
+    cleaned and summarised on the engine."""
+    raw = pd.read_csv(RETAIL, dtype=str, keep_default_na=False).iloc[:400]
+    raw["Quantity"] = raw["Quantity"].astype("int64")
+    raw["UnitPrice"] = raw["UnitPrice"].astype("float64")
+    raw["InvoiceDate"] = pd.to_datetime(raw["InvoiceDate"], format="%m/%d/%Y %H:%M")
+    path = tmp_path / "retail.xlsx"
+    raw.to_excel(path, index=False)
+    assert_same(stage(path, RETAIL_PARAMS, "pandas"), stage(path, RETAIL_PARAMS, engine))
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -223,3 +238,29 @@ def test_cents_round_half_to_even_like_numpy():
     t = ibis.memtable(pd.DataFrame({"x": values}))
     got = con.to_pyarrow(t.select(c=engines._rint(t.x * 100)))["c"].to_numpy()
     assert got.tolist() == np.rint(values * 100).astype("int64").tolist()
+
+
+def test_the_engine_parameter_is_checked_and_spark_settings_pass_through():
+    from analysis.errors import ParamError
+    with pytest.raises(ParamError, match="'engine' must be one of 'pandas', 'duckdb', 'spark'"):
+        config.resolve(RETAIL_PARAMS, {"engine": "polars"})
+    key, value = config.parse_override("spark_config={spark.driver.memory: 16g}")
+    cfg = config.resolve(RETAIL_PARAMS, {key: value, "spark_master": "spark://head:7077"})
+    assert cfg["spark_config"] == {"spark.driver.memory": "16g"}
+    assert cfg["engine"] == "pandas"  # the default stays what one machine does fastest
+
+
+def test_a_directory_is_identified_by_its_files(retail_parquet_dir, tmp_path):
+    from analysis import load
+    info = load.source_info(retail_parquet_dir)
+    files = sorted(retail_parquet_dir.glob("*.parquet"))
+    assert info["bytes"] == sum(f.stat().st_size for f in files)
+    digest = load.sha256(retail_parquet_dir)
+    copy = tmp_path / "copy"
+    shutil.copytree(retail_parquet_dir, copy)
+    assert load.sha256(copy) == digest  # the content, not the place
+    (copy / files[0].name).write_bytes(files[1].read_bytes())
+    assert load.sha256(copy) != digest
+    assert load.source_info("s3://bucket/tx/") == {"data": "s3://bucket/tx/", "bytes": None,
+                                                   "mtime_ns": None}
+    assert load.sha256("s3://bucket/tx/") is None

@@ -314,10 +314,25 @@ def _arrow_parse(text: pd.Series, to: str, fmt: str | None = None) -> pd.Series 
     return pd.Series(out.to_numpy(zero_copy_only=False), index=text.index)
 
 
+def sheet_dates(s: pd.Series) -> pd.Series | None:
+    """A workbook column whose cells are all real dates (object dtype), as datetime64; None
+    otherwise. Such cells need no ``date_format``: they are dates already."""
+    import datetime as _dt
+    if s.dtype != object:
+        return None
+    present = s.dropna()
+    if len(present) == 0 or not present.map(lambda v: isinstance(v, _dt.date)).all():
+        return None
+    return pd.to_datetime(s).astype("datetime64[ns]")
+
+
 def _parse_dates(s: pd.Series, params, warnings: list[str] | None = None,
                  column: str = "date") -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.astype("datetime64[ns]")
+    typed = sheet_dates(s)
+    if typed is not None:
+        return typed
     text = _as_text(s)
     fmt = params["date_format"]
     fast = _arrow_parse(text, "date", fmt)

@@ -156,6 +156,7 @@ def stage1(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]) -
                           pd.read_parquet(run / CUSTOMERS), list(info.get("warnings", [])),
                           f"read from the run folder: the runner loaded, cleaned and "
                           f"summarised {_name(data_path)} in {info.get('seconds')} s "
+                          f"(engine {cfg.get('engine', 'pandas')}) "
                           f"before the notebooks, to check the data")
     t0 = time.perf_counter()
     warnings: list[str] = []

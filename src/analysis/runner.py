@@ -399,6 +399,11 @@ def _stage1(data: str, cfg: dict[str, Any], work: Path) -> tuple[int, list[str],
     rows = int(stage.ledger.set_index("step").at["input", "rows"])
     result = (rows, stage.warnings, stage.seconds)
     del stage
+    if cfg["engine"] == "spark":  # the notebooks only read the run folder: free the cluster
+        from pyspark.sql import SparkSession
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            session.stop()
     gc.collect()
     pa.default_memory_pool().release_unused()
     return result
