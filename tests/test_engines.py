@@ -189,6 +189,17 @@ def test_a_missing_column_and_text_in_amounts_are_input_errors(engine, tmp_path)
         stage(path, RETAIL_PARAMS, engine)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_nothing_left_after_cleaning_is_the_same_input_error(engine):
+    messages = []
+    for e in ("pandas", engine):
+        with pytest.raises(InputError) as err:
+            stage(RETAIL, RETAIL_PARAMS, e, observation_start="2020-01-01")
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    assert "cleaning removed every row" in messages[1] and "out_of_window " in messages[1]
+
+
 def test_the_cli_exits_2_on_bad_data_with_an_engine(tmp_path):
     raw = pd.read_csv(RETAIL, dtype=str, keep_default_na=False)
     raw.loc[5, "InvoiceDate"] = "not a date"
@@ -218,6 +229,11 @@ def test_sources_the_engines_read_themselves(tmp_path, retail_cfg):
         engines.check_source(mixed, {**cfg, "engine": "spark"})
     with pytest.raises(InputError, match="is a directory"):  # pandas reads one file
         engines.check_source(mixed, {**cfg, "engine": "pandas"})
+    csvs = tmp_path / "csvs"
+    csvs.mkdir()
+    (csvs / "a.txt").write_text("x y\n1 2\n")
+    with pytest.raises(InputError, match="one-character separator"):
+        engines.native_format(csvs, config.resolve(CDNOW_PARAMS, {"engine": "duckdb"}))
     with pytest.raises(InputError, match="only be read by the spark engine"):
         engines.check_source("hdfs://nn/tx", {**cfg, "engine": "duckdb"})
 

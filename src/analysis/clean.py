@@ -164,6 +164,18 @@ def clean_transactions(df: pd.DataFrame, params: Mapping[str, Any],
     return clean, ledger
 
 
+def require_purchases(clean: pd.DataFrame, ledger: pd.DataFrame, file: str) -> None:
+    """Raise InputError when cleaning left no purchase row (naming what removed the rows)."""
+    if len(clean) and (~clean["is_return"]).any():
+        return
+    from .errors import InputError
+    raise InputError("cleaning removed every row, so there is nothing to analyse: "
+                     + ", ".join(f"{r.step} {r.rows}" for r in ledger.itertuples()
+                                 if r.step not in ("input", "kept") and r.rows),
+                     file=file, hint="Check the column mapping and the cleaning parameters "
+                     "(returns, drop_* and observation window)")
+
+
 def check_ledger(ledger: pd.DataFrame) -> None:
     """Raise AssertionError unless input = kept + Σ dropped, in rows and in cents."""
     steps = ledger.set_index("step")

@@ -71,7 +71,13 @@ def native_format(source: str | Path, cfg: Mapping[str, Any]) -> str | None:
         if suffixes <= set(PARQUET):
             return "parquet"
         if suffixes <= load.TEXT_SUFFIXES:
-            return "csv" if _csv_ok(cfg) else None
+            if not _csv_ok(cfg):
+                raise InputError("a directory of CSV files is read by the engine itself, so "
+                                 "the files must be UTF-8 with a header line and a "
+                                 "one-character separator", file=s,
+                                 hint="Set sep (e.g. ',') and header: true, or convert the "
+                                 "files to Parquet")
+            return "csv"
         raise InputError("a data directory must hold only Parquet files or only CSV files",
                          file=s, hint=f"Found file types {sorted(suffixes)}")
     suffix = Path(urlparse(s).path if is_uri(s) else s).suffix.lower()
@@ -129,6 +135,7 @@ class Engine:
         import ibis
         self.name = name
         self._cached: list = []
+        self.parsed = None  # the typed table (cached), set by typed()
         if name == "duckdb":
             self.con = ibis.duckdb.connect(**{k: v for k, v in cfg["duckdb_config"].items()})
         elif name == "spark":
@@ -141,6 +148,12 @@ class Engine:
         cached = expr.cache()
         self._cached.append(cached)
         return cached
+
+    def release(self, cached) -> None:
+        """Free one cached table now (its results are no longer needed)."""
+        if cached in self._cached:
+            self._cached.remove(cached)
+            cached.release()
 
     def close(self) -> None:
         """Free the cached tables (and DuckDB's connection); a Spark session stays up for
@@ -388,6 +401,7 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
              **{f"_sym_{i}": step5[f"_sym_{i}"] for i in symbols.values()}}
     try:
         t = eng.cache(step5.select(**cols, **flags))
+        eng.parsed = t
     except Exception as exc:  # the engine's reader: bad encoding, ragged rows, no access
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         raise InputError(f"engine {eng.name!r} could not read the data: {first[:300]}",
@@ -635,19 +649,11 @@ def _stage(eng: Engine, s: str, cfg: Mapping[str, Any], warnings: list[str] | No
         raw = eng.read(s, fmt, cfg)
     t = typed(eng, raw, cfg, s, warnings, today)
     ledger, kept = clean_rules(eng, t, cfg, today)
-    steps = ledger.set_index("step")
-    if steps.at["kept", "rows"] == 0:
-        raise InputError("cleaning removed every row, so there is nothing to analyse: "
-                         + ", ".join(f"{r.step} {r.rows}" for r in ledger.itertuples()
-                                     if r.step not in ("input", "kept") and r.rows),
-                         file=s, hint="Check the column mapping and the cleaning parameters "
-                         "(returns, drop_* and observation window)")
+    eng.release(eng.parsed)  # the ledger was its last use; the clean rows are cached apart
     order = ["customer_id", "date", "amount", "quantity", "unit_price", "order_id",
              "product_code", *cfg["dimensions"]]
     clean = _clean_frame(eng, kept, order)
-    if (~clean["is_return"]).sum() == 0:
-        raise InputError("cleaning left no purchase rows, so there is nothing to analyse",
-                         file=s)
+    clean_mod.require_purchases(clean, ledger, s)
     end = summary.observation_end(clean, cfg)
     end_day = int(np.datetime64(end.normalize(), "D").astype("int64"))
     customers = summarise(eng, kept, cfg, end_day)

@@ -54,13 +54,7 @@ def transaction_stage(data_path: str | Path, cfg: Mapping[str, Any],
         return engines.transaction_stage(data_path, cfg, warnings)
     tx = load.load_transactions(data_path, cfg, warnings)
     clean, ledger = clean_mod.clean_transactions(tx, cfg, warnings)
-    if len(clean) == 0 or (~clean["is_return"]).sum() == 0:
-        from .errors import InputError
-        raise InputError("cleaning removed every row, so there is nothing to analyse: "
-                         + ", ".join(f"{r.step} {r.rows}" for r in ledger.itertuples()
-                                     if r.step not in ("input", "kept") and r.rows),
-                         file=str(data_path), hint="Check the column mapping and the "
-                         "cleaning parameters (returns, drop_* and observation window)")
+    clean_mod.require_purchases(clean, ledger, str(data_path))
     customers = summary.customer_summary(clean, cfg)
     return clean, ledger, customers
 
