@@ -31,6 +31,7 @@ def stage(data, params, engine, **overrides):
     if engine == "pandas":
         tx = pipeline.load.load_transactions(data, cfg, warnings)
         clean, ledger = pipeline.clean_mod.clean_transactions(tx, cfg, warnings, today=TODAY)
+        pipeline.clean_mod.require_purchases(clean, ledger, str(data))
         customers = pipeline.summary.customer_summary(clean, cfg)
     else:
         clean, ledger, customers = engines.transaction_stage(data, cfg, warnings, today=TODAY)
