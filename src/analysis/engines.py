@@ -54,9 +54,7 @@ SPARK_DEFAULTS = {"spark.ui.showConsoleProgress": "false", "spark.ui.enabled": "
 
 # -- where the data is ----------------------------------------------------------------------
 
-def is_uri(source: str | Path) -> bool:
-    """``s3://…``, ``hdfs://…``, ``file://…``: a location only the engine can open."""
-    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", str(source)))
+is_uri = load.is_uri
 
 
 def native_format(source: str | Path, cfg: Mapping[str, Any]) -> str | None:

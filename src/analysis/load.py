@@ -484,12 +484,17 @@ def load_transactions(path: str | Path, params: Mapping[str, Any],
     return anonymize(coerce(raw, params, file=str(path), warnings=warnings), params)
 
 
+def is_uri(source: str | Path) -> bool:
+    """``s3://…``, ``hdfs://…``, ``file://…``: a location only a query engine can open."""
+    import re
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", str(source)))
+
+
 def source_info(source: str | Path) -> dict[str, Any]:
     """What identifies the input: path, bytes and modification time of a file or of the
     files of a directory; a URI (read by Spark) only by its text."""
-    import re
     s = str(source)
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", s):
+    if is_uri(s):
         return {"data": s, "bytes": None, "mtime_ns": None}
     p = Path(s).resolve()
     files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
@@ -501,8 +506,7 @@ def source_info(source: str | Path) -> dict[str, Any]:
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str | None:
     """SHA-256 of a file; of a directory, the SHA-256 of its files' relative paths and
     digests in order; None for a URI."""
-    import re
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", str(path)):
+    if is_uri(path):
         return None
     p = Path(path)
     if p.is_dir():

@@ -158,13 +158,13 @@ def stage1(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]) -
     seconds = time.perf_counter() - t0
     write_stage1(run_dir, clean, ledger, customers, cfg, data_path, warnings, seconds)
     return Stage1(clean, ledger, customers, warnings,
-                  f"computed from {_name(data_path)} on {cfg.get('engine', 'pandas')} in {seconds:.1f} s", seconds)
+                  f"computed from {_name(data_path)} on {cfg.get('engine', 'pandas')} in "
+                  f"{seconds:.1f} s", seconds)
 
 
 def _name(data_path: str | Path) -> str:
     """A data location as shown in text: a file's or directory's name, or a URI."""
-    s = str(data_path)
-    return s if "://" in s else Path(s).name
+    return str(data_path) if load.is_uri(data_path) else Path(data_path).name
 
 
 def read_transactions(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str, Any]
