@@ -76,9 +76,11 @@ def test_weighted_fit_equals_the_plain_fit(sample, model):
     ll_p = clv.log_likelihood(model, plain, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     assert ll_w == pytest.approx(ll_p, rel=1e-7)
     # BG/NBD agrees to 5 digits; Pareto/NBD's likelihood is so flat in (s, beta) that
-    # lifetimes' optimiser stops up to ~2e-4 apart on the same data, run to run
-    np.testing.assert_allclose(weighted.params_, plain.params_,
-                               rtol=1e-5 if model == "bgnbd" else 1e-3)
+    # lifetimes' own optimiser stops apart on the same data, run to run (s 0.6062-0.6063,
+    # beta 11.667-11.670 in four quiet runs; over 1e-3 once in a full parallel test run),
+    # so its parameters are compared to 5e-3 and its log-likelihood, above, to 1e-7
+    rtol = {"bgnbd": 1e-5, "paretonbd": 5e-3}.get(model, 1e-3)
+    np.testing.assert_allclose(weighted.params_, plain.params_, rtol=rtol)
 
 
 @pytest.mark.parametrize("penalizer", [0.0, 0.01])
