@@ -34,7 +34,7 @@ from scipy.special import digamma, gammaln
 
 from .config import time_unit_days
 from .clean import cents
-from .summary import calibration_holdout, day_numbers
+from .summary import calibration_holdout, day_number, day_numbers
 
 MODEL_NAMES = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
 PARAM_NAMES = {"bgnbd": ["r", "alpha", "a", "b"], "paretonbd": ["r", "alpha", "s", "beta"],
@@ -428,8 +428,8 @@ def tracking(clean: pd.DataFrame, fitter, cal_end: pd.Timestamp, obs_end: pd.Tim
     days = pd.DataFrame({"customer_id": codes[buy],
                          "day": day_numbers(clean["date"])[buy]}).drop_duplicates()
     first = days.groupby("customer_id")["day"].transform("min")
-    cal_day = int(np.datetime64(pd.Timestamp(cal_end).normalize(), "D").astype("int64"))
-    end_day = int(np.datetime64(pd.Timestamp(obs_end).normalize(), "D").astype("int64"))
+    cal_day = day_number(cal_end)
+    end_day = day_number(obs_end)
     keep = (first <= cal_day) & (days["day"] <= end_day)
     days, first = days[keep], first[keep]
     start_day = int(first.min())

@@ -2,10 +2,11 @@
 
 The rules are written once, as Ibis expressions, and Ibis compiles them to DuckDB's SQL
 or to Spark SQL; the same code therefore defines the ledger and the BTYD summary on a
-laptop (``engine: duckdb``) and on a cluster (``engine: spark``). Ibis was chosen over
-narwhals because narwhals has no lazy Spark backend of its own for the group-bys and
-window functions the summary needs, and over hand-written SQL because Ibis translates
-the dialects (strptime formats, ``TRY_CAST``, ``arg_min``/``min_by``) for us.
+laptop (``engine: duckdb``) and on a cluster (``engine: spark``). Ibis gives both engines
+what this stage uses (``try_cast``, ``.cache()``, window functions, ``arg_min``/``min_by``
+and calls to an engine's own functions) and translates between their dialects, which
+hand-written SQL would have to do itself. (Narwhals also has lazy DuckDB and PySpark
+support; it was not tried.)
 
 The default engine stays ``pandas`` (``clean.py``, ``summary.py``): on one machine it is
 the fastest path measured (issue 7) and it carries the forgiving reader (encodings,
@@ -28,6 +29,7 @@ same operation numpy's ``round(2)`` performs, so every engine gets the same cent
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
@@ -36,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from . import clean as clean_mod
-from . import load
+from . import load, summary
 from .config import time_unit_days
 from .errors import InputError
 
@@ -62,7 +64,7 @@ def native_format(source: str | Path, cfg: Mapping[str, Any]) -> str | None:
     reader must (XLSX, whitespace-separated or non-UTF-8 text, no header line)."""
     s = str(source)
     if not is_uri(s) and Path(s).is_dir():
-        files = [p for p in Path(s).rglob("*") if p.is_file() and not p.name.startswith((".", "_"))]
+        files = _data_files(s)
         if not files:
             raise InputError("the data directory holds no files", file=s)
         suffixes = {p.suffix.lower() for p in files}
@@ -219,12 +221,14 @@ def _arrow_ready(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _data_files(folder: str | Path) -> list[Path]:
+    """The files of a data directory, in order; hidden and ``_SUCCESS``-style files skipped."""
+    return sorted(p for p in Path(folder).rglob("*")
+                  if p.is_file() and not p.name.startswith((".", "_")))
+
+
 def _first_file(path: str) -> str:
-    p = Path(path)
-    if p.is_dir():
-        return str(sorted(q for q in p.rglob("*") if q.is_file()
-                          and not q.name.startswith((".", "_")))[0])
-    return path
+    return str(_data_files(path)[0]) if Path(path).is_dir() else path
 
 
 # -- typing: text as written to canonical columns ------------------------------------------
@@ -274,22 +278,22 @@ def _timestamp(eng: Engine, col, cfg, text_done: bool = False):
     fmt = cfg["date_format"]
     if not fmt:
         return t.try_cast("timestamp")
+    # the engine's own parser, which gives NULL where the text does not parse
     if eng.name == "duckdb":
-        import ibis.expr.datatypes as dt
+        return _timestamp_function("try_strptime")(t, fmt).cast("timestamp")
+    return _timestamp_function("try_to_timestamp")(t, java_pattern(fmt)).cast("timestamp")
 
-        def try_strptime(s, f):  # DuckDB's own function: NULL where strptime would raise
-            ...
-        try_strptime.__annotations__ = {"s": dt.string, "f": dt.string, "return": dt.timestamp}
-        fn = ibis.udf.scalar.builtin(name="try_strptime")(try_strptime)
-        return fn(t, fmt).cast("timestamp")
+
+def _timestamp_function(name: str):
+    """An engine's built-in ``name(text, format) -> timestamp`` as an Ibis function."""
+    import ibis
     import ibis.expr.datatypes as dt
 
-    def try_to_timestamp(s, f):  # Spark's own function: NULL where to_timestamp would raise
+    def fn(s, f):
         ...
-    try_to_timestamp.__annotations__ = {"s": dt.string, "f": dt.string,
-                                        "return": dt.timestamp}
-    fn = ibis.udf.scalar.builtin(name="try_to_timestamp")(try_to_timestamp)
-    return fn(t, java_pattern(fmt)).cast("timestamp")
+    fn.__name__ = name
+    fn.__annotations__ = {"s": dt.string, "f": dt.string, "return": dt.timestamp}
+    return ibis.udf.scalar.builtin(name=name)(fn)
 
 
 _JAVA = {"Y": "yyyy", "y": "yy", "m": "M", "d": "d", "H": "H", "I": "h", "M": "m", "S": "s",
@@ -322,6 +326,10 @@ def java_pattern(fmt: str) -> str:
             pat = pat * 2
         out.append(pat)
     return "".join(out)
+
+
+def _not_finite(v):
+    return v.isnull() | v.isnan() | v.isinf()
 
 
 def _rint(y):
@@ -376,12 +384,10 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
             symbols[src[canon]] = len(symbols)
     step2 = step1.select(*passthrough, **step2)
     amount = step2._amount_v if "amount" in src else step2._quantity_v * step2._unit_price_v
-    step3 = step2.mutate(
-        _amount=amount, **{f"_bad_{c}": step2[f"_{c}_v"].isnull() | step2[f"_{c}_v"].isnan()
-                           | step2[f"_{c}_v"].isinf() for c in numeric})
-    finite = ~(step3._amount.isnull() | step3._amount.isnan() | step3._amount.isinf())
-    step4 = step3.mutate(cents=ibis.ifelse(finite, _rint(step3._amount * 100),
-                                           ibis.null("int64")))
+    step3 = step2.mutate(_amount=amount,
+                         **{f"_bad_{c}": _not_finite(step2[f"_{c}_v"]) for c in numeric})
+    step4 = step3.mutate(cents=ibis.ifelse(_not_finite(step3._amount), ibis.null("int64"),
+                                           _rint(step3._amount * 100)))
     negative = (step4._quantity_v < 0) if "quantity" in src else (step4._amount < 0)
     step5 = step4.mutate(amount=step4.cents.cast("float64") / 100, day=_day(step4.date),
                          ret=step4._marked | negative.fill_null(False))
@@ -397,19 +403,13 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
     flags = {"_marked": step5._marked, "_blank_date": step5._blank_date,
              **{f"_bad_{c}": step5[f"_bad_{c}"] for c in numeric},
              **{f"_sym_{i}": step5[f"_sym_{i}"] for i in symbols.values()}}
-    try:
+    # DuckDB reads the file here; Spark only when the checks below run
+    with _reading(eng, file, cfg):
         t = eng.cache(step5.select(**cols, **flags))
         eng.parsed = t
-    except Exception as exc:  # the engine's reader: bad encoding, ragged rows, no access
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-        raise InputError(f"engine {eng.name!r} could not read the data: {first[:300]}",
-                         file=file, hint=f"Check the path, the separator (now "
-                         f"{cfg['sep']!r}) and that the file is UTF-8 text with a header "
-                         f"line, or use engine: pandas") from None
 
     # one pass over the cached table for every check and warning
-    limit = (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
-    odd = (t.date < clean_mod.EARLIEST_DATE.to_pydatetime()) | (t.date >= limit.to_pydatetime())
+    odd = _implausible(t, today)
     aggs = {"rows": t.count(), "bad_date": t.date.isnull().sum(),
             "blank_date": t._blank_date.sum(),
             **{f"bad_{c}": t[f"_bad_{c}"].sum() for c in checks if c != "date"},
@@ -420,13 +420,8 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
             "odd": odd.sum(), "odd_first": t.date.argmin(ibis.ifelse(odd, 0, 1))}
     if "quantity" in t.columns:
         aggs["neg"] = ((t.quantity < 0) & ~t._marked).sum()
-    try:
+    with _reading(eng, file, cfg):
         counts = eng.frame(t.aggregate(**aggs)).iloc[0]
-    except Exception as exc:
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-        raise InputError(f"engine {eng.name!r} could not read the data: {first[:300]}",
-                         file=file, hint="Check the path and the separator, or use "
-                         "engine: pandas") from None
     if int(counts["rows"]) == 0:
         raise InputError("the data file has a header but no data rows", file=file)
     for canon, column in checks.items():
@@ -436,49 +431,56 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
         example = eng.frame(raw.filter(_raw_mask(eng, raw, cfg, src, canon)).limit(1))
         example = example.iloc[0].to_dict() if len(example) else None
         if canon == "date":
-            kind = "is empty" if int(counts["blank_date"]) == n else "could not be read as a date"
-            fmt = cfg["date_format"] or "ISO 8601 (set date_format for any other format)"
-            raise InputError(f"{n} row(s) have a date that {kind} (expected format {fmt})",
-                             file=file, column=column, row=example,
-                             hint="Set date_format in the parameter file, or fix those rows")
-        raise InputError(f"{n} row(s) have a {canon.replace('_', ' ')} that is not a finite "
-                         f"number (empty, text, NaN or inf)", file=file, column=column,
-                         row=example, hint="Amounts must be numbers; set decimal: ',' for "
-                         "decimal commas and thousands: ',' (or '.') for digit grouping")
+            raise load.date_error(n, int(counts["blank_date"]) == n, cfg["date_format"] or
+                                  "ISO 8601 (set date_format for any other format)", file,
+                                  column, example)
+        raise load.number_error(n, canon, file, column, example)
     customer_id = t.customer_id
     if int(counts["ids"]) and int(counts["float_ids"]) == int(counts["ids"]):
         customer_id = customer_id.left(customer_id.length() - 2)
         if warnings is not None:
-            warnings.append(f"column {src['customer_id']!r}: customer ids were written as "
-                            f"decimals (e.g. {counts['id_example']!r}); the trailing '.0' was "
-                            f"removed")
-    if warnings is not None:
+            warnings.append(load.float_ids_warning(src["customer_id"], counts["id_example"]))
+    if warnings is not None:  # in the order the pandas engine gives them
         for i, column in enumerate(symbols):
-            n = int(counts[f"sym_{i}"])
-            if n:
-                warnings.append(f"column {column!r}: currency symbols removed from {n:,} "
-                                f"values")
+            if int(counts[f"sym_{i}"]):
+                warnings.append(load.currency_warning(column, int(counts[f"sym_{i}"])))
         if cfg.get("drop_implausible_dates", True) and int(counts["odd"]):
-            warnings.append(f"{int(counts['odd']):,} rows dated before 1900 or after today "
-                            f"were dropped (rule implausible_dates), e.g. "
-                            f"{pd.Timestamp(counts['odd_first']):%Y-%m-%d}")
+            warnings.append(clean_mod.implausible_warning(int(counts["odd"]),
+                                                          counts["odd_first"]))
         if int(counts.get("neg", 0) or 0):
-            n = int(counts["neg"])
-            warnings.append(f"{n:,} rows have a negative quantity but no {prefix!r} "
-                            f"cancellation mark; they are treated as returns"
-                            if prefix and "order_id" in src else
-                            f"{n:,} rows have a negative quantity; they are treated as returns")
+            warnings.append(clean_mod.negative_quantity_warning(
+                int(counts["neg"]), prefix if prefix and "order_id" in src else None))
     keep = [c for c in cols if not c.startswith("_")]
     return t.select(*[customer_id.name("customer_id") if c == "customer_id" else c
                       for c in keep])
+
+
+@contextmanager
+def _reading(eng: Engine, file: str, cfg: Mapping[str, Any]):
+    """The engine's reader failing (bad encoding, ragged rows, no access) as an InputError."""
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise InputError(f"engine {eng.name!r} could not read the data: {first[:300]}",
+                         file=file, hint=f"Check the path, the separator (now "
+                         f"{cfg['sep']!r}) and that the file is UTF-8 text with a header "
+                         f"line, or use engine: pandas") from None
 
 
 def _raw_mask(eng: Engine, raw, cfg, src, canon):
     """Rows of the raw table whose ``canon`` value does not parse (for the example row)."""
     if canon == "date":
         return _timestamp(eng, raw[src["date"]], cfg).isnull()
-    value, _ = _number(raw[src[canon]], cfg)
-    return value.isnull() | value.isnan() | value.isinf()
+    return _not_finite(_number(raw[src[canon]], cfg)[0])
+
+
+def _implausible(t, today: pd.Timestamp | None):
+    """Dates before 1900 or in the future (``clean.date_limit``)."""
+    return (t.date < clean_mod.EARLIEST_DATE.to_pydatetime()) | \
+        (t.date >= clean_mod.date_limit(today).to_pydatetime())
 
 
 def _day(ts):
@@ -493,8 +495,7 @@ def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], today: pd.Timestamp | No
     a cached engine table with ``ret``, ``cents`` and ``day``)."""
     import ibis
     canon = [c for c in t.columns if c not in ("cents", "day", "ret")]
-    limit = (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
-    odd = (t.date < clean_mod.EARLIEST_DATE.to_pydatetime()) | (t.date >= limit.to_pydatetime())
+    odd = _implausible(t, today)
     price = t.unit_price if "unit_price" in t.columns else t.amount
     rules = []
     if cfg["drop_missing_customer"]:
@@ -545,13 +546,7 @@ def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], today: pd.Timestamp | No
     ]
     found = eng.frame(ibis.union(*[p.select("step", "rows", "cents") for p in parts]))
     found = found.groupby("step")[["rows", "cents"]].sum()
-    steps = ["input", *clean_mod.RULES, "kept"]
-    ledger = pd.DataFrame({"step": steps,
-                           "rows": [int(found["rows"].get(s, 0) or 0) for s in steps],
-                           "cents": [int(found["cents"].get(s, 0) or 0) for s in steps]})
-    ledger["revenue"] = ledger["cents"] / 100
-    ledger = ledger[["step", "rows", "revenue", "cents"]]
-    clean_mod.check_ledger(ledger)
+    ledger = clean_mod.make_ledger(found["rows"].to_dict(), found["cents"].to_dict())
     return ledger, alive.filter(alive.rule.isnull()).drop("rule", "n")
 
 
@@ -590,8 +585,8 @@ def summarise(eng: Engine, kept, cfg: Mapping[str, Any], end_day: int) -> pd.Dat
         out = out.left_join(best, "customer_id").drop("customer_id_right")
     df = eng.frame(out)
     res = pd.DataFrame({"customer_id": pd.array(df["customer_id"], dtype="str")})
-    res["first_purchase"] = _dates(df["first_day"])
-    res["last_purchase"] = _dates(df["last_day"])
+    res["first_purchase"] = summary._to_dates(df["first_day"].to_numpy(dtype="int64"))
+    res["last_purchase"] = summary._to_dates(df["last_day"].to_numpy(dtype="int64"))
     res["n_orders"] = df["n_orders"].to_numpy(dtype="int64")
     for col in ("frequency", "recency", "T", "monetary_value"):
         res[col] = df[col].to_numpy(dtype="float64")
@@ -601,16 +596,11 @@ def summarise(eng: Engine, kept, cfg: Mapping[str, Any], end_day: int) -> pd.Dat
     return res
 
 
-def _dates(days: pd.Series) -> pd.Series:
-    return pd.Series(days.to_numpy(dtype="int64").astype("datetime64[D]")
-                     .astype("datetime64[ns]"))
-
-
-def _clean_frame(eng: Engine, kept, order: list[str]) -> pd.DataFrame:
+def _clean_frame(eng: Engine, kept) -> pd.DataFrame:
     """The clean transactions on the driver, typed as the pandas engine types them, ordered
     by date, customer and the other columns on the engine (file order is not defined on a
     cluster, so this order makes the file the same from run to run)."""
-    cols = [c for c in order if c in kept.columns]
+    cols = [c for c in kept.columns if c not in ("cents", "day", "ret")]  # canonical order
     key = ["date", "customer_id", *[c for c in cols if c not in ("date", "customer_id")]]
     df = eng.frame(kept.select(*cols, "ret").order_by(key))
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
@@ -639,7 +629,6 @@ def transaction_stage(source: str | Path, cfg: Mapping[str, Any],
 
 def _stage(eng: Engine, s: str, cfg: Mapping[str, Any], warnings: list[str] | None,
            today: pd.Timestamp | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    from . import summary
     fmt = native_format(s, cfg)
     if fmt is None:  # a file only the pandas reader understands: read here, typed there
         raw = eng.table(_arrow_ready(load.read_raw(s, cfg)))
@@ -648,13 +637,9 @@ def _stage(eng: Engine, s: str, cfg: Mapping[str, Any], warnings: list[str] | No
     t = typed(eng, raw, cfg, s, warnings, today)
     ledger, kept = clean_rules(eng, t, cfg, today)
     eng.release(eng.parsed)  # the ledger was its last use; the clean rows are cached apart
-    order = ["customer_id", "date", "amount", "quantity", "unit_price", "order_id",
-             "product_code", *cfg["dimensions"]]
-    clean = _clean_frame(eng, kept, order)
+    clean = _clean_frame(eng, kept)
     clean_mod.require_purchases(clean, ledger, s)
-    end = summary.observation_end(clean, cfg)
-    end_day = int(np.datetime64(end.normalize(), "D").astype("int64"))
-    customers = summarise(eng, kept, cfg, end_day)
+    customers = summarise(eng, kept, cfg, summary.day_number(summary.observation_end(clean, cfg)))
     if cfg.get("anonymize"):
         clean = load.anonymize(clean, cfg)
         customers = customers.assign(customer_id=load.hash_ids(customers["customer_id"],

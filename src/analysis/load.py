@@ -314,6 +314,33 @@ def _arrow_parse(text: pd.Series, to: str, fmt: str | None = None) -> pd.Series 
     return pd.Series(out.to_numpy(zero_copy_only=False), index=text.index)
 
 
+# -- what a failed or odd value reads as (one wording for every engine) --------------------
+
+def date_error(n: int, blank: bool, fmt: str, file: str, column: str, row: dict | None,
+               line: int | None = None) -> InputError:
+    kind = "is empty" if blank else "could not be read as a date"
+    return InputError(f"{n} row(s) have a date that {kind} (expected format {fmt})",
+                      file=file, column=column, row=row, line=line,
+                      hint="Set date_format in the parameter file, or fix those rows")
+
+
+def number_error(n: int, canon: str, file: str, column: str, row: dict | None,
+                 line: int | None = None) -> InputError:
+    return InputError(f"{n} row(s) have a {canon.replace('_', ' ')} that is not a finite number "
+                      f"(empty, text, NaN or inf)", file=file, column=column, row=row,
+                      line=line, hint="Amounts must be numbers; set decimal: ',' for decimal "
+                      "commas and thousands: ',' (or '.') for digit grouping")
+
+
+def currency_warning(column: str, n: int) -> str:
+    return f"column {column!r}: currency symbols removed from {n:,} values"
+
+
+def float_ids_warning(column: str, example: str) -> str:
+    return (f"column {column!r}: customer ids were written as decimals (e.g. {example!r}); "
+            f"the trailing '.0' was removed")
+
+
 def sheet_dates(s: pd.Series) -> pd.Series | None:
     """A workbook column whose cells are all real dates (object dtype), as datetime64; None
     otherwise. Such cells need no ``date_format``: they are dates already."""
@@ -374,7 +401,7 @@ def _parse_number(s: pd.Series, params: Mapping[str, Any] | None = None,
         n = int(has_symbol.sum())
         text = text.str.replace(CURRENCY_SYMBOLS, "", regex=True).str.strip()
         if warnings is not None:
-            warnings.append(f"column {column!r}: currency symbols removed from {n:,} values")
+            warnings.append(currency_warning(column, n))
     if params.get("thousands"):
         text = text.str.replace(params["thousands"], "", regex=False)
     if params.get("decimal", ".") != ".":
@@ -390,8 +417,7 @@ def _customer_ids(values: pd.Series, warnings: list[str] | None, column: str) ->
             present.str.fullmatch(r"\d+\.0").all():
         ids = ids.str.slice(stop=-2)
         if warnings is not None:
-            warnings.append(f"column {column!r}: customer ids were written as decimals "
-                            f"(e.g. {present.iloc[0]!r}); the trailing '.0' was removed")
+            warnings.append(float_ids_warning(column, present.iloc[0]))
     return ids
 
 
@@ -411,12 +437,10 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
         original = raw[src["date"]]
         blank = _as_text(original).isna().to_numpy() if not \
             pd.api.types.is_datetime64_any_dtype(original) else missing
-        kind = "is empty" if blank[missing].all() else "could not be read as a date"
         row, line, n = _example(raw, missing, params)
-        fmt = params["date_format"] or "ISO 8601 / inferred"
-        raise InputError(f"{n} row(s) have a date that {kind} (expected format {fmt})",
-                         file=file, column=src["date"], row=row, line=line,
-                         hint="Set date_format in the parameter file, or fix those rows")
+        raise date_error(n, bool(blank[missing].all()),
+                         params["date_format"] or "ISO 8601 / inferred", file, src["date"],
+                         row, line)
     out["date"] = dates
 
     numeric = {}
@@ -426,11 +450,7 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
             bad = (~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan)))
             if bad.any():
                 row, line, n = _example(raw, bad, params)
-                raise InputError(f"{n} row(s) have a {canon.replace('_', ' ')} that is not a "
-                                 f"finite number (empty, text, NaN or inf)", file=file,
-                                 column=src[canon], row=row, line=line,
-                                 hint="Amounts must be numbers; set decimal: ',' for decimal "
-                                 "commas and thousands: ',' (or '.') for digit grouping")
+                raise number_error(n, canon, file, src[canon], row, line)
             numeric[canon] = values
     if "amount" in numeric:
         out["amount"] = numeric["amount"].round(2)

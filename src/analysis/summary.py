@@ -36,6 +36,11 @@ def day_numbers(dates: pd.Series) -> np.ndarray:
     return dates.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype("int64")
 
 
+def day_number(when) -> int:
+    """Calendar day of one timestamp as an integer (days since 1970-01-01)."""
+    return int(np.datetime64(pd.Timestamp(when).normalize(), "D").astype("int64"))
+
+
 def _to_dates(days: np.ndarray) -> pd.Series:
     return pd.Series(days.astype("datetime64[D]").astype("datetime64[ns]"))
 
@@ -103,7 +108,7 @@ def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
     customer_id, frequency, recency, T and monetary_value (what lifetimes' helper gives)."""
     unit = time_unit_days(params)
     end = observation_end(clean, params) if end is None else pd.Timestamp(end)
-    end_day = int(np.datetime64(end.normalize(), "D").astype("int64"))
+    end_day = day_number(end)
     codes, ids = customer_codes(clean["customer_id"])
     days = day_numbers(clean["date"])
     amount_cents = cents(clean["amount"])
@@ -178,8 +183,8 @@ def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
     ``duration_holdout`` is the holdout length in the time unit. Indexed by customer id.
     """
     unit = time_unit_days(params)
-    cal_day = int(np.datetime64(pd.Timestamp(calibration_end).normalize(), "D").astype("int64"))
-    end_day = int(np.datetime64(pd.Timestamp(observation_end).normalize(), "D").astype("int64"))
+    cal_day = day_number(calibration_end)
+    end_day = day_number(observation_end)
     if cal_day >= end_day:
         raise ValueError("calibration_end must be before observation_end")
     codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
