@@ -162,6 +162,62 @@ def test_returns_net_window_and_dimensions_tie_rules_agree(engine, tmp_path):
     assert customers.at["7", "revenue"] == pytest.approx(5.12)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_real_export_rules_agree(engine, tmp_path):
+    """Issue 14 on every engine: missing-value words (R's NA, Excel's #N/A), the cancellation
+    pattern (C536379 is one, CA-2016-152156 is not), the negative-quantity warning counted
+    after the missing-id rule, sub-cent amounts (the rounding line) and the large-drop
+    warning with its example row — the same ledger, rows and warnings as pandas."""
+    rows = [  # order, customer, date, qty, price, region
+        ("CA-2016-152156", "17850", "2016-11-08", "2", "130.98", "West"),
+        ("CA-2016-152156", "17850", "2016-11-08", "3", "243.98", "West"),
+        ("US-2015-108966", "NA", "2015-10-11", "5", "191.5155", "NA"),     # R's missing
+        ("C536379", "13047", "2016-12-01", "-1", "14.62", "#N/A"),        # cancellation
+        ("CA-2016-138688", "13047", "2016-06-12", "1", "14.62", "East"),
+        ("US-2015-118983", "#N/A", "2015-11-22", "-2", "34.405", "-"),     # no id, returned
+        ("CA-2017-114412", "12583", "2017-04-15", "-1", "15.552", "null"),  # unmarked return
+        ("CA-2014-105893", "12583", "2014-11-11", "4", "166.47", "South"),
+        ("CA-2014-115812", "14688", "2014-06-09", "7", "6.98", "South"),
+        ("US-2016-150630", "14688", "2016-09-17", "1", "0.135", "N/A"),
+    ]
+    path = tmp_path / "export.csv"
+    pd.DataFrame(rows, columns=["Order ID", "Customer ID", "Order Date", "Quantity",
+                                "Unit Price", "Region"]).to_csv(path, index=False)
+    params = tmp_path / "export.yaml"
+    params.write_text(
+        "columns: {order_id: Order ID, customer_id: Customer ID, date: Order Date, "
+        "quantity: Quantity, unit_price: Unit Price}\ndimensions: [Region]\nsep: ','\n")
+    ref = stage(path, params, "pandas")
+    assert_same(ref, stage(path, params, engine))
+    ledger = ref[1].set_index("step")
+    assert ledger.loc[["missing_customer_id", "cancellations"], "rows"].tolist() == [2, 2]
+    assert ledger.at["rounding", "cents"] != 0  # 5 x 191.5155 and 0.135 are sub-cent
+    assert ledger.at["input", "cents"] == ledger.drop(index="input")["cents"].sum()
+    warnings = ref[3]
+    assert any(w.startswith("1 rows have a negative quantity but no cancellation mark")
+               for w in warnings), warnings
+    large = [w for w in warnings if w.startswith("LARGE DROP: rule missing_customer_id")]
+    assert large and "customer_id=missing" in large[0] and "date=2015-10-11" in large[0]
+    assert set(ref[2]["customer_id"]) == {"17850", "13047", "12583", "14688"}
+    assert ref[2]["Region"].isna().sum() == 0 and "NA" not in set(ref[2]["Region"])
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb",
+                                    pytest.param("spark", marks=pytest.mark.spark)])
+def test_amounts_too_large_to_count_are_refused(engine, tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("cid,day,amt\n1,2020-01-02,3\n2,2020-01-03,1e300\n")
+    params = tmp_path / "p.yaml"
+    params.write_text("columns: {customer_id: cid, date: day, amount: amt}\nsep: ','\n")
+    with pytest.raises(InputError, match="too large to count exactly") as err:
+        stage(path, params, engine)
+    assert "'amt'" in str(err.value)
+    path.write_text("cid,day,amt\n" + "".join(f"{i},2020-01-02,9000000000000\n"
+                                              for i in range(90)))
+    with pytest.raises(InputError, match="add up to"):
+        stage(path, params, engine)
+
+
 # -- bad input reads as well on an engine ------------------------------------------------
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -5,8 +5,11 @@ Rules, applied in this order (each can be switched off by its parameter):
 1. ``missing_customer_id``   rows without a customer id (``drop_missing_customer``)
 1b. ``implausible_dates``    dates before 1900-01-01 or after the day of the run
                              (``drop_implausible_dates``)
-2. ``cancellations``         order id starting with ``cancel_prefix``, negative quantity,
-                             or (when no quantity is mapped) negative amount;
+2. ``cancellations``         order id matching the cancellation pattern
+                             (``config.cancel_regex``: ``cancel_pattern``, or
+                             ``cancel_prefix`` followed by a digit, as in C536379 but
+                             not CA-2016-152156), negative quantity, or (when no
+                             quantity is mapped) negative amount;
                              dropped when ``returns: drop``; kept and netted when
                              ``returns: net``
 3. ``non_product_codes``     product_code in ``non_product_codes`` (``drop_non_product``)
@@ -20,16 +23,26 @@ Rules, applied in this order (each can be switched off by its parameter):
                              who have no purchase row left (nothing to net against)
 
 A row is counted by the first rule that removes it. The ledger has columns
-``step, rows, revenue``: ``input``, one row per rule (0 when disabled or nothing
-matched), and ``kept``; revenue is summed in integer cents, so
-input = kept + Σ dropped holds to the row and to the cent.
+``step, rows, revenue``: ``input``, ``rounding``, one row per rule (0 when disabled or
+nothing matched), and ``kept``; revenue is summed in integer cents, so
+input = rounding + Σ dropped + kept holds to the row and to the cent. ``input`` is the
+file's own total (amounts as written, to 1/100 of a cent, rounded once to the cent) and
+``rounding`` what rounding each row to the cent changed (0 rows): the rules work on cents.
+
+Any rule that removes more than ``drop_warning_share`` of the rows or of the revenue
+adds a loud warning naming the rule, the shares and an example row
+(:func:`large_drop_warnings`): a default must never silently eat a file.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import datetime as _dt
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
+
+from .config import cancel_regex
+from .load import redact_row
 
 RULES = ("missing_customer_id", "implausible_dates", "cancellations", "non_product_codes", "non_positive_price",
          "duplicates", "out_of_window", "returns_without_purchase")
@@ -51,13 +64,19 @@ def cents(amount: pd.Series | np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(amount, dtype="float64") * 100).astype("int64")
 
 
+def cancel_marked(df: pd.DataFrame, params: Mapping[str, Any]) -> np.ndarray:
+    """Rows whose order id matches the cancellation pattern (``config.cancel_regex``)."""
+    pattern = cancel_regex(params)
+    if not pattern or "order_id" not in df:
+        return np.zeros(len(df), dtype=bool)
+    return np.array(df["order_id"].str.contains(pattern, regex=True).fillna(False),
+                    dtype=bool)
+
+
 def is_return(df: pd.DataFrame, params: Mapping[str, Any]) -> np.ndarray:
-    """Cancellation / return rows: cancel-prefixed order, negative quantity, or negative amount
-    when no quantity is mapped."""
-    flag = np.zeros(len(df), dtype=bool)
-    prefix = params.get("cancel_prefix")
-    if prefix and "order_id" in df:
-        flag |= df["order_id"].str.startswith(prefix).fillna(False).to_numpy(dtype=bool)
+    """Cancellation / return rows: an order id matching the cancellation pattern, a negative
+    quantity, or a negative amount when no quantity is mapped."""
+    flag = cancel_marked(df, params)
     if "quantity" in df:
         flag |= (df["quantity"] < 0).to_numpy()
     else:
@@ -84,17 +103,104 @@ def implausible_warning(n: int, example: pd.Timestamp) -> str:
             f"implausible_dates), e.g. {pd.Timestamp(example):%Y-%m-%d}")
 
 
-def negative_quantity_warning(n: int, prefix: str | None) -> str:
-    """``prefix``: the cancellation mark those rows lack, None when none is looked for."""
-    if prefix:
-        return (f"{n:,} rows have a negative quantity but no {prefix!r} cancellation mark; "
-                f"they are treated as returns")
+def negative_quantity_warning(n: int, pattern: str | None) -> str:
+    """``pattern``: the cancellation mark those rows lack, None when none is looked for.
+    ``n`` counts only rows that the rules before ``cancellations`` keep."""
+    if pattern:
+        return (f"{n:,} rows have a negative quantity but no cancellation mark (an order id "
+                f"matching {pattern!r}); they are treated as returns")
     return f"{n:,} rows have a negative quantity; they are treated as returns"
 
 
+#: what to check when a rule removes a large share of the file
+RULE_HINT = {
+    "missing_customer_id": "check columns.customer_id and missing_values",
+    "implausible_dates": "check date_format and dayfirst, or set drop_implausible_dates: false",
+    "cancellations": "if the order ids only look like cancellations, set cancel_pattern (or "
+                     "cancel_prefix: null)",
+    "non_product_codes": "check non_product_codes, or set drop_non_product: false",
+    "non_positive_price": "if the amount is a profit, map it as columns.profit with the "
+                          "revenue as amount; or set drop_non_positive_price: false",
+    "duplicates": "if repeated identical lines are real purchases, set drop_duplicates: false",
+    "out_of_window": "check observation_start and observation_end",
+    "returns_without_purchase": "check the window: the purchases may be before it",
+}
+
+
+def example_text(row: Mapping[str, Any] | None) -> str:
+    """An example row as shown in a warning: canonical columns, dates as written in ISO."""
+    if not row:
+        return ""
+    parts = []
+    for k, v in row.items():
+        if k.startswith("_") or k in ("cents", "day", "ret", "is_return"):
+            continue
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            v = "missing"
+        elif isinstance(v, (pd.Timestamp, np.datetime64, _dt.datetime)):
+            v = pd.Timestamp(v)
+            v = (v.tz_convert(None) if v.tzinfo is not None else v).isoformat(sep=" ")
+        elif isinstance(v, (float, np.floating)):
+            v = repr(float(v))
+        parts.append(f"{k}={v}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def large_drop_warnings(ledger: pd.DataFrame, share: float,
+                        example: Callable[[str], Mapping[str, Any] | None]) -> list[str]:
+    """A loud warning for every rule that removed more than ``share`` of the rows or of the
+    revenue, with the shares, an example row (``example(rule)``) and what to check."""
+    steps = ledger.set_index("step")
+    n, total = int(steps.at["input", "rows"]), int(steps.at["input", "cents"])
+    out = []
+    for rule in RULES:
+        rows, c = int(steps.at[rule, "rows"]), int(steps.at[rule, "cents"])
+        row_share = rows / n if n else 0.0
+        rev_share = c / total if total > 0 else 0.0
+        if rows and (row_share > share or rev_share > share):
+            out.append(f"LARGE DROP: rule {rule} removed {rows:,} of {n:,} rows ({row_share:.1%})"
+                       f" and {c / 100:,.2f} of {total / 100:,.2f} revenue ({rev_share:.1%}), "
+                       f"e.g. {example_text(example(rule))}; {RULE_HINT[rule]}")
+    return out
+
+
+def example_order(frame: pd.DataFrame) -> list[str]:
+    """The columns that pick a rule's example row the same way on every engine: the earliest
+    date, then the amount, then the text columns (missing first)."""
+    return [c for c in ("date", "amount", "customer_id", "order_id", "product_code")
+            if c in frame]
+
+
+def _first_example(df: pd.DataFrame, mask: np.ndarray) -> dict[str, Any] | None:
+    if not mask.any():
+        return None
+    sub = df.loc[mask, [c for c in df.columns if c != "is_return"]]
+    key = sub[example_order(sub)].copy()
+    for c in key:
+        if key[c].dtype == "str" or key[c].dtype == object:
+            key[c] = key[c].fillna("")
+    pos = key.sort_values(list(key.columns), kind="stable").index[0]
+    return sub.loc[pos].to_dict()
+
+
+#: the largest total of amounts (in cents) counted exactly: every sum, in integers or in
+#: float64 (which holds whole numbers exactly up to 2**53), stays exact below it
+MAX_TOTAL_CENTS = 2 ** 53
+
+
+def rounding_cents(subcent_1e4: int) -> int:
+    """Cents that rounding each row to the cent removed, from the sum of the rows'
+    differences in 1/10,000 of the currency (rounded half to even, once)."""
+    return int(np.rint(subcent_1e4 / 100))
+
+
 def make_ledger(rows: Mapping[str, int], cents_: Mapping[str, int]) -> pd.DataFrame:
-    """The ledger from rows and cents per step (steps not given count 0), checked."""
-    steps = ["input", *RULES, "kept"]
+    """The ledger from rows and cents per step (steps not given count 0), checked.
+    ``cents_['input']`` is the rows' total after rounding; ``cents_['rounding']`` what
+    rounding changed, added to the input line so that it is the file's own total."""
+    steps = ["input", "rounding", *RULES, "kept"]
+    cents_ = dict(cents_)
+    cents_["input"] = int(cents_.get("input", 0) or 0) + int(cents_.get("rounding", 0) or 0)
     ledger = pd.DataFrame({"step": steps,
                            "rows": [int(rows.get(s, 0) or 0) for s in steps],
                            "cents": [int(cents_.get(s, 0) or 0) for s in steps]})
@@ -142,13 +248,12 @@ def clean_transactions(df: pd.DataFrame, params: Mapping[str, Any],
         drop("implausible_dates", odd)
         if odd.any() and warnings is not None:
             warnings.append(implausible_warning(int(odd.sum()), df.loc[odd, "date"].iloc[0]))
-    prefix = params.get("cancel_prefix")
-    if warnings is not None and "quantity" in df and prefix and "order_id" in df:
-        unmarked = (df["quantity"] < 0) & ~df["order_id"].str.startswith(prefix).fillna(False)
+    if warnings is not None and "quantity" in df:
+        # counted among the rows the earlier rules keep (a row without an id is not a return)
+        unmarked = (df["quantity"] < 0).to_numpy() & ~cancel_marked(df, params) & alive
         if unmarked.any():
-            warnings.append(negative_quantity_warning(int(unmarked.sum()), prefix))
-    elif warnings is not None and "quantity" in df and (df["quantity"] < 0).any():
-        warnings.append(negative_quantity_warning(int((df["quantity"] < 0).sum()), None))
+            warnings.append(negative_quantity_warning(
+                int(unmarked.sum()), cancel_regex(params) if "order_id" in df else None))
     if params["returns"] == "drop":
         drop("cancellations", ret)
     if params["drop_non_product"] and "product_code" in df and params["non_product_codes"]:
@@ -177,7 +282,13 @@ def clean_transactions(df: pd.DataFrame, params: Mapping[str, Any],
     masks = {"input": np.ones(n, dtype=bool), "kept": alive,
              **{rule: dropped_by == i for i, rule in enumerate(RULES)}}
     ledger = make_ledger({k: int(m.sum()) for k, m in masks.items()},
-                         {k: int(c[m].sum()) for k, m in masks.items()})
+                         {**{k: int(c[m].sum()) for k, m in masks.items()},
+                          "rounding": rounding_cents(df.attrs.get("subcent_1e4", 0))})
+    if warnings is not None:
+        warnings.extend(large_drop_warnings(
+            ledger, params.get("drop_warning_share", 0.10),
+            lambda rule: redact_row(_first_example(df, dropped_by == RULES.index(rule)),
+                                    params, canonical=True)))
 
     clean = df.loc[alive].reset_index(drop=True)
     clean["is_return"] = ret[alive]
@@ -199,7 +310,7 @@ def require_purchases(clean: pd.DataFrame, ledger: pd.DataFrame, file: str) -> N
 def check_ledger(ledger: pd.DataFrame) -> None:
     """Raise AssertionError unless input = kept + Σ dropped, in rows and in cents."""
     steps = ledger.set_index("step")
-    dropped = steps.drop(index=["input", "kept"])
+    dropped = steps.drop(index=["input", "kept"])  # the rounding line included
     rows_ok = steps.at["input", "rows"] == steps.at["kept", "rows"] + dropped["rows"].sum()
     rev_ok = steps.at["input", "cents"] == steps.at["kept", "cents"] + dropped["cents"].sum()
     if not (rows_ok and rev_ok):

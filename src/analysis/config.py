@@ -33,6 +33,12 @@ DEFAULT_NON_PRODUCT_CODES = ["POST", "DOT", "M", "C2", "D", "S", "B", "BANK CHAR
                              "TEST002"]
 
 
+#: cell texts read as missing (compared in lower case after trimming): what R, Excel,
+#: pandas, SQL exports and ERPs write for "no value"
+DEFAULT_MISSING_VALUES = ["", "NA", "N/A", "#N/A", "NaN", "null", "None", "nil", "-", "--",
+                         "(blank)", "(null)"]
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -57,6 +63,20 @@ def _positive(v):
 
 def _non_negative(v):
     return None if v >= 0 else "must be 0 or more"
+
+
+def _regex(v):
+    import re
+    try:
+        re.compile(v)
+    except re.error as exc:
+        return f"is not a valid regular expression ({exc})"
+    return None
+
+
+def _no_digits_only(v):
+    bad = [x for x in v if x.strip().lstrip("-").replace(".", "", 1).isdigit()]
+    return f"must not hold numbers ({bad[0]!r} would erase real values)" if bad else None
 
 
 def _cuts(v):
@@ -93,6 +113,10 @@ FIELDS: tuple[Field, ...] = (
     Field("thousands", "choice", None, "Digit-grouping mark in amounts to remove: ',', '.', "
           "' ' or \"'\" (default: none).", choices=(",", ".", " ", "'"), nullable=True),
     Field("currency", "str", "USD", "Currency code shown in tables and figures."),
+    Field("missing_values", "list_str", DEFAULT_MISSING_VALUES, "Cell texts read as missing "
+          "in every text column, in any letter case, after trimming blanks (R's NA, Excel's "
+          "#N/A, ...); a customer id written so is dropped by missing_customer_id.",
+          check=_no_digits_only),
     Field("dimensions", "list_str", [], "Customer attributes to carry into the customers "
           "table (file columns, e.g. [Country]); a customer's value is its most frequent one."),
     # -- cleaning ----------------------------------------------------------------------------
@@ -101,10 +125,18 @@ FIELDS: tuple[Field, ...] = (
     Field("drop_implausible_dates", "bool", True, "Drop rows dated before 1900 or after "
           "the day of the run (typos such as 2102 for 2012).", group="cleaning"),
     Field("returns", "choice", "drop", "Cancellations and returns (negative quantity or "
-          "amount, or order id starting with cancel_prefix): 'drop' them, or 'net' them "
-          "against the customer's revenue.", choices=("drop", "net"), group="cleaning"),
-    Field("cancel_prefix", "str", "C", "Order-id prefix that marks a cancellation.",
-          nullable=True, group="cleaning"),
+          "amount, or an order id matching the cancellation pattern): 'drop' them, or 'net' "
+          "them against the customer's revenue.", choices=("drop", "net"), group="cleaning"),
+    Field("cancel_prefix", "str", "C", "Letter(s) that mark a cancelled order when a digit "
+          "follows them (C536379 is a cancellation, CA-2016-152156 is not); the pattern is "
+          "the prefix followed by a digit.", nullable=True, group="cleaning"),
+    Field("cancel_pattern", "str", None, "Regular expression matched at the start of the "
+          "order id that marks a cancellation; replaces cancel_prefix when set, e.g. "
+          "'^RET-?[0-9]'.", nullable=True, check=_regex, group="cleaning"),
+    Field("drop_warning_share", "float", 0.10, "A cleaning rule that drops more than this "
+          "share of the rows or of the revenue prints a loud warning (with an example row), "
+          "shown in the manifest, notebook 01 and the report.", check=_between(0, 1),
+          group="cleaning"),
     Field("drop_non_product", "bool", True, "Drop rows whose product_code is in "
           "non_product_codes (postage, fees, manual adjustments).", group="cleaning"),
     Field("non_product_codes", "list_str", DEFAULT_NON_PRODUCT_CODES, "Product codes that "
@@ -427,6 +459,23 @@ def resolve(params_file: str | Path | None = None,
     return validate(raw, source)
 
 
+def cancel_regex(params: Mapping[str, Any]) -> str | None:
+    """The regular expression (anchored at the start) of a cancelled order id: the
+    ``cancel_pattern`` parameter, else ``cancel_prefix`` followed by a digit; None for none."""
+    import re
+    pattern = params.get("cancel_pattern")
+    if pattern:
+        return pattern if pattern.startswith("^") else f"^(?:{pattern})"
+    prefix = params.get("cancel_prefix")
+    return f"^{re.escape(prefix)}[0-9]" if prefix else None
+
+
+def missing_tokens(params: Mapping[str, Any]) -> list[str]:
+    """The ``missing_values`` texts as compared: trimmed, lower case, without repeats."""
+    values = params.get("missing_values", DEFAULT_MISSING_VALUES)
+    return list(dict.fromkeys(v.strip().lower() for v in values))
+
+
 def time_unit_days(params: Mapping[str, Any]) -> int:
     return 7 if params["time_unit"] == "week" else 1
 
@@ -449,8 +498,10 @@ def reference_markdown() -> str:
                 "|---|---|---|"]
         for f in fields:
             d = f.default
-            if isinstance(d, list) and len(d) > 6:
+            if f.name == "non_product_codes":
                 shown = "postage / fee codes of the UCI export"
+            elif f.name == "missing_values":
+                shown = " ".join(f"`{v}`" if v else "`''`" for v in d)
             elif d is None:
                 shown = "—"
             else:

@@ -21,7 +21,8 @@ What runs where:
   days and the per-customer summary;
 * on the driver (this process): the ledger (a dozen rows), the customers table (one row per
   customer) and the clean transactions, which the later notebooks use for the migration,
-  holdout and tracking figures. Ids are hashed here when ``anonymize`` is on.
+  holdout and tracking figures. Ids are hashed here, last, when ``anonymize`` is on
+  (``load.anonymize_stage1``).
 
 Amounts are turned into integer cents with round-half-to-even on ``amount * 100``, the
 same operation numpy's ``round(2)`` performs, so every engine gets the same cents.
@@ -39,12 +40,11 @@ import pandas as pd
 
 from . import clean as clean_mod
 from . import load, summary
-from .config import time_unit_days
+from .config import cancel_regex, missing_tokens, time_unit_days
 from .errors import InputError
 
 ENGINES = ("pandas", "duckdb", "spark")
 PARQUET = (".parquet", ".pq")
-NULL_WORDS = ["", "nan", "none", "null"]
 WHITESPACE = (" ", "\t", "\n", "\r")
 #: Spark settings the rules rely on: UTC timestamps (no shift by the session's zone) and
 #: NULL, not an error, for a value that does not parse (the checks count and report them)
@@ -136,6 +136,7 @@ class Engine:
         self.name = name
         self._cached: list = []
         self.parsed = None  # the typed table (cached), set by typed()
+        self.subcent_1e4 = 0  # what rounding to the cent changed, set by typed()
         if name == "duckdb":
             self.con = ibis.duckdb.connect(**{k: v for k, v in cfg["duckdb_config"].items()})
         elif name == "spark":
@@ -233,8 +234,9 @@ def _first_file(path: str) -> str:
 
 # -- typing: text as written to canonical columns ------------------------------------------
 
-def _text(col):
-    """Text with surrounding whitespace removed; empty, "nan", "none", "null" are missing.
+def _text(col, missing: list[str]):
+    """Text with surrounding whitespace removed; the ``missing`` texts
+    (``config.missing_tokens``, compared in lower case) are missing.
     The strip runs only on values that start or end with whitespace: on 3 million rows
     DuckDB takes 0.7 s for that test against 3.6 s for TRIM with a set of characters."""
     import ibis
@@ -243,7 +245,7 @@ def _text(col):
     for ch in WHITESPACE:
         padded = padded | t.startswith(ch) | t.endswith(ch)
     t = ibis.ifelse(padded, t.re_replace(r"^\s+|\s+$", ""), t)
-    return ibis.ifelse(t.lower().isin(NULL_WORDS), ibis.null("string"), t)
+    return ibis.ifelse(t.lower().isin(missing), ibis.null("string"), t)
 
 
 CURRENCY_RE = r"[$€£¥₹]|\b(USD|EUR|GBP|CNY|RMB|JPY)\b"
@@ -254,7 +256,7 @@ def _number(col, cfg, text_done: bool = False):
     went through ``_text`` already."""
     if col.type().is_numeric():
         return col.cast("float64"), None
-    t = col if text_done else _text(col)
+    t = col if text_done else _text(col, missing_tokens(cfg))
     plain = not cfg["thousands"] and cfg["decimal"] == "."
     direct = t.try_cast("float64") if plain else None
     cleaned = t.re_replace(CURRENCY_RE, "").re_replace(r"^\s+|\s+$", "")
@@ -274,7 +276,7 @@ def _timestamp(eng: Engine, col, cfg, text_done: bool = False):
     import ibis
     if col.type().is_timestamp() or col.type().is_date():
         return col.cast("timestamp")
-    t = col if text_done else _text(col)
+    t = col if text_done else _text(col, missing_tokens(cfg))
     fmt = cfg["date_format"]
     if not fmt:
         return t.try_cast("timestamp")
@@ -363,18 +365,20 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
                  **{c: src[c] for c in ("order_id", "product_code") if c in src},
                  **{d: d for d in cfg["dimensions"]}}
     numeric = [c for c in ("amount", "quantity", "unit_price") if c in src]
+    nulls = missing_tokens(cfg)
     step1 = raw.select(
-        **{c: _text(raw[col]) for c, col in text_cols.items()},
-        _date_in=raw[src["date"]] if kept_type(raw[src["date"]]) else _text(raw[src["date"]]),
-        **{f"_{c}_in": raw[src[c]] if kept_type(raw[src[c]]) else _text(raw[src[c]])
+        **{c: _text(raw[col], nulls) for c, col in text_cols.items()},
+        _date_in=raw[src["date"]] if kept_type(raw[src["date"]])
+        else _text(raw[src["date"]], nulls),
+        **{f"_{c}_in": raw[src[c]] if kept_type(raw[src[c]]) else _text(raw[src[c]], nulls)
            for c in numeric})
     passthrough = list(text_cols)
-    prefix = cfg.get("cancel_prefix")
+    pattern = cancel_regex(cfg)
     step2: dict[str, Any] = {
         "date": _timestamp(eng, step1._date_in, cfg, text_done=True),
         "_blank_date": step1._date_in.isnull(),
-        "_marked": step1.order_id.startswith(prefix).fill_null(False)
-        if prefix and "order_id" in src else ibis.literal(False)}
+        "_marked": step1.order_id.re_search(pattern).fill_null(False)
+        if pattern and "order_id" in src else ibis.literal(False)}
     symbols: dict[str, int] = {}
     for canon in numeric:
         value, symbol = _number(step1[f"_{canon}_in"], cfg, text_done=True)
@@ -386,8 +390,14 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
     amount = step2._amount_v if "amount" in src else step2._quantity_v * step2._unit_price_v
     step3 = step2.mutate(_amount=amount,
                          **{f"_bad_{c}": _not_finite(step2[f"_{c}_v"]) for c in numeric})
-    step4 = step3.mutate(cents=ibis.ifelse(_not_finite(step3._amount), ibis.null("int64"),
-                                           _rint(step3._amount * 100)))
+    # rows too large to count exactly are refused below (load.check_amounts); their cents
+    # stay NULL so that no cast overflows on the engine
+    big = _not_finite(step3._amount) | (step3._amount.abs() > load.MAX_ROW_AMOUNT)
+    step4 = step3.mutate(_big=big,
+                         cents=ibis.ifelse(big, ibis.null("int64"),
+                                           _rint(step3._amount * 100)),
+                         _fine=ibis.ifelse(big, ibis.null("int64"),
+                                           _rint(step3._amount * 10_000)))
     negative = (step4._quantity_v < 0) if "quantity" in src else (step4._amount < 0)
     step5 = step4.mutate(amount=step4.cents.cast("float64") / 100, day=_day(step4.date),
                          ret=step4._marked | negative.fill_null(False))
@@ -400,7 +410,8 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
             **{c: step5[f"_{c}_v"] for c in ("quantity", "unit_price") if c in src},
             "cents": step5.cents, "day": step5.day, "ret": step5.ret}
     cols = {c: cols[c] for c in [*canon_order, "cents", "day", "ret"]}
-    flags = {"_marked": step5._marked, "_blank_date": step5._blank_date,
+    flags = {"_marked": step5._marked, "_blank_date": step5._blank_date, "_big": step5._big,
+             "_sub": step5._fine - step5.cents * 100,
              **{f"_bad_{c}": step5[f"_bad_{c}"] for c in numeric},
              **{f"_sym_{i}": step5[f"_sym_{i}"] for i in symbols.values()}}
     # DuckDB reads the file here; Spark only when the checks below run
@@ -418,8 +429,15 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
             "float_ids": t.customer_id.re_search(r"^\d+\.0$").sum(),
             "id_example": t.customer_id.min(),
             "odd": odd.sum(), "odd_first": t.date.argmin(ibis.ifelse(odd, 0, 1))}
-    if "quantity" in t.columns:
-        aggs["neg"] = ((t.quantity < 0) & ~t._marked).sum()
+    aggs.update(big=t._big.sum(), abs_cents=t.cents.abs().cast("float64").sum(),
+                sub=t._sub.sum())
+    if "quantity" in t.columns:  # among the rows the rules before cancellations keep
+        neg = (t.quantity < 0) & ~t._marked
+        if cfg["drop_missing_customer"]:
+            neg = neg & t.customer_id.notnull()
+        if cfg.get("drop_implausible_dates", True):
+            neg = neg & ~odd
+        aggs["neg"] = neg.sum()
     with _reading(eng, file, cfg):
         counts = eng.frame(t.aggregate(**aggs)).iloc[0]
     if int(counts["rows"]) == 0:
@@ -429,17 +447,30 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
         if not n:
             continue
         example = eng.frame(raw.filter(_raw_mask(eng, raw, cfg, src, canon)).limit(1))
-        example = example.iloc[0].to_dict() if len(example) else None
+        example = load.redact_row(example.iloc[0].to_dict(), cfg) if len(example) else None
         if canon == "date":
             raise load.date_error(n, int(counts["blank_date"]) == n, cfg["date_format"] or
                                   "ISO 8601 (set date_format for any other format)", file,
                                   column, example)
         raise load.number_error(n, canon, file, column, example)
+    amount_column = src.get("amount") or src["unit_price"]
+    if int(counts["big"] or 0):
+        example = eng.frame(t.filter(t._big).select(*usecols_of(t, cols)).limit(1))
+        raise load.amount_error(load.too_large_row(int(counts["big"])), file, amount_column,
+                                load.redact_row(example.iloc[0].to_dict(), cfg, canonical=True))
+    if float(counts["abs_cents"] or 0) >= clean_mod.MAX_TOTAL_CENTS:
+        example = eng.frame(t.order_by(t.cents.abs().desc()).select(*usecols_of(t, cols))
+                            .limit(1))
+        raise load.amount_error(load.too_large_total(float(counts["abs_cents"])), file,
+                                amount_column, load.redact_row(example.iloc[0].to_dict(), cfg,
+                                                               canonical=True))
+    eng.subcent_1e4 = int(counts["sub"] or 0)
     customer_id = t.customer_id
     if int(counts["ids"]) and int(counts["float_ids"]) == int(counts["ids"]):
         customer_id = customer_id.left(customer_id.length() - 2)
         if warnings is not None:
-            warnings.append(load.float_ids_warning(src["customer_id"], counts["id_example"]))
+            warnings.append(load.float_ids_warning(
+                src["customer_id"], None if cfg.get("anonymize") else counts["id_example"]))
     if warnings is not None:  # in the order the pandas engine gives them
         for i, column in enumerate(symbols):
             if int(counts[f"sym_{i}"]):
@@ -449,10 +480,15 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
                                                           counts["odd_first"]))
         if int(counts.get("neg", 0) or 0):
             warnings.append(clean_mod.negative_quantity_warning(
-                int(counts["neg"]), prefix if prefix and "order_id" in src else None))
+                int(counts["neg"]), pattern if "order_id" in src else None))
     keep = [c for c in cols if not c.startswith("_")]
     return t.select(*[customer_id.name("customer_id") if c == "customer_id" else c
                       for c in keep])
+
+
+def usecols_of(t, cols) -> list[str]:
+    """The canonical columns of the typed table (no helper columns), for an example row."""
+    return [c for c in cols if not c.startswith("_") and c not in ("cents", "day", "ret")]
 
 
 @contextmanager
@@ -490,7 +526,8 @@ def _day(ts):
 
 # -- cleaning ---------------------------------------------------------------------------------
 
-def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], today: pd.Timestamp | None = None):
+def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], today: pd.Timestamp | None = None,
+                warnings: list[str] | None = None):
     """The rules of ``clean.py`` in the same order. Returns (ledger as pandas, clean rows as
     a cached engine table with ``ret``, ``cents`` and ``day``)."""
     import ibis
@@ -546,7 +583,22 @@ def clean_rules(eng: Engine, t, cfg: Mapping[str, Any], today: pd.Timestamp | No
     ]
     found = eng.frame(ibis.union(*[p.select("step", "rows", "cents") for p in parts]))
     found = found.groupby("step")[["rows", "cents"]].sum()
-    ledger = clean_mod.make_ledger(found["rows"].to_dict(), found["cents"].to_dict())
+    ledger = clean_mod.make_ledger(found["rows"].to_dict(),
+                                   {**found["cents"].to_dict(),
+                                    "rounding": clean_mod.rounding_cents(eng.subcent_1e4)})
+    if warnings is not None:
+        def example(rule: str):
+            rows = alive.filter(alive.n > 1) if rule == "duplicates" else \
+                alive.filter(alive.rule == rule) if rule in ("out_of_window",
+                                                             "returns_without_purchase") \
+                else flagged.filter(flagged.rule == rule)
+            key = [rows[c].fill_null("") if rows[c].type().is_string() else rows[c]
+                   for c in clean_mod.example_order(rows.columns)]
+            found = eng.frame(rows.order_by(key).select(*canon).limit(1))
+            return load.redact_row(found.iloc[0].to_dict(), cfg, canonical=True) \
+                if len(found) else None
+        warnings.extend(clean_mod.large_drop_warnings(ledger, cfg.get("drop_warning_share",
+                                                                      0.10), example))
     return ledger, alive.filter(alive.rule.isnull()).drop("rule", "n")
 
 
@@ -635,14 +687,11 @@ def _stage(eng: Engine, s: str, cfg: Mapping[str, Any], warnings: list[str] | No
     else:
         raw = eng.read(s, fmt, cfg)
     t = typed(eng, raw, cfg, s, warnings, today)
-    ledger, kept = clean_rules(eng, t, cfg, today)
+    ledger, kept = clean_rules(eng, t, cfg, today, warnings)
     eng.release(eng.parsed)  # the ledger was its last use; the clean rows are cached apart
     clean = _clean_frame(eng, kept)
     clean_mod.require_purchases(clean, ledger, s)
     customers = summarise(eng, kept, cfg, summary.day_number(summary.observation_end(clean, cfg)))
-    if cfg.get("anonymize"):
-        clean = load.anonymize(clean, cfg)
-        customers = customers.assign(customer_id=load.hash_ids(customers["customer_id"],
-                                                               cfg["anonymize_salt"]))
     customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    clean, customers = load.anonymize_stage1(clean, customers, cfg)
     return clean, ledger, customers

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from .config import missing_tokens
 from .errors import InputError
 
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ""}
@@ -255,17 +256,25 @@ def _line_of(pos: int, params: Mapping[str, Any]) -> int:
 def _example(raw: pd.DataFrame, mask: np.ndarray, params) -> tuple[dict, int, int]:
     pos = int(np.flatnonzero(mask)[0])
     row = {c: raw.iloc[pos][c] for c in raw.columns}
-    return row, _line_of(pos, params), int(mask.sum())
+    return redact_row(row, params), _line_of(pos, params), int(mask.sum())
 
 
-def _case_variants(words: list[str]) -> list[str]:
-    from itertools import product
-    return [''.join(chars) for w in words for chars in product(*((c.lower(), c.upper())
-                                                                   for c in w))]
-
-
-#: values read as missing, in any letter case
-NULLISH = [""] + _case_variants(["nan", "none", "null"])
+def redact_row(row: dict | None, params: Mapping[str, Any], canonical: bool = False
+               ) -> dict | None:
+    """An example row as it may be shown: with ``anonymize`` on, the customer id (and the
+    ``anonymize_columns``) hashed, so that no message or warning prints a raw id.
+    ``canonical``: the row's keys are canonical names (customer_id), not the file's."""
+    if not row or not params.get("anonymize"):
+        return row
+    cid = "customer_id" if canonical else params["columns"]["customer_id"]
+    out = dict(row)
+    for col in [cid, *params.get("anonymize_columns", [])]:
+        value = out.get(col)
+        if col in out and value is not None and not (isinstance(value, float) and
+                                                       np.isnan(value)):
+            out[col] = "hash:" + hash_ids(pd.Series([str(value)]),
+                                          params["anonymize_salt"]).iloc[0]
+    return out
 
 
 def _arrow_text(s: pd.Series):
@@ -276,19 +285,21 @@ def _arrow_text(s: pd.Series):
     return None
 
 
-def _as_text(s: pd.Series) -> pd.Series:
-    """Text with surrounding blanks removed; empty, "nan", "none" and "null" are missing."""
+def _as_text(s: pd.Series, missing: list[str] | None = None) -> pd.Series:
+    """Text with surrounding blanks removed; the ``missing`` texts (``config.missing_tokens``,
+    compared in lower case) are missing."""
+    missing = missing_tokens({}) if missing is None else missing
     out = s if s.dtype == "str" else s.astype("str")
     arr = _arrow_text(out)
     if arr is not None:  # one pass in pyarrow instead of four in pandas
         import pyarrow as pa
         import pyarrow.compute as pc
         arr = pc.utf8_trim_whitespace(arr)
-        arr = pc.if_else(pc.is_in(arr, value_set=pa.array(NULLISH, arr.type)),
-                         pa.scalar(None, arr.type), arr)
+        hit = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(missing, arr.type))
+        arr = pc.if_else(hit, pa.scalar(None, arr.type), arr)
         return pd.Series(arr.to_pandas(), index=s.index, name=s.name)
     out = out.str.strip()
-    return out.mask(out.isna() | out.str.lower().isin(NULLISH))
+    return out.mask(out.isna() | out.str.lower().isin(missing))
 
 
 def _arrow_parse(text: pd.Series, to: str, fmt: str | None = None) -> pd.Series | None:
@@ -336,8 +347,10 @@ def currency_warning(column: str, n: int) -> str:
     return f"column {column!r}: currency symbols removed from {n:,} values"
 
 
-def float_ids_warning(column: str, example: str) -> str:
-    return (f"column {column!r}: customer ids were written as decimals (e.g. {example!r}); "
+def float_ids_warning(column: str, example: str | None) -> str:
+    """``example``: a raw id, or None when ids are anonymised (no raw id is ever printed)."""
+    shown = f" (e.g. {example!r})" if example is not None else ""
+    return (f"column {column!r}: customer ids were written as decimals{shown}; "
             f"the trailing '.0' was removed")
 
 
@@ -360,7 +373,7 @@ def _parse_dates(s: pd.Series, params, warnings: list[str] | None = None,
     typed = sheet_dates(s)
     if typed is not None:
         return typed
-    text = _as_text(s)
+    text = _as_text(s, missing_tokens(params))
     fmt = params["date_format"]
     fast = _arrow_parse(text, "date", fmt)
     if fast is not None:
@@ -390,8 +403,8 @@ def _parse_number(s: pd.Series, params: Mapping[str, Any] | None = None,
     """Numbers as written; ``thousands``/``decimal`` parameters and currency symbols handled."""
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         return s.astype("float64")
-    text = _as_text(s)
     params = params or {}
+    text = _as_text(s, missing_tokens(params))
     if not params.get("thousands") and params.get("decimal", ".") == ".":
         fast = _arrow_parse(text, "number")
         if fast is not None:
@@ -409,16 +422,63 @@ def _parse_number(s: pd.Series, params: Mapping[str, Any] | None = None,
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
-def _customer_ids(values: pd.Series, warnings: list[str] | None, column: str) -> pd.Series:
+def _customer_ids(values: pd.Series, warnings: list[str] | None, column: str,
+                  missing: list[str] | None = None, show_example: bool = True) -> pd.Series:
     """Ids as text; ids written as floats by a spreadsheet (``12345.0``) lose the ``.0``."""
-    ids = _as_text(values).astype("str")
+    ids = _as_text(values, missing).astype("str")
     present = ids.dropna()
     if len(present) and present.iloc[:1].str.fullmatch(r"\d+\.0").all() and \
             present.str.fullmatch(r"\d+\.0").all():
         ids = ids.str.slice(stop=-2)
         if warnings is not None:
-            warnings.append(float_ids_warning(column, present.iloc[0]))
+            warnings.append(float_ids_warning(column, present.iloc[0] if show_example
+                                              else None))
     return ids
+
+
+#: the largest amount of one row: its value in 1/10,000 of the currency fits an int64 with
+#: room to spare, and a file of such rows is refused by the total check below
+MAX_ROW_AMOUNT = 1e13
+
+
+def amount_error(problem: str, file: str, column: str, row: dict | None,
+                 line: int | None = None) -> InputError:
+    return InputError(problem, file=file, column=column, row=row, line=line,
+                      hint="Check the column mapping, the decimal and thousands marks, and "
+                      "that the amounts are in currency units (not in a scaled unit)")
+
+
+def too_large_row(n: int) -> str:
+    return (f"{n} row(s) have an amount beyond ±{MAX_ROW_AMOUNT:,.0f}, too large to count "
+            f"exactly to the cent")
+
+
+def too_large_total(total_cents: float) -> str:
+    from .clean import MAX_TOTAL_CENTS
+    return (f"the amounts add up to {total_cents / 100:,.0f} in absolute value, beyond the "
+            f"{MAX_TOTAL_CENTS / 100:,.0f} that can be summed exactly to the cent")
+
+
+def check_amounts(amount: np.ndarray, raw: pd.DataFrame, params: Mapping[str, Any],
+                  file: str, column: str) -> None:
+    """Refuse (exit 2) amounts whose cents, or whose total, could not be counted exactly:
+    no ledger, summary or headline may overflow or lose a cent in silence."""
+    from .clean import MAX_TOTAL_CENTS
+    big = ~(np.abs(amount) <= MAX_ROW_AMOUNT)
+    if big.any():
+        row, line, n = _example(raw, big, params)
+        raise amount_error(too_large_row(n), file, column, row, line)
+    total = float(np.abs(np.rint(amount * 100)).sum())
+    if total >= MAX_TOTAL_CENTS:
+        row, line, _ = _example(raw, np.abs(amount) == np.abs(amount).max(), params)
+        raise amount_error(too_large_total(total), file, column, row, line)
+
+
+def subcent_1e4(amount: np.ndarray) -> int:
+    """Σ (amount − amount rounded to the cent), in 1/10,000 of the currency, exactly: what
+    rounding each row to the cent changes (the ledger's ``rounding`` line)."""
+    fine = np.rint(amount * 10_000).astype("int64")
+    return int((fine - np.rint(amount * 100).astype("int64") * 100).sum())
 
 
 def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
@@ -429,13 +489,15 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
     src = {canon: col for canon, col in cols.items()}
     out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
 
-    out["customer_id"] = _customer_ids(raw[src["customer_id"]], warnings, src["customer_id"])
+    missing_words = missing_tokens(params)
+    out["customer_id"] = _customer_ids(raw[src["customer_id"]], warnings, src["customer_id"],
+                                       missing_words, not params.get("anonymize"))
 
     dates = _parse_dates(raw[src["date"]], params, warnings, src["date"])
     missing = dates.isna().to_numpy()
     if missing.any():
         original = raw[src["date"]]
-        blank = _as_text(original).isna().to_numpy() if not \
+        blank = _as_text(original, missing_words).isna().to_numpy() if not \
             pd.api.types.is_datetime64_any_dtype(original) else missing
         row, line, n = _example(raw, missing, params)
         raise date_error(n, bool(blank[missing].all()),
@@ -452,18 +514,20 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
                 row, line, n = _example(raw, bad, params)
                 raise number_error(n, canon, file, src[canon], row, line)
             numeric[canon] = values
-    if "amount" in numeric:
-        out["amount"] = numeric["amount"].round(2)
-    else:
-        out["amount"] = (numeric["quantity"] * numeric["unit_price"]).round(2)
+    exact = numeric["amount"] if "amount" in numeric else \
+        numeric["quantity"] * numeric["unit_price"]
+    check_amounts(exact.to_numpy(dtype="float64"), raw, params, file,
+                  src.get("amount") or src["unit_price"])
+    out["amount"] = exact.round(2)
+    out.attrs["subcent_1e4"] = subcent_1e4(exact.to_numpy(dtype="float64"))
     for canon in ("quantity", "unit_price"):
         if canon in numeric:
             out[canon] = numeric[canon]
     for canon in ("order_id", "product_code"):
         if canon in src:
-            out[canon] = _as_text(raw[src[canon]]).astype("str")
+            out[canon] = _as_text(raw[src[canon]], missing_words).astype("str")
     for dim in params["dimensions"]:
-        out[dim] = _as_text(raw[dim]).astype("str")
+        out[dim] = _as_text(raw[dim], missing_words).astype("str")
     try:
         TRANSACTIONS_SCHEMA.validate(out, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -471,7 +535,8 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
         first = fc.iloc[0]
         col = str(first.get("column"))
         idx = first.get("index")
-        row = {c: raw.iloc[int(idx)][c] for c in raw.columns} if pd.notna(idx) else None
+        row = redact_row({c: raw.iloc[int(idx)][c] for c in raw.columns}, params) \
+            if pd.notna(idx) else None
         raise InputError(f"the loaded data breaks the transaction schema: {first.get('check')}",
                          file=file, column=src.get(col, col), row=row) from None
     return out
@@ -486,22 +551,36 @@ def hash_ids(values: pd.Series, salt: str) -> pd.Series:
     return values.map(table).astype("str")
 
 
-def anonymize(tx: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
-    """Hash customer ids and ``anonymize_columns`` when ``anonymize`` is on."""
+def anonymize(frame: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Hash customer ids and ``anonymize_columns`` when ``anonymize`` is on (rows keep their
+    order)."""
     if not params.get("anonymize"):
-        return tx
-    out = tx.copy()
+        return frame
+    out = frame.copy()
     for col in ["customer_id"] + list(params.get("anonymize_columns", [])):
-        out[col] = hash_ids(out[col], params["anonymize_salt"])
+        if col in out:
+            out[col] = hash_ids(out[col], params["anonymize_salt"])
     return out
+
+
+def anonymize_stage1(clean: pd.DataFrame, customers: pd.DataFrame,
+                     params: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The transaction stage's frames with ids hashed, as its very last step.
+
+    Everything before it (duplicates, dimension ties, the customers' order: by raw id) ran
+    on the ids as written, and the rows keep that order, so every later tie-break, rank and
+    sample sees the same customers in the same order with or without ``anonymize``: the
+    analysis cannot change with the salt."""
+    return anonymize(clean, params), anonymize(customers, params)
 
 
 def load_transactions(path: str | Path, params: Mapping[str, Any],
                       warnings: list[str] | None = None) -> pd.DataFrame:
-    """Read, map and type a transaction file (ids hashed when ``anonymize`` is on).
-    Raises InputError on anything unusable; appends what is worth knowing to ``warnings``."""
+    """Read, map and type a transaction file (ids as written: ``anonymize`` is applied at
+    the end of the transaction stage, :func:`anonymize_stage1`). Raises InputError on
+    anything unusable; appends what is worth knowing to ``warnings``."""
     raw = read_raw(path, params)
-    return anonymize(coerce(raw, params, file=str(path), warnings=warnings), params)
+    return coerce(raw, params, file=str(path), warnings=warnings)
 
 
 def is_uri(source: str | Path) -> bool:

@@ -56,11 +56,13 @@ def transaction_stage(data_path: str | Path, cfg: Mapping[str, Any],
     clean, ledger = clean_mod.clean_transactions(tx, cfg, warnings)
     clean_mod.require_purchases(clean, ledger, str(data_path))
     customers = summary.customer_summary(clean, cfg)
+    clean, customers = load.anonymize_stage1(clean, customers, cfg)
     return clean, ledger, customers
 
 
 def stage1_metrics(clean: pd.DataFrame, ledger: pd.DataFrame, customers: pd.DataFrame,
-                   cfg: Mapping[str, Any]) -> dict[str, Any]:
+                   cfg: Mapping[str, Any], warnings: list[str] | None = None
+                   ) -> dict[str, Any]:
     steps = ledger.set_index("step")
     end = summary.observation_end(clean, cfg)
     start = pd.Timestamp(clean["date"].min()).normalize()
@@ -74,13 +76,15 @@ def stage1_metrics(clean: pd.DataFrame, ledger: pd.DataFrame, customers: pd.Data
         "cleaning": {"input_rows": int(steps.at["input", "rows"]),
                      "input_revenue": float(steps.at["input", "revenue"]),
                      "dropped": {s: {"rows": int(r.rows), "revenue": float(r.revenue)}
-                                 for s, r in steps.drop(index=["input", "kept"]).iterrows()}},
+                                 for s, r in steps.drop(index=["input", "kept"]).iterrows()},
+                     "warnings": list(warnings or [])},
     }
 
 
 def input_key(data_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """What stage 1 was computed from: the file (path, size, modification time) and a digest
-    of every parameter (the salt included, so its value never appears)."""
+    of every parameter but the anonymisation salt (a digest that included it would let
+    anyone holding the run folder confirm a guessed salt offline)."""
     def canon(v: Any) -> Any:  # 2 and 2.0 are the same parameter value
         if isinstance(v, dict):
             return {str(k): canon(x) for k, x in v.items()}
@@ -90,7 +94,7 @@ def input_key(data_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
             return int(v)
         return v
 
-    digest = hashlib.sha256(json.dumps(canon(dict(cfg)), sort_keys=True, default=str)
+    digest = hashlib.sha256(json.dumps(canon(config.public(cfg)), sort_keys=True, default=str)
                             .encode("utf-8")).hexdigest()
     return {**load.source_info(data_path), "params_sha256": digest}
 
@@ -105,7 +109,7 @@ def write_stage1(run_dir: str | Path, clean: pd.DataFrame, ledger: pd.DataFrame,
     clean.to_parquet(run / TRANSACTIONS, index=False)
     clean_mod.ledger_table(ledger).to_csv(run / LEDGER, index=False)
     write_customers(run_dir, customers)
-    update_metrics(run_dir, stage1_metrics(clean, ledger, customers, cfg))
+    update_metrics(run_dir, stage1_metrics(clean, ledger, customers, cfg, warnings))
     if data_path is not None:
         info = {**input_key(data_path, cfg), "warnings": list(warnings or []),
                 "seconds": None if seconds is None else round(seconds, 2)}
@@ -235,9 +239,29 @@ def update_metrics(run_dir: str | Path, values: Mapping[str, Any]) -> dict[str, 
     return metrics
 
 
+#: first characters that make a spreadsheet read a cell as a formula (OWASP CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(column: pd.Series) -> pd.Series:
+    """A text column as a spreadsheet may open it: a cell starting with ``= + - @``, tab or
+    carriage return gets a leading apostrophe, so that Excel, LibreOffice and Sheets show
+    it as text instead of running it as a formula (OWASP's rule for CSV injection).
+    Numbers, dates and missing cells are left alone."""
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+        return column
+    text = column.astype("str")
+    risky = text.str.startswith(FORMULA_START).fillna(False).astype(bool)
+    if not risky.any():
+        return column
+    return text.where(~risky, "'" + text)
+
+
 def export_customers(run_dir: str | Path, customers: pd.DataFrame) -> pd.DataFrame:
-    """Write the final customers table (Parquet and CSV, contract column order)."""
+    """Write the final customers table (Parquet as it is; CSV with formula-like text cells
+    neutralised by :func:`spreadsheet_safe`), in the contract's column order."""
     table = order_columns(customers)
     write_customers(run_dir, table)
-    table.to_csv(Path(run_dir) / "customers.csv", index=False, date_format="%Y-%m-%d")
+    table.apply(spreadsheet_safe).to_csv(Path(run_dir) / "customers.csv", index=False,
+                                         date_format="%Y-%m-%d")
     return table

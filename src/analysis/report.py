@@ -33,6 +33,7 @@ LABELS: dict[str, dict[str, str]] = {
     "lifecycle": {"en": "Where customers are in their lifecycle", "zh": "客户生命周期"},
     "clv": {"en": "What customers will be worth", "zh": "客户未来价值"},
     "actions": {"en": "What to do", "zh": "行动建议"},
+    "data_quality": {"en": "Data quality: check before acting", "zh": "数据质量：行动前请核查"},
     "notebooks": {"en": "Detailed analysis", "zh": "详细分析"},
     "tier": {"en": "Tier", "zh": "层级"},
     "segment": {"en": "Segment", "zh": "分群"},
@@ -67,6 +68,12 @@ NOTEBOOK_TITLES = {
 }
 
 SENTENCES: dict[str, dict[str, str]] = {
+    "data_quality": {
+        "en": "{n} cleaning rule(s) removed more than a tenth of the file's rows or revenue, so "
+              "every figure below describes what remained. Check that this is intended before "
+              "acting on it:",
+        "zh": "有 {n} 条清洗规则删除了文件中超过一成的行或收入，以下所有数字只描述剩余的数据。"
+              "请先核实这是否符合预期："},
     "headline": {
         "en": "{customers:,} customers bought {transactions:,} times between {start} and {end}, "
               "for {revenue} in total.",
@@ -210,6 +217,12 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any], cfg: Mapping[str,
     out.append(Section("headline", t("headline", lang), s(
         "headline", lang, customers=metrics["customers"], transactions=metrics["transactions"],
         start=period["start"], end=period["end"], revenue=money(metrics["revenue"], cur))))
+
+    large = [w for w in (metrics.get("cleaning") or {}).get("warnings", [])
+             if w.startswith("LARGE DROP")]
+    if large:
+        out.append(Section("data_quality", t("data_quality", lang),
+                           s("data_quality", lang, n=len(large)) + " " + " ".join(large)))
 
     pareto, abc = metrics.get("pareto"), metrics.get("abc")
     if pareto and abc and pareto.get("customer_share_for_80pct_revenue") is not None:
@@ -452,7 +465,8 @@ _BAD_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 
 
 def _xml_text(col: pd.Series) -> pd.Series:
-    text = col.astype("str").str.replace(_BAD_XML, "", regex=True).str.replace("&", "&amp;") \
+    from .pipeline import spreadsheet_safe
+    text = spreadsheet_safe(col.astype("str")).str.replace(_BAD_XML, "", regex=True).str.replace("&", "&amp;") \
         .str.replace("<", "&lt;").str.replace(">", "&gt;")
     cells = '<c t="inlineStr"><is><t xml:space="preserve">' + text + "</t></is></c>"
     return cells.where(col.notna(), "<c/>").astype(object)

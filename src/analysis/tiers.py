@@ -3,12 +3,15 @@
 Conventions (stated once, used everywhere):
 
 * **Ranking and ties.** Customers are ranked by revenue, highest first; equal
-  revenue is broken by customer id, ascending (text order). The ranking is
-  therefore total and deterministic, and tier counts are exact.
+  revenue keeps the order of the customers table, which is the order of the ids as
+  written (the transaction stage sorts by the raw id and hashes it only afterwards).
+  The ranking is therefore total and deterministic, tier counts are exact, and
+  anonymising the ids changes no tier.
 * **Negative revenue.** Net revenue can be negative when returns exceed purchases.
-  For the concentration figures (Lorenz, Gini, top-share, 80/20) and for the
-  revenue-share cut-offs it is clipped to 0; the number of such customers is
-  reported as ``negative_revenue_customers``.
+  For the ranking (Lorenz, Gini, top-share, 80/20) and for the revenue-share cut-offs
+  it is clipped to 0; the number of such customers is reported as
+  ``negative_revenue_customers``. Every *share* (top-x %, the 80 % line, the tier
+  table) is of one total, the net revenue of all customers (the headline figure).
 * **rank_share** (default): with n customers and cuts (a, b), tier A holds the
   first ceil(a·n) customers of the ranking, A+B the first ceil(b·n), C the rest.
 * **revenue_share**: tier A holds the customers who together bring the first
@@ -33,11 +36,10 @@ TOP_SHARES = (0.01, 0.05, 0.10, 0.20)
 
 
 def rank_order(customers: pd.DataFrame) -> np.ndarray:
-    """Row positions of ``customers`` from the highest revenue down (ties: customer id)."""
-    frame = pd.DataFrame({"revenue": customers["revenue"].to_numpy(),
-                          "customer_id": customers["customer_id"].astype(str).to_numpy()})
-    return frame.sort_values(["revenue", "customer_id"], ascending=[False, True],
-                             kind="stable").index.to_numpy()
+    """Row positions of ``customers`` from the highest revenue down (ties: row order, never
+    the id's text, which anonymisation changes)."""
+    revenue = customers["revenue"].to_numpy(dtype="float64")
+    return np.argsort(-revenue, kind="stable")
 
 
 def _clipped_cents_desc(revenue: pd.Series | np.ndarray) -> np.ndarray:
@@ -60,7 +62,9 @@ def concentration(revenue: pd.Series | np.ndarray) -> dict[str, Any]:
     rev = np.asarray(revenue, dtype="float64")
     n = len(rev)
     desc = _clipped_cents_desc(rev)
-    total = int(desc.sum())
+    # shares are of the net total (the headline revenue, the tier table's denominator);
+    # it equals the clipped total unless returns are netted (returns: net)
+    total = max(int(cents(rev).sum()), 0)
     out: dict[str, Any] = {"customers": n, "gini": gini(rev),
                            "negative_revenue_customers": int((rev < 0).sum()),
                            "zero_revenue_customers": int((cents(rev) == 0).sum())}
@@ -184,12 +188,14 @@ def _half_revenue(ids: np.ndarray, codes: np.ndarray, amount_cents: np.ndarray,
                          "revenue": np.rint(rev[buyers]) / 100})
 
 
-def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestamp
-              ) -> dict[str, Any]:
+def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestamp,
+              order: pd.Series | None = None) -> dict[str, Any]:
     """Tier in the first half (before ``split``) vs the second (from ``split``), same method.
 
     Rows: A/B/C in the first half, or ``new`` (no purchase in it); columns: A/B/C in
-    the second half, or ``lapsed`` (no purchase in it)."""
+    the second half, or ``lapsed`` (no purchase in it). ``order``: the customer ids in the
+    customers table's order, which breaks revenue ties as in :func:`abc_tiers` (without
+    it, the order of the ids' text)."""
     from .clean import cents
     from .summary import customer_codes, purchase_rows
     codes, ids = customer_codes(clean["customer_id"])
@@ -198,6 +204,11 @@ def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestam
     early = (clean["date"] < split).to_numpy()
     first = _half_revenue(ids, codes, amount_cents, buy, early)
     second = _half_revenue(ids, codes, amount_cents, buy, ~early)
+    if order is not None:
+        pos = pd.Series(np.arange(len(order)), index=pd.Index(order.astype(str)))
+        first, second = (h.iloc[np.argsort(pos.reindex(h["customer_id"]).to_numpy(),
+                                           kind="stable")].reset_index(drop=True)
+                         for h in (first, second))
     t1 = pd.Series(tiers_from_params(first, params).astype(str).to_numpy(),
                    index=first["customer_id"])
     t2 = pd.Series(tiers_from_params(second, params).astype(str).to_numpy(),

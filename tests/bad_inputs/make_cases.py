@@ -79,9 +79,11 @@ def build() -> None:
          "cid,day,amt\n1,2020-01-02,10.5\n2,01/15/2020,4\n3,2020-02-01,2\n", exit=0,
          warnings=["not ISO 8601"], ledger={"kept": 3})
     case("dates in the future", "future.csv", GOOD + "3,2102-01-01,9\n", exit=0,
-         warnings=["after today"], ledger={"implausible_dates": 1, "kept": 3})
+         warnings=["after today", "LARGE DROP: rule implausible_dates"],
+         ledger={"implausible_dates": 1, "kept": 3})
     case("dates before 1900", "ancient.csv", GOOD + "3,1850-01-01,9\n", exit=0,
-         warnings=["before 1900"], ledger={"implausible_dates": 1, "kept": 3})
+         warnings=["before 1900", "LARGE DROP: rule implausible_dates"],
+         ledger={"implausible_dates": 1, "kept": 3})
     case("unparseable dates", "bad_dates.csv", GOOD + "3,31/31/2020,9\n",
          contains=["'day'", "could not be read as a date", "line 5", "31/31/2020"])
     case("empty dates", "empty_dates.csv", GOOD + "3,,9\n", contains=["date that is empty"])
@@ -105,7 +107,8 @@ def build() -> None:
          "inv,cid,day,qty,price\n100,1,2020-01-02,2,5\n101,1,2020-01-05,-1,5\n102,2,2020-01-06,1,3\n",
          params={"columns": {"customer_id": "cid", "date": "day", "quantity": "qty",
                              "unit_price": "price", "order_id": "inv"}},
-         exit=0, warnings=["no 'C' cancellation mark"], ledger={"cancellations": 1, "kept": 2})
+         exit=0, warnings=["no cancellation mark", "LARGE DROP: rule cancellations"],
+         ledger={"cancellations": 1, "kept": 2})
     case("all rows cleaned away", "no_ids.csv", "cid,day,amt\n,2020-01-02,3\n,2020-01-03,4\n",
          contains=["cleaning removed every row", "missing_customer_id 2"])
     case("float customer ids", "float_ids.csv",
@@ -117,7 +120,51 @@ def build() -> None:
          f"cid,day,amt\n{'x' * 500},2020-01-02,3\n{'y' * 500},2020-01-03,4\n", exit=0,
          ledger={"kept": 2})
     case("duplicate rows", "dupes.csv", GOOD + "1,2020-01-02,10.50\n", exit=0,
+         warnings=["LARGE DROP: rule duplicates", "drop_duplicates: false"],
          ledger={"duplicates": 1, "kept": 3})
+    # -- real exports (issue 14): nothing silently lost, invented or changed ----------------
+    order_cols = {"columns": {"customer_id": "Customer ID", "date": "Order Date",
+                              "amount": "Sales", "order_id": "Order ID"},
+                  "date_format": "%m/%d/%Y"}
+    case("region-coded order ids are not cancellations", "superstore.csv", _superstore(),
+         params=order_cols, exit=0, ledger={"cancellations": 1, "kept": 11},
+         note="CA-2016-152156 starts with C but no digit follows: only C536379 is a "
+              "cancellation (and its revenue is negative, so no large-drop warning)")
+    case("a letter-only cancel rule that eats the file warns loudly", "superstore2.csv",
+         _superstore(), params={**order_cols, "cancel_pattern": "^C"}, exit=0,
+         warnings=["LARGE DROP: rule cancellations removed 9 of 12 rows",
+                   "order_id=CA-2014-", "set cancel_pattern"],
+         ledger={"cancellations": 9, "kept": 3})
+    case("R export with NA for missing", "r_export.csv",
+         '"cid","day","amt","country"\n' + "".join(
+             f'"{c}","2020-0{1 + i % 9}-1{i % 10}",{a},"{k}"\n' for i, (c, a, k) in
+             enumerate([("17850", 15.3, "United Kingdom"), ("NA", 22.0, "NA"),
+                        ("13047", 9.9, "NA"), ("17850", 4.5, "United Kingdom"),
+                        ("12583", 40.0, "France"), ("13047", 3.3, "United Kingdom"),
+                        ("NA", 7.0, "France"), ("12583", 12.0, "France"),
+                        ("17850", 8.8, "United Kingdom"), ("14688", 6.0, "NA"),
+                        ("14688", 2.5, "United Kingdom"), ("13047", 5.0, "N/A"),
+                        ("12583", 1.0, "#N/A"), ("17850", 2.0, "-"), ("14688", 3.0, "null"),
+                        ("12583", 4.0, "France"), ("13047", 5.5, "NULL"),
+                        ("17850", 6.5, "United Kingdom"), ("14688", 7.5, "None"),
+                        ("12583", 8.5, "nan"), ("13047", 9.5, "United Kingdom")])),
+         params={"dimensions": ["country"]}, exit=0,
+         warnings=["LARGE DROP: rule missing_customer_id removed 2 of 21 rows",
+                   "customer_id=missing", "country=missing"],
+         ledger={"missing_customer_id": 2, "kept": 19},
+         note="'NA' is a missing id (counted by missing_customer_id), not a customer named NA")
+    case("amount too large to count in cents", "huge_amount.csv",
+         GOOD + "3,2020-03-01,1e300\n", contains=["'amt'", "too large to count exactly",
+                                                   "1e300", "line 5"])
+    case("amounts whose total overflows", "huge_total.csv",
+         "cid,day,amt\n" + "".join(f"{i},2020-01-{1 + i % 28:02d},9000000000000\n"
+                                   for i in range(90)),
+         contains=["'amt'", "add up to", "summed exactly"])
+    case("sub-cent amounts get a rounding line", "subcent.csv",
+         "cid,day,amt\n1,2020-01-02,0.125\n2,2020-01-03,1.005\n1,2020-02-10,2.675\n",
+         exit=0, ledger={"rounding": 0, "kept": 3},
+         note="the file totals 3.805, the rows round to 0.12 + 1.00 + 2.68 = 3.80 (half to "
+              "even on the float); the rounding line holds the 0.005 on the revenue side")
     case("xlsx with the data on the second sheet", "two_sheets.xlsx",
          lambda p: _two_sheets(p), contains=["'cid'", "not in the sheet", "sheet"])
     case("xlsx second sheet chosen", "two_sheets_ok.xlsx", lambda p: _two_sheets(p),
@@ -154,6 +201,25 @@ def build() -> None:
         "# Generated by make_cases.py: the bad-input corpus and the expected outcome of each.\n"
         + yaml.safe_dump(CASES, sort_keys=False, allow_unicode=True), encoding="utf-8")
     print(f"{len(CASES)} cases")
+
+
+def _superstore() -> str:
+    """A Tableau-style order export: region-coded order ids (CA-2016-152156, US-2015-…),
+    one genuine cancellation C536379 with a negative amount."""
+    rows = [("CA-2016-152156", "CG-12520", "11/8/2016", "261.96"),
+            ("CA-2016-152156", "CG-12520", "11/8/2016", "731.94"),
+            ("CA-2016-138688", "DV-13045", "6/12/2016", "14.62"),
+            ("US-2015-108966", "SO-20335", "10/11/2015", "957.5775"),
+            ("US-2015-108966", "SO-20335", "10/11/2015", "22.368"),
+            ("CA-2014-115812", "BH-11710", "6/9/2014", "48.86"),
+            ("CA-2014-115812", "BH-11710", "6/9/2014", "7.28"),
+            ("CA-2017-114412", "AA-10480", "4/15/2017", "15.552"),
+            ("CA-2016-161389", "IM-15070", "12/5/2016", "407.976"),
+            ("US-2015-118983", "HP-14815", "11/22/2015", "68.81"),
+            ("CA-2014-105893", "PK-19075", "11/11/2014", "665.88"),
+            ("C536379", "CG-12520", "12/1/2016", "-14.62")]
+    return "Order ID,Customer ID,Order Date,Sales\n" + "".join(",".join(r) + "\n"
+                                                               for r in rows)
 
 
 def _two_sheets(path):
