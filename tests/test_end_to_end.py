@@ -102,7 +102,8 @@ def test_retail_fixture_end_to_end(retail_run, retail_data):
     assert count_figures(out / "notebooks" / "02_value_tiers.ipynb") == 5
     assert metrics["cleaning"]["dropped"]["cancellations"]["rows"] > 0
     assert "report:" in proc.stdout and "01_data_cleaning" in proc.stdout
-    assert any("no 'C' cancellation mark" in w for w in manifest["warnings"])
+    assert any("no cancellation mark (an order id matching '^C[0-9]')" in w
+               for w in manifest["warnings"])
 
 
 def test_cdnow_end_to_end(cdnow_run):
@@ -273,8 +274,13 @@ def _sentences(run_dir):
 def test_sentences_follow_the_data(retail_run, cdnow_run):
     retail, rm = _sentences(retail_run[0])
     cdnow, cm = _sentences(cdnow_run[0])
-    assert set(retail) == set(cdnow) == {"headline", "concentration", "behaviour", "lifecycle",
-                                         "clv", "actions"}
+    assert set(cdnow) == {"headline", "concentration", "behaviour", "lifecycle", "clv",
+                          "actions"}
+    # the fixture's rows without a customer id carry -11.9 % of the net revenue (returns by
+    # guests): more than drop_warning_share, so the page says so before any figure
+    assert set(retail) == set(cdnow) | {"data_quality"}
+    assert "rule missing_customer_id removed 61 of 4,536 rows" in retail["data_quality"]
+    retail.pop("data_quality")
     for key in retail:
         assert retail[key] != cdnow[key], key
     assert f"{cm['customers']:,} customers" in cdnow["headline"]

@@ -202,6 +202,19 @@ def test_real_export_rules_agree(engine, tmp_path):
     assert ref[2]["Region"].isna().sum() == 0 and "NA" not in set(ref[2]["Region"])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_profit_column_gives_the_same_costs_and_profit(engine):
+    """The Superstore-style export (region-coded ids, US dates, Profit with losses): the
+    row costs, the customers' profit and the ledger agree with pandas."""
+    from conftest import ROOT
+    data = ROOT / "tests" / "fixtures" / "superstore_small.csv"
+    params = ROOT / "params" / "superstore.yaml"
+    ref = stage(data, params, "pandas", sep=",")
+    assert_same(ref, stage(data, params, engine, sep=","))
+    assert "cost" in ref[0] and (ref[2]["profit"] < 0).any()
+    assert ref[1].set_index("step").at["cancellations", "rows"] == 0
+
+
 @pytest.mark.parametrize("engine", ["pandas", "duckdb",
                                     pytest.param("spark", marks=pytest.mark.spark)])
 def test_amounts_too_large_to_count_are_refused(engine, tmp_path):

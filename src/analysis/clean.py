@@ -117,7 +117,8 @@ RULE_HINT = {
     "missing_customer_id": "check columns.customer_id and missing_values",
     "implausible_dates": "check date_format and dayfirst, or set drop_implausible_dates: false",
     "cancellations": "if the order ids only look like cancellations, set cancel_pattern (or "
-                     "cancel_prefix: null)",
+                     "cancel_prefix: null); if the amount is a profit (negative on "
+                     "loss-making lines), map it as columns.profit with the revenue as amount",
     "non_product_codes": "check non_product_codes, or set drop_non_product: false",
     "non_positive_price": "if the amount is a profit, map it as columns.profit with the "
                           "revenue as amount; or set drop_non_positive_price: false",
@@ -157,7 +158,7 @@ def large_drop_warnings(ledger: pd.DataFrame, share: float,
         rows, c = int(steps.at[rule, "rows"]), int(steps.at[rule, "cents"])
         row_share = rows / n if n else 0.0
         rev_share = c / total if total > 0 else 0.0
-        if rows and (row_share > share or rev_share > share):
+        if rows and (row_share > share or abs(rev_share) > share):
             out.append(f"LARGE DROP: rule {rule} removed {rows:,} of {n:,} rows ({row_share:.1%})"
                        f" and {c / 100:,.2f} of {total / 100:,.2f} revenue ({rev_share:.1%}), "
                        f"e.g. {example_text(example(rule))}; {RULE_HINT[rule]}")

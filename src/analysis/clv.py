@@ -1,6 +1,7 @@
 """Stage 4: customer lifetime value, historical and predicted, with holdout validation.
 
-* **Historical CLV** = Σₜ margin·Rₜ / (1 + d)ᵗ, t = months since the customer's first
+* **Historical CLV** = Σₜ (Rₜ − Cₜ) / (1 + d)ᵗ with a mapped cost (or profit) column, else
+  Σₜ margin·Rₜ / (1 + d)ᵗ; t = months since the customer's first
   purchase month (t = 0 for that month), Rₜ the customer's net revenue in month t,
   d the monthly rate equivalent to the annual ``discount_rate``.
 * **Predicted CLV**: a purchase model from lifetimes (BG/NBD, Pareto/NBD or MBG/NBD,
@@ -8,7 +9,8 @@
   Gamma-Gamma model of spend on repeat buyers with a positive monetary value. CLV
   over ``clv_horizon_months`` follows lifetimes' ``customer_lifetime_value`` exactly
   (months of 30 days / 4.345 weeks, monthly discounting) and is multiplied by
-  ``margin``; it is computed here on the unique (frequency, recency, T) triples and
+  :func:`margin_ratio` (``margin``, or each customer's profit ratio when costs are
+  mapped); it is computed here on the unique (frequency, recency, T) triples and
   aggregated, which is what makes the bootstrap affordable on large data, and is
   tested equal to lifetimes' function.
 * **Weighted fits**: customers with the same triple are one likelihood term, so the
@@ -346,6 +348,35 @@ def _triples_of(customers: pd.DataFrame, triples=None) -> tuple[pd.DataFrame, np
     return unique_triples(customers["frequency"], customers["recency"], customers["T"])
 
 
+def margin_ratio(customers: pd.DataFrame, params: Mapping[str, Any]) -> np.ndarray:
+    """The share of predicted spend kept as profit, per customer.
+
+    Without a cost column: the ``margin`` parameter for everyone. With one: a repeat buyer
+    with positive revenue keeps their own profit / revenue; a one-time buyer (too little
+    history to judge) or a customer without positive revenue gets the population's ratio
+    (total profit / total revenue of the customers with positive revenue)."""
+    n = len(customers)
+    if "profit" not in customers:
+        return np.full(n, float(params["margin"]))
+    rev = customers["revenue"].to_numpy(dtype="float64")
+    prof = customers["profit"].to_numpy(dtype="float64")
+    pos = rev > 0
+    population = float(prof[pos].sum() / rev[pos].sum()) if pos.any() else 0.0
+    own = pos & (customers["frequency"].to_numpy(dtype="float64") > 0)
+    return np.where(own, np.divide(prof, rev, out=np.zeros(n), where=pos), population)
+
+
+def definition(customers: pd.DataFrame, params: Mapping[str, Any]) -> str:
+    """Which CLV definition the run used, in words (metrics, report and notebook 04)."""
+    if "profit" in customers:
+        return ("profit: Σ(revenue − cost) per month, discounted, from the cost/profit column; "
+                "predicted CLV keeps each repeat buyer's own profit ratio (the population's "
+                "for one-time buyers)")
+    if params["margin"] == 1.0:
+        return "revenue: no cost column and margin 1.0, so CLV is discounted revenue"
+    return f"margin: {params['margin']:.0%} of revenue (the margin parameter), discounted"
+
+
 def predict(fitter, ggf, customers: pd.DataFrame, params: Mapping[str, Any],
             triples: tuple[pd.DataFrame, np.ndarray] | None = None) -> pd.DataFrame:
     """p_alive, expected_purchases over the horizon and predicted_clv, per customer.
@@ -363,7 +394,7 @@ def predict(fitter, ggf, customers: pd.DataFrame, params: Mapping[str, Any],
         disc = discounted_transactions(fitter, f, r, T, months,
                                        monthly_rate(params["discount_rate"]), freq)
         spend = expected_spend(ggf, customers["frequency"], customers["monetary_value"])
-        out["predicted_clv"] = params["margin"] * spend * disc[codes]
+        out["predicted_clv"] = margin_ratio(customers, params) * spend * disc[codes]
     else:
         out["predicted_clv"] = np.nan
     return out
@@ -381,8 +412,10 @@ def clv_tiers(customers: pd.DataFrame, value: pd.Series) -> pd.Series:
 
 def historical_clv(clean: pd.DataFrame, params: Mapping[str, Any],
                    codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
-    """Discounted margin on each customer's monthly net revenue since their first month.
-    ``codes``: ``summary.customer_codes`` of the rows, when already computed."""
+    """Discounted margin on each customer's monthly net revenue since their first month:
+    Σₜ (Rₜ − Cₜ)/(1 + d)ᵗ with the rows' costs when a cost (or profit) column is mapped,
+    else Σₜ margin·Rₜ/(1 + d)ᵗ. ``codes``: ``summary.customer_codes`` of the rows, when
+    already computed."""
     from .summary import customer_codes, purchase_rows
     d = monthly_rate(params["discount_rate"])
     codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
@@ -395,14 +428,18 @@ def historical_clv(clean: pd.DataFrame, params: Mapping[str, Any],
     bought = ~np.isnan(start)  # customers with returns only have no first month
     # net revenue per (customer, month since the first) in integer cents, then discounted:
     # the same sum whatever the order of the rows (the engines do not keep file order)
+    value_cents = cents(clean["amount"].to_numpy())
+    if "cost" in clean:  # Σ (Rₜ − Cₜ): the rows' own costs, no constant margin
+        value_cents = value_cents - cents(clean["cost"].to_numpy())
     per = pd.DataFrame({"code": codes[known][bought],
                         "t": np.clip(month[known][bought] - start[bought], 0, None)
                         .astype("int64"),
-                        "cents": cents(clean["amount"].to_numpy()[known][bought])}) \
+                        "cents": value_cents[known][bought]}) \
         .groupby(["code", "t"], sort=True)["cents"].sum()
     code = per.index.get_level_values("code").to_numpy()
     t = per.index.get_level_values("t").to_numpy()
-    value = params["margin"] * (per.to_numpy() / 100) / (1 + d) ** t
+    margin = 1.0 if "cost" in clean else params["margin"]
+    value = margin * (per.to_numpy() / 100) / (1 + d) ** t
     total = np.bincount(code, weights=value, minlength=len(ids))
     return pd.Series(total, index=pd.Index(ids, dtype="str"), name="historical_clv")
 
@@ -570,7 +607,7 @@ def _replicate(seed_seq, model: str, arrays: dict, est: dict, params: Mapping[st
             disc = discounted_transactions(bf, f, r, T, params["clv_horizon_months"],
                                            monthly_rate(params["discount_rate"]),
                                            lifetimes_freq(params))
-            total = float((params["margin"] * expected_spend(gf, x, m) * disc[codes]).sum())
+            total = float((arrays["margin"] * expected_spend(gf, x, m) * disc[codes]).sum())
         return out, total
     except Exception:
         return None
@@ -591,7 +628,8 @@ def bootstrap(customers: pd.DataFrame, params: Mapping[str, Any], fitter, ggf,
     arrays = {"codes": codes, "f": u["frequency"].to_numpy(), "r": u["recency"].to_numpy(),
               "T": u["T"].to_numpy(),
               "x": customers["frequency"].to_numpy(dtype="float64"),
-              "m": customers["monetary_value"].to_numpy(dtype="float64")}
+              "m": customers["monetary_value"].to_numpy(dtype="float64"),
+              "margin": margin_ratio(customers, params)}
     est = {"model": fitter.params_.to_numpy(dtype="float64"),
            "gg": ggf.params_.to_numpy(dtype="float64") if ggf is not None else None}
     seeds = np.random.SeedSequence(seed).spawn(iterations)
@@ -671,7 +709,9 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, params: Mapping[str, Any],
     metrics: dict[str, Any] = {"model": MODEL_NAMES[model],
                                "horizon_months": params["clv_horizon_months"],
                                "discount_rate": params["discount_rate"],
-                               "margin": params["margin"], "warnings": [],
+                               "margin": params["margin"] if "profit" not in customers
+                               else None, "definition": definition(customers, params),
+                               "warnings": [],
                                "historical_clv_total": float(cols["historical_clv"].sum())}
     for c in ("p_alive", "expected_purchases", "predicted_clv"):
         cols[c] = np.nan
@@ -764,7 +804,8 @@ def describe(result: ClvResult, params: Mapping[str, Any]) -> str:
     if m["status"].startswith("not estimated"):
         return (f"Predicted CLV could not be estimated on this data: {m['status'][15:]}. "
                 f"Historical CLV (discounted past margin) is still given for every customer: "
-                f"{m['historical_clv_total']:,.0f} {cur} in total.")
+                f"{m['historical_clv_total']:,.0f} {cur} in total. CLV definition: "
+                f"{m['definition']}.")
     p = m["params"]
     text = f"The {m['model']} model (parameters " + \
         ", ".join(f"{k} = {v:.3g}" for k, v in p.items()) + ") "
@@ -792,6 +833,7 @@ def describe(result: ClvResult, params: Mapping[str, Any]) -> str:
                  " Treat the predictions with caution on this data.")
     else:
         text += f" The holdout check could not be run: {h.get('status')}."
+    text += f" CLV definition: {m['definition']}."
     for w in m.get("warnings", []):
         text += f" Warning: {w}."
     if m["status"].startswith("partial"):
@@ -808,7 +850,8 @@ def metrics_entry(result: ClvResult) -> dict[str, Any]:
         "log_likelihood": m.get("log_likelihood"), "gamma_gamma": m.get("gamma_gamma"),
         "intervals": m.get("intervals"), "holdout": hold,
         "horizon_months": m["horizon_months"], "discount_rate": m["discount_rate"],
-        "margin": m["margin"], "predicted_clv_total": m.get("predicted_clv_total"),
+        "margin": m["margin"], "definition": m["definition"],
+        "predicted_clv_total": m.get("predicted_clv_total"),
         "expected_purchases_total": m.get("expected_purchases_total"),
         "historical_clv_total": m["historical_clv_total"],
         "frequency_monetary_corr": m.get("frequency_monetary_corr"),

@@ -25,7 +25,7 @@ from .errors import ParamError
 
 #: canonical transaction columns a mapping may name (``columns:`` in params)
 CANONICAL_COLUMNS = ("customer_id", "date", "amount", "quantity", "unit_price", "order_id",
-                     "product_code")
+                     "product_code", "cost", "profit")
 
 #: codes of the UCI Online Retail export that are not products (postage, fees, adjustments)
 DEFAULT_NON_PRODUCT_CODES = ["POST", "DOT", "M", "C2", "D", "S", "B", "BANK CHARGES",
@@ -97,7 +97,9 @@ FIELDS: tuple[Field, ...] = (
           "(default: the data file's name without extension).", nullable=True),
     Field("columns", "mapping", {}, "Mapping from canonical column to the file's column: "
           "customer_id and date are required; amount, or quantity and unit_price; optional "
-          "order_id, product_code. Example: {customer_id: CustomerID, date: InvoiceDate}."),
+          "order_id, product_code, and cost or profit of the row (then CLV is the "
+          "discounted profit, revenue minus cost, instead of margin x revenue). Example: "
+          "{customer_id: CustomerID, date: InvoiceDate}."),
     Field("header", "bool", True, "Whether the first line of a CSV holds column names."),
     Field("names", "list_str", None, "Column names to use when the file has no header line "
           "(or to replace it).", nullable=True),
@@ -212,7 +214,8 @@ FIELDS: tuple[Field, ...] = (
           check=_positive, group="clv"),
     Field("discount_rate", "float", 0.10, "Annual discount rate for CLV.",
           check=_between(0, 1), group="clv"),
-    Field("margin", "float", 1.0, "Share of revenue kept as profit (1.0 = CLV in revenue).",
+    Field("margin", "float", 1.0, "Share of revenue kept as profit (1.0 = CLV in revenue); "
+          "not used when columns maps cost or profit.",
           check=_between(0, 1), group="clv"),
     Field("calibration_end", "date", None, "End of the calibration period for holdout "
           "validation (default: leaves the last 40 % of the window as holdout).",
@@ -357,6 +360,9 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
             raise ParamError(f"columns.{required} is required: name the file's column that "
                              f"holds the {required.replace('_', ' ')}", file=source,
                              column="columns")
+    if {"cost", "profit"} <= set(cols):
+        raise ParamError("columns may map cost or profit, not both (profit = amount - cost)",
+                         file=source, column="columns")
     if "amount" not in cols and not {"quantity", "unit_price"} <= set(cols):
         raise ParamError("columns must map 'amount', or both 'quantity' and 'unit_price'",
                          file=source, column="columns")
@@ -377,11 +383,13 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
             raise ParamError(f"anonymize_columns names {unknown[0]!r}, which is not among the "
                              f"dimensions loaded", file=source, column="anonymize_columns")
     if out["segment_map"]:
-        from .segments import segment_table
+        from .segments import check_playbook_covers, segment_table
         try:
-            segment_table(out["segment_map"])
+            table = segment_table(out["segment_map"])
+            check_playbook_covers(list(table["segment"].unique()))
         except ParamError as exc:
-            raise ParamError(exc.problem, file=source, column="segment_map") from None
+            raise ParamError(exc.problem, file=source, column="segment_map",
+                             hint=exc.hint) from None
     if out["thousands"] and out["thousands"] == out["decimal"]:
         raise ParamError("thousands and decimal must differ", file=source, column="thousands")
     if out["observation_start"] and out["observation_end"] and \
@@ -391,6 +399,9 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
     return out
 
 
+MAX_PARAMS_BYTES = 1 << 20
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a parameter file with ``yaml.safe_load`` (tags such as !!python/object are refused)."""
     p = Path(path)
@@ -398,6 +409,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ParamError("parameter file not found", file=str(p))
     if p.is_dir():
         raise ParamError("parameter file is a directory, not a file", file=str(p))
+    if not p.is_file():  # a FIFO would hang, /dev/zero would fill the memory
+        raise ParamError("parameter file is not a regular file (a device, pipe or socket)",
+                         file=str(p), hint="Give a YAML file")
+    if p.stat().st_size > MAX_PARAMS_BYTES:
+        raise ParamError(f"parameter file is larger than {MAX_PARAMS_BYTES // 1024} KiB, "
+                         f"which no parameter file needs", file=str(p),
+                         hint="Check that this is the YAML parameter file")
     try:
         text = p.read_text(encoding="utf-8")
         data = yaml.safe_load(text)

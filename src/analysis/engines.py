@@ -364,7 +364,8 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
     text_cols = {"customer_id": src["customer_id"],
                  **{c: src[c] for c in ("order_id", "product_code") if c in src},
                  **{d: d for d in cfg["dimensions"]}}
-    numeric = [c for c in ("amount", "quantity", "unit_price") if c in src]
+    numeric = [c for c in ("amount", "quantity", "unit_price", "cost", "profit") if c in src]
+    money = [c for c in ("cost", "profit") if c in src]  # the row's cost, or its profit
     nulls = missing_tokens(cfg)
     step1 = raw.select(
         **{c: _text(raw[col], nulls) for c, col in text_cols.items()},
@@ -393,17 +394,28 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
     # rows too large to count exactly are refused below (load.check_amounts); their cents
     # stay NULL so that no cast overflows on the engine
     big = _not_finite(step3._amount) | (step3._amount.abs() > load.MAX_ROW_AMOUNT)
+    big_money = {c: _not_finite(step3[f"_{c}_v"]) |
+                 (step3[f"_{c}_v"].abs() > load.MAX_ROW_AMOUNT) for c in money}
     step4 = step3.mutate(_big=big,
+                         **{f"_big_{c}": b for c, b in big_money.items()},
                          cents=ibis.ifelse(big, ibis.null("int64"),
                                            _rint(step3._amount * 100)),
                          _fine=ibis.ifelse(big, ibis.null("int64"),
-                                           _rint(step3._amount * 10_000)))
+                                           _rint(step3._amount * 10_000)),
+                         **{f"_{c}_cents": ibis.ifelse(b, ibis.null("int64"),
+                                                       _rint(step3[f"_{c}_v"] * 100))
+                            for c, b in big_money.items()})
     negative = (step4._quantity_v < 0) if "quantity" in src else (step4._amount < 0)
+    cost = {}
+    if "cost" in src:
+        cost["cost"] = step4._cost_cents.cast("float64") / 100
+    elif "profit" in src:
+        cost["cost"] = (step4.cents - step4._profit_cents).cast("float64") / 100
     step5 = step4.mutate(amount=step4.cents.cast("float64") / 100, day=_day(step4.date),
-                         ret=step4._marked | negative.fill_null(False))
+                         ret=step4._marked | negative.fill_null(False), **cost)
     checks = {"date": src["date"], **{c: src[c] for c in numeric}}
     canon_order = ["customer_id", "date", "amount",
-                   *[c for c in ("quantity", "unit_price") if c in src],
+                   *[c for c in ("quantity", "unit_price") if c in src], *cost,
                    *[c for c in ("order_id", "product_code") if c in src],
                    *cfg["dimensions"]]
     cols = {**{c: step5[c] for c in canon_order if c not in ("quantity", "unit_price")},
@@ -411,6 +423,7 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
             "cents": step5.cents, "day": step5.day, "ret": step5.ret}
     cols = {c: cols[c] for c in [*canon_order, "cents", "day", "ret"]}
     flags = {"_marked": step5._marked, "_blank_date": step5._blank_date, "_big": step5._big,
+             **{f"_big_{c}": step5[f"_big_{c}"] for c in money},
              "_sub": step5._fine - step5.cents * 100,
              **{f"_bad_{c}": step5[f"_bad_{c}"] for c in numeric},
              **{f"_sym_{i}": step5[f"_sym_{i}"] for i in symbols.values()}}
@@ -430,7 +443,7 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
             "id_example": t.customer_id.min(),
             "odd": odd.sum(), "odd_first": t.date.argmin(ibis.ifelse(odd, 0, 1))}
     aggs.update(big=t._big.sum(), abs_cents=t.cents.abs().cast("float64").sum(),
-                sub=t._sub.sum())
+                sub=t._sub.sum(), **{f"big_{c}": t[f"_big_{c}"].sum() for c in money})
     if "quantity" in t.columns:  # among the rows the rules before cancellations keep
         neg = (t.quantity < 0) & ~t._marked
         if cfg["drop_missing_customer"]:
@@ -458,6 +471,12 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
         example = eng.frame(t.filter(t._big).select(*usecols_of(t, cols)).limit(1))
         raise load.amount_error(load.too_large_row(int(counts["big"])), file, amount_column,
                                 load.redact_row(example.iloc[0].to_dict(), cfg, canonical=True))
+    for c in money:
+        if int(counts[f"big_{c}"] or 0):
+            example = eng.frame(t.filter(t[f"_big_{c}"]).select(*usecols_of(t, cols)).limit(1))
+            raise load.amount_error(load.too_large_row(int(counts[f"big_{c}"])), file, src[c],
+                                    load.redact_row(example.iloc[0].to_dict(), cfg,
+                                                    canonical=True))
     if float(counts["abs_cents"] or 0) >= clean_mod.MAX_TOTAL_CENTS:
         example = eng.frame(t.order_by(t.cents.abs().desc()).select(*usecols_of(t, cols))
                             .limit(1))
@@ -626,7 +645,10 @@ def summarise(eng: Engine, kept, cfg: Mapping[str, Any], end_day: int) -> pd.Dat
     else:
         orders = buy.group_by("customer_id").aggregate(n_orders=ibis._.count())
     known = kept.filter(kept.customer_id.notnull())
-    revenue = known.group_by("customer_id").aggregate(rev_cents=known.cents.sum())
+    sums = {"rev_cents": known.cents.sum()}
+    if "cost" in kept.columns:  # profit = revenue - cost, summed in cents
+        sums["profit_cents"] = (known.cents - _rint(known.cost * 100)).sum()
+    revenue = known.group_by("customer_id").aggregate(**sums)
     out = per.join(orders, "customer_id").join(revenue, "customer_id")
     for dim in [d for d in cfg["dimensions"] if d in kept.columns]:
         seen = known.filter(known[dim].notnull()).group_by("customer_id", dim) \
@@ -643,6 +665,8 @@ def summarise(eng: Engine, kept, cfg: Mapping[str, Any], end_day: int) -> pd.Dat
     for col in ("frequency", "recency", "T", "monetary_value"):
         res[col] = df[col].to_numpy(dtype="float64")
     res["revenue"] = np.rint(df["rev_cents"].to_numpy(dtype="float64")) / 100
+    if "profit_cents" in df:
+        res["profit"] = np.rint(df["profit_cents"].to_numpy(dtype="float64")) / 100
     for dim in [d for d in cfg["dimensions"] if d in df]:
         res[dim] = pd.array(df[dim], dtype="str")
     return res
@@ -659,7 +683,7 @@ def _clean_frame(eng: Engine, kept) -> pd.DataFrame:
     for c in cols:
         if c == "date":
             out[c] = df[c].to_numpy(dtype="datetime64[ns]")
-        elif c in ("amount", "quantity", "unit_price"):
+        elif c in ("amount", "quantity", "unit_price", "cost"):
             out[c] = df[c].to_numpy(dtype="float64")
         else:
             out[c] = pd.array(df[c], dtype="str")

@@ -49,6 +49,9 @@ def check_path(path: str | Path) -> Path:
     if p.is_dir():
         raise InputError("the data path is a directory, not a file", file=str(p),
                          hint="Name one CSV, XLSX or Parquet file")
+    if not p.is_file():  # a FIFO would hang, a device would never end
+        raise InputError("the data path is not a regular file (a device, pipe or socket)",
+                         file=str(p), hint="Name one CSV, XLSX or Parquet file")
     if p.stat().st_size == 0:
         raise InputError("the data file is empty (0 bytes)", file=str(p))
     return p
@@ -436,6 +439,17 @@ def _customer_ids(values: pd.Series, warnings: list[str] | None, column: str,
     return ids
 
 
+def row_cost(amount: pd.Series, cost: pd.Series | None, profit: pd.Series | None
+             ) -> pd.Series:
+    """The cost of each row to the cent: the mapped cost, or amount − profit (both rounded to
+    the cent first, so revenue − cost is the file's profit to the cent). A loss-making row
+    (negative profit) is a row like any other: no rule drops it for that."""
+    from .clean import cents
+    if cost is not None:
+        return pd.Series(cents(cost) / 100, index=amount.index)
+    return pd.Series((cents(amount) - cents(profit)) / 100, index=amount.index)
+
+
 #: the largest amount of one row: its value in 1/10,000 of the currency fits an int64 with
 #: room to spare, and a file of such rows is refused by the total check below
 MAX_ROW_AMOUNT = 1e13
@@ -506,7 +520,7 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
     out["date"] = dates
 
     numeric = {}
-    for canon in ("amount", "quantity", "unit_price"):
+    for canon in ("amount", "quantity", "unit_price", "cost", "profit"):
         if canon in src:
             values = _parse_number(raw[src[canon]], params, warnings, src[canon])
             bad = (~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan)))
@@ -518,11 +532,19 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
         numeric["quantity"] * numeric["unit_price"]
     check_amounts(exact.to_numpy(dtype="float64"), raw, params, file,
                   src.get("amount") or src["unit_price"])
+    for canon in ("cost", "profit"):
+        if canon in numeric:
+            big = ~(np.abs(numeric[canon].to_numpy(dtype="float64")) <= MAX_ROW_AMOUNT)
+            if big.any():
+                row, line, n = _example(raw, big, params)
+                raise amount_error(too_large_row(n), file, src[canon], row, line)
     out["amount"] = exact.round(2)
     out.attrs["subcent_1e4"] = subcent_1e4(exact.to_numpy(dtype="float64"))
     for canon in ("quantity", "unit_price"):
         if canon in numeric:
             out[canon] = numeric[canon]
+    if "cost" in numeric or "profit" in numeric:
+        out["cost"] = row_cost(out["amount"], numeric.get("cost"), numeric.get("profit"))
     for canon in ("order_id", "product_code"):
         if canon in src:
             out[canon] = _as_text(raw[src[canon]], missing_words).astype("str")

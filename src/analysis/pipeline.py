@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,6 +33,24 @@ TRANSACTIONS = "transactions_clean.parquet"
 LEDGER = "cleaning_ledger.csv"
 METRICS = "metrics.json"
 STAGE1 = "stage1.json"
+
+
+@contextmanager
+def replacing(path: str | Path):
+    """Write a file under a temporary name beside it, then rename it into place, so that a
+    full disk or a signal never leaves a half-written file under its final name::
+
+        with replacing(run / "customers.csv") as tmp:
+            table.to_csv(tmp)
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def setup(params_path: str | None, overrides: Mapping[str, Any] | None, run_dir: str | Path
@@ -106,16 +126,18 @@ def write_stage1(run_dir: str | Path, clean: pd.DataFrame, ledger: pd.DataFrame,
     """Write stage 1's artifacts; with ``data_path``, also ``stage1.json`` (written last), which
     lets notebook 01 reuse them instead of loading the file again."""
     run = Path(run_dir)
-    clean.to_parquet(run / TRANSACTIONS, index=False)
-    clean_mod.ledger_table(ledger).to_csv(run / LEDGER, index=False)
+    with replacing(run / TRANSACTIONS) as tmp:
+        clean.to_parquet(tmp, index=False)
+    with replacing(run / LEDGER) as tmp:
+        clean_mod.ledger_table(ledger).to_csv(tmp, index=False)
     write_customers(run_dir, customers)
     update_metrics(run_dir, stage1_metrics(clean, ledger, customers, cfg, warnings))
     if data_path is not None:
         info = {**input_key(data_path, cfg), "warnings": list(warnings or []),
                 "seconds": None if seconds is None else round(seconds, 2)}
-        tmp = run / (STAGE1 + ".tmp")
-        tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(run / STAGE1)
+        with replacing(run / STAGE1) as tmp:
+            tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
+                           encoding="utf-8")
 
 
 @dataclass
@@ -189,13 +211,16 @@ def read_customers(run_dir: str | Path, data_path: str | Path, cfg: Mapping[str,
 
 
 def order_columns(customers: pd.DataFrame) -> pd.DataFrame:
-    """Contract columns first, in the design's order, then any extra (dimension) columns."""
+    """Contract columns first, in the design's order, then any extra columns: ``profit``
+    (when costs are mapped) first among them, then the dimensions."""
     first = [c for c in CUSTOMER_COLUMNS if c in customers]
+    first += [c for c in ("profit",) if c in customers]
     return customers[first + [c for c in customers if c not in first]]
 
 
 def write_customers(run_dir: str | Path, customers: pd.DataFrame) -> None:
-    order_columns(customers).to_parquet(Path(run_dir) / CUSTOMERS, index=False)
+    with replacing(Path(run_dir) / CUSTOMERS) as tmp:
+        order_columns(customers).to_parquet(tmp, index=False)
 
 
 def add_columns(run_dir: str | Path, customers: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -231,11 +256,9 @@ def update_metrics(run_dir: str | Path, values: Mapping[str, Any]) -> dict[str, 
     """Merge top-level keys into ``metrics.json`` (sorted keys, no timestamps: deterministic)."""
     metrics = read_metrics(run_dir)
     metrics.update(_jsonable(dict(values)))
-    path = Path(run_dir) / METRICS
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
+    with replacing(Path(run_dir) / METRICS) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
     return metrics
 
 
@@ -262,6 +285,6 @@ def export_customers(run_dir: str | Path, customers: pd.DataFrame) -> pd.DataFra
     neutralised by :func:`spreadsheet_safe`), in the contract's column order."""
     table = order_columns(customers)
     write_customers(run_dir, table)
-    table.apply(spreadsheet_safe).to_csv(Path(run_dir) / "customers.csv", index=False,
-                                         date_format="%Y-%m-%d")
+    with replacing(Path(run_dir) / "customers.csv") as tmp:
+        table.apply(spreadsheet_safe).to_csv(tmp, index=False, date_format="%Y-%m-%d")
     return table

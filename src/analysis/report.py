@@ -109,6 +109,16 @@ SENTENCES: dict[str, dict[str, str]] = {
         "en": "Over the next {months} months today's customers are expected to bring {clv}{ci}.",
         "zh": "未来 {months} 个月内，现有客户预计将带来 {clv}{ci}。"},
     "clv_ci": {"en": " (90 % interval {lo} to {hi})", "zh": "（90% 区间 {lo} 至 {hi}）"},
+    "clv_def_profit": {
+        "en": " CLV here is profit: revenue minus each row's cost, discounted; loss-making "
+              "purchases count against the customer.",
+        "zh": " 此处的客户价值为利润：收入减去每笔交易的成本并折现；亏损的交易计为负值。"},
+    "clv_def_margin": {
+        "en": " CLV here is {margin:.0%} of revenue (a constant margin), discounted.",
+        "zh": " 此处的客户价值为收入的 {margin:.0%}（固定利润率）并折现。"},
+    "clv_def_revenue": {
+        "en": " CLV here is revenue, discounted: the data has no cost, so it is not profit.",
+        "zh": " 此处的客户价值为折现后的收入：数据中没有成本，因此并非利润。"},
     "clv_holdout": {
         "en": " Tested on a period it had not seen, the model predicted {pred:,.0f} repeat "
               "purchases against {act:,.0f} that happened ({err:+.0%}) and was {verdict} than "
@@ -164,6 +174,8 @@ COLUMN_DOCS: dict[str, dict[str, tuple[str, str]]] = {
                 "zh": ("客户仍然活跃的概率", "0-1")},
     "expected_purchases": {"en": ("Expected repeat purchases over the CLV horizon", "count"),
                            "zh": ("预测期内预计复购次数", "次")},
+    "profit": {"en": ("Net revenue minus cost (from the mapped cost or profit column)",
+                      "currency"), "zh": ("净收入减去成本（来自成本或利润列）", "货币")},
     "predicted_clv": {"en": ("Predicted margin over the CLV horizon, discounted", "currency"),
                       "zh": ("预测期内的预测利润（折现）", "货币")},
     "clv_tier": {"en": ("Predicted CLV tier: top 20 %, middle 60 %, bottom 20 %", "label"),
@@ -281,9 +293,12 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any], cfg: Mapping[str,
 def _clv_section(customers, clv, lang, cur) -> Section:
     from . import plots
     months = clv["horizon_months"]
+    kind = (clv.get("definition") or "revenue").split(":")[0]
+    meaning = s(f"clv_def_{kind}", lang, margin=clv.get("margin") or 0)
     if clv.get("predicted_clv_total") is None:
         return Section("clv", t("clv", lang), s("clv_missing", lang,
-                                                 hist=money(clv["historical_clv_total"], cur)))
+                                                 hist=money(clv["historical_clv_total"], cur))
+                       + meaning)
     ci = (clv.get("intervals") or {}).get("total_predicted_clv")
     text = s("clv", lang, months=months, clv=money(clv["predicted_clv_total"], cur),
              ci=s("clv_ci", lang, lo=money(ci[0], cur), hi=money(ci[1], cur)) if ci else "")
@@ -293,6 +308,7 @@ def _clv_section(customers, clv, lang, cur) -> Section:
                   err=(h["predicted"] - h["actual"]) / h["actual"],
                   verdict=SENTENCES["clv_better" if h["mae"] < h["naive_mae"]
                                     else "clv_worse"][lang])
+    text += meaning
     fig = None
     if "abc_tier" in customers:
         means = customers.groupby("abc_tier")["predicted_clv"].mean().reindex(["A", "B", "C"])
@@ -442,7 +458,9 @@ def write_index(run_dir: str | Path, cfg: Mapping[str, Any], pages: list[str]) -
     html_text = index_html(build(customers, metrics, cfg), metrics, pages, cfg)
     out = run / "report" / "index.html"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(html_text, encoding="utf-8")
+    from .pipeline import replacing
+    with replacing(out) as tmp:
+        tmp.write_text(html_text, encoding="utf-8")
     return out
 
 
@@ -572,13 +590,14 @@ def write_tables(run_dir: str | Path, customers: pd.DataFrame, cfg: Mapping[str,
                  metrics: Mapping[str, Any]) -> dict[str, Path]:
     """customers.csv / .parquet / .xlsx (with summary and dictionary sheets) and
     data_dictionary.md."""
-    from .pipeline import export_customers
+    from .pipeline import export_customers, replacing
     run = Path(run_dir)
     lang = cfg["language"]
     table = export_customers(run, customers)
     dic = dictionary(list(table.columns), lang, metrics.get("currency", cfg["currency"]),
                      cfg["time_unit"])
-    (run / "data_dictionary.md").write_text(dictionary_markdown(dic, lang), encoding="utf-8")
+    with replacing(run / "data_dictionary.md") as tmp:
+        tmp.write_text(dictionary_markdown(dic, lang), encoding="utf-8")
     ledger = run / "cleaning_ledger.csv"
     sheets: dict[str, pd.DataFrame] = {}
     if len(table) <= cfg["xlsx_max_customers"]:
@@ -587,6 +606,7 @@ def write_tables(run_dir: str | Path, customers: pd.DataFrame, cfg: Mapping[str,
     if ledger.exists():
         sheets["cleaning_ledger"] = pd.read_csv(ledger)
     sheets["dictionary"] = dic
-    write_xlsx(run / "customers.xlsx", sheets)
+    with replacing(run / "customers.xlsx") as tmp:
+        write_xlsx(tmp, sheets)
     return {"csv": run / "customers.csv", "parquet": run / "customers.parquet",
             "xlsx": run / "customers.xlsx", "dictionary": run / "data_dictionary.md"}

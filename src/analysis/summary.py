@@ -11,7 +11,8 @@ purchases on the same calendar day are merged into one purchase day;
 week = 7 days, fractional); ``monetary_value`` = mean value of the repeat purchase
 days (0 when there is none). ``n_orders`` counts distinct (order id, day) pairs (rows
 when no order id is mapped) and ``revenue`` is the customer's net revenue (returns
-subtracted when ``returns: net``).
+subtracted when ``returns: net``); with a mapped ``cost`` or ``profit`` column,
+``profit`` is revenue minus cost (the column follows ``revenue``).
 
 lifetimes' helpers group timestamps row by row in Python objects and its
 calibration/holdout helper breaks on some pandas 3 inputs, so both are written
@@ -130,6 +131,9 @@ def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
         n_orders = np.bincount(codes[buy], minlength=len(ids))
     known = codes >= 0
     rev_cents = np.bincount(codes[known], weights=amount_cents[known], minlength=len(ids))
+    if "cost" in clean:  # profit = revenue - cost, in cents (mapped cost or profit column)
+        profit = amount_cents - cents(clean["cost"])
+        profit_cents = np.bincount(codes[known], weights=profit[known], minlength=len(ids))
 
     out = pd.DataFrame({"customer_id": pd.array(ids[who], dtype="str")})
     out["first_purchase"] = _to_dates(btyd["first_day"].to_numpy())
@@ -138,6 +142,8 @@ def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
     for col in ("frequency", "recency", "T", "monetary_value"):
         out[col] = btyd[col].to_numpy(dtype="float64")
     out["revenue"] = np.rint(rev_cents[who]) / 100
+    if "cost" in clean:
+        out["profit"] = np.rint(profit_cents[who]) / 100
     dims = [d for d in params.get("dimensions", []) if d in clean]
     if dims:
         attrs = customer_attributes(clean, dims, codes, ids)

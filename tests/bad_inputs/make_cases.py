@@ -160,6 +160,13 @@ def build() -> None:
          "cid,day,amt\n" + "".join(f"{i},2020-01-{1 + i % 28:02d},9000000000000\n"
                                    for i in range(90)),
          contains=["'amt'", "add up to", "summed exactly"])
+    case("profit column with loss-making rows", "profit_losses.csv",
+         "cid,day,sales,profit\n1,2020-01-02,100.00,25.00\n1,2020-02-03,80.00,-12.50\n"
+         "2,2020-01-05,40.00,-40.00\n3,2020-03-01,10.00,1.10\n",
+         params={"columns": {"customer_id": "cid", "date": "day", "amount": "sales",
+                             "profit": "profit"}}, exit=0,
+         ledger={"non_positive_price": 0, "cancellations": 0, "kept": 4},
+         note="a negative profit is not a non-positive price: every row stays")
     case("sub-cent amounts get a rounding line", "subcent.csv",
          "cid,day,amt\n1,2020-01-02,0.125\n2,2020-01-03,1.005\n1,2020-02-10,2.675\n",
          exit=0, ledger={"rounding": 0, "kept": 3},
