@@ -16,7 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--params", help="YAML parameter file (see params/)")
     run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                      help="override one parameter; repeatable (value read as YAML)")
-    run.add_argument("--out", help="run folder to create (default outputs/<dataset>-<time>)")
+    run.add_argument("--out", help="run folder to create (default outputs/<dataset>-<time>); "
+                                   "its parent's 'latest' link moves to it when it succeeds")
+    run.add_argument("--outputs", metavar="DIR",
+                     help="folder that holds the run folders and the 'latest' link "
+                          "(default: the project's outputs/)")
     check = sub.add_parser("check", help="load, clean and summarise only: print the ledger "
                                          "and warnings, write nothing")
     check.add_argument("data", help="transaction file: CSV/TXT, XLSX or Parquet")

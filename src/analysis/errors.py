@@ -11,6 +11,8 @@ from typing import Any, Mapping
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as a shell reports it
+EXIT_TERMINATED = 143   # SIGTERM
 
 
 def _fmt_row(row: Mapping[str, Any] | None) -> str:

@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import sys
@@ -33,7 +34,7 @@ from typing import Any, Callable
 import yaml
 
 from . import config, load
-from .errors import EXIT_FAILED, EXIT_OK, InputError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, InputError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -92,6 +93,7 @@ class RunResult:
     exit_code: int
     error: str | None = None
     notebooks: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def package_versions() -> dict[str, str]:
@@ -137,19 +139,36 @@ def _error_line(exc: BaseException) -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
+    from .pipeline import replacing
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n",
+                       encoding="utf-8")
 
 
-def _point_latest(outputs: Path, target: Path) -> None:
-    link = outputs / "latest"
-    tmp = outputs / f".latest-{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
+LATEST = "latest"
+
+
+def _point_latest(outputs: Path, target: Path) -> str | None:
+    """Point ``outputs/latest`` at ``target`` (a sibling folder), atomically: a new link under
+    a unique name, renamed over the old one. Only a link this project made is replaced — a
+    relative link to a sibling folder; a file, a folder or any other link named ``latest``
+    is left alone, and the returned warning says so (None when the link moved)."""
+    link = outputs / LATEST
+    if link.is_symlink():
+        if "/" in os.readlink(link):
+            return (f"{link} was not moved: it is a link this project did not make "
+                    f"(to {os.readlink(link)})")
+    elif link.exists():
+        return f"{link} was not moved: it is a {'folder' if link.is_dir() else 'file'}, " \
+               f"not a link this project made"
+    tmp = outputs / f".{LATEST}-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.symlink_to(target.name, target_is_directory=True)
-    os.replace(tmp, link)
+    try:
+        os.replace(tmp, link)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return None
 
 
 class SharedKernel:
@@ -160,8 +179,14 @@ class SharedKernel:
     sure no notebook can use another's variables (each also runs on its own)."""
 
     def __init__(self) -> None:
+        import tempfile
+
         from jupyter_client.manager import AsyncKernelManager
-        self.km = AsyncKernelManager(kernel_name="python3")
+        # IPC (Unix sockets in a private folder) instead of TCP: no port can be taken by
+        # another run starting at the same moment, and nothing listens on the network
+        self.socket_dir = tempfile.mkdtemp(prefix="analysis-kernel-")
+        self.km = AsyncKernelManager(kernel_name="python3", transport="ipc",
+                                     ip=os.path.join(self.socket_dir, "k"))
 
     def reset(self) -> None:
         from nbclient import NotebookClient
@@ -175,6 +200,7 @@ class SharedKernel:
         from jupyter_core.utils import run_sync
         if self.km.has_kernel:
             run_sync(self.km.shutdown_kernel)(now=True)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     def kill(self) -> None:
         """Stop the kernel process at once (from another thread than the one using it)."""
@@ -184,6 +210,7 @@ class SharedKernel:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
 class NotebookBatch:
@@ -204,6 +231,18 @@ class NotebookBatch:
         self.kernel = SharedKernel()
 
     def _worker(self) -> None:
+        """The notebooks, and any failure of the thread itself (a manifest write on a full
+        disk) as the batch's result: one line, never a thread traceback."""
+        try:
+            self._notebooks()
+        except BaseException as exc:
+            running = [n["name"] for n in self.manifest["notebooks"] if n["status"] == "running"]
+            for n in self.manifest["notebooks"]:
+                if n["status"] == "running":
+                    n["status"] = "failed"
+            self.result = ("failed", _fail_line(exc)[0], running[0] if running else None)
+
+    def _notebooks(self) -> None:
         import papermill as pm
         status, error, failed_nb = "ok", None, None
         for nb in self.notebooks:
@@ -214,16 +253,20 @@ class NotebookBatch:
                     return
                 self.manifest["notebooks"].append(entry)
                 _write_json(self.work / "manifest.json", self.manifest)
+            out = self.work / "notebooks" / nb.name
+            tmp = out.with_name(f".{nb.stem}.{os.getpid()}.tmp.ipynb")
             try:
-                pm.execute_notebook(str(nb), str(self.work / "notebooks" / nb.name),
-                                    parameters=self.parameters, kernel_name="python3",
-                                    cwd=str(nb.parent), progress_bar=False, log_output=False,
-                                    report_mode=False, km=self.kernel.km)
+                pm.execute_notebook(str(nb), str(tmp), parameters=self.parameters,
+                                    kernel_name="python3", cwd=str(nb.parent),
+                                    progress_bar=False, log_output=False, report_mode=False,
+                                    km=self.kernel.km)
                 entry["status"] = "ok"
                 self.kernel.reset()
             except Exception as exc:  # papermill wraps the kernel's exception
                 entry["status"] = "failed"
                 status, error, failed_nb = "failed", _error_line(exc), nb.name
+            finally:
+                _settle_notebook(tmp, out)
             with self.lock:
                 if self.cancelled:
                     return
@@ -244,7 +287,8 @@ class NotebookBatch:
                 thread.join(0.2)
             return self.result
         except (Terminated, KeyboardInterrupt) as exc:
-            why = "terminated by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+            why = "terminated by SIGTERM" if isinstance(exc, Terminated) \
+                else "interrupted (SIGINT)"
             with self.lock:
                 self.cancelled = True
                 running = [n for n in self.manifest["notebooks"] if n["status"] == "running"]
@@ -279,11 +323,93 @@ def render_report(run_dir: Path, cfg: dict[str, Any]) -> None:
         report.write_index(run_dir, cfg, pages)
 
 
+def _reserve(outputs: Path, dataset: str, stamp: str) -> tuple[Path, Path]:
+    """(final folder, work folder) under a name no other run holds.
+
+    The name is reserved by creating its ``.partial`` work folder, which is atomic: two runs
+    started in the same second cannot both create it, so the second takes the next suffix
+    (``-2``, ``-3`` …). A finished run's folder is never reused either."""
+    for i in range(1, 10_000):
+        name = f"{dataset}-{stamp}" + (f"-{i}" if i > 1 else "")
+        final, work = outputs / name, outputs / f".{name}.partial"
+        if final.exists() or final.is_symlink():
+            continue
+        try:
+            work.mkdir()
+        except FileExistsError:
+            continue
+        if final.exists():  # that run finished between the check and the mkdir
+            work.rmdir()
+            continue
+        return final, work
+    raise InputError("no free run-folder name", file=str(outputs))  # pragma: no cover
+
+
+def _reserve_out(final: Path) -> Path:
+    """The work folder for ``--out DIR``, reserved atomically (another run may want DIR)."""
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise InputError("the output directory already exists and is not empty; a run "
+                         "never overwrites another", file=str(final),
+                         hint="Choose a new --out, or remove the old folder yourself")
+    work = final.parent / f".{final.name}.partial"
+    try:
+        work.mkdir()
+    except FileExistsError:
+        raise InputError("another run is writing this output directory now (its .partial "
+                         "folder exists)", file=str(final),
+                         hint="Choose another --out, or wait for that run to end") from None
+    return work
+
+
+def _fail_line(exc: BaseException) -> tuple[str, int]:
+    """(one line for the manifest and the console, exit code) for a failure of the runner
+    itself (not of a notebook): signals, a full disk, anything unexpected."""
+    if isinstance(exc, Terminated):
+        return "terminated by SIGTERM", EXIT_TERMINATED
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (SIGINT)", EXIT_INTERRUPTED
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return (f"could not write the run folder: {exc.strerror or exc}{where}",
+                EXIT_FAILED)
+    return f"the run failed: {_error_line(exc)}", EXIT_FAILED
+
+
+def _settle_notebook(tmp: Path, out: Path) -> None:
+    """papermill writes the executed notebook while it runs: under a temporary name, which
+    becomes the final one only when the file is whole (a notebook that failed in a cell is
+    kept, to show the error; one cut short by a full disk is removed)."""
+    if not tmp.exists():
+        return
+    try:
+        json.loads(tmp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        tmp.unlink(missing_ok=True)
+        return
+    os.replace(tmp, out)
+
+
+def _sweep_temporaries(work: Path) -> None:
+    """Remove the temporary files of writes that did not finish (they hold nothing final,
+    and on a full disk removing them frees the room the manifest needs)."""
+    for tmp in [*work.rglob(".*.tmp"), *work.rglob(".*.tmp.ipynb")]:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
 def run(data_path: str | Path, params_path: str | Path | None = None,
         overrides: dict[str, Any] | None = None, out: str | Path | None = None,
         outputs_root: str | Path | None = None, notebooks: list[Path] | None = None,
         echo: Callable[[str], None] = print) -> RunResult:
-    """Run every notebook on ``data_path``. Raises InputError for bad parameters or data."""
+    """Run every notebook on ``data_path``. Raises InputError for bad parameters or data,
+    before anything is written (bad data found by the transaction stage removes the folder).
+
+    Once the run folder exists, every failure — a notebook, a full disk, SIGTERM or SIGINT
+    at any point — ends in a folder marked "failed" with the reason in one line, and a
+    RunResult with exit code 1 (143 for SIGTERM, 130 for SIGINT); ``latest`` moves only
+    after a run whose status is "ok"."""
     t_start = time.perf_counter()
     started = _dt.datetime.now().astimezone()
     cfg = config.resolve(params_path, overrides or {})
@@ -292,28 +418,15 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
     dataset = _slug(cfg["dataset"] or Path(data.rstrip("/")).stem)
     if out is not None:
         final = Path(out).resolve()
-        if final.exists() and (not final.is_dir() or any(final.iterdir())):
-            raise InputError("the output directory already exists and is not empty; a run "
-                             "never overwrites another", file=str(final),
-                             hint="Choose a new --out, or remove the old folder yourself")
         outputs = final.parent
+        _writable_dir(outputs)
+        sweep_stale(outputs)
+        work = _reserve_out(final)
     else:
         outputs = Path(outputs_root).resolve() if outputs_root else PROJECT_ROOT / "outputs"
-        stamp = started.strftime("%Y%m%d-%H%M%S")
-        final = outputs / f"{dataset}-{stamp}"
-        i = 1
-        while final.exists():
-            final = outputs / f"{dataset}-{stamp}-{i}"
-            i += 1
-    _writable_dir(outputs)
-    sweep_stale(outputs)
-    work = outputs / f".{final.name}.partial"
-    if work.exists():
-        shutil.rmtree(work)
-    (work / "notebooks").mkdir(parents=True)
-    params_file = work / "params.yaml"
-    params_file.write_text(yaml.safe_dump(config.public(cfg), sort_keys=True,
-                                          allow_unicode=True), encoding="utf-8")
+        _writable_dir(outputs)
+        sweep_stale(outputs)
+        final, work = _reserve(outputs, dataset, started.strftime("%Y%m%d-%H%M%S"))
 
     manifest: dict[str, Any] = {
         "status": "running",
@@ -323,8 +436,8 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         "parameters": config.public(cfg),
         "overrides": config.public(overrides or {}),
         "params_file": str(Path(params_path).resolve()) if params_path else None,
-        "input": {"path": str(data), "sha256": None, "bytes": load.source_info(data)["bytes"],
-                  "rows": None, "engine": cfg["engine"]},
+        "input": {"path": str(data), "sha256": None, "bytes": None, "rows": None,
+                  "engine": cfg["engine"]},
         "packages": package_versions(),
         "platform": {"system": platform.platform(), "cpus": os.cpu_count()},
         "notebooks": [],
@@ -332,16 +445,69 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         "warnings": [],
         "error": None,
     }
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    status, error, failed_nb, code = "failed", None, None, EXIT_FAILED
+    try:
+        try:
+            status, error, failed_nb, code = _execute(data, cfg, params_path, work, manifest,
+                                                      notebooks, echo)
+        except InputError:
+            shutil.rmtree(work, ignore_errors=True)  # bad data: nothing is kept
+            raise
+        except BaseException as exc:  # signals, a full disk, the unexpected: one line
+            error, code = _fail_line(exc)
+            status = "failed"
+            failed_nb = next((n["name"] for n in manifest["notebooks"]
+                              if n["status"] == "running"), None)
+            for n in manifest["notebooks"]:
+                if n["status"] == "running":
+                    n["status"] = "failed"
+            echo(f"  {error}")
+        if in_main:  # the last few milliseconds: record and rename, whatever arrives now
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        manifest.update(status=status, error=error, failed_notebook=failed_nb,
+                        finished=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+        manifest["timings"]["total_seconds"] = round(time.perf_counter() - t_start, 2)
+        warnings = list(manifest["warnings"])
+        if status != "ok":
+            _sweep_temporaries(work)
+        try:
+            _write_json(work / "manifest.json", manifest)
+        except OSError as exc:  # still a full disk: the folder's name says it did not finish
+            status, code = "failed", code if code != EXIT_OK else EXIT_FAILED
+            error = error or _fail_line(exc)[0]
+            return RunResult(status=status, run_dir=work, error=error, exit_code=code,
+                             notebooks=manifest["notebooks"], warnings=warnings)
+        os.replace(work, final)
+        if status == "ok":
+            note = _point_latest(outputs, final)
+            if note:
+                warnings.append(note)
+        return RunResult(status=status, run_dir=final, error=error, exit_code=code,
+                         notebooks=manifest["notebooks"], warnings=warnings)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _execute(data: str, cfg: dict[str, Any], params_path, work: Path, manifest: dict,
+             notebooks: list[Path] | None, echo) -> tuple[str, str | None, str | None, int]:
+    """The run's phases inside its reserved work folder: (status, error, failed notebook,
+    exit code). Raises InputError for bad data (the caller removes the folder)."""
+    (work / "notebooks").mkdir()
+    params_file = work / "params.yaml"
+    from .pipeline import replacing
+    with replacing(params_file) as tmp:
+        tmp.write_text(yaml.safe_dump(config.public(cfg), sort_keys=True, allow_unicode=True),
+                       encoding="utf-8")
+    manifest["input"]["bytes"] = load.source_info(data)["bytes"]
     _write_json(work / "manifest.json", manifest)
 
     # Check the data before anything is kept: the transaction stage raises InputError, and
     # then the folder goes. Its result stays in the folder for notebook 01 (stage1.json).
     t0 = time.perf_counter()
-    try:
-        rows, warnings, seconds = _stage1(data, cfg, work)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    rows, warnings, seconds = _stage1(data, cfg, work)
     manifest["input"].update(rows=rows, sha256=load.sha256(data))
     manifest["warnings"] = warnings
     manifest["timings"]["transaction_stage_seconds"] = round(seconds, 2)
@@ -363,7 +529,10 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
             os.environ.pop(config.SALT_ENV, None)
         else:
             os.environ[config.SALT_ENV] = saved_salt
-
+    if error == "terminated by SIGTERM":
+        return status, error, failed_nb, EXIT_TERMINATED
+    if error == "interrupted (SIGINT)":
+        return status, error, failed_nb, EXIT_INTERRUPTED
     if status == "ok":
         t0 = time.perf_counter()
         try:
@@ -372,18 +541,7 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
             status, error = "failed", "rendering the report failed: " + _error_line(exc)
         manifest["timings"]["render_seconds"] = round(time.perf_counter() - t0, 2)
         echo(f"  {'report (HTML)':<22} {status:<6} {manifest['timings']['render_seconds']:6.1f} s")
-
-    manifest["status"] = status
-    manifest["error"] = error
-    manifest["failed_notebook"] = failed_nb
-    manifest["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    manifest["timings"]["total_seconds"] = round(time.perf_counter() - t_start, 2)
-    _write_json(work / "manifest.json", manifest)
-    os.replace(work, final)
-    if status == "ok":
-        _point_latest(outputs, final)
-    return RunResult(status=status, run_dir=final, error=error, notebooks=manifest["notebooks"],
-                     exit_code=EXIT_OK if status == "ok" else EXIT_FAILED)
+    return status, error, failed_nb, EXIT_OK if status == "ok" else EXIT_FAILED
 
 
 def _stage1(data: str, cfg: dict[str, Any], work: Path) -> tuple[int, list[str], float]:
@@ -429,8 +587,9 @@ def main_check(args) -> int:
 def main_run(args) -> int:
     overrides = dict(config.parse_override(p) for p in (args.param or []))
     print(f"analysis run: {args.data}" + (f" with {args.params}" if args.params else ""))
-    result = run(args.data, args.params, overrides, out=args.out)
-    for w in json.loads((result.run_dir / "manifest.json").read_text())["warnings"]:
+    result = run(args.data, args.params, overrides, out=args.out,
+                 outputs_root=getattr(args, "outputs", None))
+    for w in result.warnings:
         print(f"warning: {w}")
     if result.status == "ok":
         print(f"done: {result.run_dir}")
@@ -438,4 +597,4 @@ def main_run(args) -> int:
         return EXIT_OK
     print(f"error: run failed: {result.error}; the partial run is kept, marked failed: "
           f"{result.run_dir}", file=sys.stderr)
-    return 143 if result.error == "terminated by SIGTERM" else result.exit_code
+    return result.exit_code

@@ -321,6 +321,31 @@ def lifecycle(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[st
 
 # -- playbook ---------------------------------------------------------------------------
 
+def check_playbook_covers(segment_names_: list[str]) -> None:
+    """Raise ParamError unless the playbook gives an action to every (tier, stage, segment)
+    combination that these segment names can produce: checked with the parameters, before a
+    run writes anything, instead of failing in notebook 03 minutes later."""
+    grid = pd.MultiIndex.from_product([["A", "B", "C"], list(STAGES), list(segment_names_)],
+                                      names=["abc_tier", "lifecycle_stage", "rfm_segment"])
+    labels = grid.to_frame(index=False)
+    book = playbook_table()
+    covered = np.zeros(len(labels), dtype=bool)
+    for _, r in book.iterrows():
+        hit = np.ones(len(labels), dtype=bool)
+        for col in ("abc_tier", "lifecycle_stage", "rfm_segment"):
+            if r[col] != "*":
+                hit &= labels[col].to_numpy() == r[col]
+        covered |= hit
+    if not covered.all():
+        first = labels[~covered].iloc[0]
+        raise ParamError(f"segment_map adds segment {first['rfm_segment']!r}, for which the "
+                         f"playbook has no action (e.g. a tier-{first['abc_tier']} "
+                         f"{first['lifecycle_stage']} customer)", column="segment_map",
+                         hint="Name an existing segment (" + ", ".join(
+                             _default_segments()["segment"].unique()[:4]) + ", …) or keep the "
+                         "default segment names")
+
+
 def recommend(labels: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     """Action key, label and rationale for each customer from ``abc_tier``,
     ``lifecycle_stage`` and ``rfm_segment``: the first playbook rule that matches wins."""

@@ -1,0 +1,271 @@
+"""Issue 17: runs that never corrupt each other — concurrency, full disks, signals, odd paths.
+
+The phases of a run are hit in process (the runner's own functions replaced by ones that
+send the signal or fill the disk at that moment), and through the real CLI where the
+whole process matters (two runs at once, a real full tmpfs)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from analysis import config, runner
+from analysis.errors import InputError, ParamError
+from conftest import RETAIL, RETAIL_PARAMS, ROOT, run_cli
+
+TINY = "cid,day,amt\n1,2020-01-02,10.50\n2,2020-01-03,4.00\n1,2020-02-10,7.25\n"
+
+
+def _tiny(tmp_path) -> tuple[Path, Path]:
+    data, params = tmp_path / "tiny.csv", tmp_path / "tiny.yaml"
+    data.write_text(TINY)
+    params.write_text("columns: {customer_id: cid, date: day, amount: amt}\nclv_bootstrap: 0\n")
+    return data, params
+
+
+def _earlier(outputs: Path) -> Path:
+    old = outputs / "earlier"
+    old.mkdir(parents=True)
+    (old / "manifest.json").write_text('{"status": "ok"}')
+    (outputs / "latest").symlink_to("earlier")
+    return old
+
+
+def _no_temporaries(folder: Path) -> None:
+    left = [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+    assert not left, left
+
+
+# -- odd paths and parameters: refused before anything is written --------------------------
+
+def test_params_that_are_not_regular_files_are_refused_at_once(tmp_path):
+    fifo = tmp_path / "params.fifo"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        t0 = time.perf_counter()
+        with pytest.raises(ParamError, match="not a regular file"):
+            config.read_yaml(path)
+        assert time.perf_counter() - t0 < 5
+    big = tmp_path / "big.yaml"
+    big.write_text("dataset: x\n" + "#" * (2 << 20))
+    with pytest.raises(ParamError, match="larger than 1024 KiB"):
+        config.read_yaml(big)
+    data, params = _tiny(tmp_path)
+    proc = run_cli("run", "/dev/zero", "--params", str(params), "--outputs", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "not a regular file" in proc.stderr
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_a_segment_map_the_playbook_cannot_cover_is_a_parameter_error(tmp_path):
+    """A segment_map that renames Champions to Whales partitions the grid (so the old check
+    passed) but leaves Whales without a playbook action: now exit 2 before anything runs."""
+    cols = {"customer_id": "c", "date": "d", "amount": "a"}
+    whales = {"Champions": [[9, 9], [9, 9]], "Whales": [[[5, 5], [4, 5]], [[4, 4], [5, 5]]]}
+    with pytest.raises(ParamError, match="playbook has no action") as err:
+        config.resolve(None, {"columns": cols, "segment_map": whales})
+    assert "'Whales'" in str(err.value)
+    data, params = _tiny(tmp_path)
+    params.write_text(params.read_text() + "segment_map: {Champions: [[9, 9], [9, 9]], "
+                      "Whales: [[[5, 5], [4, 5]], [[4, 4], [5, 5]]]}\n")
+    proc = run_cli("run", str(data), "--params", str(params), "--outputs", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "playbook has no action" in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+# -- run folders: unique names, latest only where it belongs ------------------------------
+
+def test_reserved_names_never_collide(tmp_path):
+    names = set()
+    for _ in range(5):
+        final, work = runner._reserve(tmp_path, "ds", "20260101-000000")
+        assert work.is_dir() and not final.exists()
+        names.add(final.name)
+    assert names == {"ds-20260101-000000", *(f"ds-20260101-000000-{i}" for i in range(2, 6))}
+    with pytest.raises(InputError, match="another run is writing"):
+        runner._reserve_out(tmp_path / "ds-20260101-000000")
+
+
+def test_latest_replaces_only_a_link_this_project_made(tmp_path):
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "run-b").mkdir()
+    assert runner._point_latest(tmp_path, tmp_path / "run-a") is None
+    assert os.readlink(tmp_path / "latest") == "run-a"
+    assert runner._point_latest(tmp_path, tmp_path / "run-b") is None
+    assert os.readlink(tmp_path / "latest") == "run-b"
+    (tmp_path / "latest").unlink()
+    (tmp_path / "latest").write_text("a user's notes")
+    assert "is a file" in runner._point_latest(tmp_path, tmp_path / "run-a")
+    assert (tmp_path / "latest").read_text() == "a user's notes"
+    (tmp_path / "latest").unlink()
+    (tmp_path / "latest").mkdir()
+    (tmp_path / "latest" / "keep.txt").write_text("x")
+    assert "is a folder" in runner._point_latest(tmp_path, tmp_path / "run-a")
+    assert (tmp_path / "latest" / "keep.txt").exists()
+    (tmp_path / "latest" / "keep.txt").unlink()
+    (tmp_path / "latest").rmdir()
+    (tmp_path / "latest").symlink_to("/etc")
+    assert "did not make" in runner._point_latest(tmp_path, tmp_path / "run-a")
+    assert os.readlink(tmp_path / "latest") == "/etc"
+    assert not list(tmp_path.glob(".latest-*"))
+
+
+# -- a signal or a full disk at each phase: failed, one line, nothing half-written --------
+
+def _sigterm(*_args, **_kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)  # the handler raises before this ends
+    raise AssertionError("SIGTERM did not arrive")
+
+
+def _sigint(*_args, **_kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+    raise AssertionError("SIGINT did not arrive")
+
+
+def _enospc(*_args, **_kwargs):
+    raise OSError(28, "No space left on device", "/x/customers.csv")
+
+
+def _ok_batch(self):
+    return "ok", None, None
+
+
+@pytest.mark.parametrize("phase, fault, code, words", [
+    ("stage1", _sigterm, 143, "terminated by SIGTERM"),
+    ("stage1", _sigint, 130, "interrupted (SIGINT)"),
+    ("stage1", _enospc, 1, "could not write the run folder: No space left on device"),
+    ("render", _sigterm, 143, "terminated by SIGTERM"),
+    ("render", _enospc, 1, "No space left on device"),
+])
+def test_a_fault_at_each_phase_marks_the_run_failed(tmp_path, monkeypatch, phase, fault, code,
+                                                    words):
+    data, params = _tiny(tmp_path)
+    outputs = tmp_path / "outputs"
+    earlier = _earlier(outputs)
+    if phase == "stage1":
+        monkeypatch.setattr(runner, "_stage1", fault)
+    else:
+        monkeypatch.setattr(runner.NotebookBatch, "run", _ok_batch)
+        monkeypatch.setattr(runner, "render_report", fault)
+    lines: list[str] = []
+    result = runner.run(data, params, outputs_root=outputs, echo=lines.append)
+    assert result.status == "failed" and result.exit_code == code
+    assert words in result.error and "\n" not in result.error
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and words in manifest["error"]
+    assert not result.run_dir.name.endswith(".partial")
+    assert os.readlink(outputs / "latest") == "earlier" and earlier.exists()
+    _no_temporaries(outputs)
+    assert signal.getsignal(signal.SIGTERM) is not runner._on_sigterm  # handler restored
+
+
+def test_bad_data_still_leaves_no_folder(tmp_path):
+    data, params = _tiny(tmp_path)
+    data.write_text("cid,day,amt\n1,2020-01-02,ten\n")
+    with pytest.raises(InputError):
+        runner.run(data, params, outputs_root=tmp_path / "o", echo=lambda _: None)
+    assert not any((tmp_path / "o").iterdir())
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_transaction_stage_of_a_real_run(tmp_path):
+    """The CLI in its own process, SIGTERM while it reads a file large enough to take a few
+    seconds: exit 143, one line, the folder marked failed."""
+    big = tmp_path / "big.csv"
+    with open(big, "w") as fh:
+        fh.write("cid,day,amt\n")
+        for i in range(1_500_000):
+            fh.write(f"{i % 50000},2020-{1 + i % 12:02d}-{1 + i % 28:02d},{i % 97}.5\n")
+    _, params = _tiny(tmp_path)
+    outputs = tmp_path / "o"
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "analysis", "run", str(big), "--params",
+                             str(params), "--outputs", str(outputs)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(outputs.glob(".*.partial/manifest.json")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "Traceback" not in stderr
+    errors = [x for x in stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "terminated by SIGTERM" in errors[0]
+    (folder,) = [p for p in outputs.iterdir() if not p.name.startswith(".")]
+    assert json.loads((folder / "manifest.json").read_text())["status"] == "failed"
+    _no_temporaries(outputs)
+
+
+def _tmpfs(path: Path, size: str) -> bool:
+    path.mkdir()
+    if os.geteuid() != 0:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_in_one_line_and_a_failed_folder(tmp_path):
+    disk = tmp_path / "disk"
+    if not _tmpfs(disk, "600k"):
+        pytest.skip("needs root and tmpfs to make a small disk (mount -t tmpfs)")
+    try:
+        earlier = _earlier(disk)
+        proc = run_cli("run", str(RETAIL), "--params", str(RETAIL_PARAMS), "--outputs",
+                       str(disk))
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        assert "Traceback" not in proc.stderr
+        errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+        assert len(errors) == 1 and "No space left on device" in errors[0], proc.stderr
+        folders = [p for p in disk.iterdir() if p.name not in ("earlier", "latest")]
+        assert len(folders) == 1
+        manifest = json.loads((folders[0] / "manifest.json").read_text())
+        assert manifest["status"] == "failed" and "No space left" in manifest["error"]
+        _no_temporaries(disk)
+        assert os.readlink(disk / "latest") == "earlier" and earlier.exists()
+        # every file under its final name is whole: the tables read back
+        for csv in folders[0].glob("*.csv"):
+            import pandas as pd
+            pd.read_csv(csv)
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_get_two_consistent_folders(tmp_path):
+    outputs = tmp_path / "outputs"
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    runs = [("en", "42"), ("zh", "7")]
+    procs = [subprocess.Popen([sys.executable, "-m", "analysis", "run", str(RETAIL), "--params",
+                               str(RETAIL_PARAMS), "--outputs", str(outputs), "-p",
+                               f"language={lang}", "-p", f"seed={seed}"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for lang, seed in runs]
+    results = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, results):
+        assert p.returncode == 0, err[-3000:]
+        assert "Address already in use" not in err and "without encryption" not in err
+    folders = sorted(p for p in outputs.iterdir() if not p.name.startswith(".") and
+                     p.name != "latest")
+    assert len(folders) == 2
+    seen = set()
+    for folder in folders:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        params = config.read_yaml(folder / "params.yaml")
+        assert manifest["status"] == "ok"
+        lang, seed = manifest["parameters"]["language"], manifest["parameters"]["seed"]
+        assert (params["language"], params["seed"]) == (lang, seed)
+        dictionary = (folder / "data_dictionary.md").read_text()
+        assert ("数据字典" in dictionary) == (lang == "zh")
+        seen.add((lang, str(seed)))
+    assert seen == set(runs)
+    assert (outputs / "latest").resolve() in [f.resolve() for f in folders]
+    assert not list(outputs.glob(".*"))
