@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data/raw/CDNOW_master.txt
 PARAMS ?= params/cdnow.yaml
 
-.PHONY: setup report test test-spark java lab clean-outputs
+.PHONY: setup report test test-spark java chromium lab clean-outputs
 
 setup: $(STAMP)
 
@@ -36,6 +36,20 @@ java:
 	  echo "java: installed $$(java -version 2>&1 | head -n 1)"; \
 	else \
 	  echo "java: not found and no apt-get; install Java 17+ or set JAVA_HOME" >&2; exit 1; \
+	fi
+
+# The browser tests (marker `browser`) drive headless Chromium; where it is missing, Debian's
+# chromium and chromium-driver are installed with apt-get (as root, or password-less sudo).
+chromium:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+	  echo "chromium: $$(chromium --version 2>/dev/null | head -n 1)"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null && \
+	  echo "chromium: installed $$(chromium --version 2>/dev/null | head -n 1)"; \
+	else \
+	  echo "chromium: not found and no apt-get; install Chromium to run the browser tests" >&2; exit 1; \
 	fi
 
 # the Spark tests only (they are part of `make test` too, where Java is present)

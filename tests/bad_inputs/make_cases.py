@@ -168,10 +168,11 @@ def build() -> None:
          ledger={"non_positive_price": 0, "cancellations": 0, "kept": 4},
          note="a negative profit is not a non-positive price: every row stays")
     case("sub-cent amounts get a rounding line", "subcent.csv",
-         "cid,day,amt\n1,2020-01-02,0.125\n2,2020-01-03,1.005\n1,2020-02-10,2.675\n",
-         exit=0, ledger={"rounding": 0, "kept": 3},
-         note="the file totals 3.805, the rows round to 0.12 + 1.00 + 2.68 = 3.80 (half to "
-              "even on the float); the rounding line holds the 0.005 on the revenue side")
+         "cid,day,amt\n1,2020-01-02,0.125\n2,2020-01-03,1.005\n1,2020-02-10,2.675\n"
+         "3,2020-02-11,0.333\n3,2020-02-12,0.333\n3,2020-02-13,0.333\n",
+         exit=0, ledger={"rounding": 0, "kept": 6},
+         note="the file totals 4.804; the rows round to 0.12 + 1.00 + 2.68 + 3 x 0.33 = 4.79, "
+              "so the input line says 4.80 and the rounding line 0.01")
     case("xlsx with the data on the second sheet", "two_sheets.xlsx",
          lambda p: _two_sheets(p), contains=["'cid'", "not in the sheet", "sheet"])
     case("xlsx second sheet chosen", "two_sheets_ok.xlsx", lambda p: _two_sheets(p),
