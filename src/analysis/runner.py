@@ -47,6 +47,11 @@ class Terminated(BaseException):
     """SIGTERM arrived: stop, mark the run failed, keep earlier runs as they are."""
 
 
+#: the reasons a stopped run gives, and its exit code
+TERMINATED, INTERRUPTED = "terminated by SIGTERM", "interrupted (SIGINT)"
+SIGNAL_EXIT = {TERMINATED: EXIT_TERMINATED, INTERRUPTED: EXIT_INTERRUPTED}
+
+
 def _on_sigterm(signum, frame):
     raise Terminated()
 
@@ -287,8 +292,7 @@ class NotebookBatch:
                 thread.join(0.2)
             return self.result
         except (Terminated, KeyboardInterrupt) as exc:
-            why = "terminated by SIGTERM" if isinstance(exc, Terminated) \
-                else "interrupted (SIGINT)"
+            why = TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
             with self.lock:
                 self.cancelled = True
                 running = [n for n in self.manifest["notebooks"] if n["status"] == "running"]
@@ -365,9 +369,9 @@ def _fail_line(exc: BaseException) -> tuple[str, int]:
     """(one line for the manifest and the console, exit code) for a failure of the runner
     itself (not of a notebook): signals, a full disk, anything unexpected."""
     if isinstance(exc, Terminated):
-        return "terminated by SIGTERM", EXIT_TERMINATED
+        return TERMINATED, EXIT_TERMINATED
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (SIGINT)", EXIT_INTERRUPTED
+        return INTERRUPTED, EXIT_INTERRUPTED
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         return (f"could not write the run folder: {exc.strerror or exc}{where}",
@@ -450,8 +454,8 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
     status, error, failed_nb, code = "failed", None, None, EXIT_FAILED
     try:
         try:
-            status, error, failed_nb, code = _execute(data, cfg, params_path, work, manifest,
-                                                      notebooks, echo)
+            status, error, failed_nb, code = _execute(data, cfg, work, manifest, notebooks,
+                                                      echo)
         except InputError:
             shutil.rmtree(work, ignore_errors=True)  # bad data: nothing is kept
             raise
@@ -491,7 +495,7 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
             signal.signal(signal.SIGTERM, previous)
 
 
-def _execute(data: str, cfg: dict[str, Any], params_path, work: Path, manifest: dict,
+def _execute(data: str, cfg: dict[str, Any], work: Path, manifest: dict,
              notebooks: list[Path] | None, echo) -> tuple[str, str | None, str | None, int]:
     """The run's phases inside its reserved work folder: (status, error, failed notebook,
     exit code). Raises InputError for bad data (the caller removes the folder)."""
@@ -529,10 +533,8 @@ def _execute(data: str, cfg: dict[str, Any], params_path, work: Path, manifest: 
             os.environ.pop(config.SALT_ENV, None)
         else:
             os.environ[config.SALT_ENV] = saved_salt
-    if error == "terminated by SIGTERM":
-        return status, error, failed_nb, EXIT_TERMINATED
-    if error == "interrupted (SIGINT)":
-        return status, error, failed_nb, EXIT_INTERRUPTED
+    if error in SIGNAL_EXIT:
+        return status, error, failed_nb, SIGNAL_EXIT[error]
     if status == "ok":
         t0 = time.perf_counter()
         try:
