@@ -44,7 +44,6 @@ from .config import cancel_regex, missing_tokens, time_unit_days
 from .errors import InputError
 
 ENGINES = ("pandas", "duckdb", "spark")
-PARQUET = (".parquet", ".pq")
 WHITESPACE = (" ", "\t", "\n", "\r")
 #: Spark settings the rules rely on: UTC timestamps (no shift by the session's zone) and
 #: NULL, not an error, for a value that does not parse (the checks count and report them)
@@ -68,7 +67,7 @@ def native_format(source: str | Path, cfg: Mapping[str, Any]) -> str | None:
         if not files:
             raise InputError("the data directory holds no files", file=s)
         suffixes = {p.suffix.lower() for p in files}
-        if suffixes <= set(PARQUET):
+        if suffixes <= load.PARQUET_SUFFIXES:
             return "parquet"
         if suffixes <= load.TEXT_SUFFIXES:
             if not _csv_ok(cfg):
@@ -81,7 +80,7 @@ def native_format(source: str | Path, cfg: Mapping[str, Any]) -> str | None:
         raise InputError("a data directory must hold only Parquet files or only CSV files",
                          file=s, hint=f"Found file types {sorted(suffixes)}")
     suffix = Path(urlparse(s).path if is_uri(s) else s).suffix.lower()
-    if suffix in PARQUET:
+    if suffix in load.PARQUET_SUFFIXES:
         return "parquet"
     if suffix in load.EXCEL_SUFFIXES:
         return None
@@ -248,7 +247,7 @@ def _text(col, missing: list[str]):
     return ibis.ifelse(t.lower().isin(missing), ibis.null("string"), t)
 
 
-CURRENCY_RE = r"[$€£¥₹]|\b(USD|EUR|GBP|CNY|RMB|JPY)\b"
+CURRENCY_RE = load.CURRENCY_SYMBOLS  # one pattern for every engine
 
 
 def _number(col, cfg, text_done: bool = False):

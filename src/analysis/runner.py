@@ -313,15 +313,18 @@ def render_report(run_dir: Path, cfg: dict[str, Any]) -> None:
     from nbconvert import HTMLExporter
 
     from . import report
+    from .pipeline import replacing
     report_dir = run_dir / "report"
     report_dir.mkdir(exist_ok=True)
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     pages = []
-    for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
+    for nb in sorted(p for p in (run_dir / "notebooks").glob("*.ipynb")
+                     if not p.name.startswith(".")):
         body, _ = exporter.from_filename(str(nb))
         out = report_dir / (nb.stem + ".html")
-        out.write_text(body, encoding="utf-8")
+        with replacing(out) as tmp:
+            tmp.write_text(body, encoding="utf-8")
         pages.append(out.name)
     if not (report_dir / "index.html").exists():  # notebook 05 writes it; fallback otherwise
         report.write_index(run_dir, cfg, pages)
