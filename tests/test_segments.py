@@ -84,6 +84,9 @@ def test_minibatch_is_used_above_the_threshold():
     c = customers(600)
     out = segments.cluster(c, END, (2, 3), seed=1, sample=300, minibatch_threshold=100)
     assert out["status"] == "ok" and out["labels"].nunique() == out["k"]
+    assert out["algorithm"] == "MiniBatchKMeans"
+    below = segments.cluster(c, END, (2, 3), seed=1, sample=300, minibatch_threshold=1000)
+    assert below["algorithm"] == "KMeans"
 
 
 def test_lifecycle_boundaries_on_hand_made_dates():

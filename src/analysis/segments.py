@@ -190,6 +190,7 @@ def cluster(customers: pd.DataFrame, end: pd.Timestamp, k_range=(2, 8), seed: in
     and 200,000 points pin three-dimensional centres down far below what matters here.
 
     Returns labels (1 = highest mean revenue), the silhouette per k, the chosen k, the
+    algorithm (``KMeans`` or, above ``minibatch_threshold``, ``MiniBatchKMeans``), the
     adjusted Rand index across seeds (on the fitted sample), and centroid profiles."""
     from sklearn.metrics import adjusted_rand_score, silhouette_score
     from sklearn.preprocessing import StandardScaler
@@ -232,6 +233,7 @@ def cluster(customers: pd.DataFrame, end: pd.Timestamp, k_range=(2, 8), seed: in
     mapping = {old: new for new, old in enumerate(means.index, start=1)}
     labels = pd.Series(np.vectorize(mapping.get)(raw), index=customers.index, name="cluster")
     return {"status": "ok", "labels": labels, "k": best, "silhouette": scores,
+            "algorithm": type(models[best]).__name__,
             "best_silhouette": scores[best], "ari": {"mean": float(np.mean(aris)),
                                                      "min": float(np.min(aris))},
             "profile": cluster_profile(customers, labels, end, X)}
