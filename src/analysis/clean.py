@@ -184,11 +184,6 @@ def _first_example(df: pd.DataFrame, mask: np.ndarray) -> dict[str, Any] | None:
     return sub.loc[pos].to_dict()
 
 
-#: the largest total of amounts (in cents) counted exactly: every sum, in integers or in
-#: float64 (which holds whole numbers exactly up to 2**53), stays exact below it
-MAX_TOTAL_CENTS = 2 ** 53
-
-
 def rounding_cents(subcent_1e4: int) -> int:
     """Cents that rounding each row to the cent removed, from the sum of the rows'
     differences in 1/10,000 of the currency (rounded half to even, once)."""

@@ -272,7 +272,6 @@ def _number(col, cfg, text_done: bool = False):
 
 
 def _timestamp(eng: Engine, col, cfg, text_done: bool = False):
-    import ibis
     if col.type().is_timestamp() or col.type().is_date():
         return col.cast("timestamp")
     t = col if text_done else _text(col, missing_tokens(cfg))
@@ -333,6 +332,11 @@ def _not_finite(v):
     return v.isnull() | v.isnan() | v.isinf()
 
 
+def _too_large(v):
+    """A money value the run refuses (``load.MAX_ROW_AMOUNT``), or one that is not finite."""
+    return _not_finite(v) | (v.abs() > load.MAX_ROW_AMOUNT)
+
+
 def _rint(y):
     """Round half to even, as numpy's rint, so cents agree with the pandas engine."""
     import ibis
@@ -390,11 +394,10 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
     amount = step2._amount_v if "amount" in src else step2._quantity_v * step2._unit_price_v
     step3 = step2.mutate(_amount=amount,
                          **{f"_bad_{c}": _not_finite(step2[f"_{c}_v"]) for c in numeric})
-    # rows too large to count exactly are refused below (load.check_amounts); their cents
+    # rows too large to count exactly are refused below (as load refuses them); their cents
     # stay NULL so that no cast overflows on the engine
-    big = _not_finite(step3._amount) | (step3._amount.abs() > load.MAX_ROW_AMOUNT)
-    big_money = {c: _not_finite(step3[f"_{c}_v"]) |
-                 (step3[f"_{c}_v"].abs() > load.MAX_ROW_AMOUNT) for c in money}
+    big = _too_large(step3._amount)
+    big_money = {c: _too_large(step3[f"_{c}_v"]) for c in money}
     step4 = step3.mutate(_big=big,
                          **{f"_big_{c}": b for c, b in big_money.items()},
                          cents=ibis.ifelse(big, ibis.null("int64"),
@@ -465,23 +468,21 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
                                   "ISO 8601 (set date_format for any other format)", file,
                                   column, example)
         raise load.number_error(n, canon, file, column, example)
-    amount_column = src.get("amount") or src["unit_price"]
-    if int(counts["big"] or 0):
-        example = eng.frame(t.filter(t._big).select(*usecols_of(t, cols)).limit(1))
-        raise load.amount_error(load.too_large_row(int(counts["big"])), file, amount_column,
+    # money the pandas engine refuses (load._refuse_large_rows / _refuse_large_total)
+    shown = [c for c in cols if c not in ("cents", "day", "ret")]
+
+    def refuse(problem: str, column: str, rows) -> None:
+        example = eng.frame(rows.select(*shown).limit(1))
+        raise load.amount_error(problem, file, column,
                                 load.redact_row(example.iloc[0].to_dict(), cfg, canonical=True))
-    for c in money:
-        if int(counts[f"big_{c}"] or 0):
-            example = eng.frame(t.filter(t[f"_big_{c}"]).select(*usecols_of(t, cols)).limit(1))
-            raise load.amount_error(load.too_large_row(int(counts[f"big_{c}"])), file, src[c],
-                                    load.redact_row(example.iloc[0].to_dict(), cfg,
-                                                    canonical=True))
-    if float(counts["abs_cents"] or 0) >= clean_mod.MAX_TOTAL_CENTS:
-        example = eng.frame(t.order_by(t.cents.abs().desc()).select(*usecols_of(t, cols))
-                            .limit(1))
-        raise load.amount_error(load.too_large_total(float(counts["abs_cents"])), file,
-                                amount_column, load.redact_row(example.iloc[0].to_dict(), cfg,
-                                                               canonical=True))
+
+    amount_column = src.get("amount") or src["unit_price"]
+    for flag, column in [("_big", amount_column), *((f"_big_{c}", src[c]) for c in money)]:
+        if int(counts[flag[1:]] or 0):
+            refuse(load.too_large_row(int(counts[flag[1:]])), column, t.filter(t[flag]))
+    if float(counts["abs_cents"] or 0) >= load.MAX_TOTAL_CENTS:
+        refuse(load.too_large_total(float(counts["abs_cents"])), amount_column,
+               t.order_by(t.cents.abs().desc()))
     eng.subcent_1e4 = int(counts["sub"] or 0)
     customer_id = t.customer_id
     if int(counts["ids"]) and int(counts["float_ids"]) == int(counts["ids"]):
@@ -502,11 +503,6 @@ def typed(eng: Engine, raw, cfg: Mapping[str, Any], file: str, warnings: list[st
     keep = [c for c in cols if not c.startswith("_")]
     return t.select(*[customer_id.name("customer_id") if c == "customer_id" else c
                       for c in keep])
-
-
-def usecols_of(t, cols) -> list[str]:
-    """The canonical columns of the typed table (no helper columns), for an example row."""
-    return [c for c in cols if not c.startswith("_") and c not in ("cents", "day", "ret")]
 
 
 @contextmanager

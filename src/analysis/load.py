@@ -439,20 +439,12 @@ def _customer_ids(values: pd.Series, warnings: list[str] | None, column: str,
     return ids
 
 
-def row_cost(amount: pd.Series, cost: pd.Series | None, profit: pd.Series | None
-             ) -> pd.Series:
-    """The cost of each row to the cent: the mapped cost, or amount − profit (both rounded to
-    the cent first, so revenue − cost is the file's profit to the cent). A loss-making row
-    (negative profit) is a row like any other: no rule drops it for that."""
-    from .clean import cents
-    if cost is not None:
-        return pd.Series(cents(cost) / 100, index=amount.index)
-    return pd.Series((cents(amount) - cents(profit)) / 100, index=amount.index)
-
-
 #: the largest amount of one row: its value in 1/10,000 of the currency fits an int64 with
 #: room to spare, and a file of such rows is refused by the total check below
 MAX_ROW_AMOUNT = 1e13
+#: the largest total of amounts (in cents) counted exactly: every sum, in integers or in
+#: float64 (which holds whole numbers exactly up to 2**53), stays exact below it
+MAX_TOTAL_CENTS = 2 ** 53
 
 
 def amount_error(problem: str, file: str, column: str, row: dict | None,
@@ -468,31 +460,45 @@ def too_large_row(n: int) -> str:
 
 
 def too_large_total(total_cents: float) -> str:
-    from .clean import MAX_TOTAL_CENTS
     return (f"the amounts add up to {total_cents / 100:,.0f} in absolute value, beyond the "
             f"{MAX_TOTAL_CENTS / 100:,.0f} that can be summed exactly to the cent")
 
 
-def check_amounts(amount: np.ndarray, raw: pd.DataFrame, params: Mapping[str, Any],
-                  file: str, column: str) -> None:
-    """Refuse (exit 2) amounts whose cents, or whose total, could not be counted exactly:
-    no ledger, summary or headline may overflow or lose a cent in silence."""
-    from .clean import MAX_TOTAL_CENTS
-    big = ~(np.abs(amount) <= MAX_ROW_AMOUNT)
+def _refuse_large_rows(values: np.ndarray, raw: pd.DataFrame, params: Mapping[str, Any],
+                       file: str, column: str) -> None:
+    """Exit 2 when a money value (amount, cost or profit) of a row is beyond the limit."""
+    big = ~(np.abs(values) <= MAX_ROW_AMOUNT)
     if big.any():
         row, line, n = _example(raw, big, params)
         raise amount_error(too_large_row(n), file, column, row, line)
-    total = float(np.abs(np.rint(amount * 100)).sum())
+
+
+def _refuse_large_total(amount_cents: np.ndarray, raw: pd.DataFrame,
+                        params: Mapping[str, Any], file: str, column: str) -> None:
+    """Exit 2 when the amounts' absolute total could not be summed exactly: no ledger,
+    summary or headline may overflow or lose a cent in silence."""
+    size = np.abs(amount_cents)
+    total = float(size.sum())
     if total >= MAX_TOTAL_CENTS:
-        row, line, _ = _example(raw, np.abs(amount) == np.abs(amount).max(), params)
+        row, line, _ = _example(raw, size == size.max(), params)
         raise amount_error(too_large_total(total), file, column, row, line)
 
 
-def subcent_1e4(amount: np.ndarray) -> int:
+def subcent_1e4(amount: np.ndarray, amount_cents: np.ndarray) -> int:
     """Σ (amount − amount rounded to the cent), in 1/10,000 of the currency, exactly: what
     rounding each row to the cent changes (the ledger's ``rounding`` line)."""
     fine = np.rint(amount * 10_000).astype("int64")
-    return int((fine - np.rint(amount * 100).astype("int64") * 100).sum())
+    return int((fine - amount_cents.astype("int64") * 100).sum())
+
+
+def row_cost(amount_cents: np.ndarray, cost: np.ndarray | None, profit: np.ndarray | None
+             ) -> np.ndarray:
+    """The cost of each row to the cent: the mapped cost, or amount − profit (both rounded to
+    the cent first, so revenue − cost is the file's profit to the cent). A loss-making row
+    (negative profit) is a row like any other: no rule drops it for that."""
+    if cost is not None:
+        return np.rint(cost * 100) / 100
+    return (amount_cents - np.rint(profit * 100)) / 100
 
 
 def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
@@ -528,23 +534,22 @@ def coerce(raw: pd.DataFrame, params: Mapping[str, Any], file: str = "data",
                 row, line, n = _example(raw, bad, params)
                 raise number_error(n, canon, file, src[canon], row, line)
             numeric[canon] = values
-    exact = numeric["amount"] if "amount" in numeric else \
-        numeric["quantity"] * numeric["unit_price"]
-    check_amounts(exact.to_numpy(dtype="float64"), raw, params, file,
-                  src.get("amount") or src["unit_price"])
-    for canon in ("cost", "profit"):
-        if canon in numeric:
-            big = ~(np.abs(numeric[canon].to_numpy(dtype="float64")) <= MAX_ROW_AMOUNT)
-            if big.any():
-                row, line, n = _example(raw, big, params)
-                raise amount_error(too_large_row(n), file, src[canon], row, line)
-    out["amount"] = exact.round(2)
-    out.attrs["subcent_1e4"] = subcent_1e4(exact.to_numpy(dtype="float64"))
+    money = {c: numeric[c].to_numpy(dtype="float64") for c in ("cost", "profit")
+             if c in numeric}
+    exact = (numeric["amount"] if "amount" in numeric else
+             numeric["quantity"] * numeric["unit_price"]).to_numpy(dtype="float64")
+    amount_column = src.get("amount") or src["unit_price"]
+    for values, column in [(exact, amount_column), *((v, src[c]) for c, v in money.items())]:
+        _refuse_large_rows(values, raw, params, file, column)
+    amount_cents = np.rint(exact * 100)  # what numpy's round(2) computes, once
+    _refuse_large_total(amount_cents, raw, params, file, amount_column)
+    out["amount"] = amount_cents / 100
+    out.attrs["subcent_1e4"] = subcent_1e4(exact, amount_cents)
     for canon in ("quantity", "unit_price"):
         if canon in numeric:
             out[canon] = numeric[canon]
-    if "cost" in numeric or "profit" in numeric:
-        out["cost"] = row_cost(out["amount"], numeric.get("cost"), numeric.get("profit"))
+    if money:
+        out["cost"] = row_cost(amount_cents, money.get("cost"), money.get("profit"))
     for canon in ("order_id", "product_code"):
         if canon in src:
             out[canon] = _as_text(raw[src[canon]], missing_words).astype("str")

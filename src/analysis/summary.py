@@ -12,7 +12,8 @@ week = 7 days, fractional); ``monetary_value`` = mean value of the repeat purcha
 days (0 when there is none). ``n_orders`` counts distinct (order id, day) pairs (rows
 when no order id is mapped) and ``revenue`` is the customer's net revenue (returns
 subtracted when ``returns: net``); with a mapped ``cost`` or ``profit`` column,
-``profit`` is revenue minus cost (the column follows ``revenue``).
+``profit`` is revenue minus cost (placed after the contract columns by
+``pipeline.order_columns``).
 
 lifetimes' helpers group timestamps row by row in Python objects and its
 calibration/holdout helper breaks on some pandas 3 inputs, so both are written
