@@ -128,29 +128,29 @@ def log_file(rows: int) -> Path:
 
 def _cfg():
     from analysis import config
-    return config.resolve(PARAMS, {})
+    return config.typed(config.resolve(PARAMS, {}))
 
 
 # -- 1. scaling (one fresh process per size) --------------------------------------------------
 
 def stage_probe(path: str) -> dict:
     """Load, clean and summarise ``path``; time and peak RSS of each stage (in this process)."""
-    from analysis import clean, load, summary
+    from analysis.stage1 import clean, load, summary
     cfg = _cfg()
     out: dict = {"rows": None}
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        tx = load.load_transactions(path, cfg, [])
+        tx = load.load_transactions(path, cfg.read, [])
         out["load"] = {"seconds": time.perf_counter() - t0, "peak": mem.peak}
     out["rows"] = len(tx)
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        clean_tx, _ = clean.clean_transactions(tx, cfg)
+        clean_tx, _ = clean.clean_transactions(tx, cfg.clean)
         del tx
         out["clean"] = {"seconds": time.perf_counter() - t0, "peak": mem.peak}
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        customers = summary.customer_summary(clean_tx, cfg)
+        customers = summary.customer_summary(clean_tx, cfg.summary)
         out["summary"] = {"seconds": time.perf_counter() - t0, "peak": mem.peak}
     out["customers"] = len(customers)
     return out
@@ -177,15 +177,17 @@ def scaling(sizes: list[int]) -> list[dict]:
 def summary_vs_lifetimes(rows: int) -> dict:
     from lifetimes.utils import summary_data_from_transaction_data
 
-    from analysis import clean, load, summary
+    from analysis.stage1 import clean, load, summary
+    from analysis.units import Window
     cfg = _cfg()
-    tx, _ = clean.clean_transactions(load.load_transactions(log_file(rows), cfg, []), cfg)
-    end = summary.observation_end(tx, cfg)
+    tx, _ = clean.clean_transactions(load.load_transactions(log_file(rows), cfg.read, []),
+                                     cfg.clean)
+    end = Window.of(tx, cfg.summary.observation_end, cfg.summary.time_unit).end
     t0 = time.perf_counter()
-    full = summary.customer_summary(tx, cfg, end)
+    full = summary.customer_summary(tx, cfg.summary, end)
     t_full = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ours = summary.customer_summary(tx, cfg, end, btyd_only=True)
+    ours = summary.customer_summary(tx, cfg.summary, end, btyd_only=True)
     t_ours = time.perf_counter() - t0
     purchases = tx.loc[~tx["is_return"], ["customer_id", "date", "amount"]]
     t0 = time.perf_counter()
@@ -300,7 +302,8 @@ def engine_probe(path: str, engine: str, out: str) -> dict:
     """The transaction stage on ``engine`` in this process; writes ledger and customers to
     ``out`` so that the parent can compare the engines."""
     from analysis import config, pipeline
-    cfg = config.resolve(PARAMS, {"engine": engine, **(SPARK if engine == "spark" else {})})
+    cfg = config.typed(config.resolve(PARAMS, {"engine": engine,
+                                               **(SPARK if engine == "spark" else {})}))
     t0 = time.perf_counter()
     clean_tx, ledger, customers = pipeline.transaction_stage(path, cfg, [])
     seconds = time.perf_counter() - t0
@@ -424,7 +427,7 @@ def results_markdown(res: dict, command: str, seconds: float) -> str:
                   "(x, tₓ, T)). Ours: unique triples with counts, analytic gradients on "
                   "lifetimes' objective. lifetimes: `BetaGeoFitter().fit` and "
                   "`GammaGammaFitter().fit` on every customer.", "",
-                  f"| ours | lifetimes | ratio | max relative parameter difference |",
+                  "| ours | lifetimes | ratio | max relative parameter difference |",
                   "|---:|---:|---:|---:|",
                   f"| {m['ours']:.1f} s | {m['lifetimes']:.1f} s | {m['ratio']:.1f}x | "
                   f"{m['max_rel_diff']:.1e} |", "",

@@ -17,13 +17,13 @@ RETAIL_PARAMS = ROOT / "params" / "online_retail.yaml"
 
 
 @pytest.fixture(scope="session")
-def cdnow_cfg():
-    return config.resolve(CDNOW_PARAMS)
+def cdnow_params():
+    return config.typed(config.resolve(CDNOW_PARAMS))
 
 
 @pytest.fixture(scope="session")
-def retail_cfg():
-    return config.resolve(RETAIL_PARAMS)
+def retail_params():
+    return config.typed(config.resolve(RETAIL_PARAMS))
 
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import yaml
 
-from analysis import load
+from analysis.stage1 import load
 from conftest import ROOT, run_cli
 
 CORPUS = ROOT / "tests" / "bad_inputs"
@@ -44,7 +44,12 @@ def cli(args, capsys):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+#: a case that ends in a whole run (every notebook, ~40 s) is an end-to-end run: marked slow
+PARAMS = [pytest.param(c, id=c["name"], marks=[pytest.mark.slow] if c["command"] == "run"
+                       and c["exit"] == 0 else []) for c in CASES]
+
+
+@pytest.mark.parametrize("case", PARAMS)
 def test_case(case, tmp_path, capsys):
     data_dir = tmp_path / "data"
     data_dir.mkdir()

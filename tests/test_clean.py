@@ -2,12 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clean, config, load
+from analysis import config
+from analysis.stage1 import clean, load, rules
 from conftest import RETAIL
 
-CFG = config.validate({"columns": {"customer_id": "c", "date": "d", "quantity": "q",
+PARAMS = config.typed({"columns": {"customer_id": "c", "date": "d", "quantity": "q",
                                    "unit_price": "p", "order_id": "o", "product_code": "s"},
                        "observation_end": "2020-12-31"})
+CFG = PARAMS.clean
 
 
 def frame(rows):
@@ -46,26 +48,25 @@ def test_each_rule_counts_its_rows_and_cents():
 
 
 def test_net_mode_keeps_returns_of_buyers_only():
-    cfg = {**CFG, "returns": "net"}
-    kept, ledger = clean.clean_transactions(frame(ROWS), cfg)
+    kept, ledger = clean.clean_transactions(frame(ROWS), PARAMS.replace(returns="net").clean)
     steps = ledger.set_index("step")["rows"]
     assert steps["cancellations"] == 0 and steps["returns_without_purchase"] == 1
     assert kept["is_return"].sum() == 1  # customer 1's cancellation is netted
-    clean.check_ledger(ledger)
+    rules.check_ledger(ledger)
 
 
 def test_rules_can_be_switched_off():
-    cfg = {**CFG, "drop_duplicates": False, "drop_non_product": False,
-           "drop_non_positive_price": False, "drop_missing_customer": False,
-           "observation_end": None}
+    cfg = PARAMS.replace(drop_duplicates=False, drop_non_product=False,
+                         drop_non_positive_price=False, drop_missing_customer=False,
+                         observation_end=None).clean
     kept, ledger = clean.clean_transactions(frame(ROWS), cfg)
     assert ledger.set_index("step").at["kept", "rows"] == 7  # only the two returns go
 
 
-def test_ledger_reconciles_on_the_retail_fixture_to_the_cent(retail_cfg):
-    tx = load.load_transactions(RETAIL, retail_cfg)
+def test_ledger_reconciles_on_the_retail_fixture_to_the_cent(retail_params):
+    tx = load.load_transactions(RETAIL, retail_params.read)
     for returns in ("drop", "net"):
-        kept, ledger = clean.clean_transactions(tx, {**retail_cfg, "returns": returns})
+        kept, ledger = clean.clean_transactions(tx, retail_params.replace(returns=returns).clean)
         steps = ledger.set_index("step")
         dropped = steps.drop(index=["input", "kept"])
         assert steps.at["input", "rows"] == len(tx)
@@ -81,11 +82,11 @@ def test_check_ledger_fails_when_a_cent_is_missing():
     broken = ledger.copy()
     broken.loc[broken["step"] == "kept", "cents"] -= 1
     with pytest.raises(AssertionError, match="does not reconcile"):
-        clean.check_ledger(broken)
+        rules.check_ledger(broken)
     broken = ledger.copy()
     broken.loc[broken["step"] == "duplicates", "rows"] += 1
     with pytest.raises(AssertionError):
-        clean.check_ledger(broken)
+        rules.check_ledger(broken)
 
 
 def test_describe_ledger_states_the_numbers():
@@ -93,3 +94,5 @@ def test_describe_ledger_states_the_numbers():
     text = clean.describe_ledger(ledger, CFG)
     assert "Of 9 input rows" in text and "kept 2" in text
     assert "2 rows of cancellations" in text
+    zh = clean.describe_ledger(ledger, CFG, "zh")
+    assert "输入 9 行" in zh and "保留 2 行" in zh and "取消和退货" in zh and "2 行" in zh

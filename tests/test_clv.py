@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 
-from analysis import clv, config, pipeline, summary
+from analysis import clv, config, pipeline
+from analysis.stage1 import summary
+from analysis.clv import likelihood, models
+from analysis.units import Window
 from conftest import ROOT
 
 SAMPLE = ROOT / "data" / "raw" / "CDNOW_sample.txt"
@@ -16,10 +19,10 @@ SAMPLE_PARAMS = ROOT / "params" / "cdnow_sample.yaml"
 
 @pytest.fixture(scope="module")
 def sample():
-    cfg = config.resolve(SAMPLE_PARAMS)
+    cfg = config.typed(config.resolve(SAMPLE_PARAMS))
     clean, _, customers = pipeline.transaction_stage(SAMPLE, cfg)
-    ch = summary.calibration_holdout(clean, pd.Timestamp(cfg["calibration_end"]),
-                                     pd.Timestamp(cfg["observation_end"]), cfg)
+    ch = summary.calibration_holdout(clean, cfg.clv.calibration_end, cfg.clean.observation_end,
+                                     cfg.clv.time_unit)
     return cfg, clean, customers, ch
 
 
@@ -32,7 +35,7 @@ def test_bgnbd_reproduces_fader_hardie_lee_2005(sample):
     assert p["alpha"] == pytest.approx(4.414, abs=0.001)
     assert p["a"] == pytest.approx(0.793, abs=0.001)
     assert p["b"] == pytest.approx(2.426, abs=0.001)
-    ll = clv.log_likelihood("bgnbd", fitter, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    ll = clv.log_likelihood("bgnbd", fitter.params_, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     assert ll == pytest.approx(-9582.4, abs=0.05)
 
 
@@ -48,7 +51,7 @@ def test_gamma_gamma_reproduces_fader_hardie(sample):
 
 def test_holdout_metrics_on_the_sample_are_the_published_fit(sample):
     cfg, clean, customers, ch = sample
-    h = clv.holdout(clean, cfg, pd.Timestamp("1997-09-30"), pd.Timestamp("1998-06-30"))
+    h = clv.holdout(clean, cfg.clv, pd.Timestamp("1997-09-30"), pd.Timestamp("1998-06-30"))
     assert h.status == "ok"
     m = h.metrics
     assert m["params"]["r"] == pytest.approx(0.243, abs=0.001)
@@ -72,8 +75,10 @@ def test_weighted_fit_equals_the_plain_fit(sample, model):
     weighted = clv.fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     u, codes = clv.unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     assert len(u) < len(ch) and u["weight"].sum() == len(ch)
-    ll_w = clv.log_likelihood(model, weighted, u["frequency"], u["recency"], u["T"], u["weight"])
-    ll_p = clv.log_likelihood(model, plain, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    ll_w = clv.log_likelihood(model, weighted.params_, u["frequency"], u["recency"], u["T"],
+                              u["weight"])
+    ll_p = clv.log_likelihood(model, plain.params_, ch["frequency_cal"], ch["recency_cal"],
+                              ch["T_cal"])
     assert ll_w == pytest.approx(ll_p, rel=1e-7)
     # BG/NBD agrees to 5 digits; Pareto/NBD's likelihood is so flat in (s, beta) that
     # lifetimes' own optimiser stops apart on the same data, run to run (s 0.6062-0.6063,
@@ -90,7 +95,7 @@ def test_fast_fit_agrees_with_lifetimes(sample, penalizer):
     cfg, clean, customers, ch = sample
     f, r, T = customers["frequency"], customers["recency"], customers["T"]
     u, _ = clv.unique_triples(f, r, T)
-    ref = clv._quiet(BetaGeoFitter(penalizer_coef=penalizer).fit, f, r, T)
+    ref = models.quiet(BetaGeoFitter(penalizer_coef=penalizer).fit, f, r, T)
     for start in (None, ref.params_.to_numpy() * 1.3):
         ours = clv.fast_fit("bgnbd", (u["frequency"], u["recency"], u["T"]), u["weight"],
                             penalizer, start=start)
@@ -121,11 +126,11 @@ def test_fast_fit_gradient_is_the_likelihood_slope(sample):
     from scipy.optimize import approx_fprime
     _, _, customers, _ = sample
     u, _ = clv.unique_triples(customers["frequency"], customers["recency"], customers["T"])
-    obj = clv._bgnbd_objective(u["frequency"].to_numpy(), u["recency"].to_numpy() / 7,
+    obj = likelihood.bgnbd_objective(u["frequency"].to_numpy(), u["recency"].to_numpy() / 7,
                                u["T"].to_numpy() / 7, u["weight"].to_numpy(), 0.01)
     gg = clv.gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
-    gobj = clv._gg_objective(gg["frequency"].to_numpy(), gg["monetary_value"].to_numpy(),
-                             gg["weight"].to_numpy(), 0.0)
+    gobj = likelihood.gg_objective(gg["frequency"].to_numpy(), gg["monetary_value"].to_numpy(),
+                                   gg["weight"].to_numpy(), 0.0)
     for fn, x0 in ((obj, np.log([0.3, 0.5, 0.9, 2.0])), (gobj, np.log([2.0, 3.0, 10.0]))):
         np.testing.assert_allclose(fn(x0)[1], approx_fprime(x0, lambda z: fn(z)[0], 1e-7),
                                    rtol=1e-4, atol=1e-7)
@@ -134,13 +139,12 @@ def test_fast_fit_gradient_is_the_likelihood_slope(sample):
 @pytest.mark.parametrize("unit", ["week", "day"])
 def test_predicted_clv_equals_lifetimes_customer_lifetime_value(sample, unit):
     cfg, clean, _, _ = sample
-    cfg = {**cfg, "time_unit": unit, "margin": 0.3, "discount_rate": 0.12,
-           "clv_horizon_months": 6}
-    customers = summary.customer_summary(clean, cfg)
+    cfg = cfg.replace(time_unit=unit, margin=0.3, discount_rate=0.12, clv_horizon_months=6)
+    customers = summary.customer_summary(clean, cfg.summary)
     bgf = clv.fit_weighted("bgnbd", customers["frequency"], customers["recency"], customers["T"])
     gg = clv.gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
     ggf = clv.fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"])
-    ours = clv.predict(bgf, ggf, customers, cfg)
+    ours = clv.predict(bgf, ggf, customers, cfg.clv)
     ref = ggf.customer_lifetime_value(bgf, customers["frequency"], customers["recency"],
                                       customers["T"], customers["monetary_value"], time=6,
                                       discount_rate=clv.monthly_rate(0.12),
@@ -152,8 +156,8 @@ def test_predicted_clv_equals_lifetimes_customer_lifetime_value(sample, unit):
 
 
 def test_historical_clv_by_hand():
-    cfg = config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
-                           "discount_rate": 0.12, "margin": 0.5})
+    cfg = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
+                        "discount_rate": 0.12, "margin": 0.5}).clv
     tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
                        "date": pd.to_datetime(["2020-01-31", "2020-02-01", "2020-03-15",
                                                "2020-03-01"]),
@@ -180,10 +184,11 @@ def _tx(rows):
 
 
 def _run(tx, **over):
-    cfg = {**config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"}}),
-           "clv_bootstrap": 0, **over}
-    customers = summary.customer_summary(tx, cfg)
-    res = clv.run(tx, customers, cfg, tx["date"].min(), tx["date"].max())
+    cfg = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
+                        "clv_bootstrap": 0, **over})
+    customers = summary.customer_summary(tx, cfg.summary)
+    window = Window(tx["date"].min(), tx["date"].max(), cfg.clv.time_unit)
+    res = clv.run(tx, customers, window, cfg.clv)
     return res, customers
 
 
@@ -191,11 +196,12 @@ def test_no_repeat_buyers_is_a_status_not_a_crash():
     tx = _tx([(f"c{i}", f"2020-01-{i % 28 + 1:02d}", 10.0 + i) for i in range(40)])
     res, customers = _run(tx)
     assert res.status.startswith("not estimated: no repeat buyers")
-    assert res.columns["predicted_clv"].isna().all()
-    assert res.columns["historical_clv"].notna().all()
-    assert (res.columns["clv_tier"] == "not estimated").all()
-    assert res.metrics["holdout"]["status"].startswith("not validated")
-    assert "could not be estimated" in clv.describe(res, {"currency": "USD"})
+    assert res.table["predicted_clv"].isna().all()
+    assert res.table["historical_clv"].notna().all()
+    assert (res.table["clv_tier"] == "not estimated").all()
+    assert res.stats["holdout"]["status"].startswith("not validated")
+    assert "could not be estimated" in res.describe("USD")
+    assert "无法估计预测 CLV" in res.describe("USD", "zh")
 
 
 def test_too_few_customers():
@@ -212,9 +218,11 @@ def test_fit_failure_is_reported(monkeypatch):
 
     def boom(*a, **k):
         raise RuntimeError("no convergence")
-    monkeypatch.setattr(clv, "fit_weighted", boom)
+    monkeypatch.setattr(clv.stage, "fit_weighted", boom)
+    monkeypatch.setattr(clv.validation, "fit_weighted", boom)
     res, _ = _run(tx)
-    assert "did not converge" in res.status and res.columns["p_alive"].isna().all()
+    assert "did not converge" in res.status and res.table["p_alive"].isna().all()
+    assert res.stats["holdout"]["status"].startswith("not validated: the calibration fit")
 
 
 def test_frequency_spend_correlation_warns():
@@ -226,16 +234,17 @@ def test_frequency_spend_correlation_warns():
         rows += [(f"c{i:03d}", str(pd.Timestamp("2020-01-01") + pd.Timedelta(days=int(d))),
                   round(spend + rng.normal(0, 1), 2)) for d in days]
     res, _ = _run(_tx(rows))
-    assert res.metrics["frequency_monetary_corr"] > 0.3
-    assert any("correlated" in w for w in res.metrics["warnings"])
+    assert res.stats["frequency_monetary_corr"] > 0.3
+    assert any("correlated" in w for w in res.stats["warnings"])
 
 
 def test_bootstrap_is_seeded_and_independent_of_workers(sample):
     cfg, clean, customers, _ = sample
-    res = clv.run(clean, customers, {**cfg, "clv_bootstrap": 0}, clean["date"].min(),
-                  pd.Timestamp(cfg["observation_end"]))
-    a = clv.bootstrap(customers, cfg, res.fitter, res.ggf, 8, seed=5, n_jobs=1)
-    b = clv.bootstrap(customers, cfg, res.fitter, res.ggf, 8, seed=5, n_jobs=2)
+    window = Window(clean["date"].min().normalize(), cfg.clean.observation_end,
+                    cfg.clv.time_unit)
+    res = clv.run(clean, customers, window, cfg.replace(clv_bootstrap=0).clv)
+    a = clv.bootstrap(customers, cfg.clv, res.fitter, res.ggf, 8, seed=5, n_jobs=1)
+    b = clv.bootstrap(customers, cfg.clv, res.fitter, res.ggf, 8, seed=5, n_jobs=2)
     assert a == b and a["failed"] == 0
     lo, hi = a["params"]["r"]
     assert lo <= res.fitter.params_["r"] <= hi or math.isclose(lo, hi)
@@ -251,3 +260,56 @@ def test_parameter_table_pairs_estimates_with_intervals():
     assert table.loc["r", "90% low"] == 0.2 and table.loc["p", "90% high"] == 7.0
     assert pd.isna(table.loc["alpha", "90% low"])
     assert clv.parameter_table({"params": None, "gamma_gamma": None}).empty
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "paretonbd", "mbgnbd"])
+def test_likelihoods_equal_lifetimes_objective(sample, model):
+    """Our per-customer log-likelihoods (written from the papers) give lifetimes' objective,
+    for each model, at parameters away from the optimum (the reference may call the
+    library's internals; the package does not)."""
+    from lifetimes import ModifiedBetaGeoFitter, ParetoNBDFitter
+    _, _, _, ch = sample
+    x, tx, T = (ch[c].to_numpy(dtype="float64") for c in ("frequency_cal", "recency_cal",
+                                                          "T_cal"))
+    w = np.ones_like(x)
+    params = {"bgnbd": [0.3, 5.0, 0.8, 2.5], "paretonbd": [0.5, 10.0, 0.6, 12.0],
+              "mbgnbd": [0.4, 6.0, 0.7, 2.0]}[model]
+    ours = clv.log_likelihood(model, dict(zip(clv.PARAM_NAMES[model], params)), x, tx, T)
+    if model == "paretonbd":
+        ref = float(ParetoNBDFitter._conditional_log_likelihood(params, x, tx, T).sum())
+    else:
+        cls = BetaGeoFitter if model == "bgnbd" else ModifiedBetaGeoFitter
+        ref = -cls._negative_log_likelihood(np.log(params), x, tx, T, w, 0.0) * len(x)
+    assert ours == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("model", ["paretonbd", "mbgnbd"])
+def test_a_warm_start_at_the_estimates_stays_there(sample, model):
+    """``start`` is in the data's time unit and lifetimes' scaled, log (or, for Pareto/NBD,
+    plain) parameters are derived from it: started at its own estimates, a fit stays."""
+    _, _, _, ch = sample
+    u, _ = clv.unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    first = clv.fit_purchase_model(model, u["frequency"], u["recency"], u["T"], u["weight"])
+    again = clv.fit_purchase_model(model, u["frequency"], u["recency"], u["T"], u["weight"],
+                                   start=first.params_.to_numpy())
+    ll = [clv.log_likelihood(model, m.params_, u["frequency"], u["recency"], u["T"],
+                             u["weight"]) for m in (first, again)]
+    assert ll[1] >= ll[0] - 1e-6 * abs(ll[0])
+    # Pareto/NBD's likelihood is flat in (s, beta): see test_weighted_fit_equals_the_plain_fit
+    np.testing.assert_allclose(again.params_, first.params_, rtol=5e-3)
+    assert type(again) is models.fitter_class(model)
+
+
+def test_models_carrying_given_estimates_predict_as_lifetimes_does(sample):
+    """A model built from estimates (the bootstrap's and fast_fit's) is a lifetimes fitter
+    subclass, so lifetimes' predictions work on it unchanged."""
+    _, _, customers, _ = sample
+    f, r, T = customers["frequency"], customers["recency"], customers["T"]
+    bgf = clv.fit_weighted("bgnbd", f, r, T)
+    again = clv.BetaGeo.from_params(bgf.params_.to_numpy())
+    assert isinstance(again, BetaGeoFitter)
+    np.testing.assert_allclose(again.predict(10.0, f, r, T),
+                               bgf.conditional_expected_number_of_purchases_up_to_time(10.0, f, r, T))
+    gg = clv.GammaGamma.from_params([6.25, 3.74, 15.44])
+    assert isinstance(gg, GammaGammaFitter)
+    assert gg.conditional_expected_average_profit(pd.Series([2.0]), pd.Series([30.0])).iloc[0] > 0

@@ -1,14 +1,19 @@
 import pytest
 
-from analysis import config
+import dataclasses
+
+import pandas as pd
+
+from analysis import config, schema
 from analysis.errors import ParamError
+from analysis.units import TimeUnit
 
 BASE = {"columns": {"customer_id": "id", "date": "d", "amount": "a"}}
 
 
 def test_defaults_fill_every_field():
     cfg = config.validate(BASE)
-    assert set(cfg) == {f.name for f in config.FIELDS}
+    assert set(cfg) == {f.name for f in schema.FIELDS}
     assert cfg["time_unit"] == "day" and cfg["seed"] == 42
 
 
@@ -81,7 +86,7 @@ def test_shipped_parameter_files_are_valid():
     assert len(files) >= 5
     for p in files:
         raw = config.read_yaml(p)
-        assert set(raw) <= set(config.FIELD_BY_NAME), (p.name, set(raw) - set(config.FIELD_BY_NAME))
+        assert set(raw) <= set(schema.FIELD_BY_NAME), (p.name, set(raw) - set(schema.FIELD_BY_NAME))
         cfg = config.resolve(p)
         assert {"customer_id", "date"} <= set(cfg["columns"]), p.name
         for key, value in raw.items():  # what the file says is what the run gets
@@ -93,6 +98,35 @@ def test_shipped_parameter_files_are_valid():
                "superstore.yaml": "tests/fixtures/superstore_small.csv"}
     from analysis import pipeline
     for name, data in shipped.items():
-        _clean, ledger, customers = pipeline.transaction_stage(ROOT / data,
-                                                               config.resolve(ROOT / "params" / name))
+        params = config.typed(config.resolve(ROOT / "params" / name))
+        _clean, ledger, customers = pipeline.transaction_stage(ROOT / data, params)
         assert len(customers) > 0 and ledger.set_index("step").at["kept", "rows"] > 0, name
+
+
+def test_every_parameter_reaches_a_typed_group_with_its_type():
+    """The typed groups are built from the one schema: each field of a group is a schema
+    parameter (or the shared privacy settings), every parameter but the run's name reaches
+    a group, and values arrive typed (dates as Timestamps, lists as tuples, one TimeUnit)."""
+    params = config.typed({**BASE, "time_unit": "week", "observation_end": "1998-06-30",
+                           "abc_rank_cuts": [0.1, 0.3], "dataset": "x"})
+    reached = set()
+    for name, cls in config.GROUPS.items():
+        group = getattr(params, name)
+        assert dataclasses.is_dataclass(group) and type(group) is cls
+        for f in dataclasses.fields(cls):
+            if f.name == "privacy":
+                continue
+            assert f.name in schema.FIELD_BY_NAME, (name, f.name)
+            reached.add(f.name)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(group, dataclasses.fields(cls)[0].name, None)
+    privacy = {f.name for f in dataclasses.fields(config.Privacy)}
+    assert set(schema.FIELD_BY_NAME) - reached - privacy == set()
+    assert params.clv.time_unit == params.summary.time_unit == TimeUnit("week")
+    assert params.clv.time_unit.days == 7 and params.clv.time_unit.freq == "W"
+    assert params.clean.observation_end == pd.Timestamp("1998-06-30")
+    assert params.tiers.abc_rank_cuts == (0.1, 0.3)
+    assert params.values["abc_rank_cuts"] == [0.1, 0.3]  # written out as given
+    assert params.replace(seed=7).segments.seed == 7 and params.segments.seed == 42
+    with pytest.raises(ParamError, match="seed"):
+        params.replace(seed=-1)

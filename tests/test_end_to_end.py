@@ -10,8 +10,9 @@ import zipfile
 import pandas as pd
 import pytest
 
-from analysis import load, report, runner, segments
-from analysis.pipeline import CUSTOMER_COLUMNS
+from analysis import config, narrative, playbook, report, runfolder, runner
+from analysis.stage1 import load
+from analysis.runfolder import CUSTOMER_COLUMNS
 from conftest import CDNOW, RETAIL, RETAIL_PARAMS, RETAIL_RUN_ARGS, SALT, run_cli
 
 pytestmark = pytest.mark.slow
@@ -232,16 +233,16 @@ def test_zh_report_has_no_untranslated_label(anon_zh_run):
     page = (out / "report" / "index.html").read_text(encoding="utf-8")
     assert "<html lang='zh'>" in page
     visible = re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", _strip_images(page), flags=re.S))
-    english = [v["en"] for v in report.LABELS.values()] + \
-        [v["en"] for v in report.NOTEBOOK_TITLES.values()] + \
-        [v["en"] for v in segments.ACTIONS.values()] + segments.segment_names() + \
-        [v["en"] for v in segments.STAGE_LABELS.values() if len(v["en"]) > 3]
+    english = [v["en"] for v in narrative.LABELS.values()] + \
+        [v["en"] for v in narrative.NOTEBOOK_TITLES.values()] + \
+        [v["en"] for v in narrative.ACTIONS.values()] + playbook.segment_names() + \
+        [v["en"] for v in narrative.STAGE_LABELS.values() if len(v["en"]) > 3]
     leaks = [e for e in english if re.search(rf"(?<![A-Za-z]){re.escape(e)}(?![A-Za-z])", visible)]
     assert not leaks, leaks
     for key in ("concentration", "behaviour", "lifecycle", "actions"):
-        assert report.LABELS[key]["zh"] in visible
+        assert narrative.LABELS[key]["zh"] in visible
     customers = pd.read_csv(out / "customers.csv")
-    assert set(customers["recommended_action"]) <= {v["zh"] for v in segments.ACTIONS.values()}
+    assert set(customers["recommended_action"]) <= {v["zh"] for v in narrative.ACTIONS.values()}
 
 
 def test_dictionary_covers_every_column(retail_run, cdnow_run):
@@ -258,17 +259,19 @@ def test_dictionary_covers_every_column(retail_run, cdnow_run):
                 "dictionary"} <= set(sheets)
         xl = pd.read_excel(out / "customers.xlsx", sheet_name="customers", dtype={"customer_id": str}, engine="calamine")
         assert len(xl) == len(pd.read_csv(out / "customers.csv"))
-    for col in report.COLUMN_DOCS:
-        assert report.COLUMN_DOCS[col]["zh"][0] and report.COLUMN_DOCS[col]["en"][0]
+    for col in narrative.COLUMN_DOCS:
+        assert narrative.COLUMN_DOCS[col]["zh"][0] and narrative.COLUMN_DOCS[col]["en"][0]
 
 
 def _sentences(run_dir):
     """The report's sentences for a run's numbers, in English."""
     customers = pd.read_parquet(run_dir / "customers.parquet")
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    import yaml
-    cfg = {**yaml.safe_load((run_dir / "params.yaml").read_text()), "language": "en"}
-    return {s.key: s.text for s in report.build(customers, metrics, cfg)}, metrics
+    # the run's parameters (the salt is never written; the sentences do not depend on it)
+    params = config.typed({**config.read_yaml(run_dir / "params.yaml"), "language": "en",
+                           "anonymize_salt": "not-written-out"})
+    sections = report.build(customers, metrics, runfolder.read_tables(run_dir), params.report)
+    return {s.key: s.text for s in sections}, metrics
 
 
 def test_sentences_follow_the_data(retail_run, cdnow_run):

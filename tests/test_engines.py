@@ -1,7 +1,7 @@
 """The transaction stage on every engine: identical ledgers, summaries and clean rows.
 
 pandas (clean.py / summary.py) is the reference; the DuckDB and Spark engines run the Ibis
-definition in engines.py. Spark tests are marked ``spark`` and skipped, with the reason
+definition in stage1/ibis_*.py. Spark tests are marked ``spark`` and skipped, with the reason
 printed, where no Java is installed (``make java`` installs Debian's OpenJDK). The whole
 run with ``-p engine=spark`` is compared with the pandas run in test_end_to_end.py.
 """
@@ -15,8 +15,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis import config, engines, pipeline
+from analysis import config
 from analysis.errors import InputError
+from analysis.stage1 import clean as clean_mod
+from analysis.stage1 import engine as engines
+from analysis.stage1 import load, summary
+from analysis.stage1.ibis_typing import java_pattern, rint
+from analysis.stage1.rules import require_purchases
+from analysis.stage1.sources import native_format
 from conftest import CDNOW, CDNOW_PARAMS, RETAIL, RETAIL_PARAMS, run_cli
 
 TODAY = pd.Timestamp("2026-11-25")
@@ -25,16 +31,19 @@ SPARK = {"spark_master": "local[2]", "spark_config": {"spark.sql.shuffle.partiti
 
 
 def stage(data, params, engine, **overrides):
-    cfg = config.resolve(params, {"engine": engine, **(SPARK if engine == "spark" else {}),
-                                  **overrides})
+    cfg = config.typed(config.resolve(params, {"engine": engine,
+                                               **(SPARK if engine == "spark" else {}),
+                                               **overrides}))
     warnings: list[str] = []
-    if engine == "pandas":
-        tx = pipeline.load.load_transactions(data, cfg, warnings)
-        clean, ledger = pipeline.clean_mod.clean_transactions(tx, cfg, warnings, today=TODAY)
-        pipeline.clean_mod.require_purchases(clean, ledger, str(data))
-        customers = pipeline.summary.customer_summary(clean, cfg)
+    if engine == "pandas":  # the reference, step by step
+        tx = load.load_transactions(data, cfg.read, warnings)
+        clean, ledger = clean_mod.clean_transactions(tx, cfg.clean, warnings, today=TODAY)
+        require_purchases(clean, ledger, str(data))
+        customers = summary.customer_summary(clean, cfg.summary)
     else:
-        clean, ledger, customers = engines.transaction_stage(data, cfg, warnings, today=TODAY)
+        with engines.open_engine(cfg) as eng:
+            assert eng.name == engine
+            clean, ledger, customers = eng.transaction_stage(data, warnings, today=TODAY)
     return clean, ledger, customers, warnings
 
 
@@ -281,39 +290,39 @@ def test_the_cli_exits_2_on_bad_data_with_an_engine(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_sources_the_engines_read_themselves(tmp_path, retail_cfg):
-    cfg = dict(retail_cfg)
-    assert engines.native_format(RETAIL, cfg) == "csv"
-    assert engines.native_format("s3://bucket/tx/", cfg) == "csv"
-    assert engines.native_format("s3://bucket/tx.parquet", cfg) == "parquet"
-    assert engines.native_format(CDNOW, config.resolve(CDNOW_PARAMS)) is None  # whitespace
-    assert engines.native_format("book.xlsx", cfg) is None
+def test_sources_the_engines_read_themselves(tmp_path, retail_params):
+    cfg = retail_params.read
+    assert native_format(RETAIL, cfg) == "csv"
+    assert native_format("s3://bucket/tx/", cfg) == "csv"
+    assert native_format("s3://bucket/tx.parquet", cfg) == "parquet"
+    assert native_format(CDNOW, config.typed(config.resolve(CDNOW_PARAMS)).read) is None
+    assert native_format("book.xlsx", cfg) is None
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="holds no files"):
-        engines.check_source(tmp_path / "empty", {**cfg, "engine": "duckdb"})
+        engines.check_source(tmp_path / "empty", retail_params.replace(engine="duckdb"))
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     (mixed / "a.parquet").write_bytes(b"x")
     (mixed / "b.csv").write_text("x\n")
     with pytest.raises(InputError, match="only Parquet files or only CSV"):
-        engines.check_source(mixed, {**cfg, "engine": "spark"})
+        engines.check_source(mixed, retail_params.replace(engine="spark"))
     with pytest.raises(InputError, match="is a directory"):  # pandas reads one file
-        engines.check_source(mixed, {**cfg, "engine": "pandas"})
+        engines.check_source(mixed, retail_params)
     csvs = tmp_path / "csvs"
     csvs.mkdir()
     (csvs / "a.txt").write_text("x y\n1 2\n")
     with pytest.raises(InputError, match="one-character separator"):
-        engines.native_format(csvs, config.resolve(CDNOW_PARAMS, {"engine": "duckdb"}))
+        native_format(csvs, config.typed(config.resolve(CDNOW_PARAMS)).read)
     with pytest.raises(InputError, match="only be read by the spark engine"):
-        engines.check_source("hdfs://nn/tx", {**cfg, "engine": "duckdb"})
+        engines.check_source("hdfs://nn/tx", retail_params.replace(engine="duckdb"))
 
 
 def test_strftime_formats_become_spark_patterns():
-    assert engines.java_pattern("%Y%m%d") == "yyyyMMdd"
-    assert engines.java_pattern("%m/%d/%Y %H:%M") == "M/d/yyyy H:m"
-    assert engines.java_pattern("%Y-%m-%dT%H:%M:%S") == "yyyy-M-d'T'H:m:s"
+    assert java_pattern("%Y%m%d") == "yyyyMMdd"
+    assert java_pattern("%m/%d/%Y %H:%M") == "M/d/yyyy H:m"
+    assert java_pattern("%Y-%m-%dT%H:%M:%S") == "yyyy-M-d'T'H:m:s"
     with pytest.raises(InputError, match="not supported by engine 'spark'"):
-        engines.java_pattern("%G-W%V")
+        java_pattern("%G-W%V")
 
 
 def test_cents_round_half_to_even_like_numpy():
@@ -322,7 +331,7 @@ def test_cents_round_half_to_even_like_numpy():
                        19.99, 0.0])
     con = ibis.duckdb.connect()
     t = ibis.memtable(pd.DataFrame({"x": values}))
-    got = con.to_pyarrow(t.select(c=engines._rint(t.x * 100)))["c"].to_numpy()
+    got = con.to_pyarrow(t.select(c=rint(t.x * 100)))["c"].to_numpy()
     assert got.tolist() == np.rint(values * 100).astype("int64").tolist()
 
 
@@ -337,7 +346,7 @@ def test_the_engine_parameter_is_checked_and_spark_settings_pass_through():
 
 
 def test_a_directory_is_identified_by_its_files(retail_parquet_dir, tmp_path):
-    from analysis import load
+    from analysis.stage1 import load
     info = load.source_info(retail_parquet_dir)
     files = sorted(retail_parquet_dir.glob("*.parquet"))
     assert info["bytes"] == sum(f.stat().st_size for f in files)

@@ -1,11 +1,13 @@
 import pandas as pd
 import pytest
 
-from analysis import config, load
+from analysis import config
+from analysis.stage1 import load
 from analysis.errors import InputError
 from conftest import CDNOW, RETAIL
 
-CFG = config.validate({"columns": {"customer_id": "cid", "date": "day", "amount": "amt"}})
+PARAMS = config.typed({"columns": {"customer_id": "cid", "date": "day", "amount": "amt"}})
+CFG = PARAMS.read
 
 
 def write(tmp_path, text, name="t.csv", **kw):
@@ -14,8 +16,8 @@ def write(tmp_path, text, name="t.csv", **kw):
     return p
 
 
-def test_cdnow_loads_with_ids_as_text(cdnow_cfg):
-    tx = load.load_transactions(CDNOW, cdnow_cfg)
+def test_cdnow_loads_with_ids_as_text(cdnow_params):
+    tx = load.load_transactions(CDNOW, cdnow_params.read)
     assert len(tx) == 69659 and tx["customer_id"].nunique() == 23570
     assert tx["customer_id"].iloc[0] == "00001"  # leading zeros kept
     assert tx["date"].min() == pd.Timestamp("1997-01-01")
@@ -23,8 +25,8 @@ def test_cdnow_loads_with_ids_as_text(cdnow_cfg):
     assert round(tx["amount"].sum(), 2) == 2500315.63
 
 
-def test_retail_amount_is_quantity_times_price_to_the_cent(retail_cfg):
-    tx = load.load_transactions(RETAIL, retail_cfg)
+def test_retail_amount_is_quantity_times_price_to_the_cent(retail_params):
+    tx = load.load_transactions(RETAIL, retail_params.read)
     assert {"order_id", "product_code", "quantity", "unit_price", "Country"} <= set(tx)
     expected = (tx["quantity"] * tx["unit_price"]).round(2)
     assert (tx["amount"] == expected).all()
@@ -55,9 +57,8 @@ def test_bad_values_name_file_column_and_row(tmp_path, text, column, match):
 
 def test_wrong_separator_hint(tmp_path):
     p = write(tmp_path, "cid|day|amt\n1|2020-01-02|3\n")
-    cfg = config.validate({**CFG, "sep": ","})
     with pytest.raises(InputError, match="separator ',' is probably wrong"):
-        load.load_transactions(p, cfg)
+        load.load_transactions(p, PARAMS.replace(sep=",").read)
 
 
 def test_empty_header_only_directory_missing(tmp_path):
@@ -82,7 +83,7 @@ def test_parquet_and_xlsx(tmp_path):
     assert tx["amount"].sum() == 3.75 and tx["date"].iloc[1] == pd.Timestamp("2020-02-01")
 
 
-def test_raw_file_is_not_modified(tmp_path, cdnow_cfg):
+def test_raw_file_is_not_modified(tmp_path, cdnow_params):
     before = load.sha256(CDNOW)
-    load.load_transactions(CDNOW, cdnow_cfg)
+    load.load_transactions(CDNOW, cdnow_params.read)
     assert load.sha256(CDNOW) == before

@@ -4,9 +4,11 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis import clean, config, segments, summary, tiers
+from analysis import config, playbook, segments, tiers
+from analysis.stage1 import clean, summary
+from analysis.units import TimeUnit, Window
 
-CFG = config.validate({"columns": {"customer_id": "c", "date": "d", "quantity": "q",
+PARAMS = config.typed({"columns": {"customer_id": "c", "date": "d", "quantity": "q",
                                    "unit_price": "p", "order_id": "o"},
                        "drop_non_product": False})
 END = pd.Timestamp("2021-12-31")
@@ -42,8 +44,8 @@ SETTINGS = settings(max_examples=60, deadline=None,
        st.booleans())
 def test_ledger_conserves_rows_and_cents(rows, returns, dedupe):
     df = frame(rows)
-    cfg = {**CFG, "returns": returns, "drop_duplicates": dedupe}
-    kept, ledger = clean.clean_transactions(df, cfg, today=END)
+    cfg = PARAMS.replace(returns=returns, drop_duplicates=dedupe)
+    kept, ledger = clean.clean_transactions(df, cfg.clean, today=END)
     steps = ledger.set_index("step")
     dropped = steps.drop(index=["input", "kept"])
     assert steps.at["input", "rows"] == len(df) == steps.at["kept", "rows"] + dropped["rows"].sum()
@@ -56,11 +58,11 @@ def test_ledger_conserves_rows_and_cents(rows, returns, dedupe):
 @given(st.lists(row, min_size=1, max_size=60), st.sampled_from(["drop", "net"]))
 def test_summary_and_labels_partition_the_customers(rows, returns):
     df = frame(rows)
-    cfg = {**CFG, "returns": returns}
-    kept, _ = clean.clean_transactions(df, cfg, today=END)
+    cfg = PARAMS.replace(returns=returns)
+    kept, _ = clean.clean_transactions(df, cfg.clean, today=END)
     if (~kept["is_return"]).sum() == 0:
         return
-    s = summary.customer_summary(kept, cfg, end=END)
+    s = summary.customer_summary(kept, cfg.summary, end=END)
     buyers = set(kept.loc[~kept["is_return"], "customer_id"])
     assert s["customer_id"].is_unique and set(s["customer_id"]) == buyers
     assert set(kept["customer_id"]) == buyers  # no kept row without a summarised customer
@@ -74,6 +76,7 @@ def test_summary_and_labels_partition_the_customers(rows, returns):
     scores = segments.rfm_scores(s, END)
     seg = segments.assign_segments(scores)
     assert seg.notna().all() and len(seg) == len(s)
-    th = segments.lifecycle_thresholds(s, cfg, 1, 730)
+    window = Window(END - pd.Timedelta(days=729), END, TimeUnit("day"))
+    th = segments.lifecycle_thresholds(s, cfg.segments, window)
     stage = segments.lifecycle(s, END, th)
-    assert stage.notna().all() and set(stage.astype(str)) <= set(segments.STAGES)
+    assert stage.notna().all() and set(stage.astype(str)) <= set(playbook.STAGES)

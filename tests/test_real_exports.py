@@ -11,8 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clean, clv, config, load, pipeline
+from analysis import clv, config, pipeline, report, runfolder
+from analysis.stage1 import clean, load, parse, privacy
+from analysis.errors import InputError
 from conftest import ROOT, run_cli
+
+BASE = {"columns": {"customer_id": "c", "date": "d", "amount": "a"}}
 
 SUPERSTORE = ROOT / "tests" / "fixtures" / "superstore_small.csv"
 PARAMS = ROOT / "params" / "superstore.yaml"
@@ -86,7 +90,7 @@ def test_clv_is_discounted_profit_when_a_profit_column_is_mapped(runs):
 def test_anonymising_changes_no_label_no_figure(runs):
     plain = pd.read_csv(runs["plain"] / "customers.csv", dtype={"customer_id": str})
     anon = pd.read_csv(runs["anon"] / "customers.csv", dtype={"customer_id": str})
-    plain["customer_id"] = load.hash_ids(plain["customer_id"], SALT)
+    plain["customer_id"] = privacy.hash_ids(plain["customer_id"], SALT)
     # the data has ties that hashing re-orders, so a tie-break on the id text would differ
     rev = plain.groupby("revenue")["customer_id"].agg(list)
     tied = [ids for ids in rev if len(ids) > 1]
@@ -126,21 +130,22 @@ def test_margin_ratio_own_for_repeat_buyers_population_for_the_rest():
     customers = pd.DataFrame({"revenue": [100.0, 200.0, 50.0, 0.0],
                               "profit": [25.0, -20.0, 10.0, 0.0],
                               "frequency": [2.0, 1.0, 0.0, 0.0]})
-    ratio = clv.margin_ratio(customers, {"margin": 0.3})
+    margin = {m: config.typed({**BASE, "margin": m}).clv for m in (0.3, 1.0)}
+    ratio = clv.margin_ratio(customers, margin[0.3])
     population = (25 - 20 + 10) / 350
     assert ratio.tolist() == pytest.approx([0.25, -0.10, population, population])
     no_costs = customers.drop(columns="profit")
-    assert clv.margin_ratio(no_costs, {"margin": 0.3}).tolist() == [0.3] * 4
-    assert clv.definition(no_costs, {"margin": 1.0}).startswith("revenue")
-    assert clv.definition(no_costs, {"margin": 0.3}).startswith("margin: 30%")
+    assert clv.margin_ratio(no_costs, margin[0.3]).tolist() == [0.3] * 4
+    assert clv.definition(no_costs, margin[1.0]).startswith("revenue")
+    assert clv.definition(no_costs, margin[0.3]).startswith("margin: 30%")
 
 
 def test_cost_or_profit_columns_give_the_row_cost(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("cid,day,amt,profit\n1,2020-01-02,10.00,-2.50\n2,2020-01-03,4.005,1\n")
-    cfg = config.resolve(None, {"columns": {"customer_id": "cid", "date": "day",
-                                            "amount": "amt", "profit": "profit"}})
-    tx = load.load_transactions(path, cfg)
+    cfg = config.typed({"columns": {"customer_id": "cid", "date": "day",
+                                    "amount": "amt", "profit": "profit"}})
+    tx = load.load_transactions(path, cfg.read)
     assert tx["cost"].tolist() == [12.50, 3.0]  # 4.005 rounds to 4.00 (half to even)
     with pytest.raises(config.ParamError, match="cost or profit, not both"):
         config.resolve(None, {"columns": {"customer_id": "cid", "date": "day", "amount": "a",
@@ -150,9 +155,10 @@ def test_cost_or_profit_columns_give_the_row_cost(tmp_path):
 def test_missing_words_are_missing_in_every_text_column():
     s = pd.Series([" NA ", "n/a", "#N/A", "null", "None", "-", "NAB", "Nancy", "(blank)", "7"],
                   dtype="str")
-    got = load._as_text(s, config.missing_tokens(config.defaults()))
+    got = parse.as_text(s, config.typed(BASE).read.missing_tokens)
     assert got.isna().tolist() == [True] * 6 + [False, False, True, False]
-    assert load._as_text(s, config.missing_tokens({"missing_values": ["nab"]})).isna().sum() == 1
+    nab = config.typed({**BASE, "missing_values": ["nab"]}).read.missing_tokens
+    assert parse.as_text(s, nab).isna().sum() == 1
     with pytest.raises(config.ParamError, match="must not hold numbers"):
         config.resolve(None, {"columns": {"customer_id": "c", "date": "d", "amount": "a"},
                               "missing_values": ["", "0"]})
@@ -162,11 +168,11 @@ def test_the_cancellation_pattern_needs_a_digit_after_the_prefix():
     df = pd.DataFrame({"order_id": pd.array(["C536379", "CA-2016-152156", "536380", None,
                                              "RET-77"], dtype="str"),
                        "amount": [1.0] * 5})
-    cfg = config.defaults()
-    assert clean.cancel_marked(df, cfg).tolist() == [True, False, False, False, False]
-    assert clean.cancel_marked(df, {**cfg, "cancel_pattern": "RET-"}).tolist() == \
+    cfg = config.typed(BASE)
+    assert clean.cancel_marked(df, cfg.clean).tolist() == [True, False, False, False, False]
+    assert clean.cancel_marked(df, cfg.replace(cancel_pattern="RET-").clean).tolist() == \
         [False, False, False, False, True]
-    assert clean.cancel_marked(df, {**cfg, "cancel_prefix": None}).sum() == 0
+    assert clean.cancel_marked(df, cfg.replace(cancel_prefix=None).clean).sum() == 0
     with pytest.raises(config.ParamError, match="not a valid regular expression"):
         config.resolve(None, {"columns": {"customer_id": "c", "date": "d", "amount": "a"},
                               "cancel_pattern": "C("})
@@ -176,14 +182,12 @@ def test_spreadsheet_exports_neutralise_formulas(tmp_path):
     customers = pd.DataFrame({"customer_id": pd.array(["=HYPERLINK(\"http://x\")", "+1",
                                                        "-2", "@SUM(A1)", "ok"], dtype="str"),
                               "revenue": [-1.0, 2.0, 3.0, 4.0, 5.0]})
-    pipeline.export_customers(tmp_path, customers)
+    runfolder.export_customers(tmp_path, customers)
     back = pd.read_csv(tmp_path / "customers.csv", dtype=str)
     assert back["customer_id"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2",
                                             "'@SUM(A1)", "ok"]
     assert back["revenue"].tolist()[0] == "-1.0"  # numbers stay numbers
     from openpyxl import load_workbook
-
-    from analysis import report
     report.write_xlsx(tmp_path / "c.xlsx", {"customers": customers})
     ws = load_workbook(tmp_path / "c.xlsx").active
     assert [c.value for c in ws["A"]][1:] == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2",
@@ -195,15 +199,15 @@ def test_no_raw_id_in_warnings_or_digests_when_anonymising(tmp_path):
     path = tmp_path / "f.csv"
     path.write_text("cid,day,amt\n98765.0,2020-01-02,3\n98765.0,2020-02-02,4\n"
                     "11111.0,2020-03-02,abc\n")
-    cfg = config.resolve(None, {"columns": {"customer_id": "cid", "date": "day", "amount": "amt"},
-                                "anonymize": True, "anonymize_salt": "s1"})
-    with pytest.raises(load.InputError) as err:
-        load.load_transactions(path, cfg)
+    cfg = config.typed({"columns": {"customer_id": "cid", "date": "day", "amount": "amt"},
+                        "anonymize": True, "anonymize_salt": "s1"})
+    with pytest.raises(InputError) as err:
+        load.load_transactions(path, cfg.read)
     assert "11111" not in str(err.value) and "hash:" in str(err.value)
     path.write_text("cid,day,amt\n98765.0,2020-01-02,3\n98765.0,2020-02-02,4\n")
     warnings: list[str] = []
-    load.load_transactions(path, cfg, warnings)
+    load.load_transactions(path, cfg.read, warnings)
     assert warnings and not any("98765" in w for w in warnings)
     key_a = pipeline.input_key(path, cfg)
-    key_b = pipeline.input_key(path, {**cfg, "anonymize_salt": "another"})
+    key_b = pipeline.input_key(path, cfg.replace(anonymize_salt="another"))
     assert key_a["params_sha256"] == key_b["params_sha256"]  # the salt is not in the digest

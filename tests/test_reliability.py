@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from analysis import load, runner
+from analysis import folders
+from analysis.stage1 import load
 from conftest import RETAIL, RETAIL_PARAMS, ROOT
 
 pytestmark = pytest.mark.slow
@@ -78,7 +79,7 @@ def test_sigkill_during_notebook_03_is_swept_as_failed(tmp_path, earlier):
     assert (tmp_path / "latest").resolve() == earlier.resolve()
     assert load.sha256(RETAIL) == before
     # the next run (or this call, which every run makes first) marks it failed
-    swept = runner.sweep_stale(tmp_path)
+    swept = folders.sweep_stale(tmp_path)
     assert swept == [out]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "interrupted" in manifest["error"]

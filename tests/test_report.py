@@ -1,4 +1,6 @@
-"""Report pieces that need no run: the XLSX writer, the dictionary, the label tables."""
+"""Report pieces that need no run: the XLSX writer, the dictionary, the label tables, and
+the sections built from stage results."""
+import re
 import warnings
 
 import numpy as np
@@ -6,7 +8,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from analysis import report
+from analysis import config, narrative, report, segments, tiers
+from analysis.stage1 import summary
+from analysis.units import TimeUnit, Window
 
 
 def test_xlsx_round_trip_with_openpyxl_and_calamine(tmp_path):
@@ -35,19 +39,99 @@ def test_xlsx_round_trip_with_openpyxl_and_calamine(tmp_path):
 
 
 def test_dictionary_units_follow_the_run():
-    d = report.dictionary(["customer_id", "revenue", "T", "Country"], "en", "GBP", "week")
+    d = narrative.dictionary(["customer_id", "revenue", "T", "Country"], "en", "GBP", "week")
     assert d.set_index("column").loc["revenue", "unit"] == "GBP"
     assert d.set_index("column").loc["T", "unit"] == "weeks"
     assert "most frequent" in d.set_index("column").loc["Country", "description"]
-    zh = report.dictionary(["T"], "zh", "GBP", "day")
+    zh = narrative.dictionary(["T"], "zh", "GBP", "day")
     assert zh["unit"].iloc[0] == "天"
 
 
 def test_every_label_and_sentence_exists_in_both_languages():
-    for table in (report.LABELS, report.SENTENCES, report.NOTEBOOK_TITLES):
+    for table in (narrative.LABELS, narrative.SENTENCES, narrative.NOTEBOOK_TITLES):
         for key, entry in table.items():
             assert set(entry) == {"en", "zh"}, key
             assert entry["zh"] != entry["en"] or key in ("clv_ci",), key
-    for key, entry in report.SENTENCES.items():
-        fields = lambda text: sorted(__import__("re").findall(r"\{(\w+)", text))
+    for key, entry in narrative.SENTENCES.items():
+        fields = lambda text: sorted(re.findall(r"\{(\w+)", text))
         assert fields(entry["en"]) == fields(entry["zh"]), key
+
+
+def test_every_paragraph_template_says_the_same_in_both_languages():
+    """text.yaml: every leaf is text (YAML reads a bare off or no as a boolean), and each
+    paragraph has the same templates, with the same placeholders, in English and Chinese."""
+    def leaves(node, path=()):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                assert isinstance(key, str), path
+                yield from leaves(value, path + (key,))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from leaves(value, path + (i,))
+        else:
+            yield path, node
+    for path, value in leaves(narrative.labels.TEXT):
+        assert isinstance(value, str) and value, path
+    fields = lambda text: sorted(re.findall(r"\{(\w+)", text))
+    for name, langs in narrative.labels.TEXT["paragraphs"].items():
+        assert set(langs) == set(narrative.LANGUAGES), name
+        en, zh = langs["en"], langs["zh"]
+        assert set(en) == set(zh), name
+        for key in en:
+            if isinstance(en[key], str):
+                assert fields(en[key]) == fields(zh[key]), (name, key)
+            else:
+                assert len(en[key]) == len(zh[key]), (name, key)
+
+
+def _stages(language="en"):
+    """Stages 2 and 3 on a small made-up log, as the notebooks run them."""
+    rng = np.random.default_rng(4)
+    rows = [(f"c{i:03d}", pd.Timestamp("2020-01-01") + pd.Timedelta(days=int(d)),
+             float(rng.integers(5, 200))) for i in range(120)
+            for d in rng.choice(365, size=1 + rng.integers(0, 5), replace=False)]
+    tx = pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).assign(is_return=False)
+    params = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
+                           "language": language, "k_range": [2, 3]})
+    customers = summary.customer_summary(tx, params.summary)
+    window = Window.of(tx, None, TimeUnit("day"))
+    tier = tiers.run(customers, tx, window, params.tiers)
+    customers = customers.join(tier.columns())
+    seg = segments.run(customers, window, params.segments)
+    customers = customers.drop(columns="abc_tier").join(tier.columns()).join(seg.columns())
+    metrics = {"customers": len(customers), "transactions": len(tx),
+               "revenue": float(tx["amount"].sum()), "currency": "EUR",
+               "period": {"start": "2020-01-01", "end": "2020-12-30"},
+               **tier.metrics(), **seg.metrics()}
+    return customers, metrics, {**tier.tables(), **seg.tables()}, params
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_sections_read_the_stage_results_and_add_up(language):
+    """The report draws the Lorenz curve, the segment bars and the playbook from the tables
+    the stages left (it computes none of them); its totals are those tables' totals."""
+    customers, metrics, tables, params = _stages(language)
+    sections = {s.key: s for s in report.build(customers, metrics, tables, params.report)}
+    assert list(sections) == ["headline", "concentration", "behaviour", "lifecycle", "actions"]
+    assert sections["concentration"].figure is not None
+    top = tables["segments"].index[0]
+    label = narrative.t("behaviour", language)
+    assert sections["behaviour"].heading == label
+    assert f"{int(tables['segments'].loc[top, 'customers']):,}" in sections["behaviour"].text
+    actions = sections["actions"].table
+    assert len(actions) == min(8, len(tables["playbook"]))
+    by_action = tables["playbook"].groupby("action")["customers"].sum()
+    biggest = by_action.loc[tables["playbook"].groupby("action")["revenue_share"].sum().idxmax()]
+    assert f"{int(biggest):,}" in sections["actions"].text
+    # without the stages' tables the report leaves those sections out instead of recomputing
+    bare = [s.key for s in report.build(customers, metrics, {}, params.report)]
+    assert bare == ["headline", "concentration", "lifecycle"]
+
+
+def test_index_page_is_one_self_contained_file(tmp_path):
+    customers, metrics, tables, params = _stages()
+    page = report.index_html(report.build(customers, metrics, tables, params.report), metrics,
+                             ["01_data_cleaning.html"], params.report)
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+    assert page.count("data:image/png;base64,") == 3  # Lorenz, segments, lifecycle
+    assert "1. Data cleaning and the ledger" in page and "EUR" in page

@@ -1,12 +1,16 @@
-"""Repository hygiene: notebooks, packaging, README."""
+"""Repository hygiene: notebooks, packaging, README, the shape of the package."""
+import ast
 import json
 import re
 import tomllib
 
 import yaml
 
-from analysis import config, runner
+from analysis import runner, schema
 from conftest import ROOT
+
+PACKAGE = ROOT / "src" / "analysis"
+MAX_MODULE_LINES = 400
 
 
 def test_notebooks_are_stripped_and_start_with_parameters():
@@ -44,11 +48,36 @@ def test_readme_opens_with_the_two_commands_and_documents_every_parameter():
     first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", text, re.S).group(1)
     assert first_block.split() == ["make", "report", "make", "test"] or \
         first_block.strip().splitlines()[:2] == ["make report", "make test"]
-    for field in config.FIELDS:
+    for field in schema.FIELDS:
         assert f"`{field.name}`" in text, field.name
-    assert config.reference_markdown() in text, "README parameter reference is out of date"
+    assert schema.reference_markdown() in text, "README parameter reference is out of date"
 
 
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_modules_are_small_declare_their_api_and_import_at_the_top():
+    """No module over 400 lines; every module says what it offers (``__all__``); an import
+    inside a function is there for a reason written beside it (a heavy or optional library
+    that only one path needs), never to hide a dependency on the package itself."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert len(lines) <= MAX_MODULE_LINES, (name, len(lines))
+        tree = ast.parse("\n".join(lines))
+        if path.name != "__main__.py":
+            assert any(isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "__all__"
+                                                         for t in n.targets)
+                       for n in tree.body), f"{name} has no __all__"
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    i = node.lineno - 1  # a comment on the line, or above its block of imports
+                    while i > 0 and lines[i - 1].strip().startswith(("from ", "import ")):
+                        i -= 1
+                    assert "#" in lines[node.lineno - 1] or lines[i - 1].strip().startswith("#"), \
+                        f"{name}:{node.lineno} imports inside a function without a reason"

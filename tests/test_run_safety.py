@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import config, runner
+from analysis import config, errors, folders, kernel, runner
 from analysis.errors import InputError, ParamError
 from conftest import RETAIL, RETAIL_PARAMS, ROOT, run_cli
 
@@ -83,34 +83,34 @@ def test_a_segment_map_the_playbook_cannot_cover_is_a_parameter_error(tmp_path):
 def test_reserved_names_never_collide(tmp_path):
     names = set()
     for _ in range(5):
-        final, work = runner._reserve(tmp_path, "ds", "20260101-000000")
+        final, work = folders.reserve(tmp_path, "ds", "20260101-000000")
         assert work.is_dir() and not final.exists()
         names.add(final.name)
     assert names == {"ds-20260101-000000", *(f"ds-20260101-000000-{i}" for i in range(2, 6))}
     with pytest.raises(InputError, match="another run is writing"):
-        runner._reserve_out(tmp_path / "ds-20260101-000000")
+        folders.reserve_out(tmp_path / "ds-20260101-000000")
 
 
 def test_latest_replaces_only_a_link_this_project_made(tmp_path):
     (tmp_path / "run-a").mkdir()
     (tmp_path / "run-b").mkdir()
-    assert runner._point_latest(tmp_path, tmp_path / "run-a") is None
+    assert folders.point_latest(tmp_path, tmp_path / "run-a") is None
     assert os.readlink(tmp_path / "latest") == "run-a"
-    assert runner._point_latest(tmp_path, tmp_path / "run-b") is None
+    assert folders.point_latest(tmp_path, tmp_path / "run-b") is None
     assert os.readlink(tmp_path / "latest") == "run-b"
     (tmp_path / "latest").unlink()
     (tmp_path / "latest").write_text("a user's notes")
-    assert "is a file" in runner._point_latest(tmp_path, tmp_path / "run-a")
+    assert "is a file" in folders.point_latest(tmp_path, tmp_path / "run-a")
     assert (tmp_path / "latest").read_text() == "a user's notes"
     (tmp_path / "latest").unlink()
     (tmp_path / "latest").mkdir()
     (tmp_path / "latest" / "keep.txt").write_text("x")
-    assert "is a folder" in runner._point_latest(tmp_path, tmp_path / "run-a")
+    assert "is a folder" in folders.point_latest(tmp_path, tmp_path / "run-a")
     assert (tmp_path / "latest" / "keep.txt").exists()
     (tmp_path / "latest" / "keep.txt").unlink()
     (tmp_path / "latest").rmdir()
     (tmp_path / "latest").symlink_to("/etc")
-    assert "did not make" in runner._point_latest(tmp_path, tmp_path / "run-a")
+    assert "did not make" in folders.point_latest(tmp_path, tmp_path / "run-a")
     assert os.readlink(tmp_path / "latest") == "/etc"
     assert not list(tmp_path.glob(".latest-*"))
 
@@ -152,7 +152,7 @@ def test_a_fault_at_each_phase_marks_the_run_failed(tmp_path, monkeypatch, phase
     if phase == "stage1":
         monkeypatch.setattr(runner, "_stage1", fault)
     else:
-        monkeypatch.setattr(runner.NotebookBatch, "run", _ok_batch)
+        monkeypatch.setattr(kernel.NotebookBatch, "run", _ok_batch)
         monkeypatch.setattr(runner, "render_report", fault)
     lines: list[str] = []
     result = runner.run(data, params, outputs_root=outputs, echo=lines.append)
@@ -163,7 +163,7 @@ def test_a_fault_at_each_phase_marks_the_run_failed(tmp_path, monkeypatch, phase
     assert not result.run_dir.name.endswith(".partial")
     assert os.readlink(outputs / "latest") == "earlier" and earlier.exists()
     _no_temporaries(outputs)
-    assert signal.getsignal(signal.SIGTERM) is not runner._on_sigterm  # handler restored
+    assert signal.getsignal(signal.SIGTERM) is not errors.on_sigterm  # handler restored
 
 
 def test_bad_data_still_leaves_no_folder(tmp_path):

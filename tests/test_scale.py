@@ -24,7 +24,7 @@ def log_200k(tmp_path_factory):
 
 
 def test_generated_log_has_the_requested_rows_and_noise(log_200k):
-    cfg = config.resolve(PARAMS, {})
+    cfg = config.typed(config.resolve(PARAMS, {}))
     warnings = []
     clean, ledger, customers = pipeline.transaction_stage(log_200k, cfg, warnings)
     steps = ledger.set_index("step")["rows"]
@@ -39,7 +39,7 @@ def test_generated_log_has_the_requested_rows_and_noise(log_200k):
 
 
 def test_pipeline_recovers_the_bgnbd_parameters(log_200k):
-    cfg = config.resolve(PARAMS, {})
+    cfg = config.typed(config.resolve(PARAMS, {}))
     _, _, customers = pipeline.transaction_stage(log_200k, cfg)
     fit = clv.fit_weighted("bgnbd", customers["frequency"], customers["recency"],
                            customers["T"])

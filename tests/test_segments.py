@@ -2,10 +2,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config, segments
+from analysis import config, narrative, playbook, segments
+from analysis.clusters import cluster
 from analysis.errors import ParamError
+from analysis.narrative.stages import thresholds_sentence
+from analysis.units import TimeUnit, Window, days_since_last
 
 END = pd.Timestamp("2020-12-31")
+PARAMS = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
+
+
+def seg_params(**changes):
+    return PARAMS.replace(**changes).segments
+
+
+def window(days: int) -> Window:
+    return Window(END - pd.Timedelta(days=days - 1), END, TimeUnit("day"))
 
 
 def customers(n=500, seed=0):
@@ -21,21 +33,21 @@ def customers(n=500, seed=0):
 
 
 def test_segment_table_partitions_all_125_combinations():
-    table = segments.segment_table()
+    table = playbook.segment_table()
     combos = pd.DataFrame([(r, f, m) for r in range(1, 6) for f in range(1, 6)
                            for m in range(1, 6)], columns=["r_score", "f_score", "m_score"])
     seg = segments.assign_segments(combos, table)
     assert seg.notna().all() and len(seg) == 125
-    assert set(seg) == set(segments.segment_names()) and len(set(seg)) == 11
-    segments.check_partition(table)
+    assert set(seg) == set(playbook.segment_names()) and len(set(seg)) == 11
+    playbook.check_partition(table)
 
 
 def test_overrides_replace_rows_and_are_checked():
     # move "Need Attention" to cover nothing new: same cell, still a partition
-    table = segments.segment_table({"Need Attention": [[3, 3], [3, 3.5]]})
+    table = playbook.segment_table({"Need Attention": [[3, 3], [3, 3.5]]})
     assert len(table[table["segment"] == "Need Attention"]) == 1
     with pytest.raises(ParamError, match="exactly one segment"):
-        segments.segment_table({"Champions": [[4, 5], [3, 5]]})  # overlaps Loyal
+        playbook.segment_table({"Champions": [[4, 5], [3, 5]]})  # overlaps Loyal
     with pytest.raises(ParamError, match="segment_map"):
         config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
                          "segment_map": {"Lost": [[1, 1], [1, 1]]}})  # leaves a gap
@@ -52,7 +64,7 @@ def test_quintile_scores_are_balanced_even_with_heavy_ties():
 def test_scores_are_monotone():
     c = customers()
     s = segments.rfm_scores(c, END)
-    days = segments.days_since_last(c, END)
+    days = days_since_last(c, END)
     more_recent = days[:, None] < days[None, :]
     assert not (more_recent & (s["r_score"].to_numpy()[:, None] < s["r_score"].to_numpy()[None, :])).any()
     more_orders = c["n_orders"].to_numpy()[:, None] > c["n_orders"].to_numpy()[None, :]
@@ -62,8 +74,9 @@ def test_scores_are_monotone():
 
 def test_clusters_are_deterministic_and_ordered_by_revenue():
     c = customers(800)
-    a = segments.cluster(c, END, (2, 5), seed=3, sample=500)
-    b = segments.cluster(c, END, (2, 5), seed=3, sample=500)
+    p = seg_params(k_range=[2, 5], seed=3, silhouette_sample=500)
+    a = cluster(c, END, p)
+    b = cluster(c, END, p)
     assert a["status"] == "ok" and a["k"] == b["k"]
     assert (a["labels"] == b["labels"]).all()
     prof = a["profile"]
@@ -76,16 +89,17 @@ def test_clusters_are_deterministic_and_ordered_by_revenue():
 def test_clusters_degrade_gracefully():
     c = customers(3)
     c["n_orders"], c["revenue"], c["last_purchase"] = 1, 10.0, END
-    out = segments.cluster(c, END, (2, 8), seed=1)
+    out = cluster(c, END, seg_params(seed=1))
     assert out["status"].startswith("not enough distinct") and (out["labels"] == 1).all()
 
 
 def test_minibatch_is_used_above_the_threshold():
     c = customers(600)
-    out = segments.cluster(c, END, (2, 3), seed=1, sample=300, minibatch_threshold=100)
+    p = dict(k_range=[2, 3], seed=1, silhouette_sample=300)
+    out = cluster(c, END, seg_params(**p, minibatch_threshold=100))
     assert out["status"] == "ok" and out["labels"].nunique() == out["k"]
     assert out["algorithm"] == "MiniBatchKMeans"
-    below = segments.cluster(c, END, (2, 3), seed=1, sample=300, minibatch_threshold=1000)
+    below = cluster(c, END, seg_params(**p, minibatch_threshold=1000))
     assert below["algorithm"] == "KMeans"
 
 
@@ -103,14 +117,14 @@ def test_lifecycle_boundaries_on_hand_made_dates():
 
 def test_lifecycle_thresholds_from_median_gap_or_params():
     c = customers()
-    cfg = config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
-    th = segments.lifecycle_thresholds(c, cfg, 1, 365)
+    th = segments.lifecycle_thresholds(c, seg_params(), window(365))
     g = segments.median_interpurchase_days(c, 1)
     assert th["active_days"] == int(np.ceil(2 * g)) and th["churn_days"] == int(np.ceil(4 * g))
-    th = segments.lifecycle_thresholds(c, {**cfg, "active_days": 10, "churn_days": 20}, 1, 365)
+    th = segments.lifecycle_thresholds(c, seg_params(active_days=10, churn_days=20),
+                                       window(365))
     assert (th["active_days"], th["churn_days"]) == (10, 20)
     one_timers = c.assign(frequency=0.0)
-    assert segments.lifecycle_thresholds(one_timers, cfg, 1, 400)["new_days"] == 50
+    assert segments.lifecycle_thresholds(one_timers, seg_params(), window(400))["new_days"] == 50
 
 
 def test_playbook_precedence():
@@ -126,21 +140,46 @@ def test_playbook_precedence():
 
 
 def test_every_english_label_has_a_chinese_one():
-    book = segments.playbook_table()
+    book = playbook.playbook_table()
     assert (book["rationale_zh"].str.len() > 0).all() and (book["rationale_en"].str.len() > 0).all()
-    assert set(book["action"]) == set(segments.ACTIONS)
-    for labels in list(segments.ACTIONS.values()) + list(segments.STAGE_LABELS.values()):
+    assert set(book["action"]) == set(narrative.ACTIONS)
+    for labels in list(narrative.ACTIONS.values()) + list(narrative.STAGE_LABELS.values()):
         assert labels["zh"] and labels["zh"] != labels["en"]
-    for name in segments.segment_names():
-        zh = segments.segment_label(name, "zh")
+    for name in playbook.segment_names():
+        zh = playbook.segment_label(name, "zh")
         assert zh and zh != name and not zh.isascii()
     # every segment has a playbook rule
-    assert set(segments.segment_names()) <= set(book["rfm_segment"])
+    assert set(playbook.segment_names()) <= set(book["rfm_segment"])
 
 
 def test_describe_thresholds_states_the_numbers_used():
     th = {"new_days": 30, "active_days": 60, "churn_days": 120, "median_interpurchase_days": 29.5,
           "source": {"active_days": "median inter-purchase time"}}
-    text = segments.describe_thresholds(th)
+    text = thresholds_sentence(th)
     assert "29.5 days" in text and "active ≤ 60" in text and "dormant ≤ 120" in text
-    assert "no repeat buyers" in segments.describe_thresholds({**th, "median_interpurchase_days": None})
+    assert "no repeat buyers" in thresholds_sentence({**th, "median_interpurchase_days": None})
+    zh = thresholds_sentence(th, "zh")
+    assert "29.5 天" in zh and "60" in zh and "120" in zh and "购买间隔中位数" in zh
+
+
+def test_the_stage_result_labels_every_customer_once_and_says_so_in_both_languages():
+    c = customers(400).assign(abc_tier="C")
+    c.loc[c["revenue"].nlargest(20).index, "abc_tier"] = "A"
+    result = segments.run(c, window(365), seg_params(k_range=[2, 3], silhouette_sample=300))
+    cols = result.columns()
+    assert list(cols.columns) == ["r_score", "f_score", "m_score", "rfm_segment", "cluster",
+                                  "lifecycle_stage", "recommended_action"]
+    assert cols.notna().all().all() and len(cols) == len(c)
+    assert result.summary["customers"].sum() == len(c)
+    assert result.playbook["customers"].sum() == len(c)
+    assert set(result.tables()) == {"segments", "playbook"}
+    m = result.metrics()
+    assert sum(m["rfm"]["segments"].values()) == len(c)
+    assert sum(m["lifecycle"][s] for s in playbook.STAGES) == len(c)
+    top = result.summary.index[0]
+    assert top in result.describe("en")
+    assert playbook.segment_label(top, "zh") in result.describe("zh")
+    zh = segments.run(c, window(365), seg_params(k_range=[2, 3], silhouette_sample=300,
+                                                 language="zh"))
+    assert set(zh.columns()["recommended_action"]) <= {v["zh"] for v in narrative.ACTIONS.values()}
+    assert not zh.clusters["profile"]["profile"].str.isascii().any()

@@ -3,21 +3,23 @@ import pandas as pd
 import pytest
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
-from analysis import clean, config, load, summary
+from analysis import config
+from analysis.stage1 import clean, load, summary
+from analysis.units import TimeUnit
 from conftest import CDNOW, RETAIL
 
 
-def _clean(path, cfg):
-    return clean.clean_transactions(load.load_transactions(path, cfg), cfg)[0]
+def _clean(path, params):
+    return clean.clean_transactions(load.load_transactions(path, params.read), params.clean)[0]
 
 
 @pytest.mark.parametrize("dataset", ["cdnow", "retail"])
 @pytest.mark.parametrize("unit", ["day", "week"])
-def test_summary_matches_lifetimes(dataset, unit, cdnow_cfg, retail_cfg):
-    path, cfg = (CDNOW, cdnow_cfg) if dataset == "cdnow" else (RETAIL, retail_cfg)
-    cfg = {**cfg, "time_unit": unit}
+def test_summary_matches_lifetimes(dataset, unit, cdnow_params, retail_params):
+    path, cfg = (CDNOW, cdnow_params) if dataset == "cdnow" else (RETAIL, retail_params)
+    cfg = cfg.replace(time_unit=unit)
     tx = _clean(path, cfg)
-    ours = summary.customer_summary(tx, cfg).set_index("customer_id")
+    ours = summary.customer_summary(tx, cfg.summary).set_index("customer_id")
     ref = summary_data_from_transaction_data(
         tx, "customer_id", "date", "amount", freq="D", freq_multiplier=7 if unit == "week" else 1)
     assert len(ours) == len(ref)
@@ -26,9 +28,9 @@ def test_summary_matches_lifetimes(dataset, unit, cdnow_cfg, retail_cfg):
         np.testing.assert_allclose(ours[col], ref[col], rtol=1e-12, atol=1e-9, err_msg=col)
 
 
-def test_summary_columns_and_revenue(cdnow_cfg):
-    tx = _clean(CDNOW, cdnow_cfg)
-    s = summary.customer_summary(tx, cdnow_cfg)
+def test_summary_columns_and_revenue(cdnow_params):
+    tx = _clean(CDNOW, cdnow_params)
+    s = summary.customer_summary(tx, cdnow_params.summary)
     assert list(s.columns) == summary.SUMMARY_COLUMNS
     assert len(s) == 23570 and s["customer_id"].is_unique
     assert round(s["revenue"].sum(), 2) == 2500315.63
@@ -40,8 +42,8 @@ def test_summary_columns_and_revenue(cdnow_cfg):
 
 
 def test_hand_made_summary():
-    cfg = config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
-                           "observation_end": "2020-01-31"})
+    cfg = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
+                        "observation_end": "2020-01-31"}).summary
     tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
                        "date": pd.to_datetime(["2020-01-01 09:00", "2020-01-01 17:00",
                                                "2020-01-11 00:00", "2020-01-21 00:00"]),
@@ -63,11 +65,10 @@ def test_attributes_take_the_most_frequent_value_and_ties_go_latest():
     assert attrs.loc["a", "Country"] == "FR" and attrs.loc["b", "Country"] == "DE"
 
 
-def test_calibration_holdout_matches_lifetimes(cdnow_cfg):
-    cfg = {**cdnow_cfg, "time_unit": "week"}
-    tx = _clean(CDNOW, cfg)
+def test_calibration_holdout_matches_lifetimes(cdnow_params):
+    tx = _clean(CDNOW, cdnow_params)
     ours = summary.calibration_holdout(tx, pd.Timestamp("1997-09-30"),
-                                       pd.Timestamp("1998-06-30"), cfg)
+                                       pd.Timestamp("1998-06-30"), TimeUnit("week"))
     ref = calibration_and_holdout_data(tx, "customer_id", "date",
                                        calibration_period_end="1997-09-30",
                                        observation_period_end="1998-06-30",
@@ -84,13 +85,12 @@ def test_calibration_holdout_matches_lifetimes(cdnow_cfg):
 def test_holdout_monetary_value_is_per_purchase_day():
     """lifetimes averages raw holdout lines; we average merged purchase days, as in the
     calibration period, so the two periods use one definition."""
-    cfg = config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
     tx = pd.DataFrame({"customer_id": ["a"] * 4,
                        "date": pd.to_datetime(["2020-01-01", "2020-02-01", "2020-02-01",
                                                "2020-02-10"]),
                        "amount": [1.0, 10.0, 20.0, 6.0]})
     out = summary.calibration_holdout(tx, pd.Timestamp("2020-01-15"),
-                                      pd.Timestamp("2020-03-01"), cfg)
+                                      pd.Timestamp("2020-03-01"), TimeUnit("day"))
     assert out.loc["a", "frequency_holdout"] == 2
     assert out.loc["a", "monetary_value_holdout"] == (30.0 + 6.0) / 2
     assert out.loc["a", "frequency_cal"] == 0 and out.loc["a", "T_cal"] == 14

@@ -5,8 +5,11 @@ import pandas as pd
 import pytest
 
 from analysis import config, tiers
+from analysis.stage1 import summary
+from analysis.units import TimeUnit, Window
 
-CFG = config.validate({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
+PARAMS = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
+CFG = PARAMS.tiers
 
 
 def cust(revenues, ids=None):
@@ -104,7 +107,7 @@ def test_migration_matrix_rows_and_labels():
                                 "2020-01-07", "2020-03-07", "2020-01-08"]),
         "amount": [100.0, 100.0, 10.0, 1.0, 5.0, 50.0, 1.0],
         "is_return": False})
-    cfg = {**CFG, "abc_rank_cuts": [0.25, 0.5]}
+    cfg = PARAMS.replace(abc_rank_cuts=[0.25, 0.5]).tiers
     moves = tiers.migration(tx, cfg, pd.Timestamp("2020-02-01"))
     counts = moves["counts"]
     assert counts.values.sum() == 5  # every customer once
@@ -128,3 +131,30 @@ def test_metrics_keys_follow_the_design():
     assert m["abc"]["method"] == "rank_share"
     assert set(m["abc"]["tiers"]) == {"A", "B", "C"}
     assert set(m["abc"]["tiers"]["A"]) == {"customers", "revenue", "revenue_share"}
+
+
+def test_the_stage_result_holds_what_the_notebook_and_report_show():
+    """tiers.run gives the tiers, their table, the curve the report draws, the migration
+    (split at the window's midpoint) and words in both languages that quote the numbers."""
+    tx = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "b", "c", "d", "e"],
+        "date": pd.to_datetime(["2020-01-05", "2020-03-05", "2020-01-06", "2020-03-06",
+                                "2020-01-07", "2020-03-07", "2020-01-08"]),
+        "amount": [100.0, 100.0, 10.0, 1.0, 5.0, 50.0, 1.0], "is_return": False,
+        "Country": ["FR", "FR", "DE", "DE", "FR", "DE", "FR"]})
+    params = PARAMS.replace(abc_rank_cuts=[0.25, 0.5], dimensions=["Country"])
+    customers = summary.customer_summary(tx, params.summary)
+    window = Window.of(tx, None, TimeUnit("day"))
+    result = tiers.run(customers, tx, window, params.tiers, params.read.dimensions)
+    # revenue a 200, b 11, c 5, d 50, e 1: A = the first ceil(0.25 * 5) = 2 (a, d), A + B the
+    # first ceil(0.5 * 5) = 3 (b), C the rest
+    assert result.columns()["abc_tier"].tolist() == ["A", "B", "C", "A", "C"]
+    assert result.moves["split"] == "2020-02-05"  # midpoint of 2020-01-05 .. 2020-03-07
+    assert result.metrics() == tiers.metrics(result.pareto, result.table, params.tiers,
+                                             result.moves)
+    assert list(result.tables()) == ["lorenz"] and len(result.tables()["lorenz"]) == 201
+    assert set(result.breakdowns) == {"Country"}
+    en, zh = result.describe("en"), result.describe("zh")
+    gini = f"{result.pareto['gini']:.2f}"
+    assert f"Gini coefficient is {gini}" in en and f"基尼系数为 {gini}" in zh
+    assert "Tier A is 2 customers (40.0%)" in en and "A 层级有 2 位客户（40.0%）" in zh

@@ -5,3 +5,4 @@ One module per stage (``load``, ``clean``, ``summary``, ``tiers``, ``segments``,
 notebooks with papermill. See the README and ``../shared/DESIGN.md``.
 """
 __version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import EXIT_BAD_INPUT, InputError
+from .config import parse_override, resolve, typed
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,23 +31,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def main_check(args, overrides: dict) -> int:
+    """``python -m analysis check``: load, clean and summarise only; print ledger and warnings."""
+    params = typed(resolve(args.params, overrides), str(args.params or "parameters"))
+    # the stage's modules take seconds to import; a parameter error is reported before
+    from .pipeline import transaction_stage
+    from .stage1.engine import check_source
+    data = check_source(args.data, params)
+    warnings: list[str] = []
+    _clean, ledger, customers = transaction_stage(data, params, warnings)
+    print(f"{args.data}: {len(customers):,} customers, "
+          f"{int(ledger.set_index('step').at['kept', 'rows']):,} transactions kept")
+    print(ledger[["step", "rows", "revenue"]].to_string(index=False))
+    for w in warnings:
+        print(f"warning: {w}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        overrides = dict(parse_override(p) for p in (args.param or []))
         if args.command == "run":
+            resolve(args.params, overrides)  # a parameter error at once, before the imports
+            # the runner's modules (pandas, matplotlib, lifetimes …) take seconds to import
             from .runner import main_run
-            return main_run(args)
+            return main_run(args, overrides)
         if args.command == "check":
-            from .runner import main_check
-            return main_check(args)
+            return main_check(args, overrides)
     except InputError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("error: interrupted; the partial run folder (if any) is marked by its "
               ".partial name and no earlier run was touched", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return 1  # pragma: no cover - argparse requires a command
 
 

@@ -1,11 +1,18 @@
-"""One parameter schema for the YAML files, ``-p key=value`` overrides and notebooks.
+"""Parameters: read, validated against the one schema, and handed to each stage as a typed
+group.
 
-Every parameter is declared once in :data:`FIELDS` with its type, default and a
-one-line description (the README's parameter reference is checked against this
-table by a test). :func:`resolve` merges defaults, a YAML file and overrides and
-validates the result; an unknown key or a bad value raises :class:`ParamError`
-before anything runs. YAML is read with ``yaml.safe_load`` only: no parameter is
-ever evaluated as code.
+:func:`resolve` merges defaults, a YAML file and ``-p key=value`` overrides and validates
+the result against :data:`~analysis.schema.FIELDS`; an unknown key or a bad value raises
+:class:`ParamError` before anything runs. YAML is read with ``yaml.safe_load`` only: no
+parameter is ever evaluated as code. The validated values (a plain dict) are what a run
+writes into ``params.yaml`` and the manifest and what papermill passes to the notebooks.
+
+:class:`Params` (:func:`typed`) turns them into the frozen groups of ``groups.py``, one
+per consumer: ``read``, ``clean``, ``summary``, ``tiers``, ``segments``, ``clv``,
+``report`` and ``engine``. A function takes the group it needs, never the whole mapping;
+dates are ``pd.Timestamp``, lists are tuples, and ``time_unit`` is a
+:class:`~analysis.units.TimeUnit` (the one encoding of the unit). Each group's fields are
+schema names (a test checks that every schema field reaches a group).
 
 A dataclass-style table with explicit checks was chosen over pydantic so that the
 error messages can name the parameter file and key the way the rest of the
@@ -13,232 +20,28 @@ project names a data file, column and row.
 """
 from __future__ import annotations
 
-import datetime as _dt
+import dataclasses
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+import pandas as pd
 import yaml
 
 from .errors import ParamError
+from .groups import (CleanParams, ClvParams, EngineParams, Privacy, ReadParams, ReportParams,
+                     SegmentParams, SummaryParams, TierParams, cancel_regex, missing_tokens)
+from .playbook import check_playbook_covers, segment_table
+from .schema import FIELD_BY_NAME, FIELDS, check_columns, coerce
+from .units import TimeUnit
 
-#: canonical transaction columns a mapping may name (``columns:`` in params)
-CANONICAL_COLUMNS = ("customer_id", "date", "amount", "quantity", "unit_price", "order_id",
-                     "product_code", "cost", "profit")
+__all__ = ["SALT_ENV", "public", "defaults", "validate", "read_yaml", "parse_override",
+           "merge", "resolve", "typed", "GROUPS", "Params", "ReadParams", "Privacy",
+           "CleanParams", "SummaryParams", "TierParams", "SegmentParams", "ClvParams",
+           "ReportParams", "EngineParams", "cancel_regex", "missing_tokens"]
 
-#: codes of the UCI Online Retail export that are not products (postage, fees, adjustments)
-DEFAULT_NON_PRODUCT_CODES = ["POST", "DOT", "M", "C2", "D", "S", "B", "BANK CHARGES",
-                             "AMAZONFEE", "CRUK", "PADS", "ADJUST", "ADJUST2", "TEST001",
-                             "TEST002"]
-
-
-#: cell texts read as missing (compared in lower case after trimming): what R, Excel,
-#: pandas, SQL exports and ERPs write for "no value"
-DEFAULT_MISSING_VALUES = ["", "NA", "N/A", "#N/A", "NaN", "null", "None", "nil", "-", "--",
-                         "(blank)", "(null)"]
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    kind: str            # str|int|float|bool|date|list_str|list_float|mapping|choice
-    default: Any
-    help: str
-    choices: tuple = ()
-    nullable: bool = False
-    check: Callable[[Any], str | None] | None = None  # returns an error text or None
-    group: str = "data"
-
-
-def _between(lo: float, hi: float) -> Callable[[Any], str | None]:
-    def check(v):
-        return None if lo <= v <= hi else f"must be between {lo} and {hi}"
-    return check
-
-
-def _positive(v):
-    return None if v > 0 else "must be greater than 0"
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be 0 or more"
-
-
-def _regex(v):
-    import re
-    try:
-        re.compile(v)
-    except re.error as exc:
-        return f"is not a valid regular expression ({exc})"
-    return None
-
-
-def _no_digits_only(v):
-    bad = [x for x in v if x.strip().lstrip("-").replace(".", "", 1).isdigit()]
-    return f"must not hold numbers ({bad[0]!r} would erase real values)" if bad else None
-
-
-def _cuts(v):
-    if len(v) != 2 or not (0 < v[0] < v[1] < 1):
-        return "must be two increasing shares strictly between 0 and 1, e.g. [0.05, 0.20]"
-    return None
-
-
-def _k_range(v):
-    if len(v) != 2 or not (2 <= v[0] <= v[1] <= 30) or any(int(x) != x for x in v):
-        return "must be two whole numbers [min, max] with 2 <= min <= max <= 30"
-    return None
-
-
-FIELDS: tuple[Field, ...] = (
-    # -- reading the file ----------------------------------------------------------------
-    Field("dataset", "str", None, "Name of the dataset, used in the run-folder name "
-          "(default: the data file's name without extension).", nullable=True),
-    Field("columns", "mapping", {}, "Mapping from canonical column to the file's column: "
-          "customer_id and date are required; amount, or quantity and unit_price; optional "
-          "order_id, product_code, and cost or profit of the row (then CLV is the "
-          "discounted profit, revenue minus cost, instead of margin x revenue). Example: "
-          "{customer_id: CustomerID, date: InvoiceDate}."),
-    Field("header", "bool", True, "Whether the first line of a CSV holds column names."),
-    Field("names", "list_str", None, "Column names to use when the file has no header line "
-          "(or to replace it).", nullable=True),
-    Field("sep", "str", "auto", "CSV separator: a character, 'whitespace', or 'auto' "
-          "(detected from the first line among , ; tab |)."),
-    Field("encoding", "str", "utf-8", "Text encoding of a CSV file (a UTF-8 byte-order mark "
-          "is accepted)."),
-    Field("sheet", "str", None, "XLSX sheet name (default: the first sheet).", nullable=True),
-    Field("date_format", "str", None, "strftime format of the date column, e.g. '%Y%m%d' "
-          "(default: ISO 8601 or pandas' inference, checked row by row).", nullable=True),
-    Field("dayfirst", "bool", False, "Read ambiguous dates like 01/02/2011 as day first."),
-    Field("decimal", "choice", ".", "Decimal mark of amounts: '.' or ','.", choices=(".", ",")),
-    Field("thousands", "choice", None, "Digit-grouping mark in amounts to remove: ',', '.', "
-          "' ' or \"'\" (default: none).", choices=(",", ".", " ", "'"), nullable=True),
-    Field("currency", "str", "USD", "Currency code shown in tables and figures."),
-    Field("missing_values", "list_str", DEFAULT_MISSING_VALUES, "Cell texts read as missing "
-          "in every text column, in any letter case, after trimming blanks (R's NA, Excel's "
-          "#N/A, ...); a customer id written so is dropped by missing_customer_id.",
-          check=_no_digits_only),
-    Field("dimensions", "list_str", [], "Customer attributes to carry into the customers "
-          "table (file columns, e.g. [Country]); a customer's value is its most frequent one."),
-    # -- cleaning ----------------------------------------------------------------------------
-    Field("drop_missing_customer", "bool", True, "Drop rows without a customer id.",
-          group="cleaning"),
-    Field("drop_implausible_dates", "bool", True, "Drop rows dated before 1900 or after "
-          "the day of the run (typos such as 2102 for 2012).", group="cleaning"),
-    Field("returns", "choice", "drop", "Cancellations and returns (negative quantity or "
-          "amount, or an order id matching the cancellation pattern): 'drop' them, or 'net' "
-          "them against the customer's revenue.", choices=("drop", "net"), group="cleaning"),
-    Field("cancel_prefix", "str", "C", "Letter(s) that mark a cancelled order when a digit "
-          "follows them (C536379 is a cancellation, CA-2016-152156 is not); the pattern is "
-          "the prefix followed by a digit.", nullable=True, group="cleaning"),
-    Field("cancel_pattern", "str", None, "Regular expression matched at the start of the "
-          "order id that marks a cancellation; replaces cancel_prefix when set, e.g. "
-          "'^RET-?[0-9]'.", nullable=True, check=_regex, group="cleaning"),
-    Field("drop_warning_share", "float", 0.10, "A cleaning rule that drops more than this "
-          "share of the rows or of the revenue prints a loud warning (with an example row), "
-          "shown in the manifest, notebook 01 and the report.", check=_between(0, 1),
-          group="cleaning"),
-    Field("drop_non_product", "bool", True, "Drop rows whose product_code is in "
-          "non_product_codes (postage, fees, manual adjustments).", group="cleaning"),
-    Field("non_product_codes", "list_str", DEFAULT_NON_PRODUCT_CODES, "Product codes that "
-          "are not products.", group="cleaning"),
-    Field("drop_non_positive_price", "bool", True, "Drop purchase rows whose unit price (or "
-          "amount, when no price is mapped) is zero or negative.", group="cleaning"),
-    Field("drop_duplicates", "bool", True, "Drop exact duplicate rows (every mapped column "
-          "equal), keeping the first.", group="cleaning"),
-    Field("observation_start", "date", None, "First day of the observation window; earlier "
-          "rows are dropped (default: the first date in the data).", nullable=True,
-          group="cleaning"),
-    Field("observation_end", "date", None, "Last day of the observation window; later rows "
-          "are dropped and T is measured to it (default: the last date in the data).",
-          nullable=True, group="cleaning"),
-    # -- summary and models ----------------------------------------------------------------
-    Field("time_unit", "choice", "day", "Unit of recency and T: 'day' or 'week' (7 days).",
-          choices=("day", "week"), group="summary"),
-    Field("seed", "int", 42, "Seed for every random step (sampling, k-means, bootstrap).",
-          check=_non_negative, group="summary"),
-    Field("language", "choice", "en", "Language of labels, text and the playbook in "
-          "notebooks and reports: 'en' or 'zh'.", choices=("en", "zh"), group="report"),
-    Field("anonymize", "bool", False, "Replace customer ids (and anonymize_columns) by salted "
-          "hashes from the moment the data is loaded, so no shared output holds a raw id.",
-          group="report"),
-    Field("anonymize_salt", "str", None, "Secret salt of the hashes (or the environment "
-          "variable ANALYSIS_ANONYMIZE_SALT); never written into any output.", nullable=True,
-          group="report"),
-    Field("anonymize_columns", "list_str", [], "Further mapped columns (names, e-mails among "
-          "the dimensions) to hash when anonymize is on.", group="report"),
-    Field("xlsx_max_customers", "int", 200000, "Above this many customers customers.xlsx "
-          "holds the summary sheets only (the full table is in CSV and Parquet).",
-          check=_positive, group="report"),
-    # -- value tiers (notebook 02) ---------------------------------------------------------
-    Field("abc_method", "choice", "rank_share", "ABC method: 'rank_share' (top 5 % / next "
-          "15 % / rest of customers) or 'revenue_share' (customers bringing the first 80 % / "
-          "next 15 % / last 5 % of revenue).", choices=("rank_share", "revenue_share"),
-          group="tiers"),
-    Field("abc_rank_cuts", "list_float", [0.05, 0.20], "Cumulative customer shares closing "
-          "tiers A and B for rank_share.", check=_cuts, group="tiers"),
-    Field("abc_revenue_cuts", "list_float", [0.80, 0.95], "Cumulative revenue shares closing "
-          "tiers A and B for revenue_share.", check=_cuts, group="tiers"),
-    Field("migration_split", "date", None, "Date splitting the window in two halves for tier "
-          "migration (default: the midpoint).", nullable=True, group="tiers"),
-    # -- segments (notebook 03) -------------------------------------------------------------
-    Field("rfm_monetary", "choice", "revenue", "What the M score ranks: total 'revenue' or "
-          "'mean_order_value'.", choices=("revenue", "mean_order_value"), group="segments"),
-    Field("segment_map", "mapping", {}, "Overrides of the named-segment table: "
-          "{segment name: [[r_lo, r_hi], [fm_lo, fm_hi]], ...} replacing rows by name.",
-          group="segments"),
-    Field("k_range", "list_float", [2, 8], "Range of k tried for k-means, chosen by "
-          "silhouette.", check=_k_range, group="segments"),
-    Field("silhouette_sample", "int", 5000, "Customers sampled (seeded) to compute the "
-          "silhouette (its cost grows with the square of this).", check=_positive,
-          group="segments"),
-    Field("minibatch_threshold", "int", 50000, "Use MiniBatchKMeans above this many "
-          "customers.", check=_positive, group="segments"),
-    Field("cluster_fit_sample", "int", 200000, "Above this many customers, k-means (and the "
-          "choice of k) is fitted on a seeded random sample of this size; every customer is "
-          "then assigned to the nearest centre.", check=_positive, group="segments"),
-    Field("new_days", "int", None, "A customer whose first purchase is at most this many "
-          "days before the end is 'new' (default: from the median inter-purchase time).",
-          nullable=True, check=_positive, group="segments"),
-    Field("active_days", "int", None, "Last purchase within this many days: 'active' "
-          "(default: from the median inter-purchase time).", nullable=True, check=_positive,
-          group="segments"),
-    Field("churn_days", "int", None, "Last purchase more than this many days ago: 'churned'; "
-          "between active_days and churn_days: 'dormant'.", nullable=True, check=_positive,
-          group="segments"),
-    # -- CLV (notebook 04) ---------------------------------------------------------------
-    Field("clv_model", "choice", "bgnbd", "Purchase model: 'bgnbd', 'paretonbd' or 'mbgnbd'.",
-          choices=("bgnbd", "paretonbd", "mbgnbd"), group="clv"),
-    Field("clv_horizon_months", "int", 12, "Horizon of predicted CLV, in months.",
-          check=_positive, group="clv"),
-    Field("discount_rate", "float", 0.10, "Annual discount rate for CLV.",
-          check=_between(0, 1), group="clv"),
-    Field("margin", "float", 1.0, "Share of revenue kept as profit (1.0 = CLV in revenue); "
-          "not used when columns maps cost or profit.",
-          check=_between(0, 1), group="clv"),
-    Field("calibration_end", "date", None, "End of the calibration period for holdout "
-          "validation (default: leaves the last 40 % of the window as holdout).",
-          nullable=True, group="clv"),
-    Field("clv_bootstrap", "int", 100, "Bootstrap iterations for CLV intervals (0 skips).",
-          check=_non_negative, group="clv"),
-    Field("penalizer", "float", 0.0, "L2 penalizer of the lifetimes fitters.",
-          check=_non_negative, group="clv"),
-    # -- where the transaction stage runs --------------------------------------------------
-    Field("engine", "choice", "pandas", "Where load, clean and summarise run: 'pandas' (one "
-          "machine, the default), 'duckdb' (one machine, out of core) or 'spark' (a cluster, or "
-          "local mode); the results are the same to the cent and the day.",
-          choices=("pandas", "duckdb", "spark"), group="engine"),
-    Field("spark_master", "str", "local[*]", "Spark master URL for engine 'spark', e.g. "
-          "'local[2]', 'spark://host:7077', 'yarn'.", group="engine"),
-    Field("spark_config", "mapping", {}, "Spark settings passed to the session builder, e.g. "
-          "{spark.driver.memory: 8g, spark.executor.memory: 16g}.", group="engine"),
-    Field("duckdb_config", "mapping", {}, "Settings for DuckDB's connection with engine "
-          "'duckdb', e.g. {memory_limit: 8GB, threads: 4, temp_directory: /scratch}.",
-          group="engine"),
-)
-
-FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 SALT_ENV = "ANALYSIS_ANONYMIZE_SALT"
 
 
@@ -268,76 +71,6 @@ def _suggest(key: str) -> str:
         "Known parameters are listed in the README's parameter reference"
 
 
-def _coerce(field: Field, value: Any, source: str) -> Any:
-    def bad(expected: str):
-        raise ParamError(f"parameter {field.name!r} must be {expected}, got {value!r}",
-                         file=source, column=field.name)
-
-    if value is None:
-        if field.nullable or field.default is None:
-            return None
-        bad("set (it cannot be empty)")
-    k = field.kind
-    if k == "str":
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        bad("a text value")
-    if k == "bool":
-        if isinstance(value, bool):
-            return value
-        bad("true or false")
-    if k == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            bad("a whole number")
-        return int(value)
-    if k == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            bad("a number")
-        return float(value)
-    if k == "choice":
-        if value in field.choices:
-            return value
-        bad("one of " + ", ".join(repr(c) for c in field.choices))
-    if k == "date":
-        if isinstance(value, _dt.datetime):
-            return value.date().isoformat()
-        if isinstance(value, _dt.date):
-            return value.isoformat()
-        if isinstance(value, str):
-            try:
-                return _dt.date.fromisoformat(value.strip()).isoformat()
-            except ValueError:
-                pass
-        bad("a date written YYYY-MM-DD")
-    if k == "list_str":
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list) and all(isinstance(x, (str, int, float)) and
-                                           not isinstance(x, bool) for x in value):
-            return [str(x) for x in value]
-        bad("a list of text values")
-    if k == "list_float":
-        if isinstance(value, list) and all(isinstance(x, (int, float)) and
-                                           not isinstance(x, bool) for x in value):
-            return [float(x) for x in value]
-        bad("a list of numbers, e.g. [0.05, 0.2]")
-    if k == "mapping":
-        if isinstance(value, dict) and all(isinstance(x, str) for x in value):
-            return dict(value)
-        bad("a mapping of names to values")
-    raise AssertionError(k)  # pragma: no cover - every kind is handled above
-
-
-def _check_columns(mapping: dict, source: str) -> None:
-    for key, col in mapping.items():
-        if key not in CANONICAL_COLUMNS:
-            raise ParamError(f"columns: unknown canonical column {key!r}; use one of "
-                             + ", ".join(CANONICAL_COLUMNS), file=source, column="columns")
-        if not isinstance(col, (str, int)) or isinstance(col, bool):
-            raise ParamError(f"columns.{key} must name a column of the file, got {col!r}",
-                             file=source, column="columns")
-
-
 def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, Any]:
     """Check keys and values of ``raw`` (already merged) and return a full parameter dict."""
     out = defaults()
@@ -346,14 +79,14 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
             raise ParamError(f"unknown parameter {key!r}. {_suggest(key)}", file=source,
                              column=key)
         field = FIELD_BY_NAME[key]
-        value = _coerce(field, value, source)
+        value = coerce(field, value, source)
         if value is not None and field.check is not None:
             msg = field.check(value)
             if msg:
                 raise ParamError(f"parameter {key!r} {msg}, got {value!r}", file=source,
                                  column=key)
         out[key] = value
-    _check_columns(out["columns"], source)
+    check_columns(out["columns"], source)
     cols = out["columns"]
     for required in ("customer_id", "date"):
         if required not in cols:
@@ -371,7 +104,6 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
             raise ParamError(f"{a} ({out[a]}) must be smaller than {b} ({out[b]})",
                              file=source, column=a)
     if out["anonymize"]:
-        import os
         if not out["anonymize_salt"]:
             out["anonymize_salt"] = os.environ.get(SALT_ENV) or None
         if not out["anonymize_salt"]:
@@ -383,7 +115,6 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
             raise ParamError(f"anonymize_columns names {unknown[0]!r}, which is not among the "
                              f"dimensions loaded", file=source, column="anonymize_columns")
     if out["segment_map"]:
-        from .segments import check_playbook_covers, segment_table
         try:
             table = segment_table(out["segment_map"])
             check_playbook_covers(list(table["segment"].unique()))
@@ -477,53 +208,57 @@ def resolve(params_file: str | Path | None = None,
     return validate(raw, source)
 
 
-def cancel_regex(params: Mapping[str, Any]) -> str | None:
-    """The regular expression (anchored at the start) of a cancelled order id: the
-    ``cancel_pattern`` parameter, else ``cancel_prefix`` followed by a digit; None for none."""
-    import re
-    pattern = params.get("cancel_pattern")
-    if pattern:
-        return pattern if pattern.startswith("^") else f"^(?:{pattern})"
-    prefix = params.get("cancel_prefix")
-    return f"^{re.escape(prefix)}[0-9]" if prefix else None
+# -- the typed groups ------------------------------------------------------------------------
+
+#: the attribute of :class:`Params` that holds each group
+GROUPS = {"read": ReadParams, "clean": CleanParams, "summary": SummaryParams,
+          "tiers": TierParams, "segments": SegmentParams, "clv": ClvParams,
+          "report": ReportParams, "engine": EngineParams}
 
 
-def missing_tokens(params: Mapping[str, Any]) -> list[str]:
-    """The ``missing_values`` texts as compared: trimmed, lower case, without repeats."""
-    values = params.get("missing_values", DEFAULT_MISSING_VALUES)
-    return list(dict.fromkeys(v.strip().lower() for v in values))
+@dataclass(frozen=True)
+class Params:
+    """The validated parameters as typed groups; ``values`` is the plain mapping they came
+    from (what a run writes out, salt removed by :func:`public`)."""
+    values: dict[str, Any]
+    read: ReadParams
+    clean: CleanParams
+    summary: SummaryParams
+    tiers: TierParams
+    segments: SegmentParams
+    clv: ClvParams
+    report: ReportParams
+    engine: EngineParams
+
+    def replace(self, **changes: Any) -> Params:
+        """The same parameters with some values changed (validated again)."""
+        return typed({**self.values, **changes})
 
 
-def time_unit_days(params: Mapping[str, Any]) -> int:
-    return 7 if params["time_unit"] == "week" else 1
+def _typed_value(name: str, value: Any) -> Any:
+    """A validated value as its group holds it: a Timestamp, a tuple, a TimeUnit."""
+    kind = FIELD_BY_NAME[name].kind
+    if value is None:
+        return None
+    if kind == "date":
+        return pd.Timestamp(value)
+    if kind in ("list_str", "list_float"):
+        return tuple(value)
+    if name == "time_unit":
+        return TimeUnit(value)
+    return value
 
 
-GROUP_TITLES = {"data": "Reading the file", "cleaning": "Cleaning",
-                "summary": "Summary and randomness", "report": "Report and outputs",
-                "tiers": "Value tiers (notebook 02)", "segments": "Segments (notebook 03)",
-                "clv": "Customer lifetime value (notebook 04)",
-                "engine": "Engine for the transaction stage (large data)"}
-
-
-def reference_markdown() -> str:
-    """The README's parameter reference, generated from :data:`FIELDS`."""
-    out: list[str] = []
-    groups: dict[str, list[Field]] = {}
-    for f in FIELDS:
-        groups.setdefault(f.group, []).append(f)
-    for group, fields in groups.items():
-        out += [f"**{GROUP_TITLES[group]}**", "", "| parameter | default | meaning |",
-                "|---|---|---|"]
-        for f in fields:
-            d = f.default
-            if f.name == "non_product_codes":
-                shown = "postage / fee codes of the UCI export"
-            elif f.name == "missing_values":
-                shown = " ".join(f"`{v}`" if v else "`''`" for v in d)
-            elif d is None:
-                shown = "—"
-            else:
-                shown = f"`{d}`"
-            out.append(f"| `{f.name}` | {shown} | {f.help.replace('|', '/')} |")
-        out.append("")
-    return "\n".join(out)
+def typed(values: Mapping[str, Any], source: str = "parameters") -> Params:
+    """:class:`Params` from parameter values (validated here, so a changed copy of a resolved
+    mapping is checked again)."""
+    v = validate(values, source)
+    privacy = Privacy(v["anonymize"], v["anonymize_salt"], tuple(v["anonymize_columns"]),
+                      v["columns"]["customer_id"])
+    groups = {}
+    for key, cls in GROUPS.items():
+        groups[key] = cls(**{f.name: privacy if f.name == "privacy" else
+                             _typed_value(f.name, v[f.name])
+                             for f in dataclasses.fields(cls)})
+    # the values as given (a YAML 2 stays 2 in params.yaml), with the defaults filled in
+    return Params(values={**v, **dict(values)}, **groups)

@@ -2,11 +2,18 @@
 
 Every problem with the user's data or parameters is raised as :class:`InputError`
 (or a subclass). The CLI turns it into one readable paragraph and exit code 2;
-it never shows a traceback from inside pandas.
+it never shows a traceback from inside pandas. A run that stops for any other reason
+(a signal, a full disk, a failed notebook) says why in one line (:func:`fail_line`,
+:func:`error_line`) with its exit code.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
+
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
+           "InputError", "ParamError", "Terminated", "TERMINATED", "INTERRUPTED",
+           "SIGNAL_EXIT", "on_sigterm", "error_line", "fail_line"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -68,3 +75,41 @@ class InputError(Exception):
 
 class ParamError(InputError):
     """A parameter (YAML file, -p override, or notebook parameter) is unknown or invalid."""
+
+
+# -- a run that stops: why, in one line, and its exit code ---------------------------------
+
+class Terminated(BaseException):
+    """SIGTERM arrived: stop, mark the run failed, keep earlier runs as they are."""
+
+
+#: the reasons a stopped run gives, and its exit code
+TERMINATED, INTERRUPTED = "terminated by SIGTERM", "interrupted (SIGINT)"
+SIGNAL_EXIT = {TERMINATED: EXIT_TERMINATED, INTERRUPTED: EXIT_INTERRUPTED}
+
+
+def on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for a failed notebook: the exception name and message from the kernel."""
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    text = f"{ename}: {evalue}".strip()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return " ".join(text.split())[:2000]
+
+
+def fail_line(exc: BaseException) -> tuple[str, int]:
+    """(one line for the manifest and the console, exit code) for a failure of the runner
+    itself (not of a notebook): signals, a full disk, anything unexpected."""
+    if isinstance(exc, Terminated):
+        return TERMINATED, EXIT_TERMINATED
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED, EXIT_INTERRUPTED
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return (f"could not write the run folder: {exc.strerror or exc}{where}",
+                EXIT_FAILED)
+    return f"the run failed: {error_line(exc)}", EXIT_FAILED

@@ -1,16 +1,39 @@
 """Figures shared by the notebooks: seaborn/matplotlib, titled, axes labelled with units.
 
 Every function takes small, already-aggregated frames (or bins/samples large ones
-itself), returns the matplotlib ``Figure`` and never writes files.
+itself), returns the matplotlib ``Figure`` and never writes files. The figures the report
+shows too (:func:`lorenz`, :func:`segment_bars`, :func:`bar_counts`) take the language and,
+as lifetimes' plotting functions do, an optional ``ax`` to draw on.
 """
 from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from IPython.display import display
+from lifetimes.plotting import plot_frequency_recency_matrix, plot_probability_alive_matrix
+from matplotlib import font_manager
+
+from .narrative import labels
+
+__all__ = ["PALETTE", "CJK_FONT", "set_style", "ledger_bars", "monthly_activity",
+           "first_purchase_cohorts", "show", "annotated_heatmap", "lorenz", "tier_shares",
+           "rfm_distributions", "segment_bars", "silhouette_by_k", "bar_counts", "tracking_plots",
+           "conditional_expectations", "btyd_matrix", "value_histogram", "group_means"]
 
 PALETTE = "crest"
+
+
+def _axes(ax: plt.Axes | None, size: tuple[float, float]) -> tuple[plt.Figure, plt.Axes]:
+    """The figure and axes to draw on: the caller's ``ax``, or a new figure of ``size``."""
+    if ax is not None:
+        return ax.figure, ax
+    return plt.subplots(figsize=size)
 
 
 CJK_FONT = "Noto Sans CJK SC"
@@ -18,9 +41,6 @@ CJK_FONT = "Noto Sans CJK SC"
 
 def _register_cjk_font() -> bool:
     """Register the Noto Sans CJK SC font shipped by the mplfonts wheel (for zh figures)."""
-    from importlib import resources
-
-    from matplotlib import font_manager
     if any(f.name == CJK_FONT for f in font_manager.fontManager.ttflist):
         return True
     try:
@@ -36,21 +56,10 @@ def set_style(language: str = "en") -> None:
     plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "figure.figsize": (8, 4.2),
                          "axes.titleweight": "bold"})
     if language == "zh" and _register_cjk_font():
-        import logging
         logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # no bold face
         plt.rcParams["font.sans-serif"] = [CJK_FONT, "DejaVu Sans"]
         plt.rcParams["font.family"] = "sans-serif"
         plt.rcParams["axes.unicode_minus"] = False
-
-
-def money(x: float, currency: str = "USD") -> str:
-    sign = "-" if x < 0 else ""
-    x = abs(x)
-    if x >= 1e6:
-        return f"{sign}{x / 1e6:,.2f}M {currency}"
-    if x >= 1e4:
-        return f"{sign}{x / 1e3:,.1f}k {currency}"
-    return f"{sign}{x:,.2f} {currency}"
 
 
 def ledger_bars(ledger: pd.DataFrame, currency: str = "USD") -> plt.Figure:
@@ -103,7 +112,6 @@ def first_purchase_cohorts(customers: pd.DataFrame) -> plt.Figure:
 
 def show(fig: plt.Figure) -> None:
     """Display a figure in the notebook and free it (keeps memory flat in long runs)."""
-    from IPython.display import display
     display(fig)
     plt.close(fig)
 
@@ -121,25 +129,27 @@ def annotated_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str,
 
 
 
-def lorenz(curve: pd.DataFrame, pareto: dict) -> plt.Figure:
-    """Lorenz curve with the line of equality and the 80 %-of-revenue point marked."""
-    fig, ax = plt.subplots(figsize=(6.2, 5.6))
-    ax.plot(curve["customer_share"] * 100, curve["revenue_share"] * 100, color="#1d3557",
-            lw=2.2, label=f"Lorenz curve (Gini {pareto['gini']:.2f})")
-    ax.plot([0, 100], [0, 100], ls="--", color="grey", label="perfect equality")
+def lorenz(curve: pd.DataFrame, pareto: Mapping[str, Any], lang: str = "en",
+           title: str | None = None, ax: plt.Axes | None = None) -> plt.Figure:
+    """Lorenz curve with the line of equality and the 80 %-of-revenue point marked (notebook
+    02 and the report draw the same figure)."""
+    fig, ax = _axes(ax, (6.2, 5.6))
+    x, y = curve["customer_share"] * 100, curve["revenue_share"] * 100
+    ax.fill_between(x, y, x, color="#a8dadc", alpha=0.5)
+    ax.plot(x, y, color="#1d3557", lw=2.2, label=labels.s("lorenz_label", lang, gini=pareto["gini"]))
+    ax.plot([0, 100], [0, 100], ls="--", color="grey", label=labels.s("equality_label", lang))
     share80 = pareto.get("customer_share_for_80pct_revenue")
     if share80 is not None:
-        x = 100 - share80 * 100  # the top share80 of customers = from (1 - share80) upwards
-        ax.plot([x], [20], "o", color="#e76f51")
-        ax.annotate(f"top {share80:.1%} of customers\nbring 80 % of revenue", (x, 20),
-                    xytext=(8, 40), textcoords="data", color="#e76f51",
+        at = 100 - share80 * 100  # the top share80 of customers = from (1 - share80) upwards
+        ax.plot([at], [20], "o", color="#e76f51")
+        ax.annotate(labels.s("top80_note", lang, share80=share80), (at, 20), xytext=(8, 40),
+                    textcoords="data", color="#e76f51",
                     arrowprops={"arrowstyle": "->", "color": "#e76f51"})
     top20 = pareto["top_20pct_revenue_share"]
     ax.plot([80], [100 - top20 * 100], "s", color="#2a9d8f",
-            label=f"top 20 % of customers bring {top20:.1%}")
-    ax.set(title="How concentrated is revenue? (Lorenz curve)",
-           xlabel="customers, ranked from lowest to highest revenue (cumulative %)",
-           ylabel="revenue (cumulative %)", xlim=(0, 100), ylim=(0, 100))
+            label=labels.s("top20_label", lang, top20=top20))
+    ax.set(title=title or labels.s("lorenz_title", lang), xlabel=labels.t("cum_customers", lang),
+           ylabel=labels.t("cum_revenue", lang), xlim=(0, 100), ylim=(0, 100))
     ax.legend(loc="upper left", fontsize=9)
     fig.tight_layout()
     return fig
@@ -182,19 +192,22 @@ def rfm_distributions(customers: pd.DataFrame, days_since_last: np.ndarray,
     return fig
 
 
-def segment_bars(summary: pd.DataFrame, labels: list[str] | None = None) -> plt.Figure:
-    """Share of customers and share of revenue per named segment."""
-    names = labels or list(summary.index)
+def segment_bars(summary: pd.DataFrame, names: list[str] | None = None, lang: str = "en",
+                 title: str | None = None, ax: plt.Axes | None = None) -> plt.Figure:
+    """Share of customers and share of revenue per named segment (``names``: the segments'
+    labels in ``lang``; notebook 03 and the report draw the same figure)."""
+    names = names or list(summary.index)
     long = pd.DataFrame({
         "segment": names * 2,
         "share": list(summary["customer_share"] * 100) + list(summary["revenue_share"] * 100),
-        "measure": ["customers"] * len(summary) + ["revenue"] * len(summary)})
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(summary) + 1.8))
+        "measure": [labels.t("share_customers", lang)] * len(summary)
+        + [labels.t("share_revenue", lang)] * len(summary)})
+    fig, ax = _axes(ax, (9, 0.45 * len(summary) + 1.8))
     sns.barplot(data=long, y="segment", x="share", hue="measure", ax=ax,
                 palette=["#a8dadc", "#1d3557"])
-    ax.set(title="Where customers and revenue sit, by RFM segment", xlabel="share (%)",
-           ylabel="RFM segment")
-    ax.legend(title="share of")
+    ax.set(title=title or labels.s("segments_title", lang), xlabel=labels.t("share_pct", lang),
+           ylabel=labels.t("segment", lang))
+    ax.legend(title="")
     fig.tight_layout()
     return fig
 
@@ -211,9 +224,10 @@ def silhouette_by_k(scores: dict, chosen: int) -> plt.Figure:
     return fig
 
 
-def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "customers"
-               ) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "customers",
+               ax: plt.Axes | None = None) -> plt.Figure:
+    """One bar per group, labelled with its value."""
+    fig, ax = _axes(ax, (7, 3.6))
     sns.barplot(x=[str(i) for i in counts.index], y=counts.to_numpy(), ax=ax, color="#457b9d")
     for cont in ax.containers:
         ax.bar_label(cont, fmt="{:,.0f}", fontsize=9)
@@ -258,11 +272,12 @@ def conditional_expectations(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def btyd_matrix(fitter, kind: str, time_unit: str, max_frequency: int, max_recency: float
-                ) -> plt.Figure:
+def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame) -> plt.Figure:
     """Expected purchases in the next unit of time, or P(alive), by frequency and recency
-    (drawn with lifetimes' plotting helpers on a grid, so its cost does not grow with data)."""
-    from lifetimes.plotting import plot_frequency_recency_matrix, plot_probability_alive_matrix
+    (drawn with lifetimes' plotting helpers on a grid up to the 99th percentile of the
+    customers' frequency and their longest T, so its cost does not grow with data)."""
+    max_frequency = int(customers["frequency"].quantile(0.99)) + 1
+    max_recency = int(customers["T"].max())
     fig, ax = plt.subplots(figsize=(7, 5.5))
     plt.sca(ax)
     if kind == "alive":
@@ -273,9 +288,8 @@ def btyd_matrix(fitter, kind: str, time_unit: str, max_frequency: int, max_recen
         plot_frequency_recency_matrix(fitter, T=1, max_frequency=max_frequency,
                                       max_recency=max_recency, cmap="crest")
         ax.set_title(f"Expected purchases in the next {time_unit}")
-    ax.set(xlabel="customer's recency (time unit of the run; 0 = first purchase)",
+    ax.set(xlabel=f"recency: {time_unit}s between first and last purchase",
            ylabel="customer's repeat purchases (frequency)")
-    ax.set_xlabel(f"recency: {time_unit}s between first and last purchase")
     fig.tight_layout()
     return fig
 

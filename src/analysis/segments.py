@@ -13,11 +13,7 @@ and FM = (F + M) / 2; a segment may take several rectangles. Together they
 partition all 125 (R, F, M) combinations (tested); ``segment_map`` in the
 parameters replaces a segment's rectangles, and the partition is checked again.
 
-**Clusters.** k-means on log1p of (days since last purchase, orders, revenue
-clipped at 0), standardised; k chosen by the silhouette over ``k_range``, computed
-on a seeded sample of at most ``silhouette_sample`` customers; ``MiniBatchKMeans``
-above ``minibatch_threshold`` customers. Clusters are numbered 1..k from the highest
-mean revenue down. Stability: adjusted Rand index between fits with 5 seeds.
+**Clusters** are in :mod:`analysis.clusters`.
 
 **Lifecycle.** new (first purchase at most ``new_days`` before the end), else active
 (last purchase at most ``active_days`` before the end), dormant (up to
@@ -33,96 +29,23 @@ segment, a new customer is nurtured, and everyone else gets their segment's acti
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from importlib import resources
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
+from .clusters import cluster
+from .config import SegmentParams
 from .errors import ParamError
+from .narrative.labels import TIER_WORD, action_label, stage_label
+from .narrative.stages import segments_paragraph, thresholds_sentence
+from .playbook import STAGES, playbook_table, segment_label, segment_names, segment_table
+from .units import Window, days_since_last
 
-STAGES = ("new", "active", "dormant", "churned")
-ACTIONS = {
-    "retain_reward": {"en": "Retain and reward", "zh": "保留并奖励"},
-    "upsell": {"en": "Upsell", "zh": "向上销售"},
-    "nurture": {"en": "Nurture", "zh": "培育"},
-    "win_back": {"en": "Win back", "zh": "挽回"},
-    "low_cost": {"en": "Low-cost maintenance", "zh": "低成本维护"},
-}
-TIER_WORD = {"en": "tier {}", "zh": "{} 层级"}
-STAGE_LABELS = {"new": {"en": "new", "zh": "新客户"}, "active": {"en": "active", "zh": "活跃"},
-                "dormant": {"en": "dormant", "zh": "沉睡"},
-                "churned": {"en": "churned", "zh": "流失"}}
-
-
-def _package_csv(name: str) -> pd.DataFrame:
-    with resources.files("analysis").joinpath(name).open("r", encoding="utf-8") as fh:
-        return pd.read_csv(fh, keep_default_na=False)
-
-
-@lru_cache(maxsize=None)
-def _default_segments() -> pd.DataFrame:
-    return _package_csv("segments.csv")
-
-
-@lru_cache(maxsize=None)
-def playbook_table() -> pd.DataFrame:
-    return _package_csv("playbook.csv").sort_values("priority").reset_index(drop=True)
-
-
-def segment_names() -> list[str]:
-    return list(dict.fromkeys(_default_segments()["segment"]))
-
-
-def segment_label(name: str, language: str) -> str:
-    if language == "zh":
-        table = _default_segments()
-        hit = table.loc[table["segment"] == name, "segment_zh"]
-        return hit.iloc[0] if len(hit) else name
-    return name
-
-
-def segment_table(overrides: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """The segment rectangles, with ``overrides`` ({name: [[r_lo, r_hi], [fm_lo, fm_hi]] or a
-    list of such}) replacing a segment's rows; raises ParamError unless it partitions."""
-    table = _default_segments().copy()
-    for name, spec in (overrides or {}).items():
-        rects = spec if spec and isinstance(spec[0][0], (list, tuple)) else [spec]
-        try:
-            rows = [{"segment": name, "r_min": float(r[0]), "r_max": float(r[1]),
-                     "fm_min": float(fm[0]), "fm_max": float(fm[1])} for r, fm in rects]
-        except (TypeError, ValueError, IndexError):
-            raise ParamError(f"segment_map entry {name!r} must be [[r_lo, r_hi], [fm_lo, "
-                             f"fm_hi]] or a list of them, got {spec!r}",
-                             column="segment_map") from None
-        table = pd.concat([table[table["segment"] != name], pd.DataFrame(rows)],
-                          ignore_index=True)
-    check_partition(table)
-    return table
-
-
-def check_partition(table: pd.DataFrame) -> None:
-    """Every (R, F, M) in 1..5³ must fall in exactly one rectangle."""
-    problems = []
-    for r in range(1, 6):
-        for f in range(1, 6):
-            for m in range(1, 6):
-                fm = (f + m) / 2
-                hits = table[(table["r_min"] <= r) & (r <= table["r_max"]) &
-                             (table["fm_min"] <= fm) & (fm <= table["fm_max"])]["segment"]
-                if len(hits) != 1:
-                    problems.append(f"R={r} F={f} M={m}: "
-                                    + (", ".join(hits) if len(hits) else "no segment"))
-    if problems:
-        raise ParamError(f"the segment table must give every R/F/M combination exactly one "
-                         f"segment; {len(problems)} do not, e.g. {problems[0]}",
-                         column="segment_map")
-
-
-def days_since_last(customers: pd.DataFrame, end: pd.Timestamp) -> np.ndarray:
-    return (pd.Timestamp(end).normalize() - customers["last_purchase"]).dt.days.to_numpy()
-
+__all__ = ["quintile_scores", "rfm_scores", "assign_segments",
+           "median_interpurchase_days", "lifecycle_thresholds", "lifecycle", "recommend",
+           "playbook_summary", "segment_table_summary", "metrics", "SegmentResult", "run"]
 
 def quintile_scores(values: np.ndarray | pd.Series) -> np.ndarray:
     """Scores 1..5: quintiles of ``rank(method='first')`` (higher value → higher score)."""
@@ -161,116 +84,6 @@ def assign_segments(scores: pd.DataFrame, table: pd.DataFrame | None = None) -> 
     return pd.Series(out, index=scores.index, name="rfm_segment")
 
 
-# -- clusters ---------------------------------------------------------------------------
-
-def cluster_features(customers: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
-    return pd.DataFrame({
-        "recency_days": np.log1p(np.clip(days_since_last(customers, end), 0, None)),
-        "orders": np.log1p(customers["n_orders"].to_numpy(dtype="float64")),
-        "revenue": np.log1p(np.clip(customers["revenue"].to_numpy(dtype="float64"), 0, None)),
-    }, index=customers.index)
-
-
-def _kmeans(k: int, seed: int, n: int, threshold: int):
-    from sklearn.cluster import KMeans, MiniBatchKMeans
-    if n > threshold:
-        return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3,
-                               batch_size=4096, max_iter=100)
-    return KMeans(n_clusters=k, random_state=seed, n_init=4)
-
-
-def cluster(customers: pd.DataFrame, end: pd.Timestamp, k_range=(2, 8), seed: int = 42,
-            sample: int = 5000, minibatch_threshold: int = 50000, stability_seeds: int = 5,
-            fit_sample: int = 200_000) -> dict[str, Any]:
-    """k-means on standardised log R/F/M with k chosen by sampled silhouette.
-
-    Above ``fit_sample`` customers the models (one per k, and the stability refits) are
-    fitted on a seeded random sample of that size and every customer is assigned to the
-    nearest centre of the chosen model: at a million customers this cuts the cost ~6x,
-    and 200,000 points pin three-dimensional centres down far below what matters here.
-
-    Returns labels (1 = highest mean revenue), the silhouette per k, the chosen k, the
-    algorithm (``KMeans`` or, above ``minibatch_threshold``, ``MiniBatchKMeans``), the
-    adjusted Rand index across seeds (on the fitted sample), and centroid profiles."""
-    from sklearn.metrics import adjusted_rand_score, silhouette_score
-    from sklearn.preprocessing import StandardScaler
-
-    feats = cluster_features(customers, end)
-    X_all = StandardScaler().fit_transform(feats.to_numpy())
-    rng = np.random.default_rng(seed)
-    X = X_all[np.sort(rng.choice(len(X_all), fit_sample, replace=False))] \
-        if len(X_all) > fit_sample else X_all
-    n = len(X)
-    distinct = len(np.unique(X.round(9), axis=0))
-    idx = rng.choice(n, size=min(sample, n), replace=False) if n > sample else np.arange(n)
-    lo, hi = int(k_range[0]), int(k_range[1])
-    hi = min(hi, distinct - 1, max(n - 1, 2))
-    scores: dict[int, float] = {}
-    models = {}
-    for k in range(lo, hi + 1):
-        model = _kmeans(k, seed, len(X_all), minibatch_threshold).fit(X)
-        labels = model.labels_
-        if len(np.unique(labels[idx])) < 2:
-            continue
-        scores[k] = float(silhouette_score(X[idx], labels[idx], n_jobs=-1))
-        models[k] = model
-    if not scores:
-        return {"status": f"not enough distinct customers to cluster ({distinct} distinct "
-                          f"R/F/M profiles)", "labels": pd.Series(1, index=customers.index),
-                "k": 1, "silhouette": {}, "best_silhouette": None, "ari": None,
-                "profile": None}
-    best = max(scores, key=lambda k: (round(scores[k], 6), -k))
-    fitted = models[best].labels_
-    # stability: the same k with other seeds
-    aris = [float(adjusted_rand_score(fitted, _kmeans(best, seed + s, len(X_all),
-                                                      minibatch_threshold).fit(X).labels_))
-            for s in range(1, stability_seeds)]
-    raw = fitted if X is X_all else models[best].predict(X_all)
-    X = X_all
-    # relabel 1..k by mean revenue, highest first
-    rev = customers["revenue"].to_numpy(dtype="float64")
-    means = pd.Series(rev).groupby(raw).mean().sort_values(ascending=False)
-    mapping = {old: new for new, old in enumerate(means.index, start=1)}
-    labels = pd.Series(np.vectorize(mapping.get)(raw), index=customers.index, name="cluster")
-    return {"status": "ok", "labels": labels, "k": best, "silhouette": scores,
-            "algorithm": type(models[best]).__name__,
-            "best_silhouette": scores[best], "ari": {"mean": float(np.mean(aris)),
-                                                     "min": float(np.min(aris))},
-            "profile": cluster_profile(customers, labels, end, X)}
-
-
-def cluster_profile(customers: pd.DataFrame, labels: pd.Series, end: pd.Timestamp,
-                    X: np.ndarray) -> pd.DataFrame:
-    """Per cluster: size, shares, raw means, standardised means and a plain-words profile."""
-    frame = pd.DataFrame({"cluster": labels.to_numpy(),
-                          "days_since_last": days_since_last(customers, end),
-                          "orders": customers["n_orders"].to_numpy(),
-                          "revenue": customers["revenue"].to_numpy()})
-    g = frame.groupby("cluster")
-    prof = pd.DataFrame({"customers": g.size(),
-                         "mean_days_since_last": g["days_since_last"].mean(),
-                         "mean_orders": g["orders"].mean(),
-                         "mean_revenue": g["revenue"].mean(),
-                         "revenue": g["revenue"].sum()})
-    prof.insert(1, "customer_share", prof["customers"] / len(frame))
-    prof.insert(5, "revenue_share", prof["revenue"] / frame["revenue"].sum()
-                if frame["revenue"].sum() else np.nan)
-    z = pd.DataFrame(X, columns=["z_recency_days", "z_orders", "z_revenue"]) \
-        .groupby(labels.to_numpy()).mean()
-    prof = prof.join(z)
-    prof["profile"] = [describe_centroid(r) for r in z.itertuples()]
-    return prof
-
-
-def describe_centroid(z) -> str:
-    def word(v, high, low, mid):
-        return high if v > 0.5 else low if v < -0.5 else mid
-    return ", ".join([word(-z.z_recency_days, "bought recently", "long inactive",
-                           "average recency"),
-                      word(z.z_orders, "frequent", "one-off or rare", "occasional"),
-                      word(z.z_revenue, "high spend", "low spend", "medium spend")])
-
-
 # -- lifecycle --------------------------------------------------------------------------
 
 def median_interpurchase_days(customers: pd.DataFrame, unit_days: int) -> float | None:
@@ -281,31 +94,26 @@ def median_interpurchase_days(customers: pd.DataFrame, unit_days: int) -> float 
     return float((rep["recency"] * unit_days / rep["frequency"]).median())
 
 
-def lifecycle_thresholds(customers: pd.DataFrame, params: Mapping[str, Any], unit_days: int,
-                         window_days: int) -> dict[str, Any]:
-    gap = median_interpurchase_days(customers, unit_days)
-    basis = gap if gap else max(window_days / 8, 1.0)
+def lifecycle_thresholds(customers: pd.DataFrame, params: SegmentParams, window: Window
+                         ) -> dict[str, Any]:
+    """new / active / churn thresholds in days: the parameters where set, else from the
+    median inter-purchase time g (g, 2g, 4g), else from the window's length (no repeat
+    buyers)."""
+    gap = median_interpurchase_days(customers, window.unit.days)
+    basis = gap if gap else max(window.days / 8, 1.0)
     derived = {"new_days": math.ceil(basis), "active_days": math.ceil(2 * basis),
                "churn_days": math.ceil(4 * basis)}
-    out = {k: params.get(k) or v for k, v in derived.items()}
+    given = {"new_days": params.new_days, "active_days": params.active_days,
+             "churn_days": params.churn_days}
+    out = {k: given[k] or v for k, v in derived.items()}
     if out["active_days"] >= out["churn_days"]:
         raise ParamError(f"active_days ({out['active_days']}) must be smaller than churn_days "
                          f"({out['churn_days']})", column="active_days")
     out["median_interpurchase_days"] = gap
-    out["source"] = {k: "parameter" if params.get(k) else
+    out["source"] = {k: "parameter" if given[k] else
                      ("median inter-purchase time" if gap else "window length / 8 (no "
                       "repeat buyers)") for k in derived}
     return out
-
-
-def describe_thresholds(thresholds: Mapping[str, Any]) -> str:
-    """One sentence (Markdown) on the lifecycle thresholds used and where they came from."""
-    gap = thresholds["median_interpurchase_days"]
-    gap_text = f"**{gap:.1f} days**" if gap else "not defined (no repeat buyers)"
-    return (f"Median time between purchases: {gap_text}; thresholds used: new ≤ "
-            f"{thresholds['new_days']} days since first purchase, active ≤ "
-            f"{thresholds['active_days']}, dormant ≤ {thresholds['churn_days']} days since last "
-            f"purchase, churned beyond ({thresholds['source']['active_days']}).")
 
 
 def lifecycle(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[str, Any]
@@ -322,31 +130,6 @@ def lifecycle(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[st
 
 
 # -- playbook ---------------------------------------------------------------------------
-
-def check_playbook_covers(segment_names_: list[str]) -> None:
-    """Raise ParamError unless the playbook gives an action to every (tier, stage, segment)
-    combination that these segment names can produce: checked with the parameters, before a
-    run writes anything, instead of failing in notebook 03 minutes later."""
-    grid = pd.MultiIndex.from_product([["A", "B", "C"], list(STAGES), list(segment_names_)],
-                                      names=["abc_tier", "lifecycle_stage", "rfm_segment"])
-    labels = grid.to_frame(index=False)
-    book = playbook_table()
-    covered = np.zeros(len(labels), dtype=bool)
-    for _, r in book.iterrows():
-        hit = np.ones(len(labels), dtype=bool)
-        for col in ("abc_tier", "lifecycle_stage", "rfm_segment"):
-            if r[col] != "*":
-                hit &= labels[col].to_numpy() == r[col]
-        covered |= hit
-    if not covered.all():
-        first = labels[~covered].iloc[0]
-        raise ParamError(f"segment_map adds segment {first['rfm_segment']!r}, for which the "
-                         f"playbook has no action (e.g. a tier-{first['abc_tier']} "
-                         f"{first['lifecycle_stage']} customer)", column="segment_map",
-                         hint="Name an existing segment (" + ", ".join(
-                             _default_segments()["segment"].unique()[:4]) + ", …) or keep the "
-                         "default segment names")
-
 
 def recommend(labels: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     """Action key, label and rationale for each customer from ``abc_tier``,
@@ -370,7 +153,7 @@ def recommend(labels: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     rationale_col = "rationale_zh" if language == "zh" else "rationale_en"
     return pd.DataFrame({
         "action": action,
-        "recommended_action": [ACTIONS[a][language] for a in action],
+        "recommended_action": [action_label(a, language) for a in action],
         "rationale": book[rationale_col].to_numpy()[rule],
         "playbook_rule": book["priority"].to_numpy()[rule],
     }, index=labels.index)
@@ -388,7 +171,7 @@ def playbook_summary(customers: pd.DataFrame, rec: pd.DataFrame, language: str =
     for r in g["rule"]:
         b = book.loc[r]
         parts = [TIER_WORD[language].format(b["abc_tier"]) if b["abc_tier"] != "*" else None,
-                 STAGE_LABELS[b["lifecycle_stage"]][language] if b["lifecycle_stage"] != "*"
+                 stage_label(b["lifecycle_stage"], language) if b["lifecycle_stage"] != "*"
                  else None,
                  segment_label(b["rfm_segment"], language) if b["rfm_segment"] != "*" else None]
         who.append(" & ".join(p for p in parts if p))
@@ -401,9 +184,6 @@ def playbook_summary(customers: pd.DataFrame, rec: pd.DataFrame, language: str =
 
 # -- text and metrics -------------------------------------------------------------------
 
-SLIPPING = ("At Risk", "Cannot Lose Them", "About to Sleep")
-
-
 def segment_table_summary(customers: pd.DataFrame, segments: pd.Series) -> pd.DataFrame:
     frame = pd.DataFrame({"segment": segments, "revenue": customers["revenue"]})
     g = frame.groupby("segment").agg(customers=("revenue", "size"), revenue=("revenue", "sum"))
@@ -411,40 +191,6 @@ def segment_table_summary(customers: pd.DataFrame, segments: pd.Series) -> pd.Da
     g["revenue_share"] = g["revenue"] / frame["revenue"].sum()
     g = g.reindex([s for s in segment_names() if s in g.index])
     return g.sort_values("revenue", ascending=False)
-
-
-def describe(seg_summary: pd.DataFrame, stages: pd.Series, clusters: Mapping[str, Any],
-             thresholds: Mapping[str, Any], params: Mapping[str, Any]) -> str:
-    cur = params["currency"]
-    top = seg_summary.head(2)
-    parts = [f"{name} ({int(r.customers):,} customers, {r.revenue_share:.1%} of revenue)"
-             for name, r in top.iterrows()]
-    text = f"The revenue sits mostly with {' and '.join(parts)}."
-    slip = seg_summary.loc[[s for s in SLIPPING if s in seg_summary.index]]
-    if len(slip):
-        text += (f" Slipping away: {int(slip['customers'].sum()):,} customers in "
-                 f"{', '.join(slip.index)} who together brought "
-                 f"{slip['revenue'].sum():,.0f} {cur} ({slip['revenue_share'].sum():.1%} of "
-                 f"revenue) but have not bought recently.")
-    counts = stages.value_counts()
-    n = len(stages)
-    text += (f" By lifecycle, {counts.get('active', 0):,} customers ({counts.get('active', 0) / n:.1%}) "
-             f"are active (bought within {thresholds['active_days']} days), "
-             f"{counts.get('dormant', 0):,} dormant, {counts.get('churned', 0):,} churned "
-             f"(nothing for over {thresholds['churn_days']} days) and "
-             f"{counts.get('new', 0):,} new.")
-    if clusters.get("status") == "ok":
-        prof = clusters["profile"]
-        first = prof.iloc[0]
-        text += (f" k-means finds {clusters['k']} clusters (silhouette "
-                 f"{clusters['best_silhouette']:.2f}); the highest-revenue cluster is "
-                 f"{first['customer_share']:.1%} of customers — {first['profile']} — bringing "
-                 f"{first['revenue_share']:.1%} of revenue.")
-        ari = clusters["ari"]["mean"]
-        text += (" The clustering is stable across seeds (mean ARI "
-                 f"{ari:.2f})." if ari >= 0.8 else " The clustering changes with the seed "
-                 f"(mean ARI {ari:.2f}), so read clusters as a rough grouping.")
-    return text
 
 
 def metrics(seg_summary: pd.DataFrame, stages: pd.Series, clusters: Mapping[str, Any],
@@ -461,3 +207,61 @@ def metrics(seg_summary: pd.DataFrame, stages: pd.Series, clusters: Mapping[str,
                                           ("new_days", "active_days", "churn_days")},
                       "median_interpurchase_days": thresholds["median_interpurchase_days"]},
     }
+
+
+@dataclass
+class SegmentResult:
+    """Stage 3's result: RFM scores and named segments, clusters, lifecycle stages and the
+    playbook's action for every customer, with the summaries the notebook and the report
+    show."""
+    scores: pd.DataFrame
+    segments: pd.Series
+    summary: pd.DataFrame
+    clusters: dict[str, Any]
+    thresholds: dict[str, Any]
+    stages: pd.Series
+    actions: pd.DataFrame
+    playbook: pd.DataFrame
+    params: SegmentParams
+
+    def metrics(self) -> dict[str, Any]:
+        return metrics(self.summary, self.stages, self.clusters, self.thresholds)
+
+    def columns(self) -> pd.DataFrame:
+        """The customers table's new columns."""
+        return self.scores[["r_score", "f_score", "m_score"]].assign(
+            rfm_segment=self.segments, cluster=self.clusters["labels"],
+            lifecycle_stage=self.stages.astype(str),
+            recommended_action=self.actions["recommended_action"])
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """What the report shows of this stage: customers and revenue per named segment and
+        per playbook rule."""
+        return {"segments": self.summary, "playbook": self.playbook}
+
+    def describe(self, lang: str | None = None) -> str:
+        """What the segments say, in words (``narrative.stages``; the run's language by
+        default)."""
+        lang = lang or self.params.language
+        names = {s: segment_label(s, lang) for s in self.summary.index}
+        return segments_paragraph(self.summary, self.stages, self.clusters, self.thresholds,
+                                  self.params.currency, names, lang)
+
+    def describe_thresholds(self, lang: str | None = None) -> str:
+        return thresholds_sentence(self.thresholds, lang or self.params.language)
+
+
+def run(customers: pd.DataFrame, window: Window, params: SegmentParams) -> SegmentResult:
+    """Stage 3 on the customers table (with its ``abc_tier`` column, from stage 2)."""
+    end = window.end
+    scores = rfm_scores(customers, end, params.rfm_monetary)
+    seg = assign_segments(scores, segment_table(params.segment_map))
+    clusters = cluster(customers, end, params)
+    thresholds = lifecycle_thresholds(customers, params, window)
+    stages = lifecycle(customers, end, thresholds)
+    labels = pd.DataFrame({"rfm_segment": seg, "abc_tier": customers["abc_tier"],
+                           "lifecycle_stage": stages})
+    actions = recommend(labels, params.language)
+    return SegmentResult(scores, seg, segment_table_summary(customers, seg), clusters,
+                         thresholds, stages, actions,
+                         playbook_summary(customers, actions, params.language), params)

@@ -24,12 +24,19 @@ Conventions (stated once, used everywhere):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .clean import cents
+from .config import TierParams
+from .narrative.stages import tiers_paragraph
+from .units import Window, cents, customer_codes, days_since_last, purchase_rows
+
+__all__ = ["TIERS", "TOP_SHARES", "rank_order", "gini", "concentration", "lorenz_curve",
+           "abc_tiers", "tiers_from_params", "tier_table", "dimension_breakdown",
+           "migration_split_date", "migration", "metrics", "TierResult", "run"]
 
 TIERS = ("A", "B", "C")
 TOP_SHARES = (0.01, 0.05, 0.10, 0.20)
@@ -122,13 +129,9 @@ def abc_tiers(customers: pd.DataFrame, method: str = "rank_share",
                      name="abc_tier")
 
 
-def tiers_from_params(customers: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
-    return abc_tiers(customers, params["abc_method"], params["abc_rank_cuts"],
-                     params["abc_revenue_cuts"])
-
-
-def days_since_last(customers: pd.DataFrame, end: pd.Timestamp) -> pd.Series:
-    return (pd.Timestamp(end) - customers["last_purchase"]).dt.days
+def tiers_from_params(customers: pd.DataFrame, params: TierParams) -> pd.Series:
+    return abc_tiers(customers, params.abc_method, params.abc_rank_cuts,
+                     params.abc_revenue_cuts)
 
 
 def tier_table(customers: pd.DataFrame, tiers: pd.Series, end: pd.Timestamp) -> pd.DataFrame:
@@ -169,12 +172,11 @@ def dimension_breakdown(customers: pd.DataFrame, tiers: pd.Series, dim: str
             "revenue": revenue.loc[order].round(2)}
 
 
-def migration_split_date(clean: pd.DataFrame, params: Mapping[str, Any],
-                         end: pd.Timestamp) -> pd.Timestamp:
-    if params.get("migration_split"):
-        return pd.Timestamp(params["migration_split"])
-    start = pd.Timestamp(clean["date"].min()).normalize()
-    return start + (end.normalize() + pd.Timedelta(days=1) - start) / 2
+def migration_split_date(window: Window, params: TierParams) -> pd.Timestamp:
+    """``migration_split``, else the midpoint of the window."""
+    if params.migration_split is not None:
+        return params.migration_split
+    return window.start + (window.end + pd.Timedelta(days=1) - window.start) / 2
 
 
 def _half_revenue(ids: np.ndarray, codes: np.ndarray, amount_cents: np.ndarray,
@@ -188,7 +190,7 @@ def _half_revenue(ids: np.ndarray, codes: np.ndarray, amount_cents: np.ndarray,
                          "revenue": np.rint(rev[buyers]) / 100})
 
 
-def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestamp,
+def migration(clean: pd.DataFrame, params: TierParams, split: pd.Timestamp,
               order: pd.Series | None = None) -> dict[str, Any]:
     """Tier in the first half (before ``split``) vs the second (from ``split``), same method.
 
@@ -196,8 +198,6 @@ def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestam
     the second half, or ``lapsed`` (no purchase in it). ``order``: the customer ids in the
     customers table's order, which breaks revenue ties as in :func:`abc_tiers` (without
     it, the order of the ids' text)."""
-    from .clean import cents
-    from .summary import customer_codes, purchase_rows
     codes, ids = customer_codes(clean["customer_id"])
     amount_cents = cents(clean["amount"])
     buy = purchase_rows(clean, codes)
@@ -228,15 +228,15 @@ def migration(clean: pd.DataFrame, params: Mapping[str, Any], split: pd.Timestam
             "a_lapsed": float(counts.at["A", "lapsed"] / a_first) if a_first else None}
 
 
-def metrics(pareto: Mapping[str, Any], table: pd.DataFrame, params: Mapping[str, Any],
+def metrics(pareto: Mapping[str, Any], table: pd.DataFrame, params: TierParams,
             moves: Mapping[str, Any]) -> dict[str, Any]:
     """The ``pareto``, ``abc`` and ``migration`` entries of metrics.json."""
-    method = params["abc_method"]
+    method = params.abc_method
     return {
         "pareto": dict(pareto),
         "abc": {"method": method,
-                "cuts": params["abc_rank_cuts"] if method == "rank_share"
-                else params["abc_revenue_cuts"],
+                "cuts": params.abc_rank_cuts if method == "rank_share"
+                else params.abc_revenue_cuts,
                 "tiers": {t: {"customers": int(table.at[t, "customers"]),
                               "revenue": float(table.at[t, "revenue"]),
                               "revenue_share": float(table.at[t, "revenue_share"])
@@ -249,37 +249,46 @@ def metrics(pareto: Mapping[str, Any], table: pd.DataFrame, params: Mapping[str,
     }
 
 
-def describe(pareto: Mapping[str, Any], table: pd.DataFrame, moves: Mapping[str, Any],
-             params: Mapping[str, Any]) -> str:
-    """A paragraph, from the numbers, on concentration and the stability of the top tier."""
-    cur = params["currency"]
-    g = pareto["gini"]
-    level = ("extremely" if g >= 0.8 else "highly" if g >= 0.6 else "moderately" if g >= 0.4
-             else "mildly")
-    text = (f"Revenue is {level} concentrated: the Gini coefficient is {g:.2f}, and the top "
-            f"20 % of customers bring {pareto['top_20pct_revenue_share']:.1%} of revenue "
-            f"(the top 1 % alone {pareto['top_1pct_revenue_share']:.1%}).")
-    share80 = pareto.get("customer_share_for_80pct_revenue")
-    if share80 is not None:
-        verdict = "sharper than" if share80 < 0.2 else "flatter than" if share80 > 0.2 \
-            else "exactly"
-        text += (f" 80 % of revenue comes from {share80:.1%} of customers, {verdict} the "
-                 f"80/20 rule.")
-    a = table.loc["A"]
-    text += (f" Tier A is {int(a['customers']):,} customers ({a['customer_share']:.1%}) "
-             f"bringing {a['revenue']:,.0f} {cur} ({a['revenue_share']:.1%} of revenue); "
-             f"they ordered {a['mean_orders']:.1f} times on average against "
-             f"{table.at['C', 'mean_orders']:.1f} in tier C.")
-    if pareto.get("negative_revenue_customers"):
-        text += (f" {pareto['negative_revenue_customers']:,} customers have negative net "
-                 f"revenue (returns above purchases); they count as 0 in these figures.")
-    if moves["a_retention"] is not None:
-        text += (f" Between the two halves of the window (split on {moves['split']}), "
-                 f"{moves['a_retention']:.1%} of first-half A customers were A again, and "
-                 f"{moves['a_lapsed']:.1%} did not buy at all in the second half.")
-        stable = "stable" if moves["a_retention"] >= 0.5 else "volatile"
-        text += f" The top tier is {stable}: "
-        text += ("most key customers keep their place." if stable == "stable" else
-                 "most key customers of one period are not key in the next, so a tier is a "
-                 "snapshot, not a customer trait.")
-    return text
+@dataclass
+class TierResult:
+    """Stage 2's result: concentration, the Lorenz curve, each customer's tier, the tier
+    table, the breakdown by each dimension and the migration between the window's halves."""
+    pareto: dict[str, Any]
+    curve: pd.DataFrame
+    tiers: pd.Series
+    table: pd.DataFrame
+    breakdowns: dict[str, dict[str, pd.DataFrame]]
+    moves: dict[str, Any]
+    params: TierParams
+
+    def metrics(self) -> dict[str, Any]:
+        return metrics(self.pareto, self.table, self.params, self.moves)
+
+    def columns(self) -> pd.DataFrame:
+        """The customers table's new column (``abc_tier``)."""
+        return self.tiers.astype(str).to_frame()
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """What the report shows of this stage: the Lorenz curve (201 points)."""
+        return {"lorenz": self.curve}
+
+    def describe(self, lang: str = "en") -> str:
+        """What the tiers say, in words (``narrative.stages``)."""
+        return tiers_paragraph(self.pareto, self.table, self.moves, self.params.currency,
+                               lang)
+
+
+def run(customers: pd.DataFrame, clean: pd.DataFrame, window: Window, params: TierParams,
+        dimensions: tuple[str, ...] = ()) -> TierResult:
+    """Stage 2 on the customers table and the clean transactions."""
+    abc = tiers_from_params(customers, params)
+    split = migration_split_date(window, params)
+    return TierResult(
+        pareto=concentration(customers["revenue"]),
+        curve=lorenz_curve(customers["revenue"]),
+        tiers=abc,
+        table=tier_table(customers, abc, window.end),
+        breakdowns={dim: dimension_breakdown(customers, abc, dim) for dim in dimensions
+                    if dim in customers},
+        moves=migration(clean, params, split, customers["customer_id"]),
+        params=params)

@@ -13,7 +13,7 @@ days (0 when there is none). ``n_orders`` counts distinct (order id, day) pairs 
 when no order id is mapped) and ``revenue`` is the customer's net revenue (returns
 subtracted when ``returns: net``); with a mapped ``cost`` or ``profit`` column,
 ``profit`` is revenue minus cost (placed after the contract columns by
-``pipeline.order_columns``).
+``runfolder.order_columns``).
 
 lifetimes' helpers group timestamps row by row in Python objects and its
 calibration/holdout helper breaks on some pandas 3 inputs, so both are written
@@ -21,44 +21,18 @@ here on integer day numbers (one vectorised group-by) and tested against lifetim
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import numpy as np
 import pandas as pd
 
-from .clean import cents
-from .config import time_unit_days
+from ..config import SummaryParams
+from ..units import (TimeUnit, Window, cents, customer_codes, day_number, day_numbers,
+                    purchase_rows, to_dates)
+
+__all__ = ["SUMMARY_COLUMNS", "customer_summary", "customer_attributes",
+           "calibration_holdout"]
 
 SUMMARY_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
                    "recency", "T", "monetary_value", "revenue"]
-
-
-def day_numbers(dates: pd.Series) -> np.ndarray:
-    """Calendar day of each timestamp as an integer (days since 1970-01-01)."""
-    return dates.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype("int64")
-
-
-def day_number(when) -> int:
-    """Calendar day of one timestamp as an integer (days since 1970-01-01)."""
-    return int(np.datetime64(pd.Timestamp(when).normalize(), "D").astype("int64"))
-
-
-def _to_dates(days: np.ndarray) -> pd.Series:
-    return pd.Series(days.astype("datetime64[D]").astype("datetime64[ns]"))
-
-
-def observation_end(clean: pd.DataFrame, params: Mapping[str, Any]) -> pd.Timestamp:
-    """The day T is measured to: the ``observation_end`` parameter, else the last date."""
-    if params.get("observation_end"):
-        return pd.Timestamp(params["observation_end"])
-    return pd.Timestamp(clean["date"].max()).normalize()
-
-
-def customer_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(code of each row, sorted unique ids): every group-by below runs on these integers,
-    not on text, which is what keeps 10 million rows to seconds."""
-    codes, uniques = pd.factorize(ids, sort=True)
-    return codes.astype("int64"), np.asarray(uniques, dtype=object)
 
 
 def _daily(codes: np.ndarray, days: np.ndarray, amount_cents: np.ndarray) -> pd.DataFrame:
@@ -96,20 +70,15 @@ def _btyd(daily: pd.DataFrame, end_day: int, unit: int) -> pd.DataFrame:
                         index=pd.Index(code[starts], name="code"))
 
 
-def purchase_rows(clean: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
-    """Purchase rows (not returns) of known customers (rows without an id have code -1)."""
-    buy = ~clean["is_return"].to_numpy(dtype=bool) if "is_return" in clean \
-        else np.ones(len(clean), dtype=bool)
-    return buy & (codes >= 0)
-
-
-def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
+def customer_summary(clean: pd.DataFrame, params: SummaryParams,
                      end: pd.Timestamp | None = None, btyd_only: bool = False
                      ) -> pd.DataFrame:
-    """One row per customer with a purchase, sorted by customer id. ``btyd_only``: just
-    customer_id, frequency, recency, T and monetary_value (what lifetimes' helper gives)."""
-    unit = time_unit_days(params)
-    end = observation_end(clean, params) if end is None else pd.Timestamp(end)
+    """One row per customer with a purchase, sorted by customer id; T is measured to ``end``
+    (default: the window's end). ``btyd_only``: just customer_id, frequency, recency, T and
+    monetary_value (what lifetimes' helper gives)."""
+    unit = params.time_unit.days
+    end = Window.of(clean, params.observation_end, params.time_unit).end if end is None \
+        else pd.Timestamp(end)
     end_day = day_number(end)
     codes, ids = customer_codes(clean["customer_id"])
     days = day_numbers(clean["date"])
@@ -137,15 +106,15 @@ def customer_summary(clean: pd.DataFrame, params: Mapping[str, Any],
         profit_cents = np.bincount(codes[known], weights=profit[known], minlength=len(ids))
 
     out = pd.DataFrame({"customer_id": pd.array(ids[who], dtype="str")})
-    out["first_purchase"] = _to_dates(btyd["first_day"].to_numpy())
-    out["last_purchase"] = _to_dates(btyd["last_day"].to_numpy())
+    out["first_purchase"] = to_dates(btyd["first_day"].to_numpy())
+    out["last_purchase"] = to_dates(btyd["last_day"].to_numpy())
     out["n_orders"] = n_orders[who].astype("int64")
     for col in ("frequency", "recency", "T", "monetary_value"):
         out[col] = btyd[col].to_numpy(dtype="float64")
     out["revenue"] = np.rint(rev_cents[who]) / 100
     if "cost" in clean:
         out["profit"] = np.rint(profit_cents[who]) / 100
-    dims = [d for d in params.get("dimensions", []) if d in clean]
+    dims = [d for d in params.dimensions if d in clean]
     if dims:
         attrs = customer_attributes(clean, dims, codes, ids)
         out = out.merge(attrs, how="left", left_on="customer_id", right_index=True)
@@ -179,7 +148,7 @@ def customer_attributes(clean: pd.DataFrame, dims: list[str],
 
 
 def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
-                        observation_end: pd.Timestamp, params: Mapping[str, Any],
+                        observation_end: pd.Timestamp, unit: TimeUnit,
                         codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Calibration / holdout split, as lifetimes' ``calibration_and_holdout_data``.
 
@@ -189,7 +158,6 @@ def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
     including ``observation_end`` and ``monetary_value_holdout`` is their mean value;
     ``duration_holdout`` is the holdout length in the time unit. Indexed by customer id.
     """
-    unit = time_unit_days(params)
     cal_day = day_number(calibration_end)
     end_day = day_number(observation_end)
     if cal_day >= end_day:
@@ -198,40 +166,12 @@ def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
     buy = purchase_rows(clean, codes)
     daily = _daily(codes[buy], day_numbers(clean["date"])[buy], cents(clean["amount"])[buy])
     daily = daily[daily["day"] <= end_day]
-    btyd = _btyd(daily[daily["day"] <= cal_day], cal_day, unit)
+    btyd = _btyd(daily[daily["day"] <= cal_day], cal_day, unit.days)
     out = btyd[["frequency", "recency", "T", "monetary_value"]].add_suffix("_cal")
     hold = daily[(daily["day"] > cal_day) & daily["code"].isin(btyd.index)]
     g = hold.groupby("code")["cents"]
     out["frequency_holdout"] = g.size().reindex(out.index, fill_value=0).astype("float64")
     out["monetary_value_holdout"] = (g.mean() / 100).reindex(out.index, fill_value=0.0)
-    out["duration_holdout"] = (end_day - cal_day) / unit
+    out["duration_holdout"] = (end_day - cal_day) / unit.days
     out.index = pd.Index(ids[out.index.to_numpy()], dtype="str", name="customer_id")
     return out
-
-
-def describe_coverage(clean: pd.DataFrame, customers: pd.DataFrame,
-                      params: Mapping[str, Any]) -> str:
-    """A paragraph, from the data, on the period covered and the shape of the customer base."""
-    start = pd.Timestamp(clean["date"].min()).normalize()
-    end = observation_end(clean, params)
-    months = clean["date"].dt.to_period("M")
-    per_month = clean.groupby(months)["amount"].agg(["size", "sum"])
-    busiest = per_month["size"].idxmax()
-    quietest = per_month["size"].idxmin()
-    n = len(customers)
-    one_timers = int((customers["frequency"] == 0).sum())
-    cur = params["currency"]
-    gaps = pd.period_range(per_month.index.min(), per_month.index.max(), freq="M") \
-        .difference(per_month.index)
-    text = (f"The clean data runs from {start:%Y-%m-%d} to {clean['date'].max():%Y-%m-%d}; "
-            f"T is measured to {end:%Y-%m-%d} ({(end - start).days + 1:,} days). "
-            f"It holds {len(clean):,} transactions by {n:,} customers. "
-            f"The busiest month was {busiest} ({per_month.at[busiest, 'size']:,} transactions, "
-            f"{per_month.at[busiest, 'sum']:,.0f} {cur}) and the quietest {quietest} "
-            f"({per_month.at[quietest, 'size']:,}). "
-            f"{one_timers:,} customers ({one_timers / n:.1%}) bought on one day only; "
-            f"the median customer made {customers['n_orders'].median():.0f} order(s) worth "
-            f"{customers['revenue'].median():,.2f} {cur} in total.")
-    if len(gaps):
-        text += f" Months with no transactions at all: {', '.join(str(g) for g in gaps)}."
-    return text

@@ -1,0 +1,163 @@
+"""Holdout validation: fit on a calibration period, predict the holdout, compare.
+
+The window is split at ``calibration_end`` (default: the last 40 % is the holdout); the
+purchase model is fitted on the calibration period and its predicted repeat purchases in
+the holdout are compared with what happened and with a naive baseline (each customer
+keeps repeating at their calibration rate), in total, per customer (mean absolute error),
+week by week (:func:`tracking`) and by calibration frequency
+(:func:`conditional_expectations`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import ClvParams
+from ..stage1.summary import calibration_holdout
+from ..units import TimeUnit, customer_codes, day_number, day_numbers, purchase_rows
+from .likelihood import log_likelihood
+from .models import (MIN_REPEAT_BUYERS, fit_gamma_gamma, fit_problem, fit_weighted,
+                     gamma_gamma_sample, params_of, unique_triples)
+from .predict import expected_purchases_fn
+
+__all__ = ["default_calibration_end", "tracking", "conditional_expectations",
+           "HoldoutResult", "holdout"]
+
+
+def default_calibration_end(start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
+    """The day that leaves the last 40 % of the window as holdout."""
+    days = (end - start).days
+    return (start + pd.Timedelta(days=math.floor(0.6 * days))).normalize()
+
+
+def tracking(clean: pd.DataFrame, fitter, cal_end: pd.Timestamp, obs_end: pd.Timestamp,
+             unit: TimeUnit,
+             codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+    """Weekly actual vs model repeat transactions of the calibration customers.
+
+    The model figure for week w is Σ over first-purchase days of (customers × E[X(t)]) at
+    the week's end, E[X(t)] the unconditional expectation from the calibrated model."""
+    codes, _ = codes if codes is not None else customer_codes(clean["customer_id"])
+    buy = purchase_rows(clean, codes)
+    days = pd.DataFrame({"customer_id": codes[buy],
+                         "day": day_numbers(clean["date"])[buy]}).drop_duplicates()
+    first = days.groupby("customer_id")["day"].transform("min")
+    cal_day = day_number(cal_end)
+    end_day = day_number(obs_end)
+    keep = (first <= cal_day) & (days["day"] <= end_day)
+    days, first = days[keep], first[keep]
+    start_day = int(first.min())
+    repeat_days = days.loc[days["day"] > first, "day"].to_numpy()
+    edges = np.arange(start_day + 7, end_day + 8, 7)  # week ends (exclusive)
+    edges[-1] = min(edges[-1], end_day + 1)
+    actual = np.searchsorted(np.sort(repeat_days), edges, side="left")
+    cohorts = days.groupby("customer_id")["day"].min().value_counts()
+    cf, cn = cohorts.index.to_numpy(), cohorts.to_numpy()
+    expected = np.zeros(len(edges))
+    for i, e in enumerate(edges):
+        t = np.clip((e - cf), 0, None) / unit.days
+        with np.errstate(all="ignore"):
+            ex = np.asarray(fitter.expected_number_of_purchases_up_to_time(t), dtype="float64")
+        expected[i] = float((cn * np.nan_to_num(ex)).sum())
+    week_start = pd.to_datetime(edges - 7, unit="D")
+    out = pd.DataFrame({"week_start": week_start, "actual_cumulative": actual,
+                        "model_cumulative": expected})
+    out["actual"] = np.diff(np.concatenate([[0], actual]))
+    out["model"] = np.diff(np.concatenate([[0.0], expected]))
+    out["holdout"] = edges - 1 > cal_day
+    return out
+
+
+def conditional_expectations(ch: pd.DataFrame, predicted: np.ndarray, naive: np.ndarray,
+                             cap: int = 7) -> pd.DataFrame:
+    """Mean holdout purchases by calibration frequency 0..cap+ : actual, model, naive."""
+    bucket = np.minimum(ch["frequency_cal"].to_numpy(), cap).astype(int)
+    frame = pd.DataFrame({"bucket": bucket, "actual": ch["frequency_holdout"].to_numpy(),
+                          "model": predicted, "naive": naive})
+    out = frame.groupby("bucket").agg(customers=("actual", "size"), actual=("actual", "mean"),
+                                      model=("model", "mean"), naive=("naive", "mean"))
+    out.index = [f"{b}+" if b == cap else str(b) for b in out.index]
+    out.index.name = "repeat purchases in calibration"
+    return out
+
+
+@dataclass
+class HoldoutResult:
+    """The holdout check: status, its numbers, the calibration frame, the weekly tracking
+    and the conditional expectations by calibration frequency."""
+    status: str
+    calibration_end: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    frame: pd.DataFrame | None = None
+    tracking: pd.DataFrame | None = None
+    conditional: pd.DataFrame | None = None
+
+    def summary(self) -> pd.DataFrame:
+        """Model vs naive baseline vs what happened: total holdout repeat purchases and the
+        mean absolute error per customer."""
+        m = self.metrics
+        return pd.DataFrame({"model": [m["predicted"], m["mae"]],
+                             "naive baseline": [m["naive_predicted"], m["naive_mae"]],
+                             "actual": [m["actual"], None]},
+                            index=["holdout repeat purchases (total)",
+                                   "mean absolute error per customer"])
+
+
+def holdout(clean: pd.DataFrame, params: ClvParams, cal_end: pd.Timestamp,
+            obs_end: pd.Timestamp, codes: tuple[np.ndarray, np.ndarray] | None = None
+            ) -> HoldoutResult:
+    """Calibrate on the rows up to ``cal_end``, predict the purchases up to ``obs_end``."""
+    model = params.clv_model
+    unit = params.time_unit
+    if cal_end >= obs_end:
+        return HoldoutResult(f"not validated: calibration_end {cal_end.date()} is not before "
+                             f"the end {obs_end.date()}", str(cal_end.date()))
+    codes = codes if codes is not None else customer_codes(clean["customer_id"])
+    ch = calibration_holdout(clean, cal_end, obs_end, unit, codes)
+    problem = fit_problem(ch["frequency_cal"])
+    if problem:
+        return HoldoutResult(f"not validated: {problem} in the calibration period",
+                             str(cal_end.date()))
+    u, _ = unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    try:
+        fitter = fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
+                              params.penalizer, triples=u)
+    except Exception as exc:  # ConvergenceError and numerical failures
+        return HoldoutResult(f"not validated: the calibration fit failed ({exc.__class__.__name__})",
+                             str(cal_end.date()))
+    pred = expected_purchases_fn(fitter, ch["frequency_cal"], ch["recency_cal"],
+                                 ch["T_cal"])(float(ch["duration_holdout"].iloc[0]))
+    naive = (ch["frequency_cal"] / ch["T_cal"].where(ch["T_cal"] > 0)).fillna(0).to_numpy() \
+        * ch["duration_holdout"].to_numpy()
+    actual = ch["frequency_holdout"].to_numpy()
+    gg = gamma_gamma_sample(ch["frequency_cal"], ch["monetary_value_cal"])
+    gg_params = None
+    if len(gg) >= 2 and gg["weight"].sum() >= MIN_REPEAT_BUYERS:
+        try:
+            gg_params = params_of(fit_gamma_gamma(gg["frequency"], gg["monetary_value"],
+                                                  gg["weight"], params.penalizer))
+            gg_params["customers"] = int(gg["weight"].sum())
+        except Exception:
+            gg_params = None
+    metrics = {
+        "calibration_end": str(cal_end.date()),
+        "holdout_end": str(obs_end.date()),
+        "customers": int(len(ch)),
+        "params": params_of(fitter),
+        "log_likelihood": log_likelihood(model, fitter.params_, u["frequency"], u["recency"], u["T"],
+                                         u["weight"]),
+        "gamma_gamma": gg_params,
+        "actual": float(actual.sum()),
+        "predicted": float(pred.sum()),
+        "naive_predicted": float(naive.sum()),
+        "mae": float(np.abs(pred - actual).mean()),
+        "naive_mae": float(np.abs(naive - actual).mean()),
+    }
+    frame = ch.assign(predicted_holdout=pred, naive_holdout=naive)
+    return HoldoutResult("ok", str(cal_end.date()), metrics, frame,
+                         tracking(clean, fitter, cal_end, obs_end, unit, codes=codes),
+                         conditional_expectations(ch, pred, naive))

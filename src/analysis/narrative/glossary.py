@@ -1,0 +1,36 @@
+"""The data dictionary: what each column of the customers table means, and its unit, in
+English and Chinese (``data_dictionary.md``, the XLSX ``dictionary`` sheet, notebook 05)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .labels import TEXT, t
+
+__all__ = ["COLUMN_DOCS", "DIMENSION_DOC", "dictionary", "dictionary_markdown"]
+
+#: column -> language -> (description, unit)
+COLUMN_DOCS: dict[str, dict[str, tuple[str, str]]] = {
+    col: {lang: tuple(pair) for lang, pair in docs.items()}
+    for col, docs in TEXT["column_docs"].items()}
+#: a dimension column (an attribute from the data)
+DIMENSION_DOC: dict[str, tuple[str, str]] = {lang: tuple(pair) for lang, pair in
+                                             TEXT["dimension_doc"].items()}
+
+
+def dictionary(columns: list[str], lang: str, currency: str, time_unit: str) -> pd.DataFrame:
+    """Column, description and unit of each column, in ``lang``, units as in this run."""
+    rows = []
+    for col in columns:
+        desc, unit = COLUMN_DOCS.get(col, DIMENSION_DOC)[lang]
+        unit = {"currency": currency, "货币": currency, "time unit of the run": time_unit + "s",
+                "本次运行的时间单位": {"day": "天", "week": "周"}[time_unit]}.get(unit, unit)
+        rows.append({"column": col, "description": desc, "unit": unit})
+    return pd.DataFrame(rows)
+
+
+def dictionary_markdown(table: pd.DataFrame, lang: str) -> str:
+    """The dictionary as ``data_dictionary.md``."""
+    head = f"# {t('dictionary_title', lang)}\n\n"
+    lines = ["| column | description | unit |", "|---|---|---|"]
+    lines += [f"| `{r.column}` | {r.description} | {r.unit} |" for r in table.itertuples()]
+    return head + "\n".join(lines) + "\n"

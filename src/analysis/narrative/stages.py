@@ -1,0 +1,192 @@
+"""The paragraphs each notebook writes from its numbers, in English and Chinese.
+
+Every function takes a stage's numbers (not its parameters mapping) and ``lang``, picks
+that language's templates from ``text.yaml`` (``paragraphs``) and fills them by one code
+path, so the two languages say the same things. The stage Results call them
+(``TierResult.describe`` …), so notebooks and tests read the same words. Texts computed
+inside a stage (a model's status, a warning) are quoted as the stage wrote them.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ..playbook import SLIPPING
+from ..units import Window
+from .labels import TEXT
+
+__all__ = ["ledger_paragraph", "coverage_paragraph", "tiers_paragraph", "centroid_words",
+           "thresholds_sentence", "segments_paragraph", "clv_paragraph"]
+
+RULE_TEXT: dict[str, dict[str, str]] = TEXT["rule_text"]
+SWITCHED_OFF: dict[str, dict[str, str]] = TEXT["switched_off"]
+
+
+def _templates(paragraph: str, lang: str) -> dict[str, Any]:
+    return TEXT["paragraphs"][paragraph][lang]
+
+
+def ledger_paragraph(ledger: pd.DataFrame, currency: str, switched_off: list[str],
+                     returns_netted: bool, lang: str = "en") -> str:
+    """What cleaning removed and why (``switched_off``: the rules turned off, by key:
+    missing_customer_id, non_product_codes, non_positive_price, duplicates)."""
+    w = _templates("ledger", lang)
+    steps = ledger.set_index("step")
+    n_in, n_kept = int(steps.at["input", "rows"]), int(steps.at["kept", "rows"])
+    text = w["head"].format(n_in=n_in, rev_in=float(steps.at["input", "revenue"]),
+                            n_kept=n_kept, kept_share=n_kept / n_in,
+                            rev_kept=float(steps.at["kept", "revenue"]), cur=currency)
+    dropped = sorted([(s, int(r["rows"]), float(r["revenue"])) for s, r in steps.iterrows()
+                      if s not in ("input", "kept") and r["rows"] > 0], key=lambda x: -x[1])
+    if dropped:
+        text += w["removed"].format(items=w["item_sep"].join(
+            w["item"].format(rows=rows, rule=RULE_TEXT[s][lang], rev=rev, cur=currency)
+            for s, rows, rev in dropped))
+    else:
+        text += w["nothing"]
+    if switched_off:
+        text += w["rules_off"].format(names=w["name_sep"].join(SWITCHED_OFF[k][lang]
+                                                         for k in switched_off))
+    return text + (w["netted"] if returns_netted else "")
+
+
+def coverage_paragraph(clean: pd.DataFrame, customers: pd.DataFrame, window: Window,
+                       currency: str, lang: str = "en") -> str:
+    """The period covered and the shape of the customer base."""
+    w = _templates("coverage", lang)
+    per_month = clean.groupby(clean["date"].dt.to_period("M"))["amount"].agg(["size", "sum"])
+    busiest, quietest = per_month["size"].idxmax(), per_month["size"].idxmin()
+    n = len(customers)
+    one_timers = int((customers["frequency"] == 0).sum())
+    gaps = pd.period_range(per_month.index.min(), per_month.index.max(), freq="M") \
+        .difference(per_month.index)
+    text = w["text"].format(
+        start=f"{window.start:%Y-%m-%d}", last=f"{clean['date'].max():%Y-%m-%d}",
+        end=f"{window.end:%Y-%m-%d}", days=window.days, transactions=len(clean),
+        customers=n, busiest=busiest, busiest_n=per_month.at[busiest, "size"],
+        busiest_sum=per_month.at[busiest, "sum"], quietest=quietest,
+        quietest_n=per_month.at[quietest, "size"], one_timers=one_timers,
+        one_share=one_timers / n, orders=customers["n_orders"].median(),
+        revenue=customers["revenue"].median(), cur=currency)
+    if len(gaps):
+        text += w["gaps"].format(months=w["sep"].join(str(g) for g in gaps))
+    return text
+
+
+def tiers_paragraph(pareto: Mapping[str, Any], table: pd.DataFrame, moves: Mapping[str, Any],
+                    currency: str, lang: str = "en") -> str:
+    """Concentration and the stability of the top tier."""
+    w = _templates("tiers", lang)
+    g = pareto["gini"]
+    level = w["levels"][0 if g >= 0.8 else 1 if g >= 0.6 else 2 if g >= 0.4 else 3]
+    text = w["head"].format(level=level, gini=g, top20=pareto["top_20pct_revenue_share"],
+                            top1=pareto["top_1pct_revenue_share"])
+    share80 = pareto.get("customer_share_for_80pct_revenue")
+    if share80 is not None:
+        verdict = w["sharper"] if share80 < 0.2 else w["flatter"] if share80 > 0.2 \
+            else w["exact"]
+        text += w["share80"].format(share80=share80, verdict=verdict)
+    a = table.loc["A"]
+    text += w["tier_a"].format(a_n=int(a["customers"]), a_share=a["customer_share"],
+                               a_rev=a["revenue"], cur=currency, a_rev_share=a["revenue_share"],
+                               a_orders=a["mean_orders"], c_orders=table.at["C", "mean_orders"])
+    if pareto.get("negative_revenue_customers"):
+        text += w["negative"].format(neg=pareto["negative_revenue_customers"])
+    retained = moves["a_retention"]
+    if retained is not None:
+        text += w["migration"].format(split=moves["split"], retained=retained,
+                                      lapsed=moves["a_lapsed"])
+        text += w["stable"] if retained >= 0.5 else w["volatile"]
+    return text
+
+
+def centroid_words(z, lang: str = "en") -> str:
+    """A cluster centre in words, from its standardised recency, orders and revenue."""
+    w = _templates("centroid", lang)
+
+    def word(v, words):
+        high, low, mid = words
+        return high if v > 0.5 else low if v < -0.5 else mid
+    return w["sep"].join([word(-z.z_recency_days, w["recency"]), word(z.z_orders, w["orders"]),
+                          word(z.z_revenue, w["revenue"])])
+
+
+def thresholds_sentence(thresholds: Mapping[str, Any], lang: str = "en") -> str:
+    """The lifecycle thresholds used and where they came from (Markdown)."""
+    w = _templates("thresholds", lang)
+    gap = thresholds["median_interpurchase_days"]
+    return w["text"].format(gap=w["gap"].format(gap=gap) if gap else w["no_gap"],
+                            new=thresholds["new_days"], active=thresholds["active_days"],
+                            churn=thresholds["churn_days"],
+                            source=w[thresholds["source"]["active_days"]])
+
+
+def segments_paragraph(seg_summary: pd.DataFrame, stages: pd.Series,
+                       clusters: Mapping[str, Any], thresholds: Mapping[str, Any],
+                       currency: str, names: Mapping[str, str], lang: str = "en") -> str:
+    """Where revenue sits by segment, who is slipping, the lifecycle and the clusters
+    (``names``: each segment's label in ``lang``)."""
+    w = _templates("segments", lang)
+    text = w["top"].format(items=w["top_sep"].join(
+        w["top_item"].format(name=names.get(s, s), n=int(r.customers), share=r.revenue_share)
+        for s, r in seg_summary.head(2).iterrows()))
+    slip = seg_summary.loc[[s for s in SLIPPING if s in seg_summary.index]]
+    if len(slip):
+        text += w["slipping"].format(n=int(slip["customers"].sum()),
+                                     names=w["names_sep"].join(names.get(s, s)
+                                                               for s in slip.index),
+                                     revenue=slip["revenue"].sum(), cur=currency,
+                                     share=slip["revenue_share"].sum())
+    counts = stages.value_counts()
+    text += w["lifecycle"].format(active=counts.get("active", 0),
+                                  active_share=counts.get("active", 0) / len(stages),
+                                  active_days=thresholds["active_days"],
+                                  dormant=counts.get("dormant", 0),
+                                  churned=counts.get("churned", 0),
+                                  churn_days=thresholds["churn_days"], new=counts.get("new", 0))
+    if clusters.get("status") == "ok":
+        first = clusters["profile"].iloc[0]
+        ari = clusters["ari"]["mean"]
+        text += w["clusters"].format(k=clusters["k"], silhouette=clusters["best_silhouette"],
+                                     share=first["customer_share"], profile=first["profile"],
+                                     revenue_share=first["revenue_share"])
+        text += (w["stable"] if ari >= 0.8 else w["unstable"]).format(ari=ari)
+    return text
+
+
+def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> str:
+    """What the CLV models say and how far to trust them (``ClvResult.stats``)."""
+    w = _templates("clv", lang)
+    m, cur = stats, currency
+    if m["status"].startswith("not estimated"):
+        return w["not_estimated"].format(reason=m["status"][15:], hist=m["historical_clv_total"],
+                                         cur=cur, definition=m["definition"])
+    estimates = ", ".join(f"{k} = {v:.3g}" for k, v in m["params"].items())
+    text = w["model"].format(model=m["model"], estimates=estimates)
+    if m.get("expected_purchases_total") is not None:
+        text += w["expects"].format(purchases=m["expected_purchases_total"],
+                                    months=m["horizon_months"])
+    if m.get("predicted_clv_total") is not None:
+        text += w["worth"].format(clv=m["predicted_clv_total"], cur=cur,
+                                  rate=m["discount_rate"])
+        ci = (m.get("intervals") or {}).get("total_predicted_clv")
+        if ci:
+            text += w["interval"].format(lo=ci[0], hi=ci[1], cur=cur)
+    text += w["stop"]
+    h = m.get("holdout", {})
+    if h.get("status") == "ok":
+        err = (h["predicted"] - h["actual"]) / h["actual"] if h["actual"] else float("nan")
+        better = h["mae"] < h["naive_mae"]
+        text += w["holdout"].format(cal_end=h["calibration_end"], pred=h["predicted"],
+                                    act=h["actual"], err=err, mae=h["mae"],
+                                    naive=h["naive_mae"],
+                                    verdict=w["better" if better else "not_better"])
+        text += w["trust"] if better else w["caution"]
+    else:
+        text += w["no_holdout"].format(status=h.get("status"))
+    text += w["definition"].format(definition=m["definition"])
+    text += "".join(w["warning"].format(warning=x) for x in m.get("warnings", []))
+    if m["status"].startswith("partial"):
+        text += w["partial"].format(reason=m["status"][9:].capitalize())
+    return text

@@ -1,0 +1,152 @@
+"""The report's sections: what each says, computed from the run's metrics, the customers
+table and the tables the stages left (``runfolder.read_tables``), never recomputed here.
+
+Facts fill the sentence templates of ``narrative.labels`` in English or Chinese; figure
+titles state the finding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import plots
+from ..config import ReportParams
+from ..narrative.labels import SENTENCES, s, stage_label, t
+from ..playbook import SLIPPING, STAGES, segment_label
+from ..units import money
+
+__all__ = ["Section", "build"]
+
+
+@dataclass
+class Section:
+    key: str
+    heading: str
+    text: str
+    figure: Any = None          # matplotlib Figure
+    table: pd.DataFrame | None = None
+
+
+def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
+          tables: Mapping[str, pd.DataFrame], params: ReportParams) -> list[Section]:
+    """The report's sections, in order, for the data of this run."""
+    lang, cur = params.language, metrics.get("currency", params.currency)
+    plots.set_style(lang)
+    out: list[Section] = []
+    period = metrics["period"]
+    out.append(Section("headline", t("headline", lang), s(
+        "headline", lang, customers=metrics["customers"], transactions=metrics["transactions"],
+        start=period["start"], end=period["end"], revenue=money(metrics["revenue"], cur))))
+
+    large = [w for w in (metrics.get("cleaning") or {}).get("warnings", [])
+             if w.startswith("LARGE DROP")]
+    if large:
+        out.append(Section("data_quality", t("data_quality", lang),
+                           s("data_quality", lang, n=len(large)) + " " + " ".join(large)))
+
+    pareto, abc = metrics.get("pareto"), metrics.get("abc")
+    if pareto and abc and pareto.get("customer_share_for_80pct_revenue") is not None:
+        out.append(_concentration_section(pareto, abc, tables.get("lorenz"),
+                                          max(metrics["customers"], 1), lang, cur))
+    if "segments" in tables:
+        out.append(_behaviour_section(tables["segments"], lang, cur))
+    life = metrics.get("lifecycle")
+    if life:
+        out.append(_lifecycle_section(life, lang))
+    clv = metrics.get("clv")
+    if clv:
+        out.append(_clv_section(customers, clv, lang, cur))
+    if "playbook" in tables:
+        out.append(_actions_section(tables["playbook"], lang))
+    return out
+
+
+def _concentration_section(pareto, abc, curve, n, lang, cur) -> Section:
+    a = abc["tiers"]["A"]
+    text = s("concentration", lang, top20=pareto["top_20pct_revenue_share"],
+             share80=pareto["customer_share_for_80pct_revenue"], gini=pareto["gini"],
+             a_share=a["customers"] / n, a_rev=a["revenue_share"] or 0)
+    fig = plots.lorenz(curve, pareto, lang, s("concentration_title", lang,
+                                              top20=pareto["top_20pct_revenue_share"])) \
+        if curve is not None else None
+    table = pd.DataFrame([{t("tier", lang): t(k, lang), t("customers", lang): f"{v['customers']:,}",
+                           t("share_customers", lang): f"{v['customers'] / n:.1%}",
+                           t("revenue", lang): money(v["revenue"], cur),
+                           t("share_revenue", lang): f"{(v['revenue_share'] or 0):.1%}"}
+                          for k, v in abc["tiers"].items()])
+    return Section("concentration", t("concentration", lang), text, fig, table)
+
+
+def _behaviour_section(summ: pd.DataFrame, lang, cur) -> Section:
+    slip = summ.loc[[x for x in SLIPPING if x in summ.index]]
+    top = summ.head(2)
+    names = [segment_label(x, lang) for x in top.index]
+    sep = "、" if lang == "zh" else ", "
+    text = s("behaviour", lang, seg1=names[0], n1=int(top["customers"].iloc[0]),
+             r1=top["revenue_share"].iloc[0], seg2=names[-1],
+             r2=top["revenue_share"].iloc[-1], n_slip=int(slip["customers"].sum()),
+             slip_names=sep.join(segment_label(x, lang) for x in slip.index) or "—",
+             slip_rev=money(float(slip["revenue"].sum()), cur),
+             slip_share=float(slip["revenue_share"].sum()))
+    title = s("behaviour_title", lang, seg1=names[0], c1=top["customer_share"].iloc[0],
+              r1=top["revenue_share"].iloc[0])
+    fig = plots.segment_bars(summ, [segment_label(x, lang) for x in summ.index], lang, title)
+    return Section("behaviour", t("behaviour", lang), text, fig)
+
+
+def _lifecycle_section(life, lang) -> Section:
+    n = max(sum(life[k] for k in STAGES), 1)
+    th = life["thresholds_days"]
+    text = s("lifecycle", lang, active=life["active"], active_share=life["active"] / n,
+             dormant=life["dormant"], churned=life["churned"], new=life["new"],
+             active_days=th["active_days"], churn_days=th["churn_days"])
+    counts = pd.Series({stage_label(k, lang): life[k] for k in STAGES})
+    fig = plots.bar_counts(counts, s("lifecycle_title", lang, churned_share=life["churned"] / n),
+                           t("stage", lang), t("n_customers", lang))
+    return Section("lifecycle", t("lifecycle", lang), text, fig)
+
+
+def _clv_section(customers, clv, lang, cur) -> Section:
+    months = clv["horizon_months"]
+    kind = (clv.get("definition") or "revenue").split(":")[0]
+    meaning = s(f"clv_def_{kind}", lang, margin=clv.get("margin") or 0)
+    if clv.get("predicted_clv_total") is None:
+        return Section("clv", t("clv", lang), s("clv_missing", lang,
+                                                 hist=money(clv["historical_clv_total"], cur))
+                       + meaning)
+    ci = (clv.get("intervals") or {}).get("total_predicted_clv")
+    text = s("clv", lang, months=months, clv=money(clv["predicted_clv_total"], cur),
+             ci=s("clv_ci", lang, lo=money(ci[0], cur), hi=money(ci[1], cur)) if ci else "")
+    h = clv.get("holdout") or {}
+    if h.get("status") == "ok" and h.get("actual"):
+        text += s("clv_holdout", lang, pred=h["predicted"], act=h["actual"],
+                  err=(h["predicted"] - h["actual"]) / h["actual"],
+                  verdict=SENTENCES["clv_better" if h["mae"] < h["naive_mae"]
+                                    else "clv_worse"][lang])
+    text += meaning
+    fig = None
+    if "abc_tier" in customers:
+        means = customers.groupby("abc_tier")["predicted_clv"].mean().reindex(["A", "B", "C"])
+        title = s("clv_title", lang, a_clv=money(float(means.get("A", np.nan)), cur),
+                  months=months)
+        fig = plots.bar_counts(means.rename(index=lambda k: t(k, lang)), title, t("tier", lang),
+                               f"{t('mean_clv', lang)} ({cur})")
+    return Section("clv", t("clv", lang), text, fig)
+
+
+def _actions_section(summ: pd.DataFrame, lang) -> Section:
+    """The playbook summary of notebook 03 (customers and revenue per action and rule)."""
+    by_action = summ.groupby("action").agg(customers=("customers", "sum"),
+                                          revenue_share=("revenue_share", "sum")) \
+        .sort_values("revenue_share", ascending=False)
+    sep = "；" if lang == "zh" else "; "
+    items = sep.join(s("action_item", lang, action=a, n=int(r.customers), share=r.revenue_share)
+                     for a, r in by_action.head(3).iterrows())
+    table = summ.head(8)[["action", "who", "customers", "revenue_share", "why"]].rename(columns={
+        "action": t("action", lang), "who": t("who", lang), "customers": t("customers", lang),
+        "revenue_share": t("share_revenue", lang), "why": t("why", lang)})
+    table[t("share_revenue", lang)] = table[t("share_revenue", lang)].map(lambda v: f"{v:.1%}")
+    return Section("actions", t("actions", lang), s("actions", lang, items=items), table=table)

@@ -1,0 +1,160 @@
+"""The run folder: the names of its artifacts, and how they are written and read back.
+
+Every file is written under a temporary name beside its final one and renamed into place
+(:func:`replacing`), so a full disk or a signal never leaves a half-written file under
+its final name; ``metrics.json`` is merged key by key with sorted keys and no timestamps
+(deterministic); the customers table keeps the design's column order; the CSV a
+spreadsheet opens has formula-like text neutralised (:func:`spreadsheet_safe`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
+           "TABLES", "replacing", "read_ledger", "order_columns", "write_customers",
+           "add_columns", "read_metrics", "update_metrics", "write_tables", "read_tables",
+           "FORMULA_START", "spreadsheet_safe", "export_customers"]
+
+CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
+                    "recency", "T", "monetary_value", "revenue", "abc_tier", "r_score",
+                    "f_score", "m_score", "rfm_segment", "cluster", "lifecycle_stage",
+                    "historical_clv", "p_alive", "expected_purchases", "predicted_clv",
+                    "clv_tier", "recommended_action"]
+
+CUSTOMERS = "customers.parquet"
+TRANSACTIONS = "transactions_clean.parquet"
+LEDGER = "cleaning_ledger.csv"
+METRICS = "metrics.json"
+STAGE1 = "stage1.json"
+#: folder of the tables a stage hands to the report (Lorenz curve, segment and playbook
+#: summaries), so that the report never recomputes them
+TABLES = "stages"
+
+
+@contextmanager
+def replacing(path: str | Path):
+    """Write a file under a temporary name beside it, then rename it into place, so that a
+    full disk or a signal never leaves a half-written file under its final name::
+
+        with replacing(run / "customers.csv") as tmp:
+            table.to_csv(tmp)
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_ledger(run_dir: str | Path) -> pd.DataFrame:
+    """``cleaning_ledger.csv`` with the integer ``cents`` column the checks use."""
+    ledger = pd.read_csv(Path(run_dir) / LEDGER)
+    ledger["cents"] = np.rint(ledger["revenue"].to_numpy() * 100).astype("int64")
+    return ledger
+
+
+def order_columns(customers: pd.DataFrame) -> pd.DataFrame:
+    """Contract columns first, in the design's order, then any extra columns: ``profit``
+    (when costs are mapped) first among them, then the dimensions."""
+    first = [c for c in CUSTOMER_COLUMNS if c in customers]
+    first += [c for c in ("profit",) if c in customers]
+    return customers[first + [c for c in customers if c not in first]]
+
+
+def write_customers(run_dir: str | Path, customers: pd.DataFrame) -> None:
+    with replacing(Path(run_dir) / CUSTOMERS) as tmp:
+        order_columns(customers).to_parquet(tmp, index=False)
+
+
+def add_columns(run_dir: str | Path, customers: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Add a stage's columns (indexed like ``customers``) and write the table back."""
+    out = customers.drop(columns=[c for c in new.columns if c in customers]).join(new)
+    write_customers(run_dir, out)
+    return order_columns(out)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if math.isnan(f) or math.isinf(f) else round(f, 10)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (pd.Timestamp,)):
+        return obj.date().isoformat()
+    return obj
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / METRICS
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def update_metrics(run_dir: str | Path, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge top-level keys into ``metrics.json`` (sorted keys, no timestamps: deterministic)."""
+    metrics = read_metrics(run_dir)
+    metrics.update(_jsonable(dict(values)))
+    with replacing(Path(run_dir) / METRICS) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+    return metrics
+
+
+#: first characters that make a spreadsheet read a cell as a formula (OWASP CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(column: pd.Series) -> pd.Series:
+    """A text column as a spreadsheet may open it: a cell starting with ``= + - @``, tab or
+    carriage return gets a leading apostrophe, so that Excel, LibreOffice and Sheets show
+    it as text instead of running it as a formula (OWASP's rule for CSV injection).
+    Numbers, dates and missing cells are left alone."""
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+        return column
+    text = column.astype("str")
+    risky = text.str.startswith(FORMULA_START).fillna(False).astype(bool)
+    if not risky.any():
+        return column
+    return text.where(~risky, "'" + text)
+
+
+def export_customers(run_dir: str | Path, customers: pd.DataFrame) -> pd.DataFrame:
+    """Write the final customers table (Parquet as it is; CSV with formula-like text cells
+    neutralised by :func:`spreadsheet_safe`), in the contract's column order."""
+    table = order_columns(customers)
+    write_customers(run_dir, table)
+    with replacing(Path(run_dir) / "customers.csv") as tmp:
+        table.apply(spreadsheet_safe).to_csv(tmp, index=False, date_format="%Y-%m-%d")
+    return table
+
+
+def write_tables(run_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> None:
+    """A stage's tables for the report, as ``stages/<name>.parquet``."""
+    folder = Path(run_dir) / TABLES
+    folder.mkdir(exist_ok=True)
+    for name, frame in tables.items():
+        with replacing(folder / f"{name}.parquet") as tmp:
+            frame.to_parquet(tmp)
+
+
+def read_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Every table the stages left for the report, by name (none when no stage ran)."""
+    folder = Path(run_dir) / TABLES
+    return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))} \
+        if folder.is_dir() else {}

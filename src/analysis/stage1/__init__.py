@@ -1,0 +1,15 @@
+"""Stage 1, the transaction stage (load, clean, summarise), on any engine.
+
+* ``rules``: the vocabulary every engine shares (rule names, ledger, error and warning
+  texts, the limits of exact money);
+* ``engine``: the one small protocol (:class:`~analysis.stage1.engine.TransactionEngine`:
+  ``transaction_stage`` and ``close``) and :func:`~analysis.stage1.engine.open_engine`,
+  the only place that looks at the ``engine`` parameter;
+* ``load`` (read a file as written), ``parse`` (type it), ``clean`` (the rules and their
+  ledger), ``summary`` (one row per customer), ``privacy`` (hashed ids): the pandas
+  implementation, run by ``pandas_engine``, the default on one machine;
+* ``ibis_engine``, ``ibis_io``, ``ibis_typing``, ``ibis_rules``, ``sources``: the same rules
+  as Ibis expressions, run by DuckDB or Spark.
+"""
+
+__all__ = []  # the modules are imported by name: stage1.engine, stage1.rules, ...

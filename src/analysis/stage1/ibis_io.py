@@ -1,0 +1,154 @@
+"""Stage 1 on a query engine, part 1: connections, sessions and reading the data.
+
+:class:`Connection` wraps an Ibis backend (DuckDB, or Spark through its session) with what
+the stage needs of it: reading CSV or Parquet files (or a directory of them, or a URI on
+Spark), caching intermediate tables and bringing results to the driver as Arrow.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+
+from ..config import EngineParams, ReadParams
+from ..errors import InputError
+from .load import is_uri, sniff_sep
+from .parse import sheet_dates
+from .sources import first_file
+
+__all__ = ["SPARK_REQUIRED", "SPARK_DEFAULTS", "spark_session", "Connection", "arrow_ready"]
+
+#: Spark settings the rules rely on: UTC timestamps (no shift by the session's zone) and
+#: NULL, not an error, for a value that does not parse (the checks count and report them)
+SPARK_REQUIRED = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false"}
+
+
+SPARK_DEFAULTS = {"spark.ui.showConsoleProgress": "false", "spark.ui.enabled": "false",
+                  "spark.sql.execution.arrow.pyspark.enabled": "true",
+                  "spark.sql.shuffle.partitions": "8"}
+
+
+def spark_session(cfg: EngineParams):
+    """(the Spark session for ``spark_master`` with ``spark_config`` passed through, whether
+    this call started it)."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise InputError("engine 'spark' needs Java (17 or newer), which is not installed",
+                         file="java", hint="Run `make java` (Debian's openjdk-17-jre-headless) "
+                         "or set JAVA_HOME")
+    from pyspark.sql import SparkSession  # heavy (starts a JVM), and only for engine spark
+    started = SparkSession.getActiveSession() is None
+    builder = SparkSession.builder.master(cfg.spark_master).appName("customer-analytics")
+    for key, value in {**SPARK_DEFAULTS, **cfg.spark_config, **SPARK_REQUIRED}.items():
+        builder = builder.config(key, str(value))
+    session = builder.getOrCreate()
+    for key, value in SPARK_REQUIRED.items():  # an existing session keeps its own settings
+        session.conf.set(key, value)
+    session.sparkContext.setLogLevel("ERROR")
+    return session, started
+
+
+class Connection:
+    """An Ibis connection plus how to bring a result to the driver as Arrow."""
+
+    def __init__(self, name: str, cfg: EngineParams):
+        self.name = name
+        self._started_session = False
+        self.session = None  # Spark's, for engine spark
+        self._cached: list = []
+        self.parsed = None  # the typed table (cached), set by typed()
+        self.subcent_1e4 = 0  # what rounding to the cent changed, set by typed()
+        if name == "duckdb":
+            self.con = ibis.duckdb.connect(**{k: v for k, v in cfg.duckdb_config.items()})
+        elif name == "spark":
+            self.session, self._started_session = spark_session(cfg)
+            self.con = ibis.pyspark.connect(self.session)
+        else:
+            raise ValueError(f"no query engine {name!r}; use 'duckdb' or 'spark'")
+
+    def cache(self, expr):
+        """Materialise ``expr`` once (DuckDB temp table, Spark persist); freed by close()."""
+        cached = expr.cache()
+        self._cached.append(cached)
+        return cached
+
+    def release(self, cached) -> None:
+        """Free one cached table now (its results are no longer needed)."""
+        if cached in self._cached:
+            self._cached.remove(cached)
+            cached.release()
+
+    def release_all(self) -> None:
+        """Free every cached table (the connection stays open)."""
+        for cached in self._cached:
+            try:
+                cached.release()
+            except Exception:  # already gone with its session
+                pass
+        self._cached.clear()
+        self.parsed = None
+
+    def close(self) -> None:
+        """Free the cached tables, DuckDB's connection, and the Spark session when this
+        connection started it (one that was running before is left running)."""
+        self.release_all()
+        if self.name == "duckdb":
+            self.con.disconnect()
+        elif self._started_session:
+            self.session.stop()
+
+    def arrow(self, expr):
+        """Run ``expr`` and collect it as a pyarrow Table."""
+        if self.name == "spark":
+            self.con._run_pre_execute_hooks(expr)
+            return self.con.raw_sql(self.con.compile(expr)).toArrow()
+        return expr.to_pyarrow()
+
+    def frame(self, expr) -> pd.DataFrame:
+        return self.arrow(expr).to_pandas()
+
+    def read(self, source: str, fmt: str, cfg: ReadParams):
+        s = source
+        if fmt == "parquet":
+            if self.name == "duckdb" and not is_uri(s) and Path(s).is_dir():
+                s = str(Path(s) / "**" / "*.parquet")
+            return self.con.read_parquet(s)
+        sep = cfg.sep
+        if sep == "auto":
+            sep = sniff_sep(Path(first_file(s)), "utf-8") if not is_uri(s) else ","
+        if self.name == "duckdb":
+            path = str(Path(s) / "*") if not is_uri(s) and Path(s).is_dir() else s
+            return self.con.read_csv(path, all_varchar=True, delim=sep, header=True,
+                                     quote='"', escape='"', null_padding=False)
+        return self.con.read_csv(s, inferSchema=False, header=True, sep=sep, quote='"',
+                                 escape='"', mode="FAILFAST")
+
+    def table(self, df: pd.DataFrame):
+        """A frame loaded on the driver (the pandas reader's result) as an engine table."""
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if self.name == "spark":
+            session = self.session
+            name = ibis.util.gen_name("driver_input")
+            session.createDataFrame(table).createOrReplaceTempView(name)
+            return self.con.table(name)
+        return self.con.create_table(ibis.util.gen_name("driver_input"), table, temp=True)
+
+
+def arrow_ready(raw: pd.DataFrame) -> pd.DataFrame:
+    """The pandas reader's frame with typed columns kept (an XLSX sheet's numbers and dates)
+    and anything else as text, so that it converts to Arrow column by column."""
+    out = raw.copy()
+    for col in out.columns:
+        s = out[col]
+        dates = sheet_dates(s)
+        if dates is not None:
+            out[col] = dates
+        elif not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)) \
+                or pd.api.types.is_bool_dtype(s):
+            out[col] = s.astype("str").where(s.notna(), None)
+    return out
+
+

@@ -1,0 +1,281 @@
+"""Stage 1a, second half: the file's columns as canonical, typed transactions.
+
+:func:`coerce` maps the file's columns to the canonical names (``customer_id`` as text,
+exactly as written; ``date`` as datetime64; ``amount`` rounded to the cent, or
+``quantity * unit_price`` rounded to the cent; the optional columns and dimensions) and
+refuses what does not parse, with the file, the column and an example row. Text is
+parsed with pyarrow where every value parses (~10x faster), else with pandas, which
+words the error. The wording of each error and warning is defined here once and used by
+every engine (``stage1.rules``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa_schema
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..config import ReadParams, missing_tokens
+from ..errors import InputError
+from .privacy import redact_row
+from .rules import (CURRENCY_SYMBOLS, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS, amount_error,
+                           currency_warning, date_error, float_ids_warning, number_error,
+                           too_large_row, too_large_total)
+
+__all__ = ["TRANSACTIONS_SCHEMA", "coerce", "sheet_dates", "subcent_1e4", "row_cost",
+           "as_text", "line_of"]
+
+#: the contract of a loaded frame, checked with pandera after coercion
+TRANSACTIONS_SCHEMA = pa_schema.DataFrameSchema(
+    {
+        "customer_id": pa_schema.Column(str, nullable=True),
+        "date": pa_schema.Column("datetime64[ns]", nullable=False),
+        "amount": pa_schema.Column(float, pa_schema.Check(
+            lambda s: np.isfinite(s), element_wise=False, error="amount must be finite"),
+            nullable=False),
+    },
+    strict=False,
+    coerce=False,
+)
+
+
+def line_of(pos: int, params: ReadParams) -> int:
+    """1-based line of the file for a data row at position ``pos``."""
+    return pos + (2 if params.header else 1)
+
+
+def _example(raw: pd.DataFrame, mask: np.ndarray, params: ReadParams
+             ) -> tuple[dict, int, int]:
+    pos = int(np.flatnonzero(mask)[0])
+    row = {c: raw.iloc[pos][c] for c in raw.columns}
+    return redact_row(row, params.privacy), line_of(pos, params), int(mask.sum())
+
+
+def _arrow_text(s: pd.Series):
+    """A text column as a pyarrow array (no copy), or None when it is not arrow-backed."""
+    if getattr(s.dtype, "storage", None) == "pyarrow" and pd.api.types.is_string_dtype(s):
+        return pa.array(s.array)
+    return None
+
+
+def as_text(s: pd.Series, missing: list[str] | None = None) -> pd.Series:
+    """Text with surrounding blanks removed; the ``missing`` texts (``ReadParams.missing_tokens``,
+    compared in lower case) are missing."""
+    missing = missing_tokens() if missing is None else missing
+    out = s if s.dtype == "str" else s.astype("str")
+    arr = _arrow_text(out)
+    if arr is not None:  # one pass in pyarrow instead of four in pandas
+        arr = pc.utf8_trim_whitespace(arr)
+        hit = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(missing, arr.type))
+        arr = pc.if_else(hit, pa.scalar(None, arr.type), arr)
+        return pd.Series(arr.to_pandas(), index=s.index, name=s.name)
+    out = out.str.strip()
+    return out.mask(out.isna() | out.str.lower().isin(missing))
+
+
+def _arrow_parse(text: pd.Series, to: str, fmt: str | None = None) -> pd.Series | None:
+    """Parse text with pyarrow (numbers, ISO dates, or ``fmt`` with strptime), ~10x faster
+    than pandas; None when any value does not parse, so the caller's careful pandas path
+    runs and reports it."""
+    arr = _arrow_text(text)
+    if arr is None:
+        return None
+    try:
+        if to == "number":
+            out = pc.cast(arr, pa.float64())
+        elif fmt:
+            out = pc.strptime(arr, format=fmt, unit="ns", error_is_null=False)
+        else:
+            out = pc.cast(arr, pa.timestamp("ns"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if out.null_count != arr.null_count:
+        return None
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=text.index)
+
+
+# -- what a failed or odd value reads as (one wording for every engine) --------------------
+
+def sheet_dates(s: pd.Series) -> pd.Series | None:
+    """A workbook column whose cells are all real dates (object dtype), as datetime64; None
+    otherwise. Such cells need no ``date_format``: they are dates already."""
+    if s.dtype != object:
+        return None
+    present = s.dropna()
+    if len(present) == 0 or not present.map(lambda v: isinstance(v, _dt.date)).all():
+        return None
+    return pd.to_datetime(s).astype("datetime64[ns]")
+
+
+def _parse_dates(s: pd.Series, params: ReadParams, warnings: list[str] | None = None,
+                 column: str = "date") -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.astype("datetime64[ns]")
+    typed = sheet_dates(s)
+    if typed is not None:
+        return typed
+    text = as_text(s, params.missing_tokens)
+    fmt = params.date_format
+    fast = _arrow_parse(text, "date", fmt)
+    if fast is not None:
+        return fast.astype("datetime64[ns]")
+    if fmt:
+        out = pd.to_datetime(text, format=fmt, errors="coerce")
+    else:
+        out = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        n_iso_failed = int(out.isna().sum() - text.isna().sum())
+        if n_iso_failed:
+            out = pd.to_datetime(text, format="mixed", errors="coerce",
+                                 dayfirst=params.dayfirst)
+            if warnings is not None and out.notna().sum() > 0:
+                warnings.append(f"column {column!r}: {n_iso_failed:,} dates are not ISO 8601 "
+                                f"and were read one by one (dayfirst={params.dayfirst}); "
+                                f"set date_format to be explicit")
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
+def _parse_number(s: pd.Series, params: ReadParams, warnings: list[str] | None = None,
+                  column: str = "") -> pd.Series:
+    """Numbers as written; ``thousands``/``decimal`` parameters and currency symbols handled."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.astype("float64")
+    text = as_text(s, params.missing_tokens)
+    if not params.thousands and params.decimal == ".":
+        fast = _arrow_parse(text, "number")
+        if fast is not None:
+            return fast.astype("float64")
+    has_symbol = text.str.contains(CURRENCY_SYMBOLS, regex=True).fillna(False)
+    if has_symbol.any():
+        n = int(has_symbol.sum())
+        text = text.str.replace(CURRENCY_SYMBOLS, "", regex=True).str.strip()
+        if warnings is not None:
+            warnings.append(currency_warning(column, n))
+    if params.thousands:
+        text = text.str.replace(params.thousands, "", regex=False)
+    if params.decimal != ".":
+        text = text.str.replace(params.decimal, ".", regex=False)
+    return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+def _customer_ids(values: pd.Series, warnings: list[str] | None, column: str,
+                  missing: list[str] | None = None, show_example: bool = True) -> pd.Series:
+    """Ids as text; ids written as floats by a spreadsheet (``12345.0``) lose the ``.0``."""
+    ids = as_text(values, missing).astype("str")
+    present = ids.dropna()
+    if len(present) and present.iloc[:1].str.fullmatch(r"\d+\.0").all() and \
+            present.str.fullmatch(r"\d+\.0").all():
+        ids = ids.str.slice(stop=-2)
+        if warnings is not None:
+            warnings.append(float_ids_warning(column, present.iloc[0] if show_example
+                                              else None))
+    return ids
+
+
+def _refuse_large_rows(values: np.ndarray, raw: pd.DataFrame, params: ReadParams,
+                       file: str, column: str) -> None:
+    """Exit 2 when a money value (amount, cost or profit) of a row is beyond the limit."""
+    big = ~(np.abs(values) <= MAX_ROW_AMOUNT)
+    if big.any():
+        row, line, n = _example(raw, big, params)
+        raise amount_error(too_large_row(n), file, column, row, line)
+
+
+def _refuse_large_total(amount_cents: np.ndarray, raw: pd.DataFrame,
+                        params: ReadParams, file: str, column: str) -> None:
+    """Exit 2 when the amounts' absolute total could not be summed exactly: no ledger,
+    summary or headline may overflow or lose a cent in silence."""
+    size = np.abs(amount_cents)
+    total = float(size.sum())
+    if total >= MAX_TOTAL_CENTS:
+        row, line, _ = _example(raw, size == size.max(), params)
+        raise amount_error(too_large_total(total), file, column, row, line)
+
+
+def subcent_1e4(amount: np.ndarray, amount_cents: np.ndarray) -> int:
+    """Σ (amount − amount rounded to the cent), in 1/10,000 of the currency, exactly: what
+    rounding each row to the cent changes (the ledger's ``rounding`` line)."""
+    fine = np.rint(amount * 10_000).astype("int64")
+    return int((fine - amount_cents.astype("int64") * 100).sum())
+
+
+def row_cost(amount_cents: np.ndarray, cost: np.ndarray | None, profit: np.ndarray | None
+             ) -> np.ndarray:
+    """The cost of each row to the cent: the mapped cost, or amount − profit (both rounded to
+    the cent first, so revenue − cost is the file's profit to the cent). A loss-making row
+    (negative profit) is a row like any other: no rule drops it for that."""
+    if cost is not None:
+        return np.rint(cost * 100) / 100
+    return (amount_cents - np.rint(profit * 100)) / 100
+
+
+def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
+           warnings: list[str] | None = None) -> pd.DataFrame:
+    """Map the file's columns to canonical names and types; raise on values that do not parse.
+    Things that were usable but worth knowing are appended to ``warnings``."""
+    cols = params.columns
+    src = {canon: col for canon, col in cols.items()}
+    out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+
+    missing_words = params.missing_tokens
+    out["customer_id"] = _customer_ids(raw[src["customer_id"]], warnings, src["customer_id"],
+                                       missing_words, not params.privacy.anonymize)
+
+    dates = _parse_dates(raw[src["date"]], params, warnings, src["date"])
+    missing = dates.isna().to_numpy()
+    if missing.any():
+        original = raw[src["date"]]
+        blank = as_text(original, missing_words).isna().to_numpy() if not \
+            pd.api.types.is_datetime64_any_dtype(original) else missing
+        row, line, n = _example(raw, missing, params)
+        raise date_error(n, bool(blank[missing].all()),
+                         params.date_format or "ISO 8601 / inferred", file, src["date"],
+                         row, line)
+    out["date"] = dates
+
+    numeric = {}
+    for canon in ("amount", "quantity", "unit_price", "cost", "profit"):
+        if canon in src:
+            values = _parse_number(raw[src[canon]], params, warnings, src[canon])
+            bad = (~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan)))
+            if bad.any():
+                row, line, n = _example(raw, bad, params)
+                raise number_error(n, canon, file, src[canon], row, line)
+            numeric[canon] = values
+    money = {c: numeric[c].to_numpy(dtype="float64") for c in ("cost", "profit")
+             if c in numeric}
+    exact = (numeric["amount"] if "amount" in numeric else
+             numeric["quantity"] * numeric["unit_price"]).to_numpy(dtype="float64")
+    amount_column = src.get("amount") or src["unit_price"]
+    for values, column in [(exact, amount_column), *((v, src[c]) for c, v in money.items())]:
+        _refuse_large_rows(values, raw, params, file, column)
+    amount_cents = np.rint(exact * 100)  # what numpy's round(2) computes, once
+    _refuse_large_total(amount_cents, raw, params, file, amount_column)
+    out["amount"] = amount_cents / 100
+    out.attrs["subcent_1e4"] = subcent_1e4(exact, amount_cents)
+    for canon in ("quantity", "unit_price"):
+        if canon in numeric:
+            out[canon] = numeric[canon]
+    if money:
+        out["cost"] = row_cost(amount_cents, money.get("cost"), money.get("profit"))
+    for canon in ("order_id", "product_code"):
+        if canon in src:
+            out[canon] = as_text(raw[src[canon]], missing_words).astype("str")
+    for dim in params.dimensions:
+        out[dim] = as_text(raw[dim], missing_words).astype("str")
+    try:
+        TRANSACTIONS_SCHEMA.validate(out, lazy=True)
+    except pa_schema.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        first = fc.iloc[0]
+        col = str(first.get("column"))
+        idx = first.get("index")
+        row = redact_row({c: raw.iloc[int(idx)][c] for c in raw.columns}, params.privacy) \
+            if pd.notna(idx) else None
+        raise InputError(f"the loaded data breaks the transaction schema: {first.get('check')}",
+                         file=file, column=src.get(col, col), row=row) from None
+    return out

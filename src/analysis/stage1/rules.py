@@ -1,0 +1,217 @@
+"""The transaction stage's vocabulary, defined once for every engine: the cleaning rules'
+names, what each removes and what to check when it removes much, the ledger and its
+check, the wording of every input error and warning, and the limits of exact money.
+
+The pandas engine (``parse``, ``clean``) and the query engines (``ibis_typing``,
+``ibis_rules``) both build their ledgers, errors and warnings from these, so a file gives
+the same words on every engine. (What each rule removes, in words for the reader, is in
+``narrative/text.yaml``.)
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+__all__ = ["RULES", "RULE_HINT", "EARLIEST_DATE", "CURRENCY_SYMBOLS",
+           "MAX_ROW_AMOUNT", "MAX_TOTAL_CENTS", "date_limit", "implausible_warning",
+           "negative_quantity_warning", "example_text", "large_drop_warnings",
+           "example_order", "rounding_cents", "make_ledger", "require_purchases",
+           "check_ledger", "ledger_table", "date_error", "number_error", "currency_warning",
+           "float_ids_warning", "amount_error", "too_large_row", "too_large_total"]
+
+
+RULES = ("missing_customer_id", "implausible_dates", "cancellations", "non_product_codes",
+         "non_positive_price", "duplicates", "out_of_window", "returns_without_purchase")
+
+EARLIEST_DATE = pd.Timestamp("1900-01-01")
+
+
+def date_limit(today: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The first moment counted as the future by ``implausible_dates`` (tomorrow, 00:00)."""
+    return (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
+
+
+def implausible_warning(n: int, example: pd.Timestamp) -> str:
+    return (f"{n:,} rows dated before 1900 or after today were dropped (rule "
+            f"implausible_dates), e.g. {pd.Timestamp(example):%Y-%m-%d}")
+
+
+def negative_quantity_warning(n: int, pattern: str | None) -> str:
+    """``pattern``: the cancellation mark those rows lack, None when none is looked for.
+    ``n`` counts only rows that the rules before ``cancellations`` keep."""
+    if pattern:
+        return (f"{n:,} rows have a negative quantity but no cancellation mark (an order id "
+                f"matching {pattern!r}); they are treated as returns")
+    return f"{n:,} rows have a negative quantity; they are treated as returns"
+
+
+#: what to check when a rule removes a large share of the file
+RULE_HINT = {
+    "missing_customer_id": "check columns.customer_id and missing_values",
+    "implausible_dates": "check date_format and dayfirst, or set drop_implausible_dates: false",
+    "cancellations": "if the order ids only look like cancellations, set cancel_pattern (or "
+                     "cancel_prefix: null); if the amount is a profit (negative on "
+                     "loss-making lines), map it as columns.profit with the revenue as amount",
+    "non_product_codes": "check non_product_codes, or set drop_non_product: false",
+    "non_positive_price": "if the amount is a profit, map it as columns.profit with the "
+                          "revenue as amount; or set drop_non_positive_price: false",
+    "duplicates": "if repeated identical lines are real purchases, set drop_duplicates: false",
+    "out_of_window": "check observation_start and observation_end",
+    "returns_without_purchase": "check the window: the purchases may be before it",
+}
+
+
+def example_text(row: Mapping[str, Any] | None) -> str:
+    """An example row as shown in a warning: canonical columns, dates as written in ISO."""
+    if not row:
+        return ""
+    parts = []
+    for k, v in row.items():
+        if k.startswith("_") or k in ("cents", "day", "ret", "is_return"):
+            continue
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            v = "missing"
+        elif isinstance(v, (pd.Timestamp, np.datetime64, _dt.datetime)):
+            v = pd.Timestamp(v)
+            v = (v.tz_convert(None) if v.tzinfo is not None else v).isoformat(sep=" ")
+        elif isinstance(v, (float, np.floating)):
+            v = repr(float(v))
+        parts.append(f"{k}={v}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def large_drop_warnings(ledger: pd.DataFrame, share: float,
+                        example: Callable[[str], Mapping[str, Any] | None]) -> list[str]:
+    """A loud warning for every rule that removed more than ``share`` of the rows or of the
+    revenue, with the shares, an example row (``example(rule)``) and what to check."""
+    steps = ledger.set_index("step")
+    n, total = int(steps.at["input", "rows"]), int(steps.at["input", "cents"])
+    out = []
+    for rule in RULES:
+        rows, c = int(steps.at[rule, "rows"]), int(steps.at[rule, "cents"])
+        row_share = rows / n if n else 0.0
+        rev_share = c / total if total > 0 else 0.0
+        if rows and (row_share > share or abs(rev_share) > share):
+            out.append(f"LARGE DROP: rule {rule} removed {rows:,} of {n:,} rows ({row_share:.1%})"
+                       f" and {c / 100:,.2f} of {total / 100:,.2f} revenue ({rev_share:.1%}), "
+                       f"e.g. {example_text(example(rule))}; {RULE_HINT[rule]}")
+    return out
+
+
+def example_order(frame: pd.DataFrame) -> list[str]:
+    """The columns that pick a rule's example row the same way on every engine: the earliest
+    date, then the amount, then the text columns (missing first)."""
+    return [c for c in ("date", "amount", "customer_id", "order_id", "product_code")
+            if c in frame]
+
+
+def rounding_cents(subcent_1e4: int) -> int:
+    """Cents that rounding each row to the cent removed, from the sum of the rows'
+    differences in 1/10,000 of the currency (rounded half to even, once)."""
+    return int(np.rint(subcent_1e4 / 100))
+
+
+def make_ledger(rows: Mapping[str, int], cents_: Mapping[str, int]) -> pd.DataFrame:
+    """The ledger from rows and cents per step (steps not given count 0), checked.
+    ``cents_['input']`` is the rows' total after rounding; ``cents_['rounding']`` what
+    rounding changed, added to the input line so that it is the file's own total."""
+    steps = ["input", "rounding", *RULES, "kept"]
+    cents_ = dict(cents_)
+    cents_["input"] = int(cents_.get("input", 0) or 0) + int(cents_.get("rounding", 0) or 0)
+    ledger = pd.DataFrame({"step": steps,
+                           "rows": [int(rows.get(s, 0) or 0) for s in steps],
+                           "cents": [int(cents_.get(s, 0) or 0) for s in steps]})
+    ledger["revenue"] = ledger["cents"] / 100
+    ledger = ledger[["step", "rows", "revenue", "cents"]]
+    check_ledger(ledger)
+    return ledger
+
+
+def require_purchases(clean: pd.DataFrame, ledger: pd.DataFrame, file: str) -> None:
+    """Raise InputError when cleaning left no purchase row (naming what removed the rows)."""
+    if len(clean) and (~clean["is_return"]).any():
+        return
+    raise InputError("cleaning removed every row, so there is nothing to analyse: "
+                     + ", ".join(f"{r.step} {r.rows}" for r in ledger.itertuples()
+                                 if r.step not in ("input", "kept") and r.rows),
+                     file=file, hint="Check the column mapping and the cleaning parameters "
+                     "(returns, drop_* and observation window)")
+
+
+def check_ledger(ledger: pd.DataFrame) -> None:
+    """Raise AssertionError unless input = kept + Σ dropped, in rows and in cents."""
+    steps = ledger.set_index("step")
+    dropped = steps.drop(index=["input", "kept"])  # the rounding line included
+    rows_ok = steps.at["input", "rows"] == steps.at["kept", "rows"] + dropped["rows"].sum()
+    rev_ok = steps.at["input", "cents"] == steps.at["kept", "cents"] + dropped["cents"].sum()
+    if not (rows_ok and rev_ok):
+        raise AssertionError(f"cleaning ledger does not reconcile:\n{ledger}")
+
+
+def ledger_table(ledger: pd.DataFrame) -> pd.DataFrame:
+    """The ledger as written to ``cleaning_ledger.csv``: step, rows, revenue."""
+    return ledger[["step", "rows", "revenue"]].copy()
+
+
+# -- input errors and warnings (every engine) ----------------------------------------------
+
+def date_error(n: int, blank: bool, fmt: str, file: str, column: str, row: dict | None,
+               line: int | None = None) -> InputError:
+    kind = "is empty" if blank else "could not be read as a date"
+    return InputError(f"{n} row(s) have a date that {kind} (expected format {fmt})",
+                      file=file, column=column, row=row, line=line,
+                      hint="Set date_format in the parameter file, or fix those rows")
+
+
+def number_error(n: int, canon: str, file: str, column: str, row: dict | None,
+                 line: int | None = None) -> InputError:
+    return InputError(f"{n} row(s) have a {canon.replace('_', ' ')} that is not a finite number "
+                      f"(empty, text, NaN or inf)", file=file, column=column, row=row,
+                      line=line, hint="Amounts must be numbers; set decimal: ',' for decimal "
+                      "commas and thousands: ',' (or '.') for digit grouping")
+
+
+def currency_warning(column: str, n: int) -> str:
+    return f"column {column!r}: currency symbols removed from {n:,} values"
+
+
+def float_ids_warning(column: str, example: str | None) -> str:
+    """``example``: a raw id, or None when ids are anonymised (no raw id is ever printed)."""
+    shown = f" (e.g. {example!r})" if example is not None else ""
+    return (f"column {column!r}: customer ids were written as decimals{shown}; "
+            f"the trailing '.0' was removed")
+
+
+CURRENCY_SYMBOLS = r"[$€£¥₹]|\b(?:USD|EUR|GBP|CNY|RMB|JPY)\b"
+
+
+#: the largest amount of one row: its value in 1/10,000 of the currency fits an int64 with
+#: room to spare, and a file of such rows is refused by the total check below
+MAX_ROW_AMOUNT = 1e13
+
+
+#: the largest total of amounts (in cents) counted exactly: every sum, in integers or in
+#: float64 (which holds whole numbers exactly up to 2**53), stays exact below it
+MAX_TOTAL_CENTS = 2 ** 53
+
+
+def amount_error(problem: str, file: str, column: str, row: dict | None,
+                 line: int | None = None) -> InputError:
+    return InputError(problem, file=file, column=column, row=row, line=line,
+                      hint="Check the column mapping, the decimal and thousands marks, and "
+                      "that the amounts are in currency units (not in a scaled unit)")
+
+
+def too_large_row(n: int) -> str:
+    return (f"{n} row(s) have an amount beyond ±{MAX_ROW_AMOUNT:,.0f}, too large to count "
+            f"exactly to the cent")
+
+
+def too_large_total(total_cents: float) -> str:
+    return (f"the amounts add up to {total_cents / 100:,.0f} in absolute value, beyond the "
+            f"{MAX_TOTAL_CENTS / 100:,.0f} that can be summed exactly to the cent")

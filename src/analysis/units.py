@@ -1,0 +1,111 @@
+"""Units every stage shares, defined once: cents, day numbers, customer codes, purchase rows,
+the time unit and the observation window.
+
+* Money is summed in integer **cents** (amounts are rounded to the cent at load), so
+  ledgers, shares and totals never drift with floating-point error.
+* Dates are compared as **day numbers** (days since 1970-01-01, int64).
+* Group-bys run on integer **customer codes** (``pd.factorize`` of the ids, sorted), not on
+  text, which is what keeps 10 million rows to seconds.
+* :class:`TimeUnit` is the one encoding of ``time_unit`` (its name, its length in days and
+  the frequency letter lifetimes uses); :class:`Window` the one observation window
+  (first day, last day, unit), computed once from the clean transactions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["cents", "day_numbers", "day_number", "to_dates", "customer_codes",
+           "purchase_rows", "days_since_last", "money", "TimeUnit", "Window"]
+
+
+def cents(amount: pd.Series | np.ndarray) -> np.ndarray:
+    """Amounts as integer cents (amounts are rounded to the cent at load)."""
+    return np.rint(np.asarray(amount, dtype="float64") * 100).astype("int64")
+
+
+def day_numbers(dates: pd.Series) -> np.ndarray:
+    """Calendar day of each timestamp as an integer (days since 1970-01-01)."""
+    return dates.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype("int64")
+
+
+def day_number(when) -> int:
+    """Calendar day of one timestamp as an integer (days since 1970-01-01)."""
+    return int(np.datetime64(pd.Timestamp(when).normalize(), "D").astype("int64"))
+
+
+def to_dates(days: np.ndarray) -> pd.Series:
+    """Day numbers back to ``datetime64[ns]`` midnights."""
+    return pd.Series(np.asarray(days).astype("datetime64[D]").astype("datetime64[ns]"))
+
+
+def customer_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row, sorted unique ids); rows without an id have code -1."""
+    codes, uniques = pd.factorize(ids, sort=True)
+    return codes.astype("int64"), np.asarray(uniques, dtype=object)
+
+
+def purchase_rows(clean: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+    """Purchase rows (not returns) of known customers (rows without an id have code -1)."""
+    buy = ~clean["is_return"].to_numpy(dtype=bool) if "is_return" in clean \
+        else np.ones(len(clean), dtype=bool)
+    return buy & (codes >= 0)
+
+
+def days_since_last(customers: pd.DataFrame, end: pd.Timestamp) -> np.ndarray:
+    """Whole days from each customer's last purchase to the end of the window."""
+    return (pd.Timestamp(end).normalize() - customers["last_purchase"]).dt.days.to_numpy()
+
+
+def money(x: float | None, currency: str) -> str:
+    """An amount as a headline shows it: whole units with thousands separators; — if none."""
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "—"
+    return f"{x:,.0f} {currency}"
+
+
+@dataclass(frozen=True)
+class TimeUnit:
+    """The unit of recency and T: ``day`` or ``week`` (7 days)."""
+    name: str
+
+    def __post_init__(self):
+        if self.name not in ("day", "week"):
+            raise ValueError(f"time unit must be 'day' or 'week', not {self.name!r}")
+
+    @property
+    def days(self) -> int:
+        return 7 if self.name == "week" else 1
+
+    @property
+    def freq(self) -> str:
+        """The frequency letter of lifetimes' helpers and ``customer_lifetime_value``."""
+        return "W" if self.name == "week" else "D"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Window:
+    """The observation window: first day, last day (T is measured to it) and time unit."""
+    start: pd.Timestamp
+    end: pd.Timestamp
+    unit: TimeUnit
+
+    @classmethod
+    def of(cls, clean: pd.DataFrame, observation_end: pd.Timestamp | None,
+           unit: TimeUnit) -> Window:
+        """From the clean transactions: the first date, and ``observation_end`` or else the
+        last date (both as midnights)."""
+        start = pd.Timestamp(clean["date"].min()).normalize()
+        end = pd.Timestamp(observation_end) if observation_end is not None \
+            else pd.Timestamp(clean["date"].max()).normalize()
+        return cls(start, end, unit)
+
+    @property
+    def days(self) -> int:
+        """Calendar days in the window, both ends included."""
+        return int((self.end - self.start).days) + 1

@@ -1,0 +1,128 @@
+"""Every public figure of plots.py on small frames: titled, both axes labelled, drawn on the
+caller's axes where it takes one, and in Chinese where the report shows it in Chinese."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from analysis import clv, plots, tiers  # noqa: E402
+from analysis.stage1 import summary  # noqa: E402
+from analysis.units import TimeUnit  # noqa: E402
+
+RNG = np.random.default_rng(0)
+N = 300
+CUSTOMERS = pd.DataFrame({
+    "customer_id": [f"c{i}" for i in range(N)],
+    "first_purchase": pd.Timestamp("2020-01-01") + pd.to_timedelta(RNG.integers(0, 200, N), "D"),
+    "n_orders": RNG.integers(1, 8, N),
+    "revenue": RNG.lognormal(3, 1, N).round(2),
+})
+CUSTOMERS["frequency"] = (CUSTOMERS["n_orders"] - 1).astype(float)
+CUSTOMERS["recency"] = CUSTOMERS["frequency"] * 20.0
+CUSTOMERS["T"] = CUSTOMERS["recency"] + 30.0
+CUSTOMERS["monetary_value"] = np.where(CUSTOMERS["frequency"] > 0, 25.0, 0.0)
+LEDGER = pd.DataFrame({"step": ["input", "rounding", "duplicates", "kept"],
+                       "rows": [10, 0, 2, 8], "revenue": [100.0, 0.0, 20.0, 80.0]})
+CLEAN = pd.DataFrame({"customer_id": ["a", "b", "a"], "amount": [10.0, 5.0, 7.5],
+                      "date": pd.to_datetime(["2020-01-03", "2020-02-10", "2020-04-01"])})
+PARETO = tiers.concentration(CUSTOMERS["revenue"])
+TABLE = tiers.tier_table(CUSTOMERS.assign(last_purchase=CUSTOMERS["first_purchase"]),
+                         tiers.abc_tiers(CUSTOMERS), pd.Timestamp("2020-12-31"))
+SEGMENTS = pd.DataFrame({"customers": [10, 5], "revenue": [900.0, 100.0],
+                         "customer_share": [2 / 3, 1 / 3], "revenue_share": [0.9, 0.1]},
+                        index=pd.Index(["Champions", "Lost"], name="segment"))
+TRACK = pd.DataFrame({"week_start": pd.date_range("2020-01-06", periods=6, freq="7D"),
+                      "actual": [1, 2, 3, 2, 1, 2], "model": [1.5, 2, 2.5, 2, 1.5, 1.8],
+                      "holdout": [False, False, False, True, True, True]})
+TRACK["actual_cumulative"], TRACK["model_cumulative"] = TRACK["actual"].cumsum(), \
+    TRACK["model"].cumsum()
+CONDITIONAL = pd.DataFrame({"customers": [5, 3], "actual": [0.2, 1.0], "model": [0.3, 0.9],
+                            "naive": [0.0, 1.2]}, index=pd.Index(["0", "1+"]))
+BGF = clv.BetaGeo.from_params([0.25, 4.4, 0.8, 2.4])
+
+
+FIGURES = {
+    "ledger_bars": lambda: plots.ledger_bars(LEDGER, "EUR"),
+    "monthly_activity": lambda: plots.monthly_activity(CLEAN, "EUR"),
+    "first_purchase_cohorts": lambda: plots.first_purchase_cohorts(CUSTOMERS),
+    "annotated_heatmap": lambda: plots.annotated_heatmap(
+        pd.DataFrame([[1, 2], [3, 4]], index=["x", "y"], columns=["A", "B"]), "t", "tier",
+        "group", cbar_label="customers"),
+    "lorenz": lambda: plots.lorenz(tiers.lorenz_curve(CUSTOMERS["revenue"]), PARETO),
+    "tier_shares": lambda: plots.tier_shares(TABLE),
+    "rfm_distributions": lambda: plots.rfm_distributions(CUSTOMERS, np.arange(N) % 90, "EUR"),
+    "segment_bars": lambda: plots.segment_bars(SEGMENTS),
+    "silhouette_by_k": lambda: plots.silhouette_by_k({2: 0.4, 3: 0.5, 4: 0.45}, 3),
+    "bar_counts": lambda: plots.bar_counts(pd.Series({"new": 3, "active": 5}), "stages",
+                                           "lifecycle stage"),
+    "tracking_plots": lambda: plots.tracking_plots(TRACK, "2020-01-27"),
+    "conditional_expectations": lambda: plots.conditional_expectations(CONDITIONAL),
+    "btyd_matrix": lambda: plots.btyd_matrix(BGF, "alive", TimeUnit("week").name, CUSTOMERS),
+    "value_histogram": lambda: plots.value_histogram(CUSTOMERS["revenue"], "CLV", "CLV (EUR)"),
+    "group_means": lambda: plots.group_means(CUSTOMERS.assign(g=CUSTOMERS["n_orders"] % 3), "g",
+                                             "revenue", "by group", "mean revenue (EUR)"),
+}
+
+
+def test_every_public_figure_is_covered():
+    drawn = {name for name in plots.__all__ if callable(getattr(plots, name))
+             and name not in ("set_style", "show")}
+    assert drawn == set(FIGURES)
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_figures_are_titled_with_labelled_axes(name):
+    fig = FIGURES[name]()
+    try:
+        titled = fig._suptitle is not None and fig._suptitle.get_text()
+        axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        assert axes, name
+        assert titled or any(ax.get_title() for ax in axes), name
+        for ax in axes:  # a label may sit on the axes it shares (twin or shared) with
+            xs = ax.get_shared_x_axes().get_siblings(ax)
+            ys = ax.get_shared_y_axes().get_siblings(ax)
+            assert any(a.get_xlabel() for a in xs), (name, "x")
+            assert any(a.get_ylabel() for a in ys), (name, "y")
+    finally:
+        plt.close(fig)
+
+
+def test_shared_figures_draw_on_the_callers_axes_and_speak_chinese():
+    plots.set_style("zh")  # as a zh run does: the CJK font, so no glyph is missing
+    fig, (left, right) = plt.subplots(1, 2)
+    curve = tiers.lorenz_curve(CUSTOMERS["revenue"])
+    assert plots.lorenz(curve, PARETO, "zh", ax=left) is fig
+    assert plots.segment_bars(SEGMENTS, ["冠军客户", "已流失"], "zh", ax=right) is fig
+    assert "洛伦兹曲线" in left.get_title() and "收入" in left.get_ylabel()
+    assert right.get_ylabel() == "分群" and right.get_xlabel() == "占比（%）"
+    assert [t.get_text() for t in right.get_yticklabels()] == ["冠军客户", "已流失"]
+    plt.close(fig)
+    plots.set_style("en")
+
+
+def test_show_closes_the_figure(monkeypatch):
+    shown = []
+    monkeypatch.setattr(plots, "display", shown.append)
+    fig = FIGURES["bar_counts"]()
+    plots.show(fig)
+    assert shown == [fig] and not plt.fignum_exists(fig.number)
+
+
+def test_the_chinese_style_uses_a_cjk_font():
+    plots.set_style("zh")
+    assert plt.rcParams["font.sans-serif"][0] == plots.CJK_FONT
+    plots.set_style("en")
+
+
+def test_summary_frames_feed_the_figures():
+    """The cohort figure reads the customers table as the transaction stage writes it."""
+    tx = CLEAN.assign(is_return=False)
+    from analysis import config
+    params = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
+    fig = plots.first_purchase_cohorts(summary.customer_summary(tx, params.summary))
+    assert fig.axes[0].get_title()
+    plt.close(fig)
