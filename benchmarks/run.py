@@ -178,11 +178,10 @@ def summary_vs_lifetimes(rows: int) -> dict:
     from lifetimes.utils import summary_data_from_transaction_data
 
     from analysis.stage1 import clean, load, summary
-    from analysis.units import Window
     cfg = _cfg()
     tx, _ = clean.clean_transactions(load.load_transactions(log_file(rows), cfg.read, []),
                                      cfg.clean)
-    end = Window.of(tx, cfg.summary.observation_end, cfg.summary.time_unit).end
+    end = cfg.summary.window(tx).end
     t0 = time.perf_counter()
     full = summary.customer_summary(tx, cfg.summary, end)
     t_full = time.perf_counter() - t0

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .schema import DEFAULT_MISSING_VALUES
-from .units import TimeUnit
+from .units import TimeUnit, Window
 
 __all__ = ["Privacy", "ReadParams", "CleanParams", "SummaryParams", "TierParams",
            "SegmentParams", "ClvParams", "ReportParams", "EngineParams", "cancel_regex",
@@ -89,6 +89,10 @@ class SummaryParams:
     observation_end: pd.Timestamp | None
     dimensions: tuple[str, ...]
     currency: str
+
+    def window(self, clean: pd.DataFrame) -> Window:
+        """The observation window of these clean transactions: T is measured to its end."""
+        return Window.of(clean, self.observation_end, self.time_unit)
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ import pandas as pd
 
 from . import plots
 from .config import Params, public, resolve, typed
-from .stage1.load import is_uri, source_info
 from .runfolder import (CUSTOMERS, LEDGER, STAGE1, TRANSACTIONS, add_columns, read_ledger,
                         replacing, update_metrics, write_customers, write_tables)
 from .stage1.engine import open_engine
+from .stage1.load import is_uri, source_info
 from .stage1.rules import ledger_table
 from .tiers import tiers_from_params
 from .units import Window
@@ -48,7 +48,7 @@ def transaction_stage(data_path: str | Path, params: Params,
 def stage1_metrics(clean: pd.DataFrame, ledger: pd.DataFrame, customers: pd.DataFrame,
                    params: Params, warnings: list[str] | None = None) -> dict[str, Any]:
     steps = ledger.set_index("step")
-    window = Window.of(clean, params.summary.observation_end, params.summary.time_unit)
+    window = params.summary.window(clean)
     return {
         "customers": int(len(customers)),
         "transactions": int(steps.at["kept", "rows"]),
@@ -202,8 +202,7 @@ class Notebook:
 
     @cached_property
     def window(self) -> Window:
-        s = self.params.summary
-        return Window.of(self.clean, s.observation_end, s.time_unit)
+        return self.params.summary.window(self.clean)
 
     def save(self, result: StageResult) -> pd.DataFrame:
         """Add a stage's columns to the customers table, merge its metrics and write the

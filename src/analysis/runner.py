@@ -37,11 +37,11 @@ from .errors import (EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, InputError, error_line, 
                      on_sigterm)
 from .folders import (point_latest, reserve, reserve_out, slug, sweep_stale, sweep_temporaries,
                       writable_dir, write_json)
-from .stage1.load import sha256, source_info
 from .pipeline import stage1
 from .report import write_index
 from .runfolder import replacing
 from .stage1.engine import check_source
+from .stage1.load import sha256, source_info
 
 __all__ = ["PROJECT_ROOT", "NOTEBOOK_DIR", "RunResult", "package_versions", "notebook_paths",
            "render_report", "run", "main_run"]
@@ -119,7 +119,7 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
     cfg = resolve(params_path, overrides or {})
     params = typed(cfg, str(params_path or "parameters"))
     data = check_source(data_path, params)
-    dataset = slug(cfg["dataset"] or Path(data.rstrip("/")).stem)
+    dataset = slug(params.report.dataset or Path(data.rstrip("/")).stem)
     if out is not None:
         final = Path(out).resolve()
         outputs = final.parent
@@ -141,7 +141,7 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         "overrides": public(overrides or {}),
         "params_file": str(Path(params_path).resolve()) if params_path else None,
         "input": {"path": str(data), "sha256": None, "bytes": None, "rows": None,
-                  "engine": cfg["engine"]},
+                  "engine": params.engine.engine},
         "packages": package_versions(),
         "platform": {"system": platform.platform(), "cpus": os.cpu_count()},
         "notebooks": [],

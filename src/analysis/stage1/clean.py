@@ -42,11 +42,11 @@ import pandas as pd
 
 from ..config import CleanParams
 from ..narrative.stages import ledger_paragraph
+from ..units import cents
 from .privacy import redact_row
 from .rules import (EARLIEST_DATE, RULES, date_limit, example_order,
                            implausible_warning, large_drop_warnings, make_ledger,
                            negative_quantity_warning, rounding_cents)
-from ..units import cents
 
 __all__ = ["cancel_marked", "is_return", "duplicated_rows", "clean_transactions",
            "describe_ledger"]

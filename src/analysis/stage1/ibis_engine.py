@@ -34,14 +34,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Params
-from .load import read_raw
-from .privacy import anonymize_stage1
-from ..units import Window, day_number
+from ..units import day_number
 from .ibis_io import Connection, arrow_ready
 from .ibis_rules import clean_frame, clean_rules, summarise
 from .ibis_typing import typed
-from .sources import native_format
+from .load import read_raw
+from .privacy import anonymize_stage1
 from .rules import require_purchases
+from .sources import native_format
 
 __all__ = ["IbisEngine"]
 
@@ -77,7 +77,7 @@ class IbisEngine:
         eng.release(eng.parsed)  # the ledger was its last use; the clean rows are cached apart
         clean = clean_frame(eng, kept)
         require_purchases(clean, ledger, s)
-        end = Window.of(clean, p.summary.observation_end, p.summary.time_unit).end
+        end = p.summary.window(clean).end
         customers = summarise(eng, kept, p.summary, day_number(end))
         customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
         clean, customers = anonymize_stage1(clean, customers, p.read.privacy)

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from ..config import CleanParams, SummaryParams
-from .privacy import redact_row
 from ..units import to_dates
 from .ibis_io import Connection
 from .ibis_typing import implausible, rint
+from .privacy import redact_row
 from .rules import example_order, large_drop_warnings, make_ledger, rounding_cents
 
 __all__ = ["clean_rules", "summarise", "clean_frame"]

@@ -18,9 +18,9 @@ import pandas as pd
 
 from ..config import CleanParams, ReadParams
 from ..errors import InputError
+from .ibis_io import Connection
 from .load import missing_columns_text
 from .privacy import redact_row
-from .ibis_io import Connection
 from .rules import (CURRENCY_SYMBOLS, EARLIEST_DATE, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS,
                     amount_error, currency_warning, date_error, date_limit, float_ids_warning,
                     implausible_warning, negative_quantity_warning, number_error,

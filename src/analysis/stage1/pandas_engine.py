@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .clean import clean_transactions
 from ..config import Params
+from .clean import clean_transactions
 from .load import load_transactions
 from .privacy import anonymize_stage1
-from .summary import customer_summary
 from .rules import require_purchases
+from .summary import customer_summary
 
 __all__ = ["PandasEngine"]
 

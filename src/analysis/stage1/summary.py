@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import SummaryParams
-from ..units import (TimeUnit, Window, cents, customer_codes, day_number, day_numbers,
-                    purchase_rows, to_dates)
+from ..units import (TimeUnit, cents, customer_codes, day_number, day_numbers, purchase_rows,
+                     to_dates)
 
 __all__ = ["SUMMARY_COLUMNS", "customer_summary", "customer_attributes",
            "calibration_holdout"]
@@ -77,8 +77,7 @@ def customer_summary(clean: pd.DataFrame, params: SummaryParams,
     (default: the window's end). ``btyd_only``: just customer_id, frequency, recency, T and
     monetary_value (what lifetimes' helper gives)."""
     unit = params.time_unit.days
-    end = Window.of(clean, params.observation_end, params.time_unit).end if end is None \
-        else pd.Timestamp(end)
+    end = params.window(clean).end if end is None else pd.Timestamp(end)
     end_day = day_number(end)
     codes, ids = customer_codes(clean["customer_id"])
     days = day_numbers(clean["date"])
