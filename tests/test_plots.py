@@ -45,26 +45,32 @@ CONDITIONAL = pd.DataFrame({"customers": [5, 3], "actual": [0.2, 1.0], "model": 
 BGF = clv.BetaGeo.from_params([0.25, 4.4, 0.8, 2.4])
 
 
-FIGURES = {
+FIGURES = {  # name -> a call with small data; ax=None lets the figure make its own axes
     "ledger_bars": lambda: plots.ledger_bars(LEDGER, "EUR"),
     "monthly_activity": lambda: plots.monthly_activity(CLEAN, "EUR"),
-    "first_purchase_cohorts": lambda: plots.first_purchase_cohorts(CUSTOMERS),
-    "annotated_heatmap": lambda: plots.annotated_heatmap(
-        pd.DataFrame([[1, 2], [3, 4]], index=["x", "y"], columns=["A", "B"]), "t", "tier",
-        "group", cbar_label="customers"),
-    "lorenz": lambda: plots.lorenz(tiers.lorenz_curve(CUSTOMERS["revenue"]), PARETO),
-    "tier_shares": lambda: plots.tier_shares(TABLE),
     "rfm_distributions": lambda: plots.rfm_distributions(CUSTOMERS, np.arange(N) % 90, "EUR"),
-    "segment_bars": lambda: plots.segment_bars(SEGMENTS),
-    "silhouette_by_k": lambda: plots.silhouette_by_k({2: 0.4, 3: 0.5, 4: 0.45}, 3),
-    "bar_counts": lambda: plots.bar_counts(pd.Series({"new": 3, "active": 5}), "stages",
-                                           "lifecycle stage"),
     "tracking_plots": lambda: plots.tracking_plots(TRACK, "2020-01-27"),
-    "conditional_expectations": lambda: plots.conditional_expectations(CONDITIONAL),
-    "btyd_matrix": lambda: plots.btyd_matrix(BGF, "alive", TimeUnit("week").name, CUSTOMERS),
-    "value_histogram": lambda: plots.value_histogram(CUSTOMERS["revenue"], "CLV", "CLV (EUR)"),
-    "group_means": lambda: plots.group_means(CUSTOMERS.assign(g=CUSTOMERS["n_orders"] % 3), "g",
-                                             "revenue", "by group", "mean revenue (EUR)"),
+    "first_purchase_cohorts": lambda ax=None: plots.first_purchase_cohorts(CUSTOMERS, ax=ax),
+    "annotated_heatmap": lambda ax=None: plots.annotated_heatmap(
+        pd.DataFrame([[1, 2], [3, 4]], index=["x", "y"], columns=["A", "B"]), "t", "tier",
+        "group", cbar_label="customers", ax=ax),
+    "lorenz": lambda ax=None: plots.lorenz(tiers.lorenz_curve(CUSTOMERS["revenue"]), PARETO,
+                                           ax=ax),
+    "tier_shares": lambda ax=None: plots.tier_shares(TABLE, ax=ax),
+    "segment_bars": lambda ax=None: plots.segment_bars(SEGMENTS, ax=ax),
+    "silhouette_by_k": lambda ax=None: plots.silhouette_by_k({2: 0.4, 3: 0.5, 4: 0.45}, 3,
+                                                             ax=ax),
+    "bar_counts": lambda ax=None: plots.bar_counts(pd.Series({"new": 3, "active": 5}),
+                                                   "stages", "lifecycle stage", ax=ax),
+    "conditional_expectations": lambda ax=None: plots.conditional_expectations(CONDITIONAL,
+                                                                               ax=ax),
+    "btyd_matrix": lambda ax=None: plots.btyd_matrix(BGF, "alive", TimeUnit("week").name,
+                                                     CUSTOMERS, ax=ax),
+    "value_histogram": lambda ax=None: plots.value_histogram(CUSTOMERS["revenue"], "CLV",
+                                                             "CLV (EUR)", ax=ax),
+    "group_means": lambda ax=None: plots.group_means(CUSTOMERS.assign(g=CUSTOMERS["n_orders"] % 3),
+                                                     "g", "revenue", "by group",
+                                                     "mean revenue (EUR)", ax=ax),
 }
 
 
@@ -89,6 +95,21 @@ def test_figures_are_titled_with_labelled_axes(name):
             assert any(a.get_ylabel() for a in ys), (name, "y")
     finally:
         plt.close(fig)
+
+
+#: the figures with more than one panel make their own; every other one draws on an ``ax``
+MULTI_PANEL = {"ledger_bars", "monthly_activity", "rfm_distributions", "tracking_plots"}
+
+
+@pytest.mark.parametrize("name", sorted(set(FIGURES) - MULTI_PANEL))
+def test_single_panel_figures_draw_on_the_callers_axes(name, monkeypatch):
+    fig, ax = plt.subplots()
+    made = []
+    real = plt.subplots
+    monkeypatch.setattr(plt, "subplots", lambda *a, **k: made.append(1) or real(*a, **k))
+    assert FIGURES[name](ax=ax) is fig and not made, name
+    assert ax.get_title(), name
+    plt.close(fig)
 
 
 def test_shared_figures_draw_on_the_callers_axes_and_speak_chinese():

@@ -1,9 +1,11 @@
 """Figures shared by the notebooks: seaborn/matplotlib, titled, axes labelled with units.
 
 Every function takes small, already-aggregated frames (or bins/samples large ones
-itself), returns the matplotlib ``Figure`` and never writes files. The figures the report
-shows too (:func:`lorenz`, :func:`segment_bars`, :func:`bar_counts`) take the language and,
-as lifetimes' plotting functions do, an optional ``ax`` to draw on.
+itself), returns the matplotlib ``Figure`` and never writes files. As lifetimes' plotting
+functions do, every single-panel figure takes an optional ``ax`` to draw on (the
+multi-panel ones, ledger, activity, R/F/M and tracking, make their own); the figures the
+report shows too (:func:`lorenz`, :func:`segment_bars`, :func:`bar_counts`) also take the
+language of their labels.
 """
 from __future__ import annotations
 
@@ -99,10 +101,10 @@ def monthly_activity(clean: pd.DataFrame, currency: str = "USD") -> plt.Figure:
     return fig
 
 
-def first_purchase_cohorts(customers: pd.DataFrame) -> plt.Figure:
+def first_purchase_cohorts(customers: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
     """New customers per month of first purchase (date coverage of the customer base)."""
     per = customers["first_purchase"].dt.to_period("M").value_counts().sort_index()
-    fig, ax = plt.subplots(figsize=(10, 3.6))
+    fig, ax = _axes(ax, (10, 3.6))
     ax.bar(per.index.to_timestamp(), per.to_numpy(), width=20, color="#2a9d8f")
     ax.set(title="New customers per month (month of first purchase)", xlabel="month",
            ylabel="new customers (count)")
@@ -118,9 +120,9 @@ def show(fig: plt.Figure) -> None:
 
 def annotated_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str,
                       fmt: str = ".0f", cmap: str = "crest",
-                      cbar_label: str | None = None) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * table.shape[1] + 2),
-                                    max(3, 0.55 * table.shape[0] + 1.5)))
+                      cbar_label: str | None = None, ax: plt.Axes | None = None) -> plt.Figure:
+    """A small table as a heatmap with its values written in the cells."""
+    fig, ax = _axes(ax, (max(5, 1.1 * table.shape[1] + 2), max(3, 0.55 * table.shape[0] + 1.5)))
     sns.heatmap(table, annot=True, fmt=fmt, cmap=cmap, ax=ax,
                 cbar_kws={"label": cbar_label} if cbar_label else None)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -136,7 +138,8 @@ def lorenz(curve: pd.DataFrame, pareto: Mapping[str, Any], lang: str = "en",
     fig, ax = _axes(ax, (6.2, 5.6))
     x, y = curve["customer_share"] * 100, curve["revenue_share"] * 100
     ax.fill_between(x, y, x, color="#a8dadc", alpha=0.5)
-    ax.plot(x, y, color="#1d3557", lw=2.2, label=labels.s("lorenz_label", lang, gini=pareto["gini"]))
+    ax.plot(x, y, color="#1d3557", lw=2.2,
+            label=labels.s("lorenz_label", lang, gini=pareto["gini"]))
     ax.plot([0, 100], [0, 100], ls="--", color="grey", label=labels.s("equality_label", lang))
     share80 = pareto.get("customer_share_for_80pct_revenue")
     if share80 is not None:
@@ -155,14 +158,14 @@ def lorenz(curve: pd.DataFrame, pareto: Mapping[str, Any], lang: str = "en",
     return fig
 
 
-def tier_shares(table: pd.DataFrame) -> plt.Figure:
+def tier_shares(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
     """Customer share vs revenue share for each tier, side by side."""
     long = pd.DataFrame({
         "tier": list(table.index) * 2,
         "share": list(table["customer_share"] * 100) + list(table["revenue_share"] * 100),
         "measure": ["share of customers"] * len(table) + ["share of revenue"] * len(table),
     })
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _axes(ax, (7, 4.2))
     sns.barplot(data=long, x="tier", y="share", hue="measure", ax=ax,
                 palette=["#a8dadc", "#1d3557"])
     for cont in ax.containers:
@@ -212,8 +215,9 @@ def segment_bars(summary: pd.DataFrame, names: list[str] | None = None, lang: st
     return fig
 
 
-def silhouette_by_k(scores: dict, chosen: int) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+def silhouette_by_k(scores: dict, chosen: int, ax: plt.Axes | None = None) -> plt.Figure:
+    """Mean silhouette for each k tried, the chosen k marked."""
+    fig, ax = _axes(ax, (6.5, 3.6))
     ks = sorted(scores)
     ax.plot(ks, [scores[k] for k in ks], marker="o", color="#1d3557")
     ax.axvline(chosen, ls="--", color="#e76f51", label=f"chosen k = {chosen}")
@@ -258,8 +262,9 @@ def tracking_plots(track: pd.DataFrame, calibration_end: str) -> plt.Figure:
     return fig
 
 
-def conditional_expectations(table: pd.DataFrame) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+def conditional_expectations(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
+    """Mean holdout purchases by calibration frequency: actual, model and naive."""
+    fig, ax = _axes(ax, (7.5, 4.2))
     ax.plot(table.index, table["actual"], marker="o", color="#1d3557", label="actual")
     ax.plot(table.index, table["model"], marker="s", ls="--", color="#e76f51", label="model")
     ax.plot(table.index, table["naive"], marker="^", ls=":", color="grey",
@@ -272,14 +277,15 @@ def conditional_expectations(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame) -> plt.Figure:
+def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame,
+                ax: plt.Axes | None = None) -> plt.Figure:
     """Expected purchases in the next unit of time, or P(alive), by frequency and recency
     (drawn with lifetimes' plotting helpers on a grid up to the 99th percentile of the
     customers' frequency and their longest T, so its cost does not grow with data)."""
     max_frequency = int(customers["frequency"].quantile(0.99)) + 1
     max_recency = int(customers["T"].max())
-    fig, ax = plt.subplots(figsize=(7, 5.5))
-    plt.sca(ax)
+    fig, ax = _axes(ax, (7, 5.5))
+    plt.sca(ax)  # lifetimes' helpers draw on the current axes
     if kind == "alive":
         plot_probability_alive_matrix(fitter, max_frequency=max_frequency,
                                       max_recency=max_recency, cmap="crest")
@@ -295,22 +301,23 @@ def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame) -> p
 
 
 def value_histogram(values: pd.Series, title: str, xlabel: str, seed: int = 0,
-                    sample: int = 200_000) -> plt.Figure:
+                    sample: int = 200_000, ax: plt.Axes | None = None) -> plt.Figure:
     """Histogram on a log axis of positive values (sampled above ``sample``)."""
     v = values[values > 0]
     if len(v) > sample:
         v = v.sample(sample, random_state=seed)
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = _axes(ax, (7.5, 4))
     sns.histplot(x=v, bins=50, log_scale=True, ax=ax, color="#2a9d8f")
     ax.set(title=title, xlabel=xlabel, ylabel="customers")
     fig.tight_layout()
     return fig
 
 
-def group_means(frame: pd.DataFrame, group: str, value: str, title: str, xlabel: str
-                ) -> plt.Figure:
+def group_means(frame: pd.DataFrame, group: str, value: str, title: str, xlabel: str,
+                ax: plt.Axes | None = None) -> plt.Figure:
+    """Mean (and total) of ``value`` per group, as horizontal bars."""
     g = frame.groupby(group, observed=True)[value].agg(["mean", "sum"]).sort_values("mean")
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(g) + 1.8))
+    fig, ax = _axes(ax, (8, 0.42 * len(g) + 1.8))
     ax.barh([str(i) for i in g.index], g["mean"], color="#457b9d")
     for i, (m, s) in enumerate(zip(g["mean"], g["sum"])):
         ax.text(m, i, f"  {m:,.0f} (total {s:,.0f})", va="center", fontsize=8)
