@@ -359,3 +359,18 @@ def test_a_directory_is_identified_by_its_files(retail_parquet_dir, tmp_path):
     assert load.source_info("s3://bucket/tx/") == {"data": "s3://bucket/tx/", "bytes": None,
                                                    "mtime_ns": None}
     assert load.sha256("s3://bucket/tx/") is None
+
+
+@pytest.mark.spark
+def test_closing_the_spark_engine_stops_its_session_and_puts_back_sigint(retail_params):
+    """PySpark's SIGINT handler fails once its context is stopped; the engine that started
+    the session stops it and restores the handler, so Ctrl-C later still says
+    'interrupted' (exit 130) instead of an AttributeError."""
+    import signal
+
+    from pyspark.sql import SparkSession
+    before = signal.getsignal(signal.SIGINT)
+    with engines.open_engine(retail_params.replace(engine="spark", **SPARK)) as eng:
+        eng.transaction_stage(RETAIL, today=TODAY)
+    assert signal.getsignal(signal.SIGINT) is before
+    assert SparkSession.getActiveSession() is None

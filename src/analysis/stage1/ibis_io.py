@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 import ibis
@@ -64,6 +66,9 @@ class Connection:
         if name == "duckdb":
             self.con = ibis.duckdb.connect(**{k: v for k, v in cfg.duckdb_config.items()})
         elif name == "spark":
+            # PySpark installs a SIGINT handler that cancels its jobs and fails once the
+            # context is stopped: the handler in place before is put back by close()
+            self._sigint = signal.getsignal(signal.SIGINT)
             self.session, self._started_session = spark_session(cfg)
             self.con = ibis.pyspark.connect(self.session)
         else:
@@ -99,6 +104,8 @@ class Connection:
             self.con.disconnect()
         elif self._started_session:
             self.session.stop()
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, self._sigint)
 
     def arrow(self, expr):
         """Run ``expr`` and collect it as a pyarrow Table."""
