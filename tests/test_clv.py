@@ -255,8 +255,11 @@ def test_bootstrap_is_seeded_and_independent_of_workers(sample):
 def test_parameter_table_pairs_estimates_with_intervals():
     metrics = {"params": {"r": 0.25, "alpha": 4.0}, "gamma_gamma": {"p": 6.0, "customers": 9},
                "intervals": {"params": {"r": [0.2, 0.3], "p": [5.0, 7.0]}}}
-    table = clv.parameter_table(metrics)
+    table = clv.parameter_table(metrics, "week", "EUR")
     assert list(table.index) == ["r", "alpha", "p"]
+    assert "per week" in table.loc["alpha", "meaning"] and "no unit" in table.loc["r", "meaning"]
+    assert "EUR" in clv.parameter_table({"gamma_gamma": {"v": 15.0}}, "week", "EUR").loc[
+        "v", "meaning"]
     assert table.loc["r", "90% low"] == 0.2 and table.loc["p", "90% high"] == 7.0
     assert pd.isna(table.loc["alpha", "90% low"])
     assert clv.parameter_table({"params": None, "gamma_gamma": None}).empty

@@ -322,3 +322,22 @@ def test_report_renders_in_a_browser_without_console_errors(cdnow_run, tmp_path)
     assert "Customer analytics report" in proc.stdout and "<img" in proc.stdout
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
+
+
+def test_no_churned_customer_is_named_or_treated_as_active(cdnow_run):
+    """Issue 15: on CDNOW two thirds of the base has churned; a churned customer is Lost
+    (never a Champion), gets a win-back (key customers) or low-cost action, and the
+    customers said to be slipping away have not churned yet."""
+    c = pd.read_csv(cdnow_run[0] / "customers.csv")
+    churned = c["lifecycle_stage"] == "churned"
+    assert churned.mean() > 0.5
+    assert (c.loc[churned, "rfm_segment"] == "Lost").all()
+    assert (c.loc[~churned, "rfm_segment"] != "Lost").all()
+    action = c["recommended_action"].map({v["en"]: k for k, v in narrative.ACTIONS.items()})
+    assert set(action[churned & (c["abc_tier"] == "A")]) == {"win_back"}
+    assert set(action[churned & (c["abc_tier"] != "A")]) == {"low_cost"}
+    slipping = c["rfm_segment"].isin(playbook.SLIPPING)
+    assert slipping.any() and (c.loc[slipping, "lifecycle_stage"] == "dormant").all()
+    active_names = {"Champions", "Loyal", "Potential Loyalist", "New Customers", "Promising"}
+    named_active = c["rfm_segment"].isin(active_names)
+    assert c.loc[named_active, "lifecycle_stage"].isin(["new", "active"]).all()

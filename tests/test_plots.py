@@ -147,3 +147,19 @@ def test_summary_frames_feed_the_figures():
     fig = plots.first_purchase_cohorts(summary.customer_summary(tx, params.summary))
     assert fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_the_btyd_matrix_has_frequency_across_and_recency_up():
+    """Issue 15: the labels match the axes (lifetimes' helper puts frequency across while its
+    recency label was read the other way round)."""
+    fig = plots.btyd_matrix(BGF, "alive", "week", CUSTOMERS)
+    ax = fig.axes[0]
+    z = np.ma.filled(ax.images[0].get_array().astype("float64"), np.nan)
+    cap = int(CUSTOMERS["frequency"].quantile(0.99)) + 1
+    assert z.shape == (int(CUSTOMERS["T"].max()) + 1, cap + 1)
+    assert ax.get_xlabel().startswith("frequency") and ax.get_ylabel().startswith("recency")
+    # a repeat buyer whose last purchase is recent is likelier alive; P(alive) falls with
+    # frequency at a fixed old recency; one-time buyers exist only at recency 0
+    assert z[-1, 3] > z[2, 3] and z[2, 1] > z[2, cap]
+    assert np.isnan(z[1:, 0]).all() and z[0, 0] == pytest.approx(1.0)
+    plt.close(fig)

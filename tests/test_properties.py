@@ -73,10 +73,12 @@ def test_summary_and_labels_partition_the_customers(rows, returns):
     for method in ("rank_share", "revenue_share"):
         t = tiers.abc_tiers(s, method)
         assert t.notna().all() and set(t.astype(str)) <= {"A", "B", "C"} and len(t) == len(s)
-    scores = segments.rfm_scores(s, END)
-    seg = segments.assign_segments(scores)
-    assert seg.notna().all() and len(seg) == len(s)
     window = Window(END - pd.Timedelta(days=729), END, TimeUnit("day"))
     th = segments.lifecycle_thresholds(s, cfg.segments, window)
     stage = segments.lifecycle(s, END, th)
     assert stage.notna().all() and set(stage.astype(str)) <= set(playbook.STAGES)
+    scores = segments.rfm_scores(s, END, th)
+    seg = segments.assign_segments(scores)
+    assert seg.notna().all() and len(seg) == len(s)
+    # the names never contradict the stage: Lost is exactly the churned customers
+    assert ((seg == "Lost") == (stage == "churned")).all()

@@ -13,6 +13,14 @@ from analysis.stage1 import summary
 from analysis.units import TimeUnit, Window
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """The sections hold matplotlib figures; a page would close them as it embeds them."""
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
 def test_xlsx_round_trip_with_openpyxl_and_calamine(tmp_path):
     df = pd.DataFrame({
         "customer_id": ["007", "A&B <c>", None],
@@ -135,3 +143,29 @@ def test_index_page_is_one_self_contained_file(tmp_path):
     assert page.startswith("<!DOCTYPE html>") and "<script" not in page
     assert page.count("data:image/png;base64,") == 3  # Lorenz, segments, lifecycle
     assert "1. Data cleaning and the ledger" in page and "EUR" in page
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_clv_total_stands_beside_its_holdout_error_and_failed_refits(language):
+    """Issue 15: a bootstrap interval counts only the estimates' uncertainty, so the page
+    puts the model's holdout error next to it, and says how many refits failed."""
+    customers, metrics, tables, params = _stages(language)
+    customers = customers.assign(predicted_clv=1.0)
+    metrics["clv"] = {"horizon_months": 12, "definition": "revenue: discounted", "margin": None,
+                      "predicted_clv_total": 789_387.0, "historical_clv_total": 1.0,
+                      "intervals": {"total_predicted_clv": [778_708.0, 801_699.0],
+                                    "failed": 10, "iterations": 100},
+                      "holdout": {"status": "ok", "predicted": 16_874.0, "actual": 19_684.0,
+                                  "mae": 0.5, "naive_mae": 0.6}}
+    text = {s.key: s.text for s in report.build(customers, metrics, tables,
+                                               params.report)}["clv"]
+    total, interval = "789,387 EUR", "778,708 EUR"
+    assert total in text and interval in text and "-14%" in text
+    k = text.index(interval)
+    stop = min(i for i in (text.find(".", k), text.find("。", k)) if i >= 0)
+    assert k < text.index("-14%") < stop  # in the same sentence as the interval
+    assert ("10 of 100" in text) if language == "en" else ("100 次" in text and "10 次" in text)
+    del metrics["clv"]["holdout"]
+    text = {s.key: s.text for s in report.build(customers, metrics, tables,
+                                               params.report)}["clv"]
+    assert "-14%" not in text and interval in text

@@ -63,7 +63,7 @@ def test_quintile_scores_are_balanced_even_with_heavy_ties():
 
 def test_scores_are_monotone():
     c = customers()
-    s = segments.rfm_scores(c, END)
+    s = segments.rfm_scores(c, END, {"active_days": 60, "churn_days": 180})
     days = days_since_last(c, END)
     more_recent = days[:, None] < days[None, :]
     assert not (more_recent & (s["r_score"].to_numpy()[:, None] < s["r_score"].to_numpy()[None, :])).any()
@@ -183,3 +183,46 @@ def test_the_stage_result_labels_every_customer_once_and_says_so_in_both_languag
                                                  language="zh"))
     assert set(zh.columns()["recommended_action"]) <= {v["zh"] for v in narrative.ACTIONS.values()}
     assert not zh.clusters["profile"]["profile"].str.isascii().any()
+
+
+#: the actions that fit each lifecycle stage (a new customer is active too)
+FITTING = {"new": {"nurture"}, "active": {"retain_reward", "upsell", "nurture"},
+           "dormant": {"win_back", "nurture", "low_cost"}, "churned": {"win_back", "low_cost"}}
+CLASS = {5: "active", 4: "active", 3: "dormant", 2: "dormant", 1: "churned"}
+
+
+def test_every_segment_belongs_to_one_lifecycle_class_and_every_action_fits():
+    """Each segment's R range lies in one lifecycle class; over the whole grid of tier x stage
+    x segment that can occur together, the playbook's action fits the stage (a churned
+    customer is never nurtured or upsold, only key ones are won back)."""
+    table = playbook.segment_table()
+    classes = {}
+    for row in table.itertuples():
+        got = {CLASS[r] for r in range(int(row.r_min), int(row.r_max) + 1)}
+        assert len(got) == 1, (row.segment, got)
+        cls = got.pop()
+        assert classes.setdefault(row.segment, cls) == cls, row.segment  # all its rectangles
+    assert {s for s, c in classes.items() if c == "churned"} == {"Lost"}
+    assert set(playbook.SLIPPING) <= {s for s, c in classes.items() if c == "dormant"}
+    grid = pd.DataFrame([(t, st, s) for t in "ABC" for st in playbook.STAGES
+                         for s in playbook.segment_names()
+                         if classes[s] == ("active" if st == "new" else st)],
+                        columns=["abc_tier", "lifecycle_stage", "rfm_segment"])
+    rec = segments.recommend(grid)
+    for (tier, stage), action in zip(grid[["abc_tier", "lifecycle_stage"]].itertuples(
+            index=False), rec["action"]):
+        assert action in FITTING[stage], (tier, stage, action)
+        if stage == "churned":
+            assert (action == "win_back") == (tier == "A")
+
+
+def test_recency_scores_follow_the_lifecycle_thresholds():
+    th = {"active_days": 60, "churn_days": 180}
+    days = np.array([0, 30, 31, 60, 61, 120, 121, 180, 181, 900])
+    assert segments.recency_scores(days, th).tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    c = customers(600)
+    result = segments.run(c.assign(abc_tier="C"), window(365),
+                          seg_params(k_range=[2, 3], silhouette_sample=300))
+    stage = result.stages.astype(str).replace("new", "active")
+    assert (stage == result.scores["r_score"].map(CLASS)).all()
+    assert (result.segments == "Lost").sum() == (result.stages == "churned").sum()

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from IPython.display import display
-from lifetimes.plotting import plot_frequency_recency_matrix, plot_probability_alive_matrix
 from matplotlib import font_manager
 
 from .narrative import labels
@@ -279,23 +278,31 @@ def conditional_expectations(table: pd.DataFrame, ax: plt.Axes | None = None) ->
 
 def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame,
                 ax: plt.Axes | None = None) -> plt.Figure:
-    """Expected purchases in the next unit of time, or P(alive), by frequency and recency
-    (drawn with lifetimes' plotting helpers on a grid up to the 99th percentile of the
-    customers' frequency and their longest T, so its cost does not grow with data)."""
+    """P(alive) (``kind='alive'``) or the expected purchases in the next unit of time, for a
+    customer observed as long as the longest-observed one, by frequency (x axis: repeat
+    purchase days, up to the 99th percentile) and recency (y axis: first to last purchase).
+    Drawn from the model's own methods on that grid, so its cost does not grow with data;
+    cells no customer can be in (no repeat purchase but a recency above 0) are left blank."""
     max_frequency = int(customers["frequency"].quantile(0.99)) + 1
-    max_recency = int(customers["T"].max())
+    age = float(customers["T"].max())
+    frequency, recency = np.meshgrid(np.arange(max_frequency + 1, dtype="float64"),
+                                     np.arange(int(age) + 1, dtype="float64"))
+    x, r, t = frequency.ravel(), recency.ravel(), np.full(frequency.size, age)
+    with np.errstate(all="ignore"):
+        if kind == "alive":
+            z = np.asarray(fitter.conditional_probability_alive(x, r, t), dtype="float64")
+            title, label = "Probability that a customer is still active", "P(alive)"
+        else:
+            z = np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(
+                1.0, x, r, t), dtype="float64")
+            title = f"Expected purchases in the next {time_unit}"
+            label = f"expected purchases in the next {time_unit}"
+    z = np.where((x == 0) & (r > 0), np.nan, z).reshape(frequency.shape)
     fig, ax = _axes(ax, (7, 5.5))
-    plt.sca(ax)  # lifetimes' helpers draw on the current axes
-    if kind == "alive":
-        plot_probability_alive_matrix(fitter, max_frequency=max_frequency,
-                                      max_recency=max_recency, cmap="crest")
-        ax.set_title("Probability that a customer is still active")
-    else:
-        plot_frequency_recency_matrix(fitter, T=1, max_frequency=max_frequency,
-                                      max_recency=max_recency, cmap="crest")
-        ax.set_title(f"Expected purchases in the next {time_unit}")
-    ax.set(xlabel=f"recency: {time_unit}s between first and last purchase",
-           ylabel="customer's repeat purchases (frequency)")
+    image = ax.imshow(z, origin="lower", aspect="auto", cmap="crest", interpolation="none")
+    fig.colorbar(image, ax=ax, label=label)
+    ax.set(title=title, xlabel="frequency: repeat purchase days",
+           ylabel=f"recency: {time_unit}s between first and last purchase")
     fig.tight_layout()
     return fig
 

@@ -1,17 +1,22 @@
 """Stage 3: behaviour segments — RFM scores, named segments, clusters, lifecycle, playbook.
 
-**RFM scores (1–5).** R ranks days since the last purchase at the observation end
-(most recent = 5), F ranks the number of orders, M ranks revenue (or mean order
-value, ``rfm_monetary``). Each is a quintile of ranks: ``rank(method="first")``
-then ``qcut`` into five equal groups. Ranking first means heavy ties (most
-customers buy once) still give five usable, equally sized bins; tied customers are
-ordered by customer id (the table's order), so scores are deterministic. A
-strictly more recent customer never gets a lower R.
+**RFM scores (1–5).** R scores the days since the last purchase against the lifecycle
+thresholds (:func:`recency_scores`: 5 and 4 active, 3 and 2 dormant, 1 churned), so a
+segment never says "recent" of a customer the lifecycle calls churned — a quintile of
+recency would, on a base where most customers have lapsed (on CDNOW, R = 3 was a year
+gone). A strictly more recent customer never gets a lower R. F ranks the number of
+orders, M ranks revenue (or mean order value, ``rfm_monetary``); each is a quintile of
+ranks: ``rank(method="first")`` then ``qcut`` into five equal groups, so heavy ties (most
+customers buy once) still give five usable bins; tied customers are ordered by customer
+id (the table's order), so scores are deterministic.
 
 **Named segments.** ``segments.csv`` holds the eleven segments as rectangles on R
-and FM = (F + M) / 2; a segment may take several rectangles. Together they
-partition all 125 (R, F, M) combinations (tested); ``segment_map`` in the
-parameters replaces a segment's rectangles, and the partition is checked again.
+and FM = (F + M) / 2; a segment may take several rectangles, but only R scores of one
+lifecycle class: Champions, Loyal, Potential Loyalist, New Customers and Promising are
+active (R 4–5); Need Attention, About to Sleep, At Risk, Cannot Lose Them and Hibernating
+are dormant (R 2–3); Lost is every churned customer (R 1). Together they partition all
+125 (R, F, M) combinations (tested); ``segment_map`` in the parameters replaces a
+segment's rectangles, and the partition is checked again.
 
 **Clusters** are in :mod:`analysis.clusters`.
 
@@ -43,7 +48,7 @@ from .narrative.stages import segments_paragraph, thresholds_sentence
 from .playbook import STAGES, playbook_table, segment_label, segment_names, segment_table
 from .units import Window, days_since_last
 
-__all__ = ["quintile_scores", "rfm_scores", "assign_segments",
+__all__ = ["quintile_scores", "recency_scores", "rfm_scores", "assign_segments",
            "median_interpurchase_days", "lifecycle_thresholds", "lifecycle", "recommend",
            "playbook_summary", "segment_table_summary", "metrics", "SegmentResult", "run"]
 
@@ -56,15 +61,32 @@ def quintile_scores(values: np.ndarray | pd.Series) -> np.ndarray:
     return pd.qcut(ranks, 5, labels=[1, 2, 3, 4, 5]).astype("int64").to_numpy()
 
 
-def rfm_scores(customers: pd.DataFrame, end: pd.Timestamp, monetary: str = "revenue"
-               ) -> pd.DataFrame:
-    """r_score, f_score, m_score (1–5) and the three digits ``rfm_score``."""
+def _r_edges(thresholds: Mapping[str, Any]) -> list[float]:
+    """The most days since the last purchase that still score R = 5, 4, 3 and 2."""
+    a, c = thresholds["active_days"], thresholds["churn_days"]
+    return [a / 2, a, (a + c) / 2, c]
+
+
+def recency_scores(days: np.ndarray, thresholds: Mapping[str, Any]) -> np.ndarray:
+    """R (1–5) from the days since the last purchase, anchored to the lifecycle thresholds
+    (a and c: ``active_days`` and ``churn_days``): 5 up to a/2, 4 up to a (both active), 3 up
+    to (a + c)/2, 2 up to c (both dormant), 1 beyond c (churned). So an R score says the
+    same as the lifecycle stage, whatever share of the base has churned."""
+    edges = np.array(_r_edges(thresholds))
+    return (5 - np.searchsorted(edges, np.asarray(days, dtype="float64"), side="left")) \
+        .astype("int64")
+
+
+def rfm_scores(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[str, Any],
+               monetary: str = "revenue") -> pd.DataFrame:
+    """r_score (:func:`recency_scores`), f_score and m_score (quintiles, 1–5) and the three
+    digits ``rfm_score``."""
     days = days_since_last(customers, end)
     if monetary == "mean_order_value":
         m = customers["revenue"] / customers["n_orders"].clip(lower=1)
     else:
         m = customers["revenue"]
-    out = pd.DataFrame({"r_score": quintile_scores(-days),
+    out = pd.DataFrame({"r_score": recency_scores(days, thresholds),
                         "f_score": quintile_scores(customers["n_orders"]),
                         "m_score": quintile_scores(m)}, index=customers.index)
     out["rfm_score"] = (out["r_score"].astype(str) + out["f_score"].astype(str)
@@ -197,7 +219,8 @@ def metrics(seg_summary: pd.DataFrame, stages: pd.Series, clusters: Mapping[str,
             thresholds: Mapping[str, Any]) -> dict[str, Any]:
     counts = stages.value_counts()
     return {
-        "rfm": {"segments": {s: int(v) for s, v in seg_summary["customers"].items()}},
+        "rfm": {"segments": {s: int(v) for s, v in seg_summary["customers"].items()},
+                "r_score_upper_days": _r_edges(thresholds)},
         "clusters": {"status": clusters["status"], "k": clusters["k"],
                      "silhouette": clusters["best_silhouette"],
                      "silhouette_by_k": {str(k): v for k, v in clusters["silhouette"].items()},
@@ -254,11 +277,11 @@ class SegmentResult:
 def run(customers: pd.DataFrame, window: Window, params: SegmentParams) -> SegmentResult:
     """Stage 3 on the customers table (with its ``abc_tier`` column, from stage 2)."""
     end = window.end
-    scores = rfm_scores(customers, end, params.rfm_monetary)
-    seg = assign_segments(scores, segment_table(params.segment_map))
-    clusters = cluster(customers, end, params)
     thresholds = lifecycle_thresholds(customers, params, window)
     stages = lifecycle(customers, end, thresholds)
+    scores = rfm_scores(customers, end, thresholds, params.rfm_monetary)
+    seg = assign_segments(scores, segment_table(params.segment_map))
+    clusters = cluster(customers, end, params)
     labels = pd.DataFrame({"rfm_segment": seg, "abc_tier": customers["abc_tier"],
                            "lifecycle_stage": stages})
     actions = recommend(labels, params.language)

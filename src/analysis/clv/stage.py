@@ -148,16 +148,33 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
     return ClvResult(status, cols, metrics, fitter, ggf, hold)
 
 
-def parameter_table(stats: Mapping[str, Any]) -> pd.DataFrame:
-    """Estimates of the purchase and spend models with their 90 % bootstrap intervals."""
+#: what each estimate means, with its unit ({unit}: the run's time unit, {cur}: currency)
+PARAMETER_MEANING = {
+    "r": "shape of the purchase rates (no unit)",
+    "alpha": "scale of the purchase rates, in {unit}s: r / alpha purchases per {unit} on average",
+    "a": "shape of the drop-out probability (no unit)",
+    "b": "shape of the drop-out probability (no unit)",
+    "s": "shape of the drop-out rates (no unit)",
+    "beta": "scale of the drop-out rates, in {unit}s: s / beta drop-outs per {unit} on average",
+    "p": "shape of the spend per purchase (no unit)",
+    "q": "shape of the customers' mean spends (no unit)",
+    "v": "scale of the customers' mean spends, in {cur}",
+}
+
+
+def parameter_table(stats: Mapping[str, Any], time_unit: str = "day", currency: str = ""
+                    ) -> pd.DataFrame:
+    """Estimates of the purchase and spend models with their 90 % bootstrap intervals and
+    what each means, with its unit."""
     ci = (stats.get("intervals") or {}).get("params") or {}
     spend = {k: v for k, v in (stats.get("gamma_gamma") or {}).items() if k != "customers"}
     rows = []
     for name, value in {**(stats.get("params") or {}), **spend}.items():
         lo, hi = ci.get(name) or [None, None]
-        rows.append({"parameter": name, "estimate": value, "90% low": lo, "90% high": hi})
-    return pd.DataFrame(rows, columns=["parameter", "estimate", "90% low", "90% high"]) \
-        .set_index("parameter")
+        rows.append({"parameter": name, "estimate": value, "90% low": lo, "90% high": hi,
+                     "meaning": PARAMETER_MEANING[name].format(unit=time_unit, cur=currency)})
+    return pd.DataFrame(rows, columns=["parameter", "estimate", "90% low", "90% high",
+                                       "meaning"]).set_index("parameter")
 
 
 def metrics_entry(result: ClvResult) -> dict[str, Any]:

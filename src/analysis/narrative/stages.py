@@ -170,9 +170,13 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
     if m.get("predicted_clv_total") is not None:
         text += w["worth"].format(clv=m["predicted_clv_total"], cur=cur,
                                   rate=m["discount_rate"])
-        ci = (m.get("intervals") or {}).get("total_predicted_clv")
+        intervals = m.get("intervals") or {}
+        ci = intervals.get("total_predicted_clv")
         if ci:
             text += w["interval"].format(lo=ci[0], hi=ci[1], cur=cur)
+        if intervals.get("failed"):
+            text += w["failed"].format(failed=intervals["failed"],
+                                       iterations=intervals["iterations"])
     text += w["stop"]
     h = m.get("holdout", {})
     if h.get("status") == "ok":

@@ -117,11 +117,22 @@ def _clv_section(customers, clv, lang, cur) -> Section:
         return Section("clv", t("clv", lang), s("clv_missing", lang,
                                                  hist=money(clv["historical_clv_total"], cur))
                        + meaning)
-    ci = (clv.get("intervals") or {}).get("total_predicted_clv")
-    text = s("clv", lang, months=months, clv=money(clv["predicted_clv_total"], cur),
-             ci=s("clv_ci", lang, lo=money(ci[0], cur), hi=money(ci[1], cur)) if ci else "")
+    intervals = clv.get("intervals") or {}
+    ci = intervals.get("total_predicted_clv")
     h = clv.get("holdout") or {}
-    if h.get("status") == "ok" and h.get("actual"):
+    tested = h.get("status") == "ok" and bool(h.get("actual"))
+    if ci and tested:  # the holdout error stands beside the interval, which omits it
+        ci_text = s("clv_ci_holdout", lang, lo=money(ci[0], cur), hi=money(ci[1], cur),
+                    err=(h["predicted"] - h["actual"]) / h["actual"])
+    elif ci:
+        ci_text = s("clv_ci", lang, lo=money(ci[0], cur), hi=money(ci[1], cur))
+    else:
+        ci_text = ""
+    text = s("clv", lang, months=months, clv=money(clv["predicted_clv_total"], cur), ci=ci_text)
+    if intervals.get("failed"):
+        text += s("clv_bootstrap_failed", lang, failed=intervals["failed"],
+                  iterations=intervals["iterations"])
+    if tested:
         text += s("clv_holdout", lang, pred=h["predicted"], act=h["actual"],
                   err=(h["predicted"] - h["actual"]) / h["actual"],
                   verdict=SENTENCES["clv_better" if h["mae"] < h["naive_mae"]
