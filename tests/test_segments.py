@@ -226,3 +226,31 @@ def test_recency_scores_follow_the_lifecycle_thresholds():
     stage = result.stages.astype(str).replace("new", "active")
     assert (stage == result.scores["r_score"].map(CLASS)).all()
     assert (result.segments == "Lost").sum() == (result.stages == "churned").sum()
+
+
+def test_clusters_are_described_from_their_numbers_and_say_when_they_add_nothing():
+    """A cluster's words come from its means and its customers' lifecycle stages (so one
+    long gone is never 'average recency'); clusters that only split one-time from repeat
+    buyers are called that."""
+    c = customers(500)
+    th = segments.lifecycle_thresholds(c, seg_params(), window(365))
+    stages = segments.lifecycle(c, END, th)
+    out = cluster(c, END, seg_params(k_range=[2, 3], silhouette_sample=300), stages)
+    for k, row in out["profile"].iterrows():
+        words = row["profile"]
+        assert f"{row['mean_days_since_last']:,.0f} days since the last purchase" in words
+        members = stages[out["labels"] == k].astype(str)
+        main = members.value_counts()
+        assert f"({main.iloc[0] / len(members):.0%} {main.index[0]})" in words
+    assert -1 <= out["repeat_split_ari"] <= 1
+    clusters = {**out, "repeat_split_ari": 0.95}
+    seg_summary = pd.DataFrame({"customers": [10], "revenue": [1.0], "revenue_share": [1.0],
+                                "customer_share": [1.0]}, index=["Lost"])
+    text = narrative.stages.segments_paragraph(seg_summary, stages, clusters, th, "EUR", {})
+    assert "separate one-time from repeat buyers" in text
+    zh = narrative.stages.segments_paragraph(seg_summary, stages, clusters, th, "EUR", {},
+                                             "zh")
+    assert "一次性客户与复购客户" in zh
+    plain = narrative.stages.segments_paragraph(seg_summary, stages,
+                                                {**out, "repeat_split_ari": 0.1}, th, "EUR", {})
+    assert "repeat buyers" not in plain

@@ -17,7 +17,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from .config import SegmentParams
-from .narrative.stages import centroid_words
+from .narrative.stages import cluster_words
 from .units import days_since_last
 
 __all__ = ["cluster_features", "cluster", "cluster_profile"]
@@ -39,7 +39,7 @@ def _kmeans(k: int, seed: int, n: int, threshold: int):
 
 
 def cluster(customers: pd.DataFrame, end: pd.Timestamp, params: SegmentParams,
-            stability_seeds: int = 5) -> dict[str, Any]:
+            stages: pd.Series | None = None, stability_seeds: int = 5) -> dict[str, Any]:
     """k-means on standardised log R/F/M with k chosen by sampled silhouette.
 
     Above ``cluster_fit_sample`` customers the models (one per k, and the stability refits) are
@@ -49,7 +49,10 @@ def cluster(customers: pd.DataFrame, end: pd.Timestamp, params: SegmentParams,
 
     Returns labels (1 = highest mean revenue), the silhouette per k, the chosen k, the
     algorithm (``KMeans`` or, above ``minibatch_threshold``, ``MiniBatchKMeans``), the
-    adjusted Rand index across seeds (on the fitted sample), and centroid profiles."""
+    adjusted Rand index across seeds (on the fitted sample), the adjusted Rand index with the
+    plain split into one-time and repeat buyers (near 1: the clusters say no more than F),
+    and profiles in words from the numbers (with ``stages``, each cluster's main lifecycle
+    stage and its share)."""
     seed, sample = params.seed, params.silhouette_sample
     minibatch_threshold, fit_sample = params.minibatch_threshold, params.cluster_fit_sample
     feats = cluster_features(customers, end)
@@ -89,17 +92,22 @@ def cluster(customers: pd.DataFrame, end: pd.Timestamp, params: SegmentParams,
     means = pd.Series(rev).groupby(raw).mean().sort_values(ascending=False)
     mapping = {old: new for new, old in enumerate(means.index, start=1)}
     labels = pd.Series(np.vectorize(mapping.get)(raw), index=customers.index, name="cluster")
+    repeat = customers["frequency"].to_numpy(dtype="float64") > 0
     return {"status": "ok", "labels": labels, "k": best, "silhouette": scores,
             "algorithm": type(models[best]).__name__,
             "best_silhouette": scores[best], "ari": {"mean": float(np.mean(aris)),
                                                      "min": float(np.min(aris))},
-            "profile": cluster_profile(customers, labels, end, X, params.language)}
+            "repeat_split_ari": float(adjusted_rand_score(repeat, labels.to_numpy())),
+            "profile": cluster_profile(customers, labels, end, X, params.language,
+                                       params.currency, stages)}
 
 
 def cluster_profile(customers: pd.DataFrame, labels: pd.Series, end: pd.Timestamp,
-                    X: np.ndarray, lang: str = "en") -> pd.DataFrame:
-    """Per cluster: size, shares, raw means, standardised means and a plain-words profile
-    (in ``lang``)."""
+                    X: np.ndarray, lang: str = "en", currency: str = "",
+                    stages: pd.Series | None = None) -> pd.DataFrame:
+    """Per cluster: size, shares, raw means, standardised means and a profile in words (in
+    ``lang``) written from the means, with the main lifecycle stage when ``stages`` is
+    given: a cluster is called recent only when its customers are."""
     frame = pd.DataFrame({"cluster": labels.to_numpy(),
                           "days_since_last": days_since_last(customers, end),
                           "orders": customers["n_orders"].to_numpy(),
@@ -116,5 +124,12 @@ def cluster_profile(customers: pd.DataFrame, labels: pd.Series, end: pd.Timestam
     z = pd.DataFrame(X, columns=["z_recency_days", "z_orders", "z_revenue"]) \
         .groupby(labels.to_numpy()).mean()
     prof = prof.join(z)
-    prof["profile"] = [centroid_words(r, lang) for r in z.itertuples()]
+    main = None
+    if stages is not None:
+        counts = pd.crosstab(labels.to_numpy(), stages.astype(str).to_numpy())
+        main = pd.DataFrame({"stage": counts.idxmax(axis=1),
+                             "share": counts.max(axis=1) / counts.sum(axis=1)})
+    prof["profile"] = [cluster_words(row, lang, currency,
+                                     None if main is None else main.loc[k])
+                       for k, row in prof.iterrows()]
     return prof

@@ -222,6 +222,7 @@ def metrics(seg_summary: pd.DataFrame, stages: pd.Series, clusters: Mapping[str,
         "rfm": {"segments": {s: int(v) for s, v in seg_summary["customers"].items()},
                 "r_score_upper_days": _r_edges(thresholds)},
         "clusters": {"status": clusters["status"], "k": clusters["k"],
+                     "repeat_split_ari": clusters.get("repeat_split_ari"),
                      "silhouette": clusters["best_silhouette"],
                      "silhouette_by_k": {str(k): v for k, v in clusters["silhouette"].items()},
                      "ari": clusters["ari"]},
@@ -281,7 +282,7 @@ def run(customers: pd.DataFrame, window: Window, params: SegmentParams) -> Segme
     stages = lifecycle(customers, end, thresholds)
     scores = rfm_scores(customers, end, thresholds, params.rfm_monetary)
     seg = assign_segments(scores, segment_table(params.segment_map))
-    clusters = cluster(customers, end, params)
+    clusters = cluster(customers, end, params, stages)
     labels = pd.DataFrame({"rfm_segment": seg, "abc_tier": customers["abc_tier"],
                            "lifecycle_stage": stages})
     actions = recommend(labels, params.language)

@@ -14,13 +14,15 @@ import pandas as pd
 
 from ..playbook import SLIPPING
 from ..units import Window
-from .labels import TEXT
+from .labels import TEXT, stage_label
 
-__all__ = ["ledger_paragraph", "coverage_paragraph", "tiers_paragraph", "centroid_words",
+__all__ = ["ledger_paragraph", "coverage_paragraph", "tiers_paragraph", "cluster_words",
            "thresholds_sentence", "segments_paragraph", "clv_paragraph"]
 
 RULE_TEXT: dict[str, dict[str, str]] = TEXT["rule_text"]
 SWITCHED_OFF: dict[str, dict[str, str]] = TEXT["switched_off"]
+#: above this adjusted Rand index with the one-time / repeat split, the clusters add nothing
+REPEAT_SPLIT_ARI = 0.8
 
 
 def _templates(paragraph: str, lang: str) -> dict[str, Any]:
@@ -101,15 +103,15 @@ def tiers_paragraph(pareto: Mapping[str, Any], table: pd.DataFrame, moves: Mappi
     return text
 
 
-def centroid_words(z, lang: str = "en") -> str:
-    """A cluster centre in words, from its standardised recency, orders and revenue."""
-    w = _templates("centroid", lang)
-
-    def word(v, words):
-        high, low, mid = words
-        return high if v > 0.5 else low if v < -0.5 else mid
-    return w["sep"].join([word(-z.z_recency_days, w["recency"]), word(z.z_orders, w["orders"]),
-                          word(z.z_revenue, w["revenue"])])
+def cluster_words(row, lang: str = "en", currency: str = "", main=None) -> str:
+    """A cluster in words from its means (days since the last purchase, orders, revenue per
+    customer) and, when known, its main lifecycle stage with that stage's share."""
+    w = _templates("cluster", lang)
+    stage = "" if main is None else w["stage"].format(share=main["share"],
+                                                      stage=stage_label(main["stage"], lang))
+    return w["text"].format(days=row["mean_days_since_last"], stage=stage,
+                            orders=row["mean_orders"], revenue=row["mean_revenue"],
+                            cur=currency)
 
 
 def thresholds_sentence(thresholds: Mapping[str, Any], lang: str = "en") -> str:
@@ -152,6 +154,9 @@ def segments_paragraph(seg_summary: pd.DataFrame, stages: pd.Series,
                                      share=first["customer_share"], profile=first["profile"],
                                      revenue_share=first["revenue_share"])
         text += (w["stable"] if ari >= 0.8 else w["unstable"]).format(ari=ari)
+        split = clusters.get("repeat_split_ari")
+        if split is not None and split >= REPEAT_SPLIT_ARI:
+            text += w["repeat_split"].format(ari=split)
     return text
 
 
