@@ -47,6 +47,14 @@ def stage(data, params, engine, **overrides):
     return clean, ledger, customers, warnings
 
 
+def write_case(stem, rows, columns, params_yaml):
+    """A small export (``stem``.csv, rows as text) and its parameter file (``stem``.yaml)."""
+    path, params = stem.with_suffix(".csv"), stem.with_suffix(".yaml")
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    params.write_text(params_yaml)
+    return path, params
+
+
 def sorted_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(list(df.columns), kind="stable", na_position="first") \
         .reset_index(drop=True)
@@ -151,11 +159,9 @@ def test_returns_net_window_and_dimensions_tie_rules_agree(engine, tmp_path):
         ("7", "", "2020-02-02 09:00:00", "1", "4.00", "UK"),            # no customer
         ("8", "8.0", "2020-03-01 09:00:00", "1", "1.005", "US"),
     ]
-    path = tmp_path / "edge.csv"
-    pd.DataFrame(rows, columns=["InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
-                                "UnitPrice", "Country"]).to_csv(path, index=False)
-    params = tmp_path / "edge.yaml"
-    params.write_text(
+    path, params = write_case(
+        tmp_path / "edge", rows, ["InvoiceNo", "CustomerID", "InvoiceDate", "Quantity",
+                                  "UnitPrice", "Country"],
         "columns: {order_id: InvoiceNo, customer_id: CustomerID, date: InvoiceDate, "
         "quantity: Quantity, unit_price: UnitPrice}\n"
         "dimensions: [Country]\nreturns: net\nobservation_start: '2020-01-01'\n"
@@ -189,11 +195,9 @@ def test_real_export_rules_agree(engine, tmp_path):
         ("CA-2014-115812", "14688", "2014-06-09", "7", "6.98", "South"),
         ("US-2016-150630", "14688", "2016-09-17", "1", "0.135", "N/A"),
     ]
-    path = tmp_path / "export.csv"
-    pd.DataFrame(rows, columns=["Order ID", "Customer ID", "Order Date", "Quantity",
-                                "Unit Price", "Region"]).to_csv(path, index=False)
-    params = tmp_path / "export.yaml"
-    params.write_text(
+    path, params = write_case(
+        tmp_path / "export", rows, ["Order ID", "Customer ID", "Order Date", "Quantity",
+                                    "Unit Price", "Region"],
         "columns: {order_id: Order ID, customer_id: Customer ID, date: Order Date, "
         "quantity: Quantity, unit_price: Unit Price}\ndimensions: [Region]\nsep: ','\n")
     ref = stage(path, params, "pandas")

@@ -14,9 +14,9 @@ import secrets
 from pathlib import Path
 
 from .errors import InputError
-from .runfolder import replacing
+from .runfolder import write_json
 
-__all__ = ["LATEST", "slug", "writable_dir", "write_json", "sweep_stale", "point_latest",
+__all__ = ["LATEST", "slug", "writable_dir", "sweep_stale", "point_latest",
            "reserve", "reserve_out", "settle_notebook", "sweep_temporaries"]
 
 def _pid_alive(pid: int) -> bool:
@@ -68,12 +68,6 @@ def writable_dir(path: Path) -> None:
         raise InputError(f"the output directory cannot be written: {exc.strerror or exc}",
                          file=str(path), hint="Choose another --out or fix its permissions"
                          ) from None
-
-
-def write_json(path: Path, data: dict) -> None:
-    with replacing(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n",
-                       encoding="utf-8")
 
 
 LATEST = "latest"

@@ -18,7 +18,8 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from .errors import INTERRUPTED, TERMINATED, Terminated, error_line, fail_line, on_sigterm
-from .folders import settle_notebook, write_json
+from .folders import settle_notebook
+from .runfolder import write_json
 
 __all__ = ["SharedKernel", "NotebookBatch"]
 

@@ -24,7 +24,8 @@ import pandas as pd
 from . import plots
 from .config import Params, public, resolve, typed
 from .runfolder import (CUSTOMERS, LEDGER, STAGE1, TRANSACTIONS, add_columns, read_ledger,
-                        replacing, update_metrics, write_customers, write_tables)
+                        replacing, update_metrics, write_customers, write_json,
+                        write_tables)
 from .stage1.engine import open_engine
 from .stage1.load import is_uri, source_info
 from .stage1.rules import ledger_table
@@ -99,9 +100,7 @@ def write_stage1(run_dir: str | Path, clean: pd.DataFrame, ledger: pd.DataFrame,
     if data_path is not None:
         info = {**input_key(data_path, params), "warnings": list(warnings or []),
                 "seconds": None if seconds is None else round(seconds, 2)}
-        with replacing(run / STAGE1) as tmp:
-            tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
-                           encoding="utf-8")
+        write_json(run / STAGE1, info)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import pandas as pd
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
            "TABLES", "replacing", "read_ledger", "order_columns", "write_customers",
-           "add_columns", "read_metrics", "update_metrics", "write_tables", "read_tables",
+           "add_columns", "write_json", "read_metrics", "update_metrics", "write_tables", "read_tables",
            "FORMULA_START", "spreadsheet_safe", "export_customers"]
 
 CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
@@ -99,6 +99,13 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (pd.Timestamp,)):
         return obj.date().isoformat()
     return obj
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> None:
+    """A JSON file of the run folder (manifest, stage1.json), indented, written whole."""
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n",
+                       encoding="utf-8")
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:

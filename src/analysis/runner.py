@@ -36,10 +36,10 @@ from .config import SALT_ENV, Params, public, resolve, typed
 from .errors import (EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, InputError, error_line, fail_line,
                      on_sigterm)
 from .folders import (point_latest, reserve, reserve_out, slug, sweep_stale, sweep_temporaries,
-                      writable_dir, write_json)
+                      writable_dir)
 from .pipeline import stage1
 from .report import write_index
-from .runfolder import replacing
+from .runfolder import replacing, write_json
 from .stage1.engine import check_source
 from .stage1.load import sha256, source_info
 

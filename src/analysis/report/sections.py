@@ -121,9 +121,10 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     ci = intervals.get("total_predicted_clv")
     h = clv.get("holdout") or {}
     tested = h.get("status") == "ok" and bool(h.get("actual"))
+    err = (h["predicted"] - h["actual"]) / h["actual"] if tested else None
     if ci and tested:  # the holdout error stands beside the interval, which omits it
         ci_text = s("clv_ci_holdout", lang, lo=money(ci[0], cur), hi=money(ci[1], cur),
-                    err=(h["predicted"] - h["actual"]) / h["actual"])
+                    err=err)
     elif ci:
         ci_text = s("clv_ci", lang, lo=money(ci[0], cur), hi=money(ci[1], cur))
     else:
@@ -133,8 +134,7 @@ def _clv_section(customers, clv, lang, cur) -> Section:
         text += s("clv_bootstrap_failed", lang, failed=intervals["failed"],
                   iterations=intervals["iterations"])
     if tested:
-        text += s("clv_holdout", lang, pred=h["predicted"], act=h["actual"],
-                  err=(h["predicted"] - h["actual"]) / h["actual"],
+        text += s("clv_holdout", lang, pred=h["predicted"], act=h["actual"], err=err,
                   verdict=SENTENCES["clv_better" if h["mae"] < h["naive_mae"]
                                     else "clv_worse"][lang])
     text += meaning
