@@ -15,7 +15,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from ..config import ClvParams
-from .models import PARAM_NAMES, fast_fit, fit_purchase_model
+from .models import PARAM_NAMES, fast_fit, model_key
 from .predict import (discounted_transactions, expected_spend, margin_ratio, monthly_rate,
                       triples_of)
 
@@ -32,17 +32,13 @@ def _replicate(seed_seq, model: str, arrays: dict, est: dict, params: ClvParams)
     keep = w > 0
     names = PARAM_NAMES[model]
     try:
-        if model == "bgnbd":
-            bf = fast_fit("bgnbd", (f[keep], r[keep], T[keep]), w[keep], params.penalizer,
-                          start=est["model"])
-        else:
-            bf = fit_purchase_model(model, f[keep], r[keep], T[keep], w[keep],
-                                    params.penalizer, start=est["model"])
+        bf = fast_fit(model, (f[keep], r[keep], T[keep]), w[keep], est["penalizer"],
+                      start=est["model"])
         out = {k: float(bf.params_[k]) for k in names}
         total = None
         if est["gg"] is not None:
             sel = (x > 0) & (m > 0) & (counts > 0)
-            gf = fast_fit("gg", (x[sel], m[sel]), counts[sel], params.penalizer,
+            gf = fast_fit("gg", (x[sel], m[sel]), counts[sel], est["gg_penalizer"],
                           start=est["gg"])
             out.update({k: float(gf.params_[k]) for k in ("p", "q", "v")})
             disc = discounted_transactions(bf, f, r, T, params.clv_horizon_months,
@@ -61,15 +57,18 @@ def bootstrap(customers: pd.DataFrame, params: ClvParams, fitter, ggf,
 
     Each replicate has its own seed from ``SeedSequence(seed)``, so the result does not
     depend on how many processes run them (both cores by default)."""
-    model = params.clv_model
+    model = model_key(fitter)
     u, codes = triples_of(customers, triples)
     arrays = {"codes": codes, "f": u["frequency"].to_numpy(), "r": u["recency"].to_numpy(),
               "T": u["T"].to_numpy(),
               "x": customers["frequency"].to_numpy(dtype="float64"),
               "m": customers["monetary_value"].to_numpy(dtype="float64"),
               "margin": margin_ratio(customers, params)}
+    # the refits use the penalizer of the fits they repeat (a fallback one included)
     est = {"model": fitter.params_.to_numpy(dtype="float64"),
-           "gg": ggf.params_.to_numpy(dtype="float64") if ggf is not None else None}
+           "penalizer": float(fitter.penalizer_coef),
+           "gg": ggf.params_.to_numpy(dtype="float64") if ggf is not None else None,
+           "gg_penalizer": float(ggf.penalizer_coef) if ggf is not None else 0.0}
     seeds = np.random.SeedSequence(seed).spawn(iterations)
     jobs = n_jobs if n_jobs is not None else (min(2, os.cpu_count() or 1)
                                               if iterations >= 20 else 1)

@@ -19,8 +19,9 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 
-__all__ = ["ConvergenceError", "bgnbd_ll", "mbgnbd_ll", "paretonbd_ll", "gg_ll",
-           "log_likelihood", "bgnbd_objective", "gg_objective", "minimise"]
+__all__ = ["ConvergenceError", "bgnbd_ll", "mbgnbd_ll", "paretonbd_ll", "paretonbd_p_alive", "gg_ll",
+           "log_likelihood", "bgnbd_objective", "gg_objective", "numeric_objective", "minimise",
+           "minimise_numeric"]
 
 
 class ConvergenceError(RuntimeError):
@@ -67,6 +68,17 @@ def paretonbd_ll(r, alpha, s, beta, x, tx, T) -> np.ndarray:
         a2 = np.logaddexp(-(r + x) * np.log(alpha + T) - s * np.log(beta + T),
                           np.log(s) + log_a0 - np.log(rsx))
     return a1 + a2
+
+
+def paretonbd_p_alive(r, alpha, s, beta, x, tx, T) -> np.ndarray:
+    """Pareto/NBD P(alive | x, tₓ, T) (Fader & Hardie 2005, eq. 18-20) as the share of the
+    likelihood in which the customer is still alive at T, in logs: finite where lifetimes'
+    formula overflows (e.g. 170 repeat purchases, the last one on the final day)."""
+    x, tx, T = (np.asarray(v, dtype="float64") for v in (x, tx, T))
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    with np.errstate(all="ignore"):
+        return np.exp(np.minimum(alive - (paretonbd_ll(r, alpha, s, beta, x, tx, T) - a1), 0.0))
 
 
 def gg_ll(p, q, v, x, m) -> np.ndarray:
@@ -160,6 +172,36 @@ def gg_objective(x, m, weights, penalizer: float):
         return -ll / wsum + penalizer * (theta ** 2).sum(), -g * theta / wsum \
             + 2 * penalizer * theta ** 2
     return f
+
+
+def numeric_objective(model: str, x, tx, T, weights, penalizer: float):
+    """Negative mean log-likelihood of MBG/NBD or Pareto/NBD in log parameters, plus
+    ``penalizer * Σ params²`` (lifetimes' objective), for :func:`minimise_numeric`."""
+    per = {"mbgnbd": mbgnbd_ll, "paretonbd": paretonbd_ll}[model]
+    w = np.asarray(weights, dtype="float64")
+    wsum = w.sum()
+
+    def f(lp):
+        theta = np.exp(lp)
+        with np.errstate(all="ignore"):
+            value = -(w * per(*theta, x, tx, T)).sum() / wsum + penalizer * (theta ** 2).sum()
+        return value if np.isfinite(value) else 1e10
+    return f
+
+
+def minimise_numeric(objective, x0, step: float = 1e-6) -> np.ndarray:
+    """L-BFGS-B on central-difference gradients; converged when the gradient is ~0."""
+    def grad(v):
+        e = np.eye(len(v)) * step
+        return np.array([(objective(v + e[i]) - objective(v - e[i])) / (2 * step)
+                         for i in range(len(v))])
+    with np.errstate(all="ignore"):
+        res = minimize(objective, x0, jac=grad, method="L-BFGS-B",
+                       options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000})
+    if not (np.isfinite(res.fun) and np.all(np.isfinite(res.x))) or \
+            np.linalg.norm(grad(res.x), np.inf) > 1e-5:
+        raise ConvergenceError("the likelihood maximisation did not converge")
+    return res.x
 
 
 def minimise(objective, x0) -> np.ndarray:

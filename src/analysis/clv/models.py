@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
-from .likelihood import bgnbd_objective, gg_objective, minimise
+from .likelihood import (bgnbd_objective, gg_objective, minimise, minimise_numeric,
+                         numeric_objective, paretonbd_p_alive)
 
 __all__ = ["MODEL_NAMES", "PARAM_NAMES", "MIN_CUSTOMERS", "MIN_REPEAT_BUYERS",
            "FALLBACK_PENALIZER", "BetaGeo", "ParetoNBD", "ModifiedBetaGeo", "GammaGamma",
-           "fitter_class", "unique_triples", "fit_purchase_model", "fit_weighted",
+           "fitter_class", "model_key", "unique_triples", "fit_purchase_model", "fit_weighted",
            "fit_gamma_gamma", "fit_gamma_gamma_lifetimes", "gamma_gamma_sample", "params_of",
            "fast_fit", "with_fallback", "fit_problem", "one_line", "quiet"]
 
@@ -45,8 +46,10 @@ class _FromParams:
     param_names: list[str] = []
 
     @classmethod
-    def from_params(cls, values):
-        fitter = cls()
+    def from_params(cls, values, penalizer: float = 0.0):
+        """A model carrying ``values``; ``penalizer``: the one they were fitted with (the
+        bootstrap refits with the same)."""
+        fitter = cls(penalizer_coef=penalizer)
         fitter.params_ = pd.Series(np.asarray(values, dtype="float64"),
                                    index=list(cls.param_names))
         return fitter
@@ -72,8 +75,29 @@ class ModifiedBetaGeo(_PurchaseModel, ModifiedBetaGeoFitter):
 
 
 class ParetoNBD(_PurchaseModel, ParetoNBDFitter):
-    """Pareto/NBD (Schmittlein, Morrison & Colombo 1987)."""
+    """Pareto/NBD (Schmittlein, Morrison & Colombo 1987). P(alive) and the conditional
+    expected purchases are computed in logs (:func:`~.likelihood.paretonbd_p_alive`):
+    lifetimes' formulas give NaN for very frequent buyers; tests check both equal
+    lifetimes where it is finite."""
     param_names = PARAM_NAMES["paretonbd"]
+
+    def conditional_probability_alive(self, frequency, recency, T):
+        r, alpha, s, beta = (float(self.params_[k]) for k in self.param_names)
+        return paretonbd_p_alive(r, alpha, s, beta, frequency, recency, T)
+
+    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+        """E[Y(t) | x, tₓ, T] = (r + x)(β + T) / ((α + T)(s − 1)) · (1 − ((β + T) /
+        (β + T + t))^(s − 1)) · P(alive) (Fader & Hardie 2005, eq. 22)."""
+        r, alpha, s, beta = (float(self.params_[k]) for k in self.param_names)
+        x = np.asarray(frequency, dtype="float64")
+        T = np.asarray(T, dtype="float64")
+        with np.errstate(all="ignore"):
+            if abs(s - 1) < 1e-9:  # the limit s -> 1
+                factor = (r + x) * (beta + T) / (alpha + T) * np.log((beta + T + t) / (beta + T))
+            else:
+                factor = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * \
+                    (1 - ((beta + T) / (beta + T + t)) ** (s - 1))
+        return factor * self.conditional_probability_alive(x, recency, T)
 
 
 class GammaGamma(_FromParams, GammaGammaFitter):
@@ -84,6 +108,14 @@ class GammaGamma(_FromParams, GammaGammaFitter):
 def fitter_class(model: str) -> type:
     return {"bgnbd": BetaGeo, "paretonbd": ParetoNBD, "mbgnbd": ModifiedBetaGeo,
             "gg": GammaGamma}[model]
+
+
+def model_key(fitter) -> str:
+    """The model name ('bgnbd', 'mbgnbd', 'paretonbd' or 'gg') of a fitted model."""
+    for key in ("bgnbd", "mbgnbd", "paretonbd", "gg"):
+        if type(fitter) is fitter_class(key):
+            return key
+    raise TypeError(f"not one of the project's models: {type(fitter).__name__}")
 
 
 def unique_triples(frequency, recency, T) -> tuple[pd.DataFrame, np.ndarray]:
@@ -112,6 +144,10 @@ def fit_purchase_model(model: str, frequency, recency, T, weights=None, penalize
     parameters except for Pareto/NBD, whose objective takes them as they are)."""
     fitter = fitter_class(model)(penalizer_coef=penalizer)
     kwargs = {}
+    if start is None and model == "paretonbd":
+        # lifetimes starts Pareto/NBD at a random point (unseeded); start at the centre of
+        # its random draws instead, so that a fit is reproducible
+        kwargs["initial_params"] = np.ones(4)
     if start is not None:
         scale = 1.0 / float(np.max(np.asarray(T, dtype="float64")))
         rates = [1, scale, 1, scale] if model == "paretonbd" else [1, scale, 1, 1]
@@ -126,11 +162,7 @@ def fit_weighted(model: str, frequency, recency, T, penalizer: float = 0.0,
     """Fit on the unique triples with their counts as weights (same estimates, faster).
     ``triples``: the ``unique_triples`` table of these customers, when already computed."""
     u = triples if triples is not None else unique_triples(frequency, recency, T)[0]
-    if model == "bgnbd":
-        return fast_fit("bgnbd", (u["frequency"], u["recency"], u["T"]), u["weight"],
-                        penalizer)
-    return fit_purchase_model(model, u["frequency"], u["recency"], u["T"], u["weight"],
-                              penalizer)
+    return fast_fit(model, (u["frequency"], u["recency"], u["T"]), u["weight"], penalizer)
 
 
 def fit_gamma_gamma(frequency, monetary, weights=None, penalizer: float = 0.0):
@@ -158,17 +190,30 @@ def params_of(fitter) -> dict[str, float]:
 
 
 def fast_fit(kind: str, data: tuple, weights=None, penalizer: float = 0.0, start=None):
-    """Fit BG/NBD (``data`` = frequency, recency, T) or Gamma-Gamma (frequency, mean spend)
-    by maximum likelihood; returns a :class:`BetaGeo` or :class:`GammaGamma` carrying the estimates, so its
-    prediction methods work as usual. ``start``: parameters to start from (a warm start,
-    as for bootstrap replicates); by default lifetimes' own starting point.
+    """Fit BG/NBD, MBG/NBD or Pareto/NBD (``data`` = frequency, recency, T) or Gamma-Gamma
+    (frequency, mean spend) by maximum likelihood; returns the model's class (e.g.
+    :class:`BetaGeo`) carrying the estimates, so its prediction methods work as usual.
+    ``start``: parameters to start from (a warm start, as for bootstrap replicates).
 
-    Same objective, time scaling, starting point and penalizer as lifetimes, ~10x faster:
-    analytic gradients instead of autograd, and no Hessian (lifetimes computes one for
-    standard errors after every fit; the project reports bootstrap intervals instead).
-    Tests check the estimates against lifetimes."""
+    Same objective, time scaling and penalizer as lifetimes, and no Hessian (lifetimes
+    computes one for standard errors after every fit; the project reports bootstrap
+    intervals and ``diagnostics`` standard errors instead). BG/NBD and Gamma-Gamma use
+    analytic gradients (~10x faster than autograd); MBG/NBD and Pareto/NBD minimise the
+    likelihoods of ``likelihood.py`` with numerical gradients, which converges where
+    lifetimes' optimisers stop short (its Pareto/NBD Nelder-Mead starts at a random
+    point; its MBG/NBD BFGS fails next to a warm start). Tests check the estimates against
+    lifetimes."""
     arrays = [np.asarray(v, dtype="float64") for v in data]
     w = np.ones(len(arrays[0])) if weights is None else np.asarray(weights, dtype="float64")
+    if kind in ("mbgnbd", "paretonbd"):
+        x, tx, T = arrays
+        scale = 1.0 / T.max()  # as lifetimes: time scaled so that max T = 1
+        rates = np.array([1, scale, 1, scale if kind == "paretonbd" else 1])
+        x0 = np.zeros(4) if start is None else np.log(np.asarray(start, dtype="float64")
+                                                      * rates)
+        theta = np.exp(minimise_numeric(numeric_objective(kind, x, tx * scale, T * scale, w,
+                                                          penalizer), x0)) / rates
+        return fitter_class(kind).from_params(theta, penalizer)
     if kind == "bgnbd":
         x, tx, T = arrays
         scale = 1.0 / T.max()  # lifetimes scales time so that max T = 1; penalised fits agree
@@ -177,10 +222,10 @@ def fast_fit(kind: str, data: tuple, weights=None, penalizer: float = 0.0, start
             x0 = np.log(np.asarray(start, dtype="float64") * [1, scale, 1, 1])
         theta = np.exp(minimise(bgnbd_objective(x, tx * scale, T * scale, w, penalizer), x0))
         theta[1] /= scale
-        return BetaGeo.from_params(theta)
+        return BetaGeo.from_params(theta, penalizer)
     x0 = 0.1 * np.ones(3) if start is None else np.log(np.asarray(start, dtype="float64"))
     theta = np.exp(minimise(gg_objective(arrays[0], arrays[1], w, penalizer), x0))
-    return GammaGamma.from_params(theta)
+    return GammaGamma.from_params(theta, penalizer)
 
 
 def with_fallback(fit, penalizer: float, what: str, warnings_out: list[str]):
