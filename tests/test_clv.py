@@ -218,7 +218,7 @@ def test_fit_failure_is_reported(monkeypatch):
 
     def boom(*a, **k):
         raise RuntimeError("no convergence")
-    monkeypatch.setattr(clv.stage, "fit_weighted", boom)
+    monkeypatch.setattr(clv.compare, "fit_weighted", boom)
     monkeypatch.setattr(clv.validation, "fit_weighted", boom)
     res, _ = _run(tx)
     assert "did not converge" in res.status and res.table["p_alive"].isna().all()

@@ -114,6 +114,25 @@ def test_cdnow_end_to_end(cdnow_run):
     assert count_figures(out / "notebooks" / "02_value_tiers.ipynb") == 3  # no dimensions
     assert metrics["period"] == {"start": "1997-01-01", "end": "1998-06-30", "days": 546,
                                  "time_unit": "week"}
+    # issue 15: three models compared on the holdout, the one used named in metrics.json
+    # and in notebook 04, its holdout error beside the CLV total on the page
+    clv = metrics["clv"]
+    assert [e["model"] for e in clv["comparison"]] == ["BG/NBD", "MBG/NBD", "Pareto/NBD"]
+    used = [e for e in clv["comparison"] if e["chosen"]]
+    assert [e["model"] for e in used] == [clv["model"]] and clv["model_choice"] == "holdout"
+    assert used[0]["holdout_mae"] == min(e["holdout_mae"] for e in clv["comparison"]
+                                         if e["fit_status"] == "sound")
+    assert clv["status"] == "ok" and clv["sufficiency"] == []
+    nb04 = (out / "notebooks" / "04_clv.ipynb").read_text()
+    assert "holdout MAE per customer" in nb04 and f"{clv['model']} (used)" in nb04
+    page = (out / "report" / "index.html").read_text()
+    err = (clv["holdout"]["predicted"] - clv["holdout"]["actual"]) / clv["holdout"]["actual"]
+    total = f"{clv['predicted_clv_total']:,.0f} USD"
+    assert total in page and f"{err:+.0%}" in page
+    assert page.index(total) < page.index(f"{err:+.0%}") < page.index(total) + 400
+    for months in (3, 6, 24):
+        assert customers[f"predicted_clv_{months}m"].sum() == \
+            pytest.approx(clv["horizon_totals"][str(months)])
 
 
 def _notebook(path, *sources):

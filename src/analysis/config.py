@@ -242,6 +242,8 @@ def _typed_value(name: str, value: Any) -> Any:
         return None
     if kind == "date":
         return pd.Timestamp(value)
+    if name == "clv_horizons_months":  # whole months, in order, each once
+        return tuple(sorted({int(x) for x in value}))
     if kind in ("list_str", "list_float"):
         return tuple(value)
     if name == "time_unit":

@@ -128,6 +128,7 @@ class ClvParams:
     """CLV: the purchase model, horizon, discounting, margin, holdout and bootstrap."""
     clv_model: str
     clv_horizon_months: int
+    clv_horizons_months: tuple[int, ...]
     discount_rate: float
     margin: float
     calibration_end: pd.Timestamp | None

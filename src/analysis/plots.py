@@ -262,10 +262,12 @@ def tracking_plots(track: pd.DataFrame, calibration_end: str) -> plt.Figure:
 
 
 def conditional_expectations(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
-    """Mean holdout purchases by calibration frequency: actual, model and naive."""
+    """Mean holdout purchases by calibration frequency: actual, each model, and naive."""
     fig, ax = _axes(ax, (7.5, 4.2))
     ax.plot(table.index, table["actual"], marker="o", color="#1d3557", label="actual")
-    ax.plot(table.index, table["model"], marker="s", ls="--", color="#e76f51", label="model")
+    models = [c for c in table if c not in ("customers", "actual", "naive")]
+    for name, colour, marker in zip(models, ("#e76f51", "#2a9d8f", "#e9c46a"), "sDv"):
+        ax.plot(table.index, table[name], marker=marker, ls="--", color=colour, label=name)
     ax.plot(table.index, table["naive"], marker="^", ls=":", color="grey",
             label="naive (past rate)")
     ax.set(title="Holdout purchases by calibration frequency",

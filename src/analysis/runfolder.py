@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
@@ -65,9 +66,12 @@ def read_ledger(run_dir: str | Path) -> pd.DataFrame:
 
 
 def order_columns(customers: pd.DataFrame) -> pd.DataFrame:
-    """Contract columns first, in the design's order, then any extra columns: ``profit``
-    (when costs are mapped) first among them, then the dimensions."""
+    """Contract columns first, in the design's order, then any extra columns: predicted
+    CLV over further horizons (shortest first), ``profit`` (when costs are mapped), then
+    the dimensions."""
     first = [c for c in CUSTOMER_COLUMNS if c in customers]
+    first += sorted((c for c in customers if re.fullmatch(r"predicted_clv_\d+m", c)),
+                    key=lambda c: int(c[14:-1]))
     first += [c for c in ("profit",) if c in customers]
     return customers[first + [c for c in customers if c not in first]]
 

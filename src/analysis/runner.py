@@ -39,7 +39,7 @@ from .folders import (point_latest, reserve, reserve_out, slug, sweep_stale, swe
                       writable_dir)
 from .pipeline import stage1
 from .report import write_index
-from .runfolder import replacing, write_json
+from .runfolder import METRICS, read_metrics, replacing, write_json
 from .stage1.engine import check_source
 from .stage1.load import sha256, source_info
 
@@ -238,6 +238,11 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
             os.environ[SALT_ENV] = saved_salt
     if error in SIGNAL_EXIT:
         return status, error, failed_nb, SIGNAL_EXIT[error]
+    # what the models found about the data (sufficiency, weak fits) joins stage 1's warnings
+    clv = (read_metrics(work).get("clv") or {}) if (work / METRICS).exists() else {}
+    manifest["warnings"] += [f"CLV: {w}" for w in clv.get("warnings", [])]
+    if str(clv.get("status", "")).startswith("unreliable"):
+        manifest["warnings"].append(f"CLV: {clv['status']}")
     if status == "ok":
         t0 = time.perf_counter()
         try:

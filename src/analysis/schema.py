@@ -79,6 +79,12 @@ def _cuts(v):
     return None
 
 
+def _horizons(v):
+    if not v or any(int(x) != x or not 1 <= x <= 120 for x in v):
+        return "must be one or more whole numbers of months between 1 and 120, e.g. [3, 6, 12, 24]"
+    return None
+
+
 def _k_range(v):
     if len(v) != 2 or not (2 <= v[0] <= v[1] <= 30) or any(int(x) != x for x in v):
         return "must be two whole numbers [min, max] with 2 <= min <= max <= 30"
@@ -202,10 +208,16 @@ FIELDS: tuple[Field, ...] = (
           "between active_days and churn_days: 'dormant'.", nullable=True, check=_positive,
           group="segments"),
     # -- CLV (notebook 04) ---------------------------------------------------------------
-    Field("clv_model", "choice", "bgnbd", "Purchase model: 'bgnbd', 'paretonbd' or 'mbgnbd'.",
-          choices=("bgnbd", "paretonbd", "mbgnbd"), group="clv"),
-    Field("clv_horizon_months", "int", 12, "Horizon of predicted CLV, in months.",
-          check=_positive, group="clv"),
+    Field("clv_model", "choice", "auto", "Purchase model: 'auto' (the default: BG/NBD, "
+          "MBG/NBD and Pareto/NBD are each fitted on the calibration period and the one with "
+          "the smallest holdout error per customer whose fit is sound is used), or one of "
+          "'bgnbd', 'mbgnbd', 'paretonbd'.",
+          choices=("auto", "bgnbd", "paretonbd", "mbgnbd"), group="clv"),
+    Field("clv_horizon_months", "int", 12, "Horizon of the headline predicted CLV "
+          "(predicted_clv), in months.", check=_positive, group="clv"),
+    Field("clv_horizons_months", "list_float", [3, 6, 12, 24], "Further horizons, in months, "
+          "each a column predicted_clv_<n>m of the customers table and a line of the "
+          "report.", check=_horizons, group="clv"),
     Field("discount_rate", "float", 0.10, "Annual discount rate for CLV.",
           check=_between(0, 1), group="clv"),
     Field("margin", "float", 1.0, "Share of revenue kept as profit (1.0 = CLV in revenue); "

@@ -23,8 +23,9 @@ from ..units import cents, customer_codes, purchase_rows
 from .models import BetaGeo, unique_triples
 
 __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transactions",
-           "expected_spend", "triples_of", "margin_ratio", "definition", "predict", "clv_tiers",
-           "CLV_TIER_CUTS", "historical_clv"]
+           "discounted_by_horizon", "horizon_column", "horizons_of", "expected_spend",
+           "triples_of", "margin_ratio", "definition", "predict", "clv_tiers", "CLV_TIER_CUTS",
+           "historical_clv"]
 
 MONTH = {"D": 30.0, "W": 4.345}  # lifetimes' customer_lifetime_value month lengths
 #: predicted-CLV tiers: top 20 % / middle 60 % / bottom 20 % of customers
@@ -78,15 +79,36 @@ def discounted_transactions(fitter, frequency, recency, T, months: int, rate_mon
                             freq: str) -> np.ndarray:
     """Σ over months i of the expected transactions in month i / (1 + d)^i — the factor of
     lifetimes' ``_customer_lifetime_value`` that multiplies the expected spend."""
+    return discounted_by_horizon(fitter, frequency, recency, T, (months,), rate_month,
+                                 freq)[months]
+
+
+def discounted_by_horizon(fitter, frequency, recency, T, horizons, rate_month: float,
+                          freq: str) -> dict[int, np.ndarray]:
+    """:func:`discounted_transactions` for several horizons (months) in one pass."""
     f = MONTH[freq]
     expected = expected_purchases_fn(fitter, frequency, recency, T)
     total = np.zeros(len(np.asarray(frequency)))
     prev = np.zeros_like(total)
-    for i in range(1, months + 1):
+    out = {}
+    for i in range(1, max(horizons) + 1):
         cur = expected(i * f)
         total += (cur - prev) / (1 + rate_month) ** i
         prev = cur
-    return total
+        if i in horizons:
+            out[i] = total.copy()
+    return out
+
+
+def horizon_column(months: int) -> str:
+    """The customers table's column of predicted CLV over ``months`` (other than the
+    headline horizon, which is ``predicted_clv``)."""
+    return f"predicted_clv_{months}m"
+
+
+def horizons_of(params: ClvParams) -> tuple[int, ...]:
+    """Every horizon of the run, the headline one included, in order."""
+    return tuple(sorted({*params.clv_horizons_months, params.clv_horizon_months}))
 
 
 def expected_spend(ggf, frequency, monetary) -> np.ndarray:
@@ -134,7 +156,8 @@ def definition(customers: pd.DataFrame, params: ClvParams) -> str:
 
 def predict(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
             triples: tuple[pd.DataFrame, np.ndarray] | None = None) -> pd.DataFrame:
-    """p_alive, expected_purchases over the horizon and predicted_clv, per customer.
+    """p_alive, expected_purchases over the horizon and predicted_clv, per customer, and
+    predicted CLV over each further horizon (:func:`horizon_column`).
     ``triples``: the customers' ``unique_triples``, when already computed."""
     freq = params.time_unit.freq
     months = params.clv_horizon_months
@@ -146,12 +169,19 @@ def predict(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
     out = pd.DataFrame({"p_alive": p_alive[codes], "expected_purchases": expected[codes]},
                        index=customers.index)
     if ggf is not None:
-        disc = discounted_transactions(fitter, f, r, T, months,
-                                       monthly_rate(params.discount_rate), freq)
-        spend = expected_spend(ggf, customers["frequency"], customers["monetary_value"])
-        out["predicted_clv"] = margin_ratio(customers, params) * spend * disc[codes]
+        disc = discounted_by_horizon(fitter, f, r, T, horizons_of(params),
+                                     monthly_rate(params.discount_rate), freq)
+        value = margin_ratio(customers, params) * expected_spend(
+            ggf, customers["frequency"], customers["monetary_value"])
+        out["predicted_clv"] = value * disc[months][codes]
+        for h in horizons_of(params):
+            if h != months:
+                out[horizon_column(h)] = value * disc[h][codes]
     else:
         out["predicted_clv"] = np.nan
+        for h in horizons_of(params):
+            if h != months:
+                out[horizon_column(h)] = np.nan
     return out
 
 

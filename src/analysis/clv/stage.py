@@ -13,15 +13,17 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
-from ..narrative.stages import clv_paragraph
+from ..narrative.stages import clv_paragraph, fit_check_sentence, sufficiency_sentence
 from ..units import Window, customer_codes
 from .bootstrap import bootstrap
-from .likelihood import log_likelihood
+from .compare import MODELS, comparison_metrics, comparison_table, fit_model, rank
+from .diagnostics import bootstrap_reasons
 from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem,
-                     fit_weighted, gamma_gamma_sample, one_line, params_of, unique_triples,
-                     with_fallback)
-from .predict import clv_tiers, definition, historical_clv, predict
-from .validation import HoldoutResult, default_calibration_end, holdout
+                     gamma_gamma_sample, one_line, params_of, unique_triples, with_fallback)
+from .predict import clv_tiers, definition, historical_clv, horizon_column, horizons_of, predict
+from .sufficiency import checks
+from .validation import (HoldoutResult, calibration_frame, default_calibration_end,
+                         holdout_result, score)
 
 __all__ = ["CORR_WARNING", "ClvResult", "run", "parameter_table", "metrics_entry"]
 
@@ -48,6 +50,25 @@ class ClvResult:
         """The customers table's new columns."""
         return self.table
 
+    def comparison(self) -> pd.DataFrame:
+        """BG/NBD, MBG/NBD and Pareto/NBD side by side: holdout error, fit and checks."""
+        return comparison_table(self.stats.get("comparison") or [])
+
+    def findings(self, lang: str = "en") -> pd.DataFrame:
+        """The data-sufficiency checks and the fit checks that failed, in words."""
+        rows = [("data", sufficiency_sentence(c, lang))
+                for c in self.stats.get("sufficiency") or []]
+        rows += [("fit", fit_check_sentence(c, lang))
+                 for c in self.stats.get("fit_checks") or []]
+        return pd.DataFrame(rows, columns=["check", "finding"])
+
+    def horizon_table(self, currency: str) -> pd.DataFrame:
+        """Total predicted CLV over each horizon (empty when it is not estimated)."""
+        totals = self.stats.get("horizon_totals") or {}
+        return pd.DataFrame({"months": [int(k) for k in totals],
+                             f"predicted CLV ({currency})": list(totals.values())}
+                            ).set_index("months")
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The report reads this stage from the customers table and metrics.json only."""
         return {}
@@ -59,93 +80,150 @@ class ClvResult:
 
 def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: ClvParams
         ) -> ClvResult:
-    """Historical and predicted CLV for every customer, the holdout check and intervals.
+    """Historical and predicted CLV for every customer, the model comparison, the holdout
+    check and intervals.
 
     Never raises on degenerate data: what cannot be estimated is NaN in the columns and
-    explained in ``stats['status']``."""
-    model = params.clv_model
+    explained in ``stats['status']``; a fit that is degenerate or weak leaves the predicted
+    columns empty and says why (``unreliable: …``)."""
     start, end = window.start, window.end
     cols = pd.DataFrame(index=customers.index)
     codes = customer_codes(clean["customer_id"])
     hist = historical_clv(clean, params, codes)
     cols["historical_clv"] = hist.reindex(customers["customer_id"].to_numpy()).to_numpy()
-    metrics: dict[str, Any] = {"model": MODEL_NAMES[model],
+    cal_end = params.calibration_end if params.calibration_end is not None \
+        else default_calibration_end(start, end)
+    found = checks(customers, window, int((end - cal_end).days) if cal_end < end else None)
+    metrics: dict[str, Any] = {"model": None, "model_choice": None,
                                "horizon_months": params.clv_horizon_months,
+                               "horizons_months": list(horizons_of(params)),
                                "discount_rate": params.discount_rate,
                                "margin": params.margin if "profit" not in customers
                                else None, "definition": definition(customers, params),
-                               "warnings": [],
+                               "sufficiency": found,
+                               "warnings": [sufficiency_sentence(c, "en") for c in found],
                                "historical_clv_total": float(cols["historical_clv"].sum())}
-    for c in ("p_alive", "expected_purchases", "predicted_clv"):
+    for c in _PREDICTED + [horizon_column(h) for h in horizons_of(params)
+                           if h != params.clv_horizon_months]:
         cols[c] = np.nan
-    cal_end = params.calibration_end if params.calibration_end is not None \
-        else default_calibration_end(start, end)
-    hold = holdout(clean, params, cal_end, end, codes)
-    metrics["holdout"] = {"status": hold.status, **hold.metrics} if hold.status == "ok" \
-        else {"status": hold.status, "calibration_end": hold.calibration_end}
-
-    rep = customers[(customers["frequency"] > 0) & (customers["monetary_value"] > 0)]
-    corr = float(np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1]) \
-        if len(rep) > 2 and rep["frequency"].nunique() > 1 and \
-        rep["monetary_value"].nunique() > 1 else None
+    corr = _frequency_spend_corr(customers)
     metrics["frequency_monetary_corr"] = corr
     if corr is not None and abs(corr) > CORR_WARNING:
         metrics["warnings"].append(
             f"frequency and spend of repeat buyers are correlated ({corr:.2f} > "
             f"{CORR_WARNING}): Gamma-Gamma assumes they are independent, so spend "
             f"predictions are less reliable")
+    ch, cal_status = calibration_frame(clean, params, cal_end, end, codes)
     problem = fit_problem(customers["frequency"])
     if problem:
-        cols["clv_tier"] = "not estimated"
-        metrics.update(status=f"not estimated: {problem}", params=None, log_likelihood=None,
-                       gamma_gamma=None, intervals=None)
-        return ClvResult(metrics["status"], cols, metrics, holdout=hold)
+        return _not_estimated(cols, metrics, f"not estimated: {problem}",
+                              HoldoutResult(cal_status, str(cal_end.date())))
+    scores = {m: score(m, ch, params) for m in MODELS} if ch is not None else {}
     triples = unique_triples(customers["frequency"], customers["recency"], customers["T"])
-    u = triples[0]
-    try:
-        fitter = with_fallback(
-            lambda pen: fit_weighted(model, customers["frequency"], customers["recency"],
-                                     customers["T"], pen, triples=u),
-            params.penalizer, MODEL_NAMES[model], metrics["warnings"])
-    except Exception as exc:
-        cols["clv_tier"] = "not estimated"
-        metrics.update(status=f"not estimated: the {MODEL_NAMES[model]} fit did not converge "
-                       f"({exc.__class__.__name__}); try a small penalizer, e.g. 0.001",
-                       params=None, log_likelihood=None, gamma_gamma=None, intervals=None)
-        return ClvResult(metrics["status"], cols, metrics, holdout=hold)
-    metrics["params"] = params_of(fitter)
-    metrics["log_likelihood"] = log_likelihood(model, fitter.params_, u["frequency"], u["recency"],
-                                               u["T"], u["weight"])
-    gg = gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
-    ggf, status = None, "ok"
-    if gg["weight"].sum() >= MIN_REPEAT_BUYERS and len(gg) >= 2:
-        try:
-            ggf = with_fallback(
-                lambda pen: fit_gamma_gamma(gg["frequency"], gg["monetary_value"],
-                                            gg["weight"], pen),
-                params.penalizer, "Gamma-Gamma", metrics["warnings"])
-            if ggf.params_["q"] <= 1:
-                raise FloatingPointError("q <= 1, so the mean spend is undefined")
-            metrics["gamma_gamma"] = {**params_of(ggf), "customers": int(gg["weight"].sum())}
-        except Exception as exc:
-            ggf, status = None, f"partial: the Gamma-Gamma spend model could not be fitted " \
-                                f"({one_line(exc)}); predicted CLV is not estimated"
-    else:
-        status = "partial: too few repeat buyers with a positive spend for the Gamma-Gamma " \
-                 "model; predicted CLV is not estimated"
-    if ggf is None:
-        metrics["gamma_gamma"] = None
+    fits = {m: fit_model(m, customers, triples[0], params) for m in MODELS}
+    ranked, why = rank(params.clv_model, fits, scores)
+    if fits[ranked[0]].fitter is None:
+        metrics.update(model=MODEL_NAMES[ranked[0]], model_choice=why,
+                       comparison=comparison_metrics(fits, scores, ranked[0]))
+        hold = _holdout(clean, ch, cal_status, scores, ranked[0], params, cal_end, end, codes)
+        metrics["holdout"] = hold.entry()
+        return _not_estimated(cols, metrics, f"not estimated: {fits[ranked[0]].error}; try a "
+                              f"small penalizer, e.g. 0.001", hold)
+    ggf, status = _spend_model(customers, params, metrics)
+    intervals: dict[str, Any] = {}
+    for m in ranked:  # the first whose bootstrap is sound too (auto); else the best
+        if fits[m].fitter is None or (fits[m].reasons and m != ranked[0]):
+            continue
+        intervals[m] = bootstrap(customers, params, fits[m].fitter, ggf, params.clv_bootstrap,
+                                 params.seed, triples=triples) if params.clv_bootstrap else None
+        fits[m].reasons += bootstrap_reasons(intervals[m])
+        if not fits[m].reasons:
+            break
+    chosen = next((m for m in intervals if not fits[m].reasons), ranked[0])
+    fit, fitter = fits[chosen], fits[chosen].fitter
+    metrics.update(model=MODEL_NAMES[chosen], model_choice=why,
+                   comparison=comparison_metrics(fits, scores, chosen))
+    hold = _holdout(clean, ch, cal_status, scores, chosen, params, cal_end, end, codes)
+    metrics["holdout"] = hold.entry()
+    metrics["warnings"] += fit.warnings
+    metrics.update(params=params_of(fitter), log_likelihood=fit.log_likelihood,
+                   standard_errors_log=fit.standard_errors)
     pred = predict(fitter, ggf, customers, params, triples)
-    cols[["p_alive", "expected_purchases", "predicted_clv"]] = pred.to_numpy()
-    cols["clv_tier"] = clv_tiers(customers, cols["predicted_clv"])
-    metrics["predicted_clv_total"] = float(np.nansum(cols["predicted_clv"])) \
-        if ggf is not None else None
-    metrics["expected_purchases_total"] = float(cols["expected_purchases"].sum())
-    metrics["intervals"] = bootstrap(customers, params, fitter, ggf, params.clv_bootstrap,
-                                     params.seed, triples=triples) \
-        if params.clv_bootstrap else None
+    cols[list(pred.columns)] = pred.to_numpy()
+    metrics["intervals"] = intervals[chosen]
+    reasons = fit.reasons
+    metrics["fit_checks"] = reasons
+    metrics["p_alive_note"] = "one_time_buyers_alive" if chosen == "bgnbd" else None
+    if reasons:
+        status = f"unreliable: the {MODEL_NAMES[chosen]} fit is degenerate or weak: " \
+                 + "; ".join(fit_check_sentence(r, "en") for r in reasons)
+        for c in cols.columns.drop("historical_clv"):
+            cols[c] = np.nan
+        metrics.update(predicted_clv_total=None, expected_purchases_total=None,
+                       horizon_totals=None, p_alive_note=None)
+        cols["clv_tier"] = "not estimated"
+    else:
+        cols["clv_tier"] = clv_tiers(customers, cols["predicted_clv"])
+        metrics["expected_purchases_total"] = float(cols["expected_purchases"].sum())
+        metrics["predicted_clv_total"] = float(np.nansum(cols["predicted_clv"])) \
+            if ggf is not None else None
+        metrics["horizon_totals"] = {
+            str(h): float(np.nansum(cols["predicted_clv" if h == params.clv_horizon_months
+                                         else horizon_column(h)]))
+            for h in horizons_of(params)} if ggf is not None else None
     metrics["status"] = status
-    return ClvResult(status, cols, metrics, fitter, ggf, hold)
+    return ClvResult(metrics["status"], cols, metrics, fitter, ggf, hold)
+
+
+_PREDICTED = ["p_alive", "expected_purchases", "predicted_clv"]
+
+
+def _holdout(clean, ch, cal_status, scores, model, params, cal_end, end, codes
+             ) -> HoldoutResult:
+    """The holdout check of ``model`` (every scored model's conditional expectations)."""
+    if ch is None:
+        return HoldoutResult(cal_status, str(cal_end.date()))
+    return holdout_result(clean, ch, scores[model], scores, params, cal_end, end, codes)
+
+
+def _frequency_spend_corr(customers: pd.DataFrame) -> float | None:
+    rep = customers[(customers["frequency"] > 0) & (customers["monetary_value"] > 0)]
+    if len(rep) > 2 and rep["frequency"].nunique() > 1 and rep["monetary_value"].nunique() > 1:
+        return float(np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1])
+    return None
+
+
+def _not_estimated(cols: pd.DataFrame, metrics: dict, status: str, hold: HoldoutResult
+                   ) -> ClvResult:
+    cols["clv_tier"] = "not estimated"
+    metrics.setdefault("holdout", {"status": hold.status,
+                                   "calibration_end": hold.calibration_end})
+    metrics.update(status=status, params=None, log_likelihood=None, gamma_gamma=None,
+                   intervals=None, horizon_totals=None)
+    return ClvResult(status, cols, metrics, holdout=hold)
+
+
+def _spend_model(customers: pd.DataFrame, params: ClvParams, metrics: dict
+                 ) -> tuple[Any, str]:
+    """The Gamma-Gamma fit on the repeat buyers (None when it cannot be fitted) and the
+    stage's status that follows."""
+    gg = gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
+    metrics["gamma_gamma"] = None
+    if gg["weight"].sum() < MIN_REPEAT_BUYERS or len(gg) < 2:
+        return None, "partial: too few repeat buyers with a positive spend for the " \
+                     "Gamma-Gamma model; predicted CLV is not estimated"
+    try:
+        ggf = with_fallback(
+            lambda pen: fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"],
+                                        pen),
+            params.penalizer, "Gamma-Gamma", metrics["warnings"])
+        if ggf.params_["q"] <= 1:
+            raise FloatingPointError("q <= 1, so the mean spend is undefined")
+    except Exception as exc:
+        return None, f"partial: the Gamma-Gamma spend model could not be fitted " \
+                     f"({one_line(exc)}); predicted CLV is not estimated"
+    metrics["gamma_gamma"] = {**params_of(ggf), "customers": int(gg["weight"].sum())}
+    return ggf, "ok"
 
 
 #: what each estimate means, with its unit ({unit}: the run's time unit, {cur}: currency)
@@ -182,10 +260,15 @@ def metrics_entry(result: ClvResult) -> dict[str, Any]:
     m = dict(result.stats)
     hold = m.get("holdout") or {}
     return {"clv": {
-        "status": m["status"], "model": m["model"], "params": m.get("params"),
+        "status": m["status"], "model": m["model"], "model_choice": m.get("model_choice"),
+        "comparison": m.get("comparison"), "sufficiency": m.get("sufficiency", []),
+        "standard_errors_log": m.get("standard_errors_log"),
+        "p_alive_note": m.get("p_alive_note"), "fit_checks": m.get("fit_checks", []),
+        "params": m.get("params"),
         "log_likelihood": m.get("log_likelihood"), "gamma_gamma": m.get("gamma_gamma"),
         "intervals": m.get("intervals"), "holdout": hold,
-        "horizon_months": m["horizon_months"], "discount_rate": m["discount_rate"],
+        "horizon_months": m["horizon_months"], "horizons_months": m["horizons_months"],
+        "horizon_totals": m.get("horizon_totals"), "discount_rate": m["discount_rate"],
         "margin": m["margin"], "definition": m["definition"],
         "predicted_clv_total": m.get("predicted_clv_total"),
         "expected_purchases_total": m.get("expected_purchases_total"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -20,12 +20,13 @@ from ..config import ClvParams
 from ..stage1.summary import calibration_holdout
 from ..units import TimeUnit, customer_codes, day_number, day_numbers, purchase_rows
 from .likelihood import log_likelihood
-from .models import (MIN_REPEAT_BUYERS, fit_gamma_gamma, fit_problem, fit_weighted,
+from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem, fit_weighted,
                      gamma_gamma_sample, params_of, unique_triples)
 from .predict import expected_purchases_fn
 
-__all__ = ["default_calibration_end", "tracking", "conditional_expectations",
-           "HoldoutResult", "holdout"]
+__all__ = ["default_calibration_end", "tracking", "conditional_expectations", "Score",
+           "HoldoutResult", "calibration_frame", "naive_predictions", "score", "spend_fit",
+           "holdout_result", "holdout"]
 
 
 def default_calibration_end(start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
@@ -72,17 +73,30 @@ def tracking(clean: pd.DataFrame, fitter, cal_end: pd.Timestamp, obs_end: pd.Tim
     return out
 
 
-def conditional_expectations(ch: pd.DataFrame, predicted: np.ndarray, naive: np.ndarray,
-                             cap: int = 7) -> pd.DataFrame:
-    """Mean holdout purchases by calibration frequency 0..cap+ : actual, model, naive."""
+def conditional_expectations(ch: pd.DataFrame, predicted: Mapping[str, np.ndarray],
+                             naive: np.ndarray, cap: int = 7) -> pd.DataFrame:
+    """Mean holdout purchases by calibration frequency 0..cap+ : actual, each model's
+    prediction (``predicted``: model name -> per-customer predictions) and the naive rule."""
     bucket = np.minimum(ch["frequency_cal"].to_numpy(), cap).astype(int)
     frame = pd.DataFrame({"bucket": bucket, "actual": ch["frequency_holdout"].to_numpy(),
-                          "model": predicted, "naive": naive})
+                          **{name: np.asarray(v) for name, v in predicted.items()},
+                          "naive": naive})
     out = frame.groupby("bucket").agg(customers=("actual", "size"), actual=("actual", "mean"),
-                                      model=("model", "mean"), naive=("naive", "mean"))
+                                      **{name: (name, "mean") for name in predicted},
+                                      naive=("naive", "mean"))
     out.index = [f"{b}+" if b == cap else str(b) for b in out.index]
     out.index.name = "repeat purchases in calibration"
     return out
+
+
+@dataclass
+class Score:
+    """One model fitted on the calibration period and scored on the holdout."""
+    model: str
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    fitter: Any = None
+    predicted: np.ndarray | None = None
 
 
 @dataclass
@@ -96,6 +110,12 @@ class HoldoutResult:
     tracking: pd.DataFrame | None = None
     conditional: pd.DataFrame | None = None
 
+    def entry(self) -> dict[str, Any]:
+        """The ``holdout`` entry of metrics.json."""
+        if self.status == "ok":
+            return {"status": self.status, **self.metrics}
+        return {"status": self.status, "calibration_end": self.calibration_end}
+
     def summary(self) -> pd.DataFrame:
         """Model vs naive baseline vs what happened: total holdout repeat purchases and the
         mean absolute error per customer."""
@@ -107,57 +127,98 @@ class HoldoutResult:
                                    "mean absolute error per customer"])
 
 
-def holdout(clean: pd.DataFrame, params: ClvParams, cal_end: pd.Timestamp,
-            obs_end: pd.Timestamp, codes: tuple[np.ndarray, np.ndarray] | None = None
-            ) -> HoldoutResult:
-    """Calibrate on the rows up to ``cal_end``, predict the purchases up to ``obs_end``."""
-    model = params.clv_model
-    unit = params.time_unit
+def calibration_frame(clean: pd.DataFrame, params: ClvParams, cal_end: pd.Timestamp,
+                      obs_end: pd.Timestamp, codes: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> tuple[pd.DataFrame | None, str]:
+    """Each calibration customer's summary up to ``cal_end`` and purchases after it, with
+    "ok"; or None and why the holdout check cannot run."""
     if cal_end >= obs_end:
-        return HoldoutResult(f"not validated: calibration_end {cal_end.date()} is not before "
-                             f"the end {obs_end.date()}", str(cal_end.date()))
+        return None, (f"not validated: calibration_end {cal_end.date()} is not before the end "
+                      f"{obs_end.date()}")
     codes = codes if codes is not None else customer_codes(clean["customer_id"])
-    ch = calibration_holdout(clean, cal_end, obs_end, unit, codes)
+    ch = calibration_holdout(clean, cal_end, obs_end, params.time_unit, codes)
     problem = fit_problem(ch["frequency_cal"])
     if problem:
-        return HoldoutResult(f"not validated: {problem} in the calibration period",
-                             str(cal_end.date()))
+        return None, f"not validated: {problem} in the calibration period"
+    return ch, "ok"
+
+
+def naive_predictions(ch: pd.DataFrame) -> np.ndarray:
+    """The naive rule: each customer keeps repeating at their calibration rate."""
+    return (ch["frequency_cal"] / ch["T_cal"].where(ch["T_cal"] > 0)).fillna(0).to_numpy() \
+        * ch["duration_holdout"].to_numpy()
+
+
+def score(model: str, ch: pd.DataFrame, params: ClvParams) -> Score:
+    """Fit ``model`` on the calibration period and compare its holdout predictions with
+    what happened: totals, mean absolute error per customer, and the naive rule's."""
     u, _ = unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     try:
         fitter = fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
                               params.penalizer, triples=u)
     except Exception as exc:  # ConvergenceError and numerical failures
-        return HoldoutResult(f"not validated: the calibration fit failed ({exc.__class__.__name__})",
-                             str(cal_end.date()))
+        return Score(model, f"not validated: the calibration fit failed "
+                            f"({exc.__class__.__name__})")
     pred = expected_purchases_fn(fitter, ch["frequency_cal"], ch["recency_cal"],
                                  ch["T_cal"])(float(ch["duration_holdout"].iloc[0]))
-    naive = (ch["frequency_cal"] / ch["T_cal"].where(ch["T_cal"] > 0)).fillna(0).to_numpy() \
-        * ch["duration_holdout"].to_numpy()
+    pred = np.nan_to_num(pred)
+    naive = naive_predictions(ch)
     actual = ch["frequency_holdout"].to_numpy()
-    gg = gamma_gamma_sample(ch["frequency_cal"], ch["monetary_value_cal"])
-    gg_params = None
-    if len(gg) >= 2 and gg["weight"].sum() >= MIN_REPEAT_BUYERS:
-        try:
-            gg_params = params_of(fit_gamma_gamma(gg["frequency"], gg["monetary_value"],
-                                                  gg["weight"], params.penalizer))
-            gg_params["customers"] = int(gg["weight"].sum())
-        except Exception:
-            gg_params = None
     metrics = {
-        "calibration_end": str(cal_end.date()),
-        "holdout_end": str(obs_end.date()),
         "customers": int(len(ch)),
         "params": params_of(fitter),
-        "log_likelihood": log_likelihood(model, fitter.params_, u["frequency"], u["recency"], u["T"],
-                                         u["weight"]),
-        "gamma_gamma": gg_params,
+        "log_likelihood": log_likelihood(model, fitter.params_, u["frequency"], u["recency"],
+                                         u["T"], u["weight"]),
         "actual": float(actual.sum()),
         "predicted": float(pred.sum()),
         "naive_predicted": float(naive.sum()),
         "mae": float(np.abs(pred - actual).mean()),
         "naive_mae": float(np.abs(naive - actual).mean()),
     }
-    frame = ch.assign(predicted_holdout=pred, naive_holdout=naive)
+    return Score(model, "ok", metrics, fitter, pred)
+
+
+def spend_fit(ch: pd.DataFrame, params: ClvParams) -> dict[str, Any] | None:
+    """Gamma-Gamma on the calibration period's repeat buyers (None when it cannot be fitted)."""
+    gg = gamma_gamma_sample(ch["frequency_cal"], ch["monetary_value_cal"])
+    if len(gg) < 2 or gg["weight"].sum() < MIN_REPEAT_BUYERS:
+        return None
+    try:
+        out = params_of(fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"],
+                                        params.penalizer))
+    except Exception:
+        return None
+    return {**out, "customers": int(gg["weight"].sum())}
+
+
+def holdout_result(clean: pd.DataFrame, ch: pd.DataFrame, chosen: Score,
+                   scores: Mapping[str, Score], params: ClvParams, cal_end: pd.Timestamp,
+                   obs_end: pd.Timestamp, codes: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> HoldoutResult:
+    """The holdout check of the chosen model: its numbers, the weekly tracking, and the
+    conditional expectations of every scored model side by side."""
+    if chosen.status != "ok":
+        return HoldoutResult(chosen.status, str(cal_end.date()))
+    naive = naive_predictions(ch)
+    metrics = {"calibration_end": str(cal_end.date()), "holdout_end": str(obs_end.date()),
+               **chosen.metrics, "gamma_gamma": spend_fit(ch, params)}
+    frame = ch.assign(predicted_holdout=chosen.predicted, naive_holdout=naive)
+    ok = {MODEL_NAMES[m]: s.predicted for m, s in scores.items() if s.status == "ok"}
     return HoldoutResult("ok", str(cal_end.date()), metrics, frame,
-                         tracking(clean, fitter, cal_end, obs_end, unit, codes=codes),
-                         conditional_expectations(ch, pred, naive))
+                         tracking(clean, chosen.fitter, cal_end, obs_end, params.time_unit,
+                                  codes=codes),
+                         conditional_expectations(ch, ok, naive))
+
+
+def holdout(clean: pd.DataFrame, params: ClvParams, cal_end: pd.Timestamp,
+            obs_end: pd.Timestamp, codes: tuple[np.ndarray, np.ndarray] | None = None,
+            model: str | None = None) -> HoldoutResult:
+    """Calibrate ``model`` (default: ``params.clv_model``; 'auto' means BG/NBD here) on the
+    rows up to ``cal_end``, predict the purchases up to ``obs_end``."""
+    model = model or (params.clv_model if params.clv_model != "auto" else "bgnbd")
+    codes = codes if codes is not None else customer_codes(clean["customer_id"])
+    ch, status = calibration_frame(clean, params, cal_end, obs_end, codes)
+    if ch is None:
+        return HoldoutResult(status, str(cal_end.date()))
+    s = score(model, ch, params)
+    return holdout_result(clean, ch, s, {model: s}, params, cal_end, obs_end, codes)

@@ -2,6 +2,8 @@
 English and Chinese (``data_dictionary.md``, the XLSX ``dictionary`` sheet, notebook 05)."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from .labels import TEXT, t
@@ -17,11 +19,20 @@ DIMENSION_DOC: dict[str, tuple[str, str]] = {lang: tuple(pair) for lang, pair in
                                              TEXT["dimension_doc"].items()}
 
 
-def dictionary(columns: list[str], lang: str, currency: str, time_unit: str) -> pd.DataFrame:
-    """Column, description and unit of each column, in ``lang``, units as in this run."""
+def dictionary(columns: list[str], lang: str, currency: str, time_unit: str,
+               model: str | None = None) -> pd.DataFrame:
+    """Column, description and unit of each column, in ``lang``, units as in this run.
+    ``model``: the purchase model used (under BG/NBD, P(alive) of one-time buyers is 1,
+    and the dictionary says what that means)."""
     rows = []
     for col in columns:
-        desc, unit = COLUMN_DOCS.get(col, DIMENSION_DOC)[lang]
+        horizon = re.fullmatch(r"predicted_clv_(\d+)m", col)
+        key = "p_alive_bgnbd" if col == "p_alive" and model == "BG/NBD" else col
+        if horizon:
+            desc, unit = COLUMN_DOCS["predicted_clv_horizon"][lang]
+            desc = desc.format(months=int(horizon.group(1)))
+        else:
+            desc, unit = COLUMN_DOCS.get(key, DIMENSION_DOC)[lang]
         unit = {"currency": currency, "货币": currency, "time unit of the run": time_unit + "s",
                 "本次运行的时间单位": {"day": "天", "week": "周"}[time_unit]}.get(unit, unit)
         rows.append({"column": col, "description": desc, "unit": unit})

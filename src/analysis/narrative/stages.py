@@ -17,7 +17,8 @@ from ..units import Window
 from .labels import TEXT, stage_label
 
 __all__ = ["ledger_paragraph", "coverage_paragraph", "tiers_paragraph", "cluster_words",
-           "thresholds_sentence", "segments_paragraph", "clv_paragraph"]
+           "thresholds_sentence", "segments_paragraph", "sufficiency_sentence",
+           "fit_check_sentence", "model_choice_text", "join_sentences", "clv_paragraph"]
 
 RULE_TEXT: dict[str, dict[str, str]] = TEXT["rule_text"]
 SWITCHED_OFF: dict[str, dict[str, str]] = TEXT["switched_off"]
@@ -160,15 +161,46 @@ def segments_paragraph(seg_summary: pd.DataFrame, stages: pd.Series,
     return text
 
 
+def sufficiency_sentence(check: Mapping[str, Any], lang: str = "en") -> str:
+    """A failed data-sufficiency check (``clv.sufficiency.checks``) in words."""
+    return TEXT["sufficiency"][check["check"]][lang].format(**check)
+
+
+def fit_check_sentence(check: Mapping[str, Any], lang: str = "en") -> str:
+    """A failed fit check (``clv.diagnostics``) in words."""
+    return TEXT["fit_checks"][check["check"]][lang].format(**check)
+
+
+def model_choice_text(key: str, lang: str = "en") -> str:
+    """Why the model was used (``clv.compare.choose``'s key) in words."""
+    base, _, unsound = key.partition(" ")
+    words = TEXT["model_choice"]
+    return words[base][lang] + (words["unsound"][lang] if unsound else "")
+
+
+def join_sentences(items: list[str], lang: str) -> str:
+    return TEXT["sufficiency"]["separator"][lang].join(items)
+
+
 def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> str:
     """What the CLV models say and how far to trust them (``ClvResult.stats``)."""
     w = _templates("clv", lang)
     m, cur = stats, currency
+    checks = [sufficiency_sentence(c, lang) for c in m.get("sufficiency") or []]
+    tail = w["sufficiency"].format(items=join_sentences(checks, lang)) if checks else ""
     if m["status"].startswith("not estimated"):
         return w["not_estimated"].format(reason=m["status"][15:], hist=m["historical_clv_total"],
-                                         cur=cur, definition=m["definition"])
+                                         cur=cur, definition=m["definition"]) + tail
     estimates = ", ".join(f"{k} = {v:.3g}" for k, v in m["params"].items())
-    text = w["model"].format(model=m["model"], estimates=estimates)
+    text = w["choice"].format(model=m["model"], why=model_choice_text(m["model_choice"], lang)) \
+        if m.get("model_choice") else ""
+    if m["status"].startswith("unreliable"):
+        reasons = join_sentences([fit_check_sentence(c, lang)
+                                  for c in m.get("fit_checks") or []], lang)
+        return text + w["unreliable"].format(model=m["model"], estimates=estimates,
+                                             reason=reasons, hist=m["historical_clv_total"],
+                                             cur=cur) + tail
+    text += w["model"].format(model=m["model"], estimates=estimates)
     if m.get("expected_purchases_total") is not None:
         text += w["expects"].format(purchases=m["expected_purchases_total"],
                                     months=m["horizon_months"])
@@ -183,6 +215,11 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
             text += w["failed"].format(failed=intervals["failed"],
                                        iterations=intervals["iterations"])
     text += w["stop"]
+    totals = m.get("horizon_totals") or {}
+    if len(totals) > 1:
+        items = [w["horizon_item"].format(months=h, value=v, cur=cur)
+                 for h, v in sorted(totals.items(), key=lambda kv: int(kv[0]))]
+        text += w["horizons"].format(items=join_sentences(items, lang))
     h = m.get("holdout", {})
     if h.get("status") == "ok":
         err = (h["predicted"] - h["actual"]) / h["actual"] if h["actual"] else float("nan")
@@ -194,8 +231,12 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
         text += w["trust"] if better else w["caution"]
     else:
         text += w["no_holdout"].format(status=h.get("status"))
+    if m.get("p_alive_note"):
+        text += w["p_alive"]
     text += w["definition"].format(definition=m["definition"])
-    text += "".join(w["warning"].format(warning=x) for x in m.get("warnings", []))
+    said = {sufficiency_sentence(c, "en") for c in m.get("sufficiency") or []}
+    text += "".join(w["warning"].format(warning=x) for x in m.get("warnings", [])
+                    if x not in said)
     if m["status"].startswith("partial"):
         text += w["partial"].format(reason=m["status"][9:].capitalize())
-    return text
+    return text + tail

@@ -129,7 +129,7 @@ def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportPar
     lang = params.language
     table = export_customers(run, customers)
     dic = dictionary(list(table.columns), lang, metrics.get("currency", params.currency),
-                     params.time_unit.name)
+                     params.time_unit.name, (metrics.get("clv") or {}).get("model"))
     with replacing(run / "data_dictionary.md") as tmp:
         tmp.write_text(dictionary_markdown(dic, lang), encoding="utf-8")
     ledger = run / LEDGER

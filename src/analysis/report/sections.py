@@ -15,6 +15,8 @@ import pandas as pd
 from .. import plots
 from ..config import ReportParams
 from ..narrative.labels import SENTENCES, s, stage_label, t
+from ..narrative.stages import (fit_check_sentence, join_sentences, model_choice_text,
+                                sufficiency_sentence)
 from ..playbook import SLIPPING, STAGES, segment_label
 from ..units import money
 
@@ -113,10 +115,17 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     months = clv["horizon_months"]
     kind = (clv.get("definition") or "revenue").split(":")[0]
     meaning = s(f"clv_def_{kind}", lang, margin=clv.get("margin") or 0)
+    found = [sufficiency_sentence(c, lang) for c in clv.get("sufficiency") or []]
+    caveat = s("clv_sufficiency", lang, items=join_sentences(found, lang)) if found else ""
+    hist = money(clv["historical_clv_total"], cur)
+    if str(clv.get("status", "")).startswith("unreliable"):
+        reasons = join_sentences([fit_check_sentence(c, lang)
+                                  for c in clv.get("fit_checks") or []], lang)
+        return Section("clv", t("clv", lang), s("clv_unreliable", lang, reason=reasons,
+                                                 hist=hist) + meaning + caveat)
     if clv.get("predicted_clv_total") is None:
-        return Section("clv", t("clv", lang), s("clv_missing", lang,
-                                                 hist=money(clv["historical_clv_total"], cur))
-                       + meaning)
+        return Section("clv", t("clv", lang), s("clv_missing", lang, hist=hist) + meaning
+                       + caveat)
     intervals = clv.get("intervals") or {}
     ci = intervals.get("total_predicted_clv")
     h = clv.get("holdout") or {}
@@ -130,6 +139,11 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     else:
         ci_text = ""
     text = s("clv", lang, months=months, clv=money(clv["predicted_clv_total"], cur), ci=ci_text)
+    totals = clv.get("horizon_totals") or {}
+    if len(totals) > 1:
+        items = [s("clv_horizon_item", lang, months=k, value=money(v, cur))
+                 for k, v in sorted(totals.items(), key=lambda kv: int(kv[0]))]
+        text += s("clv_horizons", lang, items=join_sentences(items, lang))
     if intervals.get("failed"):
         text += s("clv_bootstrap_failed", lang, failed=intervals["failed"],
                   iterations=intervals["iterations"])
@@ -137,7 +151,12 @@ def _clv_section(customers, clv, lang, cur) -> Section:
         text += s("clv_holdout", lang, pred=h["predicted"], act=h["actual"], err=err,
                   verdict=SENTENCES["clv_better" if h["mae"] < h["naive_mae"]
                                     else "clv_worse"][lang])
-    text += meaning
+    if clv.get("model_choice"):
+        text += s("clv_model_choice", lang, model=clv["model"],
+                  why=model_choice_text(clv["model_choice"], lang))
+    if clv.get("p_alive_note"):
+        text += s("clv_p_alive_bgnbd", lang)
+    text += meaning + caveat
     fig = None
     if "abc_tier" in customers:
         means = customers.groupby("abc_tier")["predicted_clv"].mean().reindex(["A", "B", "C"])

@@ -1,0 +1,121 @@
+"""Model comparison: BG/NBD, MBG/NBD and Pareto/NBD side by side, and the choice among them.
+
+Each model is fitted on the whole window (for the predictions) and checked for a degenerate
+or weak fit (``diagnostics``); each is also fitted on the calibration period and scored on
+the holdout (``validation.score``). With ``clv_model: auto`` the model used is the one with
+the smallest holdout error per customer (mean absolute error of the holdout purchases)
+among those whose fit is sound, on the whole window and in the bootstrap; without a
+holdout, the one with the highest log-likelihood (all three have four parameters). When
+no fit is sound the best is still used, and the stage's status says it is unreliable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..config import ClvParams
+from ..narrative.stages import fit_check_sentence
+from .diagnostics import fit_reasons, standard_errors
+from .likelihood import log_likelihood
+from .models import MODEL_NAMES, fit_weighted, one_line, params_of, with_fallback
+from .validation import Score
+
+__all__ = ["MODELS", "Fit", "fit_model", "rank", "comparison_table", "comparison_metrics"]
+
+MODELS = ("bgnbd", "mbgnbd", "paretonbd")
+
+
+@dataclass
+class Fit:
+    """A model fitted on the whole window, with what the checks found."""
+    model: str
+    fitter: Any = None
+    error: str | None = None
+    log_likelihood: float | None = None
+    standard_errors: dict[str, float] | None = None
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def fit_model(model: str, customers: pd.DataFrame, triples: pd.DataFrame,
+              params: ClvParams) -> Fit:
+    """Fit ``model`` on the unique (frequency, recency, T) triples and check the fit."""
+    warnings: list[str] = []
+    name = MODEL_NAMES[model]
+    try:
+        fitter = with_fallback(
+            lambda pen: fit_weighted(model, customers["frequency"], customers["recency"],
+                                     customers["T"], pen, triples=triples),
+            params.penalizer, name, warnings)
+    except Exception as exc:  # ConvergenceError and numerical failures
+        return Fit(model, error=f"the {name} fit did not converge ({one_line(exc)})")
+    u = triples
+    estimates = params_of(fitter)
+    ll = log_likelihood(model, estimates, u["frequency"], u["recency"], u["T"], u["weight"])
+    se = standard_errors(model, estimates, u["frequency"], u["recency"], u["T"], u["weight"])
+    return Fit(model, fitter, None, ll, se, fit_reasons(estimates, se), warnings)
+
+
+def rank(requested: str, fits: Mapping[str, Fit], scores: Mapping[str, Score]
+         ) -> tuple[list[str], str]:
+    """The models to try, best first, and why as a key of ``model_choice`` in text.yaml
+    ('set', 'holdout', 'likelihood', 'none'; with ' unsound' when no fit is sound).
+
+    With 'auto': the fitted models whose whole-window fit is sound, by holdout error per
+    customer (or, without a holdout, by log-likelihood), then the unsound ones. The stage
+    uses the first whose bootstrap is also sound."""
+    if requested != "auto":
+        return [requested], "set"
+    fitted = [m for m in MODELS if m in fits and fits[m].fitter is not None]
+    if not fitted:
+        return ["bgnbd"], "none"
+    scored = all(m in scores and scores[m].status == "ok" for m in fitted)
+    key = (lambda m: scores[m].metrics["mae"]) if scored \
+        else (lambda m: -fits[m].log_likelihood)
+    sound = sorted((m for m in fitted if not fits[m].reasons), key=key)
+    unsound = sorted((m for m in fitted if fits[m].reasons), key=key)
+    return sound + unsound, ("holdout" if scored else "likelihood") + \
+        ("" if sound else " unsound")
+
+
+def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], chosen: str
+                       ) -> list[dict[str, Any]]:
+    """One entry per model for metrics.json: holdout scores, whole-window fit and checks."""
+    out = []
+    for m in MODELS:
+        fit, sc = fits.get(m), scores.get(m)
+        h = sc.metrics if sc is not None and sc.status == "ok" else {}
+        err = (h["predicted"] - h["actual"]) / h["actual"] if h and h["actual"] else None
+        out.append({
+            "model": MODEL_NAMES[m], "chosen": m == chosen,
+            "holdout_status": sc.status if sc is not None else "not run",
+            "holdout_mae": h.get("mae"), "naive_mae": h.get("naive_mae"),
+            "holdout_predicted": h.get("predicted"), "holdout_actual": h.get("actual"),
+            "holdout_total_error": err,
+            "params": params_of(fit.fitter) if fit and fit.fitter is not None else None,
+            "log_likelihood": fit.log_likelihood if fit else None,
+            "standard_errors_log": fit.standard_errors if fit else None,
+            "fit_status": ("not fitted: " + fit.error) if fit and fit.error else
+            ("weak: " + "; ".join(fit_check_sentence(r, "en") for r in fit.reasons))
+            if fit and fit.reasons else "sound",
+            "fit_checks": fit.reasons if fit else [],
+        })
+    return out
+
+
+def comparison_table(entries: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """The comparison as a table (notebook 04): one row per model."""
+    rows = [{"model": e["model"] + (" (used)" if e["chosen"] else ""),
+             "holdout MAE per customer": e["holdout_mae"],
+             "naive rule's MAE": e["naive_mae"],
+             "holdout purchases predicted": e["holdout_predicted"],
+             "holdout purchases actual": e["holdout_actual"],
+             "total error": e["holdout_total_error"],
+             "log-likelihood (whole window)": e["log_likelihood"],
+             "fit": e["fit_status"]} for e in entries]
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).set_index("model").replace({None: np.nan})
