@@ -62,7 +62,9 @@ def stage1_metrics(clean: pd.DataFrame, ledger: pd.DataFrame, customers: pd.Data
                      "input_revenue": float(steps.at["input", "revenue"]),
                      "dropped": {s: {"rows": int(r.rows), "revenue": float(r.revenue)}
                                  for s, r in steps.drop(index=["input", "kept"]).iterrows()},
-                     "warnings": list(warnings or [])},
+                     "warnings": list(warnings or []),
+                     # kept rows whose amount is exactly 0 (free or promotional purchases)
+                     "zero_amount_rows": int((clean["amount"] == 0).sum())},
     }
 
 
@@ -212,6 +214,16 @@ class Notebook:
         return self.customers
 
 
+def readable_number(v: float) -> str:
+    """A float as a table shows it: thousands separated above 1,000, two decimals above 1,
+    three significant digits below."""
+    if v != v:
+        return "–"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.3g}"
+
+
 def setup(params_path: str | None, overrides: Mapping[str, Any] | None, run_dir: str | Path,
           data_path: str | Path) -> Notebook:
     """The first call of every notebook: parameters resolved and typed, the run folder
@@ -219,4 +231,7 @@ def setup(params_path: str | None, overrides: Mapping[str, Any] | None, run_dir:
     params = typed(resolve(params_path, overrides or {}), str(params_path or "parameters"))
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     plots.set_style(params.report.language)
+    # tables as a reader wants them: 16,874 not 16873.733740, 0.000123 not 0.00, whole texts
+    pd.set_option("display.float_format", readable_number)
+    pd.set_option("display.max_colwidth", None)
     return Notebook(params, Path(run_dir), str(data_path))

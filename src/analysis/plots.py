@@ -54,8 +54,9 @@ def _register_cjk_font() -> bool:
 
 def set_style(language: str = "en") -> None:
     sns.set_theme(style="whitegrid", context="notebook")
+    # text.parse_math off: a data label such as "$0_$50" is text, not TeX (it crashed)
     plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "figure.figsize": (8, 4.2),
-                         "axes.titleweight": "bold"})
+                         "axes.titleweight": "bold", "text.parse_math": False})
     if language == "zh" and _register_cjk_font():
         logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # no bold face
         plt.rcParams["font.sans-serif"] = [CJK_FONT, "DejaVu Sans"]
@@ -140,16 +141,18 @@ def lorenz(curve: pd.DataFrame, pareto: Mapping[str, Any], lang: str = "en",
     ax.plot(x, y, color="#1d3557", lw=2.2,
             label=labels.s("lorenz_label", lang, gini=pareto["gini"]))
     ax.plot([0, 100], [0, 100], ls="--", color="grey", label=labels.s("equality_label", lang))
+    # customers run from the lowest revenue up, so what the top of the base brings is the
+    # gap between the curve and 100 %: drawn as a bar from the curve to the top
     share80 = pareto.get("customer_share_for_80pct_revenue")
     if share80 is not None:
         at = 100 - share80 * 100  # the top share80 of customers = from (1 - share80) upwards
-        ax.plot([at], [20], "o", color="#e76f51")
-        ax.annotate(labels.s("top80_note", lang, share80=share80), (at, 20), xytext=(8, 40),
+        ax.vlines(at, 20, 100, color="#e76f51", lw=3)
+        ax.annotate(labels.s("top80_note", lang, share80=share80), (at, 60), xytext=(8, 45),
                     textcoords="data", color="#e76f51",
                     arrowprops={"arrowstyle": "->", "color": "#e76f51"})
     top20 = pareto["top_20pct_revenue_share"]
-    ax.plot([80], [100 - top20 * 100], "s", color="#2a9d8f",
-            label=labels.s("top20_label", lang, top20=top20))
+    ax.vlines(80, 100 - top20 * 100, 100, color="#2a9d8f", lw=3,
+              label=labels.s("top20_label", lang, top20=top20))
     ax.set(title=title or labels.s("lorenz_title", lang), xlabel=labels.t("cum_customers", lang),
            ylabel=labels.t("cum_revenue", lang), xlim=(0, 100), ylim=(0, 100))
     ax.legend(loc="upper left", fontsize=9)
@@ -311,8 +314,10 @@ def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame,
 
 def value_histogram(values: pd.Series, title: str, xlabel: str, seed: int = 0,
                     sample: int = 200_000, ax: plt.Axes | None = None) -> plt.Figure:
-    """Histogram on a log axis of positive values (sampled above ``sample``)."""
-    v = values[values > 0]
+    """Histogram on a log axis of the values of at least one cent (sampled above
+    ``sample``): a model's predicted value of 2e-13 is zero for a reader, and would
+    stretch the axis over fourteen powers of ten."""
+    v = values[values >= 0.01]
     if len(v) > sample:
         v = v.sample(sample, random_state=seed)
     fig, ax = _axes(ax, (7.5, 4))
@@ -330,6 +335,6 @@ def group_means(frame: pd.DataFrame, group: str, value: str, title: str, xlabel:
     ax.barh([str(i) for i in g.index], g["mean"], color="#457b9d")
     for i, (m, s) in enumerate(zip(g["mean"], g["sum"])):
         ax.text(m, i, f"  {m:,.0f} (total {s:,.0f})", va="center", fontsize=8)
-    ax.set(title=title, xlabel=xlabel, ylabel=group)
+    ax.set(title=title, xlabel=xlabel, ylabel=group.replace("_", " "))
     fig.tight_layout()
     return fig

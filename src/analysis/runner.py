@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
+import json
 import os
 import platform
 import shutil
@@ -39,6 +40,7 @@ from .folders import (point_latest, reserve, reserve_out, slug, sweep_stale, swe
                       writable_dir)
 from .pipeline import stage1
 from .report import write_index
+from .report.html import clean_page
 from .runfolder import METRICS, read_metrics, replacing, write_json
 from .stage1.engine import check_source
 from .stage1.load import sha256, source_info
@@ -91,13 +93,23 @@ def render_report(run_dir: Path, params: Params) -> None:
     report_dir.mkdir(exist_ok=True)
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
+    # no machine paths on a page meant to be forwarded: the data file by its name, the
+    # run's work folder by the name it will have
+    manifest = run_dir / "manifest.json"
+    data = str((json.loads(manifest.read_text(encoding="utf-8")).get("input") or {})
+               .get("path", "")) if manifest.exists() else ""
+    final = run_dir.name[1:-len(".partial")] if run_dir.name.endswith(".partial") \
+        else run_dir.name
+    paths = {str(run_dir): final, str(run_dir.resolve()): final}
+    if data:
+        paths.update({data: Path(data).name, str(Path(data).resolve()): Path(data).name})
     pages = []
     for nb in sorted(p for p in (run_dir / "notebooks").glob("*.ipynb")
                      if not p.name.startswith(".")):
         body, _ = exporter.from_filename(str(nb))
         out = report_dir / (nb.stem + ".html")
         with replacing(out) as tmp:
-            tmp.write_text(body, encoding="utf-8")
+            tmp.write_text(clean_page(body, paths), encoding="utf-8")
         pages.append(out.name)
     if not (report_dir / "index.html").exists():  # notebook 05 writes it; fallback otherwise
         write_index(run_dir, params.report, pages)

@@ -85,6 +85,14 @@ def _horizons(v):
     return None
 
 
+def _currency(v):
+    bad = sorted(set(v) & set("<>&*_`[]#|\\\"'{}"))
+    if bad or not v.strip() or len(v) > 12:
+        return ("must be a currency code or symbol of up to 12 characters without markup "
+                f"characters (found {' '.join(bad) or repr(v)}), e.g. USD, EUR, ¥")
+    return None
+
+
 def _k_range(v):
     if len(v) != 2 or not (2 <= v[0] <= v[1] <= 30) or any(int(x) != x for x in v):
         return "must be two whole numbers [min, max] with 2 <= min <= max <= 30"
@@ -114,7 +122,9 @@ FIELDS: tuple[Field, ...] = (
     Field("decimal", "choice", ".", "Decimal mark of amounts: '.' or ','.", choices=(".", ",")),
     Field("thousands", "choice", None, "Digit-grouping mark in amounts to remove: ',', '.', "
           "' ' or \"'\" (default: none).", choices=(",", ".", " ", "'"), nullable=True),
-    Field("currency", "str", "USD", "Currency code shown in tables and figures."),
+    Field("currency", "str", "USD", "Currency code or symbol shown in tables and figures "
+          "(up to 12 characters; no markup characters such as < > & * _ ` [ ] # |).",
+          check=_currency),
     Field("missing_values", "list_str", DEFAULT_MISSING_VALUES, "Cell texts read as missing "
           "in every text column, in any letter case, after trimming blanks (R's NA, Excel's "
           "#N/A, ...); a customer id written so is dropped by missing_customer_id.",

@@ -8,13 +8,15 @@ Chinese throughout.
 """
 from __future__ import annotations
 
+import html
+import re
 from importlib import resources
 from typing import Any
 
 import yaml
 
 __all__ = ["TEXT", "LANGUAGES", "LABELS", "NOTEBOOK_TITLES", "SENTENCES", "ACTIONS", "TIER_WORD",
-           "STAGE_LABELS", "t", "s", "stage_label", "action_label"]
+           "STAGE_LABELS", "markdown_text", "t", "s", "stage_label", "action_label"]
 
 LANGUAGES = ("en", "zh")
 
@@ -37,6 +39,13 @@ STAGE_LABELS: dict[str, dict[str, str]] = TEXT["stage_labels"]
 def t(key: str, lang: str) -> str:
     entry = LABELS[key]
     return entry.get(lang, entry["en"])
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as literal Markdown: HTML special characters escaped, and the characters
+    Markdown (and a notebook's maths) would read as markup backslash-escaped."""
+    text = html.escape(text, quote=False)
+    return re.sub(r"([\\`*_\[\]{}#|$~])", r"\\\1", text)
 
 
 def s(key: str, lang: str, **values: Any) -> str:

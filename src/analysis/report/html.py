@@ -4,41 +4,65 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.text import Text
 
 from ..config import ReportParams
-from ..narrative.labels import NOTEBOOK_TITLES, t
+from ..narrative.labels import NOTEBOOK_TITLES, s, t
 from ..runfolder import CUSTOMERS, read_metrics, read_tables, replacing
 from ..units import money
+from .exports import at_risk_list
 from .sections import Section, build
 
-__all__ = ["CSS", "figure_png", "index_html", "write_index"]
+__all__ = ["CSS", "DPI", "FIGURE_WIDTH", "figure_png", "clean_page", "index_html",
+           "write_index"]
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans CJK SC','Microsoft YaHei',sans-serif;
-margin:0 auto;max-width:900px;padding:1rem;color:#1d3557;line-height:1.5}
+margin:0 auto;max-width:900px;padding:1rem;color:#1d3557;line-height:1.5;overflow-wrap:anywhere}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;border-bottom:2px solid #a8dadc;
 padding-bottom:.2rem;margin-top:1.6rem}
 img{max-width:100%;height:auto;display:block;margin:.6rem 0}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:.6rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:.6rem;margin:1rem 0}
 .card{background:#f1faee;border-radius:8px;padding:.6rem .8rem}
-.card .v{font-size:1.3rem;font-weight:700}.card .k{font-size:.85rem;color:#457b9d}
-.tbl{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.4rem 0}
-th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;vertical-align:top}
-.note{color:#6c757d;font-size:.85rem}.actions li{margin:.45rem 0}
+.card .v{font-size:1.2rem;font-weight:700}.card .k{font-size:.85rem;color:#457b9d}
+.findings li{margin:.5rem 0}
+table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.4rem 0;table-layout:auto}
+th,td{text-align:left;padding:.25rem .35rem;border-bottom:1px solid #ddd;vertical-align:top}
+.note{color:#6c757d;font-size:.85rem}.actions li{margin:.55rem 0}
+@media (max-width:480px){body{padding:.6rem}table{font-size:.75rem}th,td{padding:.2rem .25rem}}
 """
+#: the smallest text in a figure, in CSS pixels at its natural size, is recorded on the
+#: image (data-min-font-px) so that a browser test can check it stays readable
+DPI = 110
+#: the widest figure on the page, in inches (at DPI, ~530 px: a phone shrinks it by 0.7)
+FIGURE_WIDTH = 4.8
 
 
-def figure_png(fig, dpi: int = 80) -> str:
-    """A figure as base64 PNG (then closed, so memory stays flat)."""
+def figure_png(fig, dpi: int = DPI) -> tuple[str, float]:
+    """A figure as base64 PNG (then closed, so memory stays flat), and the size of its
+    smallest text in pixels of the image."""
+    width, height = fig.get_size_inches()
+    if width > FIGURE_WIDTH:  # narrower, same text: readable when a phone shrinks it
+        fig.set_size_inches(FIGURE_WIDTH, height * max(FIGURE_WIDTH / width, 0.8))
+    for ax in fig.axes:  # a long title would widen the saved image again: wrap it
+        title = ax.get_title()
+        chars = 24 if any(ord(ch) > 0x2E80 for ch in title) else 44
+        if len(title) > chars:
+            ax.set_title(textwrap.fill(title, chars))
+    fig.tight_layout()
+    fig.canvas.draw()
+    sizes = [x.get_fontsize() for x in fig.findobj(Text) if x.get_visible() and x.get_text()]
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return base64.b64encode(buf.getvalue()).decode("ascii"), min(sizes or [10]) * dpi / 72
 
 
 def _e(x: Any) -> str:
@@ -49,17 +73,34 @@ def _table_html(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in df.columns)
     body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>"
                    for row in df.itertuples(index=False))
-    return f"<div class='tbl'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _actions_html(table: pd.DataFrame) -> str:
-    """The playbook as a list (a five-column table does not fit a phone)."""
+def _actions_html(groups: pd.DataFrame, lang: str, cur: str) -> str:
+    """The action groups as a list (a five-column table does not fit a phone): each with
+    its customers, past revenue and predicted value, and the playbook rules inside."""
     items = []
-    for row in table.itertuples(index=False):
-        action, who, n, share, why = row
-        items.append(f"<li><b>{_e(action)}</b> · {_e(who)} · {int(n):,} · {_e(share)}"
-                     f"<br><span class='note'>{_e(why)}</span></li>")
+    for action, g in groups.iterrows():
+        line = s("decision_item", lang, n=int(g["customers"]), revenue=money(g["revenue"], cur))
+        if pd.notna(g["predicted_clv"]):
+            line += s("decision_item_clv", lang, clv=money(g["predicted_clv"], cur))
+        items.append(f"<li><b>{_e(action)}</b> · {_e(line)}"
+                     f"<br><span class='note'>{_e(g['who'])}</span></li>")
     return "<ul class='actions'>" + "".join(items) + "</ul>"
+
+
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S | re.I)
+_EXTERNAL = re.compile(r"<link\b[^>]*href=['\"]?(?:https?:)?//[^>]*>", re.I)
+
+
+def clean_page(page: str, paths: Mapping[str, str]) -> str:
+    """A notebook page as the report links it: no scripts (nbconvert's template loads
+    require.js and MathJax from a CDN; the pages need neither), no external links, and
+    each machine path (``paths``: path -> what to show instead) replaced by its name."""
+    page = _EXTERNAL.sub("", _SCRIPT.sub("", page))
+    for path, name in sorted(paths.items(), key=lambda kv: -len(kv[0])):
+        page = page.replace(path, name).replace(html.escape(path), html.escape(name))
+    return page
 
 
 def index_html(sections: list[Section], metrics: Mapping[str, Any], pages: list[str],
@@ -76,15 +117,23 @@ def index_html(sections: list[Section], metrics: Mapping[str, Any], pages: list[
                      ("revenue", money(metrics.get("revenue"), cur)),
                      ("period", f"{period.get('start', '?')} – {period.get('end', '?')}")))
     parts = [f"<h1>{_e(t('title', lang))}</h1>",
-             f"<p class='note'>{_e(params.dataset or '')}</p>",
-             f"<div class='cards'>{cards}</div>"]
-    for sec in sections:
-        parts.append(f"<h2>{_e(sec.heading)}</h2><p>{_e(sec.text)}</p>")
+             f"<p class='note'>{_e(params.dataset or '')}</p>"]
+    at = 1 if sections and sections[0].key == "summary" else 0  # the KPIs after the findings
+    for i, sec in enumerate(sections):
+        if i == at:
+            parts.append(f"<div class='cards'>{cards}</div>")
+        parts.append(f"<h2>{_e(sec.heading)}</h2>")
+        if sec.text:
+            parts.append(f"<p>{_e(sec.text)}</p>")
+        if sec.items:
+            parts.append("<ol class='findings'>" + "".join(f"<li>{_e(x)}</li>"
+                                                            for x in sec.items) + "</ol>")
         if sec.figure is not None:
-            parts.append(f"<img alt='{_e(sec.heading)}' src='data:image/png;base64,"
-                         f"{figure_png(sec.figure)}'>")
+            png, font_px = figure_png(sec.figure)
+            parts.append(f"<img alt='{_e(sec.heading)}' data-min-font-px='{font_px:.1f}' "
+                         f"src='data:image/png;base64,{png}'>")
         if sec.table is not None:
-            parts.append(_actions_html(sec.table) if sec.key == "actions"
+            parts.append(_actions_html(sec.table, lang, cur) if sec.key == "actions"
                          else _table_html(sec.table))
     links = "".join(f"<li><a href='{_e(p)}'>{_e(NOTEBOOK_TITLES.get(Path(p).stem, {}).get(lang, p))}"
                     f"</a></li>" for p in pages)
@@ -98,12 +147,13 @@ def index_html(sections: list[Section], metrics: Mapping[str, Any], pages: list[
 
 
 def write_index(run_dir: str | Path, params: ReportParams, pages: list[str]) -> Path:
-    """Build ``report/index.html`` from the run folder's customers table, metrics and the
-    stages' tables."""
+    """Build ``report/index.html`` from the run folder's customers table, metrics, the
+    stages' tables and the at-risk list."""
     run = Path(run_dir)
     metrics = read_metrics(run)
     customers = pd.read_parquet(run / CUSTOMERS)
-    html_text = index_html(build(customers, metrics, read_tables(run), params), metrics,
+    risk = at_risk_list(customers, metrics)
+    html_text = index_html(build(customers, metrics, read_tables(run), params, risk), metrics,
                            pages, params)
     out = run / "report" / "index.html"
     out.parent.mkdir(exist_ok=True)
