@@ -68,6 +68,16 @@ def cdnow_run(tmp_path_factory):
     return out, proc
 
 
+@pytest.fixture(scope="session")
+def cdnow_zh_run(tmp_path_factory):
+    """The default CDNOW run with language: zh (the browser tests read both languages)."""
+    out = tmp_path_factory.mktemp("runs") / "cdnow-zh"
+    proc = run_cli("run", str(CDNOW), "--params", str(CDNOW_PARAMS), "--out", str(out),
+                   "-p", "language=zh")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
 def _java_found() -> bool:
     import shutil
     return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))

@@ -120,20 +120,69 @@ def test_sections_read_the_stage_results_and_add_up(language):
     the stages left (it computes none of them); its totals are those tables' totals."""
     customers, metrics, tables, params = _stages(language)
     sections = {s.key: s for s in report.build(customers, metrics, tables, params.report)}
-    assert list(sections) == ["headline", "concentration", "behaviour", "lifecycle", "actions"]
+    assert list(sections) == ["summary", "actions", "concentration", "behaviour",
+                              "lifecycle", "migration", "data_quality", "glossary"]
     assert sections["concentration"].figure is not None
     top = tables["segments"].index[0]
     label = narrative.t("behaviour", language)
     assert sections["behaviour"].heading == label
     assert f"{int(tables['segments'].loc[top, 'customers']):,}" in sections["behaviour"].text
-    actions = sections["actions"].table
-    assert len(actions) == min(8, len(tables["playbook"]))
-    by_action = tables["playbook"].groupby("action")["customers"].sum()
-    biggest = by_action.loc[tables["playbook"].groupby("action")["revenue_share"].sum().idxmax()]
-    assert f"{int(biggest):,}" in sections["actions"].text
+    # issue 16: every customer in exactly one action group; the headline's totals are the
+    # groups' totals; every group shown, each with every rule inside it
+    groups = sections["actions"].table
+    assert groups["customers"].sum() == len(customers)
+    assert groups["revenue"].sum() == pytest.approx(customers["revenue"].sum())
+    assert set(groups.index) == set(customers["recommended_action"])
+    assert f"all {len(customers):,}" in sections["actions"].text \
+        or f"全部 {len(customers):,}" in sections["actions"].text
+    assert list(groups["at_stake"]) == sorted(groups["at_stake"], reverse=True)
+    for action, rules in tables["playbook"].groupby("action"):
+        assert rules["customers"].sum() == groups.at[action, "customers"]
+        for who, n in zip(rules["who"], rules["customers"]):
+            assert f"{who} ({n:,})" in groups.at[action, "who"]
+    # the findings: at most five, each one sentence with a number and an action
+    items = sections["summary"].items
+    assert 1 <= len(items) <= 5
+    for item in items:
+        assert re.search(r"\d", item) and ("Action:" in item or "行动：" in item)
     # without the stages' tables the report leaves those sections out instead of recomputing
     bare = [s.key for s in report.build(customers, metrics, {}, params.report)]
-    assert bare == ["headline", "concentration", "lifecycle"]
+    assert bare == ["summary", "actions", "concentration", "lifecycle", "migration",
+                    "data_quality", "glossary"]
+
+
+def test_findings_are_ranked_by_money_and_name_the_key_customers_lapsing():
+    customers, metrics, tables, params = _stages("en")
+    found = report.story.findings(customers, metrics, "en", "EUR")
+    assert [f.money for f in found] == sorted((f.money for f in found), reverse=True)
+    a = customers["abc_tier"].astype(str) == "A"
+    lapsing = a & customers["lifecycle_stage"].isin(["dormant", "churned"])
+    hit = [f for f in found if f.key == "key_lapsing"]
+    if lapsing.any():
+        assert hit[0].customers == lapsing.sum()
+        assert hit[0].money == pytest.approx(customers.loc[lapsing, "revenue"].sum())
+        assert f"{int(lapsing.sum()):,} tier-A customers" in hit[0].text
+
+
+def test_the_at_risk_list_holds_overdue_valuable_customers_the_model_also_doubts():
+    from analysis.risk import at_risk
+    c = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d", "e"],
+        "revenue": [500.0, 900.0, 300.0, 800.0, 0.0],
+        "frequency": [4.0, 9.0, 0.0, 2.0, 3.0], "recency": [40.0, 90.0, 0.0, 100.0, 30.0],
+        "last_purchase": pd.to_datetime(["2020-02-10", "2020-12-25", "2020-01-05",
+                                         "2020-04-10", "2020-02-01"]),
+        "p_alive": [0.2, 0.1, 0.1, 0.9, 0.1]})
+    window = Window(pd.Timestamp("2020-01-01"), pd.Timestamp("2020-12-31"), TimeUnit("day"))
+    risk = at_risk(c, window)
+    # a: 10-day gap, 325 days quiet, P(alive) 0.2 -> at risk; b: 10-day gap, 6 days quiet
+    # -> not overdue; c: one-time buyer, no rhythm; d: overdue but P(alive) 0.9; e: no
+    # revenue
+    assert risk["customer_id"].tolist() == ["a"]
+    assert risk.loc[0, "times_usual_gap"] == pytest.approx(325 / 10)
+    assert risk.loc[0, "days_since_last"] == 325
+    without_model = at_risk(c.drop(columns="p_alive"), window)
+    assert without_model["customer_id"].tolist() == ["d", "a"]  # by revenue
 
 
 def test_index_page_is_one_self_contained_file(tmp_path):

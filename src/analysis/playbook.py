@@ -20,7 +20,7 @@ import pandas as pd
 from .errors import ParamError
 
 __all__ = ["STAGES", "SLIPPING", "playbook_table",
-           "segment_names", "segment_label", "segment_table", "check_partition",
+           "segment_names", "segment_label", "segment_description", "segment_table", "check_partition",
            "check_playbook_covers"]
 
 STAGES = ("new", "active", "dormant", "churned")
@@ -51,6 +51,13 @@ def segment_label(name: str, language: str) -> str:
         hit = table.loc[table["segment"] == name, "segment_zh"]
         return hit.iloc[0] if len(hit) else name
     return name
+
+
+def segment_description(name: str, language: str) -> str:
+    """What a segment's customers have in common, in ``language`` (the report's glossary)."""
+    table = _default_segments()
+    hit = table.loc[table["segment"] == name, f"description_{language}"]
+    return hit.iloc[0] if len(hit) else ""
 
 
 def segment_table(overrides: Mapping[str, Any] | None = None) -> pd.DataFrame:

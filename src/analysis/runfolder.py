@@ -72,7 +72,8 @@ def order_columns(customers: pd.DataFrame) -> pd.DataFrame:
     first = [c for c in CUSTOMER_COLUMNS if c in customers]
     first += sorted((c for c in customers if re.fullmatch(r"predicted_clv_\d+m", c)),
                     key=lambda c: int(c[14:-1]))
-    first += [c for c in ("profit",) if c in customers]
+    first += [c for c in ("profit", "rfm_segment_label", "lifecycle_stage_label")
+              if c in customers]
     return customers[first + [c for c in customers if c not in first]]
 
 

@@ -196,7 +196,7 @@ def playbook_summary(customers: pd.DataFrame, rec: pd.DataFrame, language: str =
                  stage_label(b["lifecycle_stage"], language) if b["lifecycle_stage"] != "*"
                  else None,
                  segment_label(b["rfm_segment"], language) if b["rfm_segment"] != "*" else None]
-        who.append(" & ".join(p for p in parts if p))
+        who.append(("、" if language == "zh" else " & ").join(p for p in parts if p))
     g.insert(1, "who", who)
     g["revenue_share"] = g["revenue"] / customers["revenue"].sum()
     g["why"] = [book.loc[r, "rationale_zh" if language == "zh" else "rationale_en"]

@@ -1,5 +1,5 @@
 """The tables a CRM loads: customers.csv / .parquet / .xlsx (with summary sheets, the
-cleaning ledger and the data dictionary) and data_dictionary.md.
+cleaning ledger and the data dictionary), data_dictionary.md and at_risk.csv.
 
 The XLSX file is written by hand (:func:`write_xlsx`) because openpyxl builds a Python
 object per cell: ~16 s for the 23,570 x 23 CDNOW customer table and minutes at a million
@@ -18,9 +18,17 @@ import pandas as pd
 
 from ..config import ReportParams
 from ..narrative.glossary import dictionary, dictionary_markdown
+from ..narrative.labels import stage_label
+from ..playbook import STAGES, segment_label
+from ..risk import at_risk
 from ..runfolder import LEDGER, export_customers, replacing, spreadsheet_safe
+from ..units import TimeUnit, Window
 
-__all__ = ["write_xlsx", "summary_sheets", "write_tables"]
+__all__ = ["AT_RISK_LIMIT", "write_xlsx", "summary_sheets", "at_risk_list", "labelled",
+           "write_tables"]
+
+#: customers in at_risk.csv (the page shows the first ten)
+AT_RISK_LIMIT = 100
 
 _NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -121,13 +129,40 @@ def summary_sheets(customers: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return sheets
 
 
+def at_risk_list(customers: pd.DataFrame, metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """The valuable customers whose activity is falling (:func:`analysis.risk.at_risk`),
+    the window taken from metrics.json's period."""
+    period = metrics["period"]
+    window = Window(pd.Timestamp(period["start"]), pd.Timestamp(period["end"]),
+                    TimeUnit(period["time_unit"]))
+    return at_risk(customers, window, AT_RISK_LIMIT)
+
+
+def labelled(customers: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """In a language other than English, a label column beside each coded one
+    (``rfm_segment_label``, ``lifecycle_stage_label``): the codes stay stable for machines,
+    the labels are for people."""
+    if lang == "en":
+        return customers
+    out = customers.copy()
+    if "rfm_segment" in out:
+        out["rfm_segment_label"] = out["rfm_segment"].map(lambda v: segment_label(v, lang))
+    if "lifecycle_stage" in out:
+        out["lifecycle_stage_label"] = out["lifecycle_stage"].map(
+            lambda v: stage_label(v, lang) if v in STAGES else v)
+    return out
+
+
 def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportParams,
                  metrics: Mapping[str, Any]) -> dict[str, Path]:
-    """customers.csv / .parquet / .xlsx (with summary and dictionary sheets) and
-    data_dictionary.md."""
+    """customers.csv / .parquet / .xlsx (with summary and dictionary sheets),
+    data_dictionary.md and at_risk.csv."""
     run = Path(run_dir)
     lang = params.language
-    table = export_customers(run, customers)
+    table = export_customers(run, labelled(customers, lang))
+    with replacing(run / "at_risk.csv") as tmp:
+        at_risk_list(table, metrics).apply(spreadsheet_safe).to_csv(
+            tmp, index=False, date_format="%Y-%m-%d")
     dic = dictionary(list(table.columns), lang, metrics.get("currency", params.currency),
                      params.time_unit.name, (metrics.get("clv") or {}).get("model"))
     with replacing(run / "data_dictionary.md") as tmp:
@@ -143,4 +178,5 @@ def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportPar
     with replacing(run / "customers.xlsx") as tmp:
         write_xlsx(tmp, sheets)
     return {"csv": run / "customers.csv", "parquet": run / "customers.parquet",
-            "xlsx": run / "customers.xlsx", "dictionary": run / "data_dictionary.md"}
+            "xlsx": run / "customers.xlsx", "dictionary": run / "data_dictionary.md",
+            "at_risk": run / "at_risk.csv"}

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from .. import plots
+from . import story
 from ..config import ReportParams
-from ..narrative.labels import SENTENCES, s, stage_label, t
+from ..narrative.labels import SENTENCES, markdown_text, s, stage_label, t
 from ..narrative.stages import (fit_check_sentence, join_sentences, model_choice_text,
                                 sufficiency_sentence)
 from ..playbook import SLIPPING, STAGES, segment_label
@@ -30,25 +31,41 @@ class Section:
     text: str
     figure: Any = None          # matplotlib Figure
     table: pd.DataFrame | None = None
+    items: list[str] | None = None  # a list to show as such (the findings)
+
+    def markdown(self) -> str:
+        """The section as notebook Markdown, its words escaped (data values such as an id
+        with * or _ stay text)."""
+        lines = [f"### {markdown_text(self.heading)}", ""]
+        if self.text:
+            lines.append(markdown_text(self.text))
+        lines += [f"{i}. {markdown_text(x)}" for i, x in enumerate(self.items or [], 1)]
+        return "\n".join(lines)
 
 
 def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
-          tables: Mapping[str, pd.DataFrame], params: ReportParams) -> list[Section]:
-    """The report's sections, in order, for the data of this run."""
+          tables: Mapping[str, pd.DataFrame], params: ReportParams,
+          risk: pd.DataFrame | None = None) -> list[Section]:
+    """The report's sections, in order, for the data of this run: the findings first, then
+    what to do (every customer in one group) and who is at risk, then the evidence
+    (concentration, behaviour, lifecycle, tier movement, CLV, dimensions), data quality
+    and a glossary. ``risk``: the at-risk list (``risk.at_risk``), when the run made one."""
     lang, cur = params.language, metrics.get("currency", params.currency)
     plots.set_style(lang)
     out: list[Section] = []
-    period = metrics["period"]
-    out.append(Section("headline", t("headline", lang), s(
-        "headline", lang, customers=metrics["customers"], transactions=metrics["transactions"],
-        start=period["start"], end=period["end"], revenue=money(metrics["revenue"], cur))))
-
-    large = [w for w in (metrics.get("cleaning") or {}).get("warnings", [])
-             if w.startswith("LARGE DROP")]
-    if large:
-        out.append(Section("data_quality", t("data_quality", lang),
-                           s("data_quality", lang, n=len(large)) + " " + " ".join(large)))
-
+    found = story.findings(customers, metrics, lang, cur)
+    if found:
+        out.append(Section("summary", t("summary", lang), "", items=[f.text for f in found]))
+    if "recommended_action" in customers:
+        groups = story.action_groups(customers, tables.get("playbook"))
+        out.append(Section("actions", t("actions", lang),
+                           story.decisions_text(groups, metrics, lang, cur), table=groups))
+    if risk is not None:
+        text = s("at_risk", lang, n=len(risk), value=money(float(risk["revenue"].sum()), cur),
+                 shown=min(len(risk), story.AT_RISK_SHOWN)) if len(risk) \
+            else s("at_risk_none", lang)
+        out.append(Section("at_risk", t("at_risk", lang), text,
+                           table=story.at_risk_table(risk, lang, cur) if len(risk) else None))
     pareto, abc = metrics.get("pareto"), metrics.get("abc")
     if pareto and abc and pareto.get("customer_share_for_80pct_revenue") is not None:
         out.append(_concentration_section(pareto, abc, tables.get("lorenz"),
@@ -58,11 +75,23 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
     life = metrics.get("lifecycle")
     if life:
         out.append(_lifecycle_section(life, lang))
+    moved = story.migration_text(metrics.get("migration") or {}, lang)
+    if moved:
+        out.append(Section("migration", t("migration", lang), moved))
     clv = metrics.get("clv")
     if clv:
         out.append(_clv_section(customers, clv, lang, cur))
-    if "playbook" in tables:
-        out.append(_actions_section(tables["playbook"], lang))
+    for dim in story.dimension_columns(customers):
+        text, table = story.dimension_table(customers, dim, lang, cur)
+        out.append(Section(f"dimension:{dim}", t("dimensions", lang).format(dimension=dim),
+                           text, table=table))
+    large = [w for w in (metrics.get("cleaning") or {}).get("warnings", [])
+             if w.startswith("LARGE DROP")]
+    quality = story.quality_text(customers, metrics, lang, cur)
+    if large:
+        quality = s("data_quality", lang, n=len(large)) + " " + " ".join(large) + " " + quality
+    out.append(Section("data_quality", t("data_quality", lang), quality.strip()))
+    out.append(Section("glossary", t("glossary", lang), story.glossary_text(lang)))
     return out
 
 
@@ -167,16 +196,3 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     return Section("clv", t("clv", lang), text, fig)
 
 
-def _actions_section(summ: pd.DataFrame, lang) -> Section:
-    """The playbook summary of notebook 03 (customers and revenue per action and rule)."""
-    by_action = summ.groupby("action").agg(customers=("customers", "sum"),
-                                          revenue_share=("revenue_share", "sum")) \
-        .sort_values("revenue_share", ascending=False)
-    sep = "；" if lang == "zh" else "; "
-    items = sep.join(s("action_item", lang, action=a, n=int(r.customers), share=r.revenue_share)
-                     for a, r in by_action.head(3).iterrows())
-    table = summ.head(8)[["action", "who", "customers", "revenue_share", "why"]].rename(columns={
-        "action": t("action", lang), "who": t("who", lang), "customers": t("customers", lang),
-        "revenue_share": t("share_revenue", lang), "why": t("why", lang)})
-    table[t("share_revenue", lang)] = table[t("share_revenue", lang)].map(lambda v: f"{v:.1%}")
-    return Section("actions", t("actions", lang), s("actions", lang, items=items), table=table)
