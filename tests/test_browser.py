@@ -4,6 +4,7 @@ Chinese at a phone's width (390 px) and a desktop's (1280 px): the index page an
 notebook page it links to. No page scrolls sideways, the browser logs no error, nothing is
 fetched from outside the run folder, and chart text stays readable (at least 9 CSS pixels
 as rendered)."""
+import re
 import shutil
 
 import pytest
@@ -96,6 +97,10 @@ def test_the_report_reads_on_a_phone_and_a_desktop(browser, cdnow_run, cdnow_zh_
         found, figures = _check_page(browser, run / "report" / name, width)
         if name == "index.html":
             assert figures >= 4  # the index's charts carry their smallest text size
+        if language == "zh":  # the notebook pages read in Chinese too
+            heading = browser.find_element("tag name", "h1").text
+            if not re.search(r"[\u4e00-\u9fff]", heading):
+                found.append(f"heading not in Chinese: {heading!r}")
         if found:
             problems[name] = found
     assert not problems, problems

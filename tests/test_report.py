@@ -218,3 +218,39 @@ def test_the_clv_total_stands_beside_its_holdout_error_and_failed_refits(languag
     text = {s.key: s.text for s in report.build(customers, metrics, tables,
                                                params.report)}["clv"]
     assert "-14%" not in text and interval in text
+
+
+def test_every_markdown_cell_has_its_chinese_text():
+    """A zh run renders the notebooks' Markdown cells in Chinese: every cell has one."""
+    import json
+    from analysis.narrative.translate import NOTEBOOK_TEXT
+    from conftest import ROOT
+    ids = []
+    for path in sorted((ROOT / "notebooks").glob("0*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        ids += [c["id"] for c in cells if c["cell_type"] == "markdown"]
+    assert sorted(ids) == sorted(NOTEBOOK_TEXT)
+    for i in ids:
+        head = NOTEBOOK_TEXT[i].lstrip().splitlines()[0]
+        assert head.startswith("#") and re.search(r"[\u4e00-\u9fff]", head), i
+
+
+def test_figure_texts_are_translated_exactly_or_by_template():
+    from analysis import plots
+    from analysis.narrative.translate import translate_figure, translate_text
+    assert translate_text("Transactions per month", "zh") == "每月交易数"
+    assert translate_text("revenue (EUR)", "zh") == "收入（EUR）"
+    assert translate_text("Predicted CLV per customer, next 12 months", "zh") == \
+        "每位客户未来 12 个月的预测 CLV"
+    assert translate_text("expected purchases in the next week", "zh") == "下一周的预期购买次数"
+    assert translate_text("Cannot Lose Them", "zh") == "不容流失"
+    assert translate_text("churned", "zh") == narrative.STAGE_LABELS["churned"]["zh"]
+    assert translate_text("unknown words", "zh") == "unknown words"
+    assert translate_text("Transactions per month", "en") == "Transactions per month"
+    fig = plots.bar_counts(pd.Series({"active": 3, "churned": 5}), "Customers by lifecycle stage",
+                           "lifecycle stage")
+    translate_figure(fig, "zh")
+    ax = fig.axes[0]
+    assert ax.get_title() == "各生命周期阶段的客户数" and ax.get_xlabel() == "生命周期阶段"
+    assert [t.get_text() for t in ax.get_xticklabels()] == \
+        [narrative.STAGE_LABELS[k]["zh"] for k in ("active", "churned")]

@@ -21,6 +21,7 @@ from IPython.display import display
 from matplotlib import font_manager
 
 from .narrative import labels
+from .narrative.translate import translate_figure
 
 __all__ = ["PALETTE", "CJK_FONT", "set_style", "ledger_bars", "monthly_activity",
            "first_purchase_cohorts", "show", "annotated_heatmap", "lorenz", "tier_shares",
@@ -52,7 +53,12 @@ def _register_cjk_font() -> bool:
         return False
 
 
+#: the language set_style was last called with (show() translates figures into it)
+_STYLE = {"language": "en"}
+
+
 def set_style(language: str = "en") -> None:
+    _STYLE["language"] = language
     sns.set_theme(style="whitegrid", context="notebook")
     # text.parse_math off: a data label such as "$0_$50" is text, not TeX (it crashed)
     plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "figure.figsize": (8, 4.2),
@@ -113,8 +119,9 @@ def first_purchase_cohorts(customers: pd.DataFrame, ax: plt.Axes | None = None) 
 
 
 def show(fig: plt.Figure) -> None:
-    """Display a figure in the notebook and free it (keeps memory flat in long runs)."""
-    display(fig)
+    """Display a figure in the notebook (its texts in the run's language) and free it
+    (keeps memory flat in long runs)."""
+    display(translate_figure(fig, _STYLE["language"]))
     plt.close(fig)
 
 

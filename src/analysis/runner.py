@@ -40,6 +40,7 @@ from .folders import (point_latest, reserve, reserve_out, slug, sweep_stale, swe
                       writable_dir)
 from .pipeline import stage1
 from .report import write_index
+from .narrative.translate import translate_notebook
 from .report.html import clean_page
 from .runfolder import METRICS, read_metrics, replacing, write_json
 from .stage1.engine import check_source
@@ -88,7 +89,9 @@ def notebook_paths(directory: Path = NOTEBOOK_DIR) -> list[Path]:
 
 def render_report(run_dir: Path, params: Params) -> None:
     """report/NN_*.html for each executed notebook (no code cells), then report/index.html."""
-    from nbconvert import HTMLExporter  # a second to import; only a finished run renders
+    # nbformat and nbconvert take a second to import; only a finished run renders
+    import nbformat
+    from nbconvert import HTMLExporter  # (the same reason)
     report_dir = run_dir / "report"
     report_dir.mkdir(exist_ok=True)
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
@@ -106,7 +109,9 @@ def render_report(run_dir: Path, params: Params) -> None:
     pages = []
     for nb in sorted(p for p in (run_dir / "notebooks").glob("*.ipynb")
                      if not p.name.startswith(".")):
-        body, _ = exporter.from_filename(str(nb))
+        notebook = translate_notebook(nbformat.read(str(nb), as_version=4),
+                                      params.report.language)
+        body, _ = exporter.from_notebook_node(notebook)
         out = report_dir / (nb.stem + ".html")
         with replacing(out) as tmp:
             tmp.write_text(clean_page(body, paths), encoding="utf-8")
