@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 import pandas as pd
+from IPython.display import Markdown, display
 
 from . import plots
 from .config import Params, public, resolve, typed
+from .narrative.labels import markdown_text
 from .runfolder import (CUSTOMERS, LEDGER, STAGE1, TRANSACTIONS, add_columns, read_ledger,
                         replacing, update_metrics, write_customers, write_json,
                         write_tables)
@@ -222,6 +224,12 @@ def readable_number(v: float) -> str:
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.3g}"
+
+
+def say(text: str) -> None:
+    """Show a paragraph in the notebook as Markdown, its words escaped (an example row's
+    id with * or _, or a value with $, stays text)."""
+    display(Markdown(markdown_text(text)))
 
 
 def setup(params_path: str | None, overrides: Mapping[str, Any] | None, run_dir: str | Path,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import InputError
 
-__all__ = ["RULES", "RULE_HINT", "EARLIEST_DATE", "CURRENCY_SYMBOLS",
+__all__ = ["dropped_rows", "RULES", "RULE_HINT", "EARLIEST_DATE", "CURRENCY_SYMBOLS",
            "MAX_ROW_AMOUNT", "MAX_TOTAL_CENTS", "date_limit", "implausible_warning",
            "negative_quantity_warning", "example_text", "large_drop_warnings",
            "example_order", "rounding_cents", "make_ledger", "require_purchases",
@@ -141,6 +141,12 @@ def require_purchases(clean: pd.DataFrame, ledger: pd.DataFrame, file: str) -> N
                                  if r.step not in ("input", "kept") and r.rows),
                      file=file, hint="Check the column mapping and the cleaning parameters "
                      "(returns, drop_* and observation window)")
+
+
+def dropped_rows(ledger: pd.DataFrame) -> int:
+    """Rows the cleaning rules removed (0 when every row was kept)."""
+    steps = ledger[~ledger["step"].isin(["input", "kept", "rounding"])]
+    return int(steps["rows"].sum())
 
 
 def check_ledger(ledger: pd.DataFrame) -> None:
