@@ -261,23 +261,31 @@ def test_zh_report_has_no_untranslated_label(anon_zh_run):
     assert not leaks, leaks
     for key in ("concentration", "behaviour", "lifecycle", "actions"):
         assert narrative.LABELS[key]["zh"] in visible
+    # the large-drop warning of the data-quality section reads in Chinese too
+    assert "LARGE DROP" not in visible and "大幅删除" in visible
     customers = pd.read_csv(out / "customers.csv")
     assert set(customers["recommended_action"]) <= {v["zh"] for v in narrative.ACTIONS.values()}
 
 
 def test_dictionary_covers_every_column(retail_run, cdnow_run):
-    for out in (retail_run[0], cdnow_run[0]):
+    """Both runs' dictionaries cover every column; the retail run is in Chinese, so its
+    sheets and their headers are too (the customers sheet keeps the column codes)."""
+    for out, lang in ((retail_run[0], "zh"), (cdnow_run[0], "en")):
+        name = {k: v[lang] for k, v in narrative.TEXT["sheet_names"].items()}
+        head = {k: v[lang] for k, v in narrative.TEXT["sheet_columns"].items()}
         csv_cols = list(pd.read_csv(out / "customers.csv", nrows=1).columns)
-        dic = pd.read_excel(out / "customers.xlsx", sheet_name="dictionary", engine="calamine")
-        assert list(dic["column"]) == csv_cols
-        assert dic["description"].str.len().gt(1).all() and dic["unit"].notna().all()
+        dic = pd.read_excel(out / "customers.xlsx", sheet_name=name["dictionary"],
+                            engine="calamine")
+        assert list(dic[head["column"]]) == csv_cols
+        assert dic[head["description"]].str.len().gt(1).all() and dic[head["unit"]].notna().all()
         md = (out / "data_dictionary.md").read_text(encoding="utf-8")
         for col in csv_cols:
             assert f"`{col}`" in md
         sheets = pd.ExcelFile(out / "customers.xlsx", engine="calamine").sheet_names
-        assert {"customers", "abc_tiers", "rfm_segments", "lifecycle", "actions",
-                "dictionary"} <= set(sheets)
-        xl = pd.read_excel(out / "customers.xlsx", sheet_name="customers", dtype={"customer_id": str}, engine="calamine")
+        assert {name[k] for k in ("customers", "abc_tiers", "rfm_segments", "lifecycle",
+                                  "actions", "dictionary")} <= set(sheets)
+        xl = pd.read_excel(out / "customers.xlsx", sheet_name=name["customers"],
+                           dtype={"customer_id": str}, engine="calamine")
         assert len(xl) == len(pd.read_csv(out / "customers.csv"))
     for col in narrative.COLUMN_DOCS:
         assert narrative.COLUMN_DOCS[col]["zh"][0] and narrative.COLUMN_DOCS[col]["en"][0]

@@ -25,6 +25,7 @@ from IPython.display import Markdown, display
 from . import plots
 from .config import Params, public, resolve, typed
 from .narrative.labels import markdown_text
+from .narrative.translate import show_tables_in
 from .runfolder import (CUSTOMERS, LEDGER, STAGE1, TRANSACTIONS, add_columns, read_ledger,
                         replacing, update_metrics, write_customers, write_json,
                         write_tables)
@@ -242,4 +243,5 @@ def setup(params_path: str | None, overrides: Mapping[str, Any] | None, run_dir:
     # tables as a reader wants them: 16,874 not 16873.733740, 0.000123 not 0.00, whole texts
     pd.set_option("display.float_format", readable_number)
     pd.set_option("display.max_colwidth", None)
+    show_tables_in(params.report.language)  # table headers in the run's language
     return Notebook(params, Path(run_dir), str(data_path))

@@ -15,7 +15,7 @@ from ..playbook import segment_label, segment_names
 from .labels import STAGE_LABELS, TEXT
 
 __all__ = ["NOTEBOOK_TEXT", "FIGURE_TEXT", "translate_text", "translate_figure",
-           "translate_notebook"]
+           "translate_table", "show_tables_in", "translate_notebook"]
 
 
 def _load() -> dict[str, str]:
@@ -68,6 +68,37 @@ def translate_figure(fig: Any, lang: str) -> Any:
         if new != words:
             text.set_text(new)
     return fig
+
+
+def translate_table(frame: Any, lang: str) -> Any:
+    """A DataFrame (or a pandas Styler) with its column and index labels in ``lang``: the
+    headers a notebook page shows. Values are left as they are."""
+    if lang == "en":
+        return frame
+    word = lambda v: translate_text(v, lang) if isinstance(v, str) else v
+    if hasattr(frame, "format_index"):  # a Styler keeps its formats; relabel what it shows
+        return frame.format_index(word, axis=0).format_index(word, axis=1)
+    out = frame.rename(columns=word, index=word)
+    out.columns.names = [word(n) for n in out.columns.names]
+    out.index.names = [word(n) for n in out.index.names]
+    return out
+
+
+def show_tables_in(lang: str) -> None:
+    """In a notebook kernel, show every DataFrame and Styler with headers in ``lang``."""
+    try:
+        from IPython import get_ipython  # only inside a kernel is there anything to set
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or lang == "en":
+        return
+    import pandas as pd  # (loaded already by every notebook)
+    from pandas.io.formats.style import Styler  # (the same)
+    html = shell.display_formatter.formatters["text/html"]
+    html.for_type(pd.DataFrame, lambda df: translate_table(df, lang).to_html(
+        max_rows=pd.get_option("display.max_rows")))
+    html.for_type(Styler, lambda st: translate_table(st, lang).to_html())
 
 
 def translate_notebook(nb: Any, lang: str) -> Any:

@@ -18,14 +18,14 @@ import pandas as pd
 
 from ..config import ReportParams
 from ..narrative.glossary import dictionary, dictionary_markdown
-from ..narrative.labels import stage_label
+from ..narrative.labels import TEXT, stage_label
 from ..playbook import STAGES, segment_label
 from ..risk import at_risk
 from ..runfolder import LEDGER, export_customers, replacing, spreadsheet_safe
 from ..units import TimeUnit, Window
 
 __all__ = ["AT_RISK_LIMIT", "write_xlsx", "summary_sheets", "at_risk_list", "labelled",
-           "write_tables"]
+           "localised_sheets", "write_tables"]
 
 #: customers in at_risk.csv (the page shows the first ten)
 AT_RISK_LIMIT = 100
@@ -153,6 +153,29 @@ def labelled(customers: pd.DataFrame, lang: str) -> pd.DataFrame:
     return out
 
 
+def localised_sheets(sheets: Mapping[str, pd.DataFrame], lang: str
+                     ) -> dict[str, pd.DataFrame]:
+    """The XLSX sheets named in ``lang``; the summary, ledger and dictionary sheets with
+    headers in ``lang`` and segment and stage names as labels. The customers sheet keeps
+    its column codes (the dictionary sheet explains them) beside the label columns."""
+    if lang == "en":
+        return dict(sheets)
+    names, headers = TEXT["sheet_names"], TEXT["sheet_columns"]
+    out = {}
+    for key, frame in sheets.items():
+        if key != "customers":
+            frame = frame.copy()
+            if "rfm_segment" in frame:
+                frame["rfm_segment"] = frame["rfm_segment"].map(lambda v: segment_label(v, lang))
+            if "lifecycle_stage" in frame:
+                frame["lifecycle_stage"] = frame["lifecycle_stage"].map(
+                    lambda v: stage_label(v, lang) if v in STAGES else v)
+            frame = frame.rename(columns={c: headers[c][lang] for c in frame.columns
+                                          if c in headers})
+        out[names.get(key, {}).get(lang, key)] = frame
+    return out
+
+
 def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportParams,
                  metrics: Mapping[str, Any]) -> dict[str, Path]:
     """customers.csv / .parquet / .xlsx (with summary and dictionary sheets),
@@ -176,7 +199,7 @@ def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportPar
         sheets["cleaning_ledger"] = pd.read_csv(ledger)
     sheets["dictionary"] = dic
     with replacing(run / "customers.xlsx") as tmp:
-        write_xlsx(tmp, sheets)
+        write_xlsx(tmp, localised_sheets(sheets, lang))
     return {"csv": run / "customers.csv", "parquet": run / "customers.parquet",
             "xlsx": run / "customers.xlsx", "dictionary": run / "data_dictionary.md",
             "at_risk": run / "at_risk.csv"}

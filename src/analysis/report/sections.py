@@ -89,7 +89,8 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
              if w.startswith("LARGE DROP")]
     quality = story.quality_text(customers, metrics, lang, cur)
     if large:
-        quality = s("data_quality", lang, n=len(large)) + " " + " ".join(large) + " " + quality
+        quality = s("data_quality", lang, n=len(large)) + " " + " ".join(
+            story.large_drop_text(w, metrics, lang, cur) for w in large) + " " + quality
     out.append(Section("data_quality", t("data_quality", lang), quality.strip()))
     out.append(Section("glossary", t("glossary", lang), story.glossary_text(lang)))
     return out

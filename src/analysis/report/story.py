@@ -8,18 +8,21 @@ the customers concerned brought, or their predicted value for the CLV finding.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from ..narrative.labels import action_label, s, t
+from ..narrative.labels import TEXT, action_label, s, t
 from ..playbook import segment_description, segment_label, segment_names
 from ..runfolder import CUSTOMER_COLUMNS
 from ..units import money
 
-__all__ = ["MAX_FINDINGS", "AT_RISK_SHOWN", "Finding", "findings", "action_groups",
+RULE_TEXT: dict[str, dict[str, str]] = TEXT["rule_text"]
+
+__all__ = ["large_drop_text", "MAX_FINDINGS", "AT_RISK_SHOWN", "Finding", "findings", "action_groups",
            "decisions_text", "at_risk_table", "migration_text", "dimension_columns",
            "dimension_table", "quality_text", "glossary_text"]
 
@@ -201,3 +204,19 @@ def glossary_text(lang: str) -> str:
     items = [s("glossary_segment", lang, name=segment_label(n, lang),
                description=segment_description(n, lang)) for n in segment_names()]
     return s("glossary", lang, segments=("；" if lang == "zh" else "; ").join(items))
+
+
+def large_drop_text(warning: str, metrics: Mapping[str, Any], lang: str, cur: str) -> str:
+    """A LARGE DROP warning of stage 1 in ``lang``: the rule's name, both shares and the
+    example row, from metrics.json's ledger figures (the warning's own English otherwise)."""
+    hit = re.match(r"LARGE DROP: rule (\w+) removed .*?, e\.g\. (\{.*?\});", warning)
+    cleaning = metrics.get("cleaning") or {}
+    if lang == "en" or not hit or hit.group(1) not in (cleaning.get("dropped") or {}):
+        return warning
+    rule, example = hit.groups()
+    d = cleaning["dropped"][rule]
+    n, total = cleaning["input_rows"], cleaning["input_revenue"]
+    return s("large_drop", lang, rule=RULE_TEXT[rule][lang], rows=d["rows"], n=n,
+             row_share=d["rows"] / n if n else 0.0, revenue=money(d["revenue"], cur),
+             total=money(total, cur),
+             revenue_share=abs(d["revenue"] / total) if total else 0.0, example=example)
