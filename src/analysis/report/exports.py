@@ -145,12 +145,15 @@ def labelled(customers: pd.DataFrame, lang: str) -> pd.DataFrame:
     if lang == "en":
         return customers
     out = customers.copy()
-    if "rfm_segment" in out:
-        out["rfm_segment_label"] = out["rfm_segment"].map(lambda v: segment_label(v, lang))
-    if "lifecycle_stage" in out:
-        out["lifecycle_stage_label"] = out["lifecycle_stage"].map(
-            lambda v: stage_label(v, lang) if v in STAGES else v)
+    for col in ("rfm_segment", "lifecycle_stage"):
+        if col in out:
+            out[f"{col}_label"] = _labels(out[col], lang)
     return out
+
+
+def _labels(codes: pd.Series, lang: str) -> pd.Series:
+    """Segment or lifecycle-stage codes as their labels in ``lang``."""
+    return codes.map(lambda v: stage_label(v, lang) if v in STAGES else segment_label(v, lang))
 
 
 def localised_sheets(sheets: Mapping[str, pd.DataFrame], lang: str
@@ -165,11 +168,9 @@ def localised_sheets(sheets: Mapping[str, pd.DataFrame], lang: str
     for key, frame in sheets.items():
         if key != "customers":
             frame = frame.copy()
-            if "rfm_segment" in frame:
-                frame["rfm_segment"] = frame["rfm_segment"].map(lambda v: segment_label(v, lang))
-            if "lifecycle_stage" in frame:
-                frame["lifecycle_stage"] = frame["lifecycle_stage"].map(
-                    lambda v: stage_label(v, lang) if v in STAGES else v)
+            for col in ("rfm_segment", "lifecycle_stage"):
+                if col in frame:
+                    frame[col] = _labels(frame[col], lang)
             frame = frame.rename(columns={c: headers[c][lang] for c in frame.columns
                                           if c in headers})
         out[names.get(key, {}).get(lang, key)] = frame
