@@ -2,8 +2,10 @@
 packages (``make chromium``), driven by Selenium, open the CDNOW report in English and
 Chinese at a phone's width (390 px) and a desktop's (1280 px): the index page and every
 notebook page it links to. No page scrolls sideways, the browser logs no error, nothing is
-fetched from outside the run folder, and chart text stays readable (at least 9 CSS pixels
-as rendered)."""
+fetched from outside the run folder, and chart text stays readable: at least 9 CSS pixels
+as rendered on the index page (each figure records its smallest text), and notebook
+figures kept at the size they were drawn (90 dpi; their smallest text, 8 pt, is 10 px)
+inside boxes that scroll on their own."""
 import re
 import shutil
 
@@ -77,6 +79,12 @@ def _check_page(driver, path, width):
         ".filter(n => !n.startsWith('data:') && !n.startsWith('file:'))")
     if outside:
         problems.append(f"requests outside the run folder: {outside[:3]}")
+    if path.name != "index.html" and width < 700:  # notebook figures: full size, own box
+        shrunk = driver.execute_script(
+            "return [...document.querySelectorAll('.jp-RenderedImage img')]"
+            ".filter(i => i.clientWidth < i.naturalWidth).length")
+        if shrunk:
+            problems.append(f"{shrunk} notebook figure(s) shrunk below their drawn size")
     fonts = driver.execute_script(
         "return [...document.querySelectorAll('img[data-min-font-px]')].map(i => "
         "[parseFloat(i.dataset.minFontPx) * i.clientWidth / i.naturalWidth, i.alt])")

@@ -95,9 +95,14 @@ _EXTERNAL = re.compile(r"<link\b[^>]*href=['\"]?(?:https?:)?//[^>]*>", re.I)
 
 def clean_page(page: str, paths: Mapping[str, str]) -> str:
     """A notebook page as the report links it: no scripts (nbconvert's template loads
-    require.js and MathJax from a CDN; the pages need neither), no external links, and
-    each machine path (``paths``: path -> what to show instead) replaced by its name."""
+    require.js and MathJax from a CDN; the pages need neither), no external links, each
+    machine path (``paths``: path -> what to show instead) replaced by its name, and
+    figures kept at full size on a phone (their boxes scroll sideways, the page does not)."""
     page = _EXTERNAL.sub("", _SCRIPT.sub("", page))
+    # on a phone a notebook figure (8-13 inches at 90 dpi) would shrink its text to ~5 px:
+    # keep it at full size inside its output box, which scrolls on its own (the page does not)
+    page = page.replace("</head>", "<style>@media (max-width: 700px) {.jp-RenderedImage img "
+                        "{max-width: none}}</style></head>", 1)
     for path, name in sorted(paths.items(), key=lambda kv: -len(kv[0])):
         page = page.replace(path, name).replace(html.escape(path), html.escape(name))
     return page
