@@ -11,8 +11,6 @@ import shutil
 
 import pytest
 
-from conftest import CDNOW  # noqa: F401  (the runs below are CDNOW's)
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAGES = ["index.html", "01_data_cleaning.html", "02_value_tiers.html", "03_segments.html",

@@ -3,8 +3,6 @@ keeps a file on one worker): the contract files, the stakeholder report, anonymi
 the zh labels, the dictionary and determinism."""
 import json
 import re
-import shutil
-import subprocess
 import zipfile
 
 import pandas as pd
