@@ -158,3 +158,8 @@ def test_the_stage_result_holds_what_the_notebook_and_report_show():
     gini = f"{result.pareto['gini']:.2f}"
     assert f"Gini coefficient is {gini}" in en and f"基尼系数为 {gini}" in zh
     assert "Tier A is 2 customers (40.0%)" in en and "A 层级有 2 位客户（40.0%）" in zh
+    # notebook 02's table of the top shares: revenue 267, the top customer (a, 200) is the
+    # top 1, 5, 10 and 20 % alike
+    top = result.top_shares()
+    assert top.index.tolist() == ["1 %", "5 %", "10 %", "20 %"]
+    assert top["share of revenue"].tolist() == [f"{200 / 267:.1%}"] * 4

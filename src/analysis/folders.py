@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import InputError
 from .runfolder import write_json
 
-__all__ = ["LATEST", "slug", "writable_dir", "sweep_stale", "point_latest",
+__all__ = ["LATEST", "final_of", "slug", "writable_dir", "sweep_stale", "point_latest",
            "reserve", "reserve_out", "settle_notebook", "sweep_temporaries"]
 
 def _pid_alive(pid: int) -> bool:
@@ -47,11 +47,17 @@ def sweep_stale(outputs: Path) -> list[Path]:
         manifest["status"] = "failed"
         manifest["error"] = "interrupted: the run's process ended before it finished"
         write_json(manifest_path, manifest)
-        final = outputs / work.name[1:-len(".partial")]
+        final = final_of(work)
         if not final.exists():
             os.replace(work, final)
             swept.append(final)
     return swept
+
+
+def final_of(work: Path) -> Path:
+    """The folder a run's ``.<name>.partial`` work folder becomes when the run ends."""
+    name = work.name[1:-len(".partial")] if work.name.endswith(".partial") else work.name
+    return work.parent / name
 
 
 def slug(text: str) -> str:

@@ -19,9 +19,8 @@ import pandas as pd
 
 from .errors import ParamError
 
-__all__ = ["STAGES", "SLIPPING", "playbook_table",
-           "segment_names", "segment_label", "segment_description", "segment_table", "check_partition",
-           "check_playbook_covers"]
+__all__ = ["STAGES", "SLIPPING", "playbook_table", "segment_names", "segment_label",
+           "segment_description", "segment_table", "check_partition", "check_playbook_covers"]
 
 STAGES = ("new", "active", "dormant", "churned")
 #: segments of customers who used to buy and have not lately

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
-           "TABLES", "replacing", "read_ledger", "order_columns", "write_customers",
+           "TABLES", "LABEL_COLUMNS", "replacing", "read_ledger", "horizon_column",
+           "horizon_months", "order_columns", "dimension_columns", "write_customers",
            "add_columns", "write_json", "read_metrics", "update_metrics", "write_tables", "read_tables",
            "FORMULA_START", "spreadsheet_safe", "export_customers"]
 
@@ -29,6 +30,9 @@ CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders"
                     "f_score", "m_score", "rfm_segment", "cluster", "lifecycle_stage",
                     "historical_clv", "p_alive", "expected_purchases", "predicted_clv",
                     "clv_tier", "recommended_action"]
+
+#: label columns beside the coded ones in a run whose language is not English
+LABEL_COLUMNS = ("rfm_segment_label", "lifecycle_stage_label")
 
 CUSTOMERS = "customers.parquet"
 TRANSACTIONS = "transactions_clean.parquet"
@@ -65,16 +69,38 @@ def read_ledger(run_dir: str | Path) -> pd.DataFrame:
     return ledger
 
 
-def order_columns(customers: pd.DataFrame) -> pd.DataFrame:
-    """Contract columns first, in the design's order, then any extra columns: predicted
-    CLV over further horizons (shortest first), ``profit`` (when costs are mapped), then
-    the dimensions."""
+def horizon_column(months: int) -> str:
+    """The column of predicted CLV over ``months`` (other than the headline horizon's,
+    ``predicted_clv``)."""
+    return f"predicted_clv_{months}m"
+
+
+def horizon_months(column: str) -> int | None:
+    """The horizon of a :func:`horizon_column`, in months (None for any other column)."""
+    hit = re.fullmatch(r"predicted_clv_(\d+)m", column)
+    return int(hit.group(1)) if hit else None
+
+
+def _known_columns(customers: pd.DataFrame) -> list[str]:
+    """The columns the stages write, in order: the contract's, in the design's order, then
+    predicted CLV over further horizons (shortest first), ``profit`` (when costs are
+    mapped) and the label columns of a run in another language than English."""
     first = [c for c in CUSTOMER_COLUMNS if c in customers]
-    first += sorted((c for c in customers if re.fullmatch(r"predicted_clv_\d+m", c)),
-                    key=lambda c: int(c[14:-1]))
-    first += [c for c in ("profit", "rfm_segment_label", "lifecycle_stage_label")
-              if c in customers]
+    first += sorted((c for c in customers if horizon_months(c) is not None),
+                    key=horizon_months)
+    return first + [c for c in ("profit", *LABEL_COLUMNS) if c in customers]
+
+
+def order_columns(customers: pd.DataFrame) -> pd.DataFrame:
+    """The stages' columns first (:func:`_known_columns`), then the dimensions."""
+    first = _known_columns(customers)
     return customers[first + [c for c in customers if c not in first]]
+
+
+def dimension_columns(customers: pd.DataFrame) -> list[str]:
+    """The customers table's dimension columns (attributes carried from the data)."""
+    known = set(_known_columns(customers))
+    return [c for c in customers.columns if c not in known]
 
 
 def write_customers(run_dir: str | Path, customers: pd.DataFrame) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
-import json
 import os
 import platform
 import shutil
@@ -36,13 +35,13 @@ import yaml
 from .config import SALT_ENV, Params, public, resolve, typed
 from .errors import (EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, InputError, error_line, fail_line,
                      on_sigterm)
-from .folders import (point_latest, reserve, reserve_out, slug, sweep_stale, sweep_temporaries,
-                      writable_dir)
+from .folders import (final_of, point_latest, reserve, reserve_out, slug, sweep_stale,
+                      sweep_temporaries, writable_dir)
 from .pipeline import stage1
 from .report import write_index
 from .narrative.translate import translate_notebook
 from .report.html import clean_page
-from .runfolder import METRICS, read_metrics, replacing, write_json
+from .runfolder import read_metrics, replacing, write_json
 from .stage1.engine import check_source
 from .stage1.load import sha256, source_info
 
@@ -87,8 +86,9 @@ def notebook_paths(directory: Path = NOTEBOOK_DIR) -> list[Path]:
     return paths
 
 
-def render_report(run_dir: Path, params: Params) -> None:
-    """report/NN_*.html for each executed notebook (no code cells), then report/index.html."""
+def render_report(run_dir: Path, params: Params, data: str | None = None) -> None:
+    """report/NN_*.html for each executed notebook (no code cells), then report/index.html.
+    ``data``: the data file's path, shown on the pages by its name only."""
     # nbformat and nbconvert take a second to import; only a finished run renders
     import nbformat
     from nbconvert import HTMLExporter  # (the same reason)
@@ -98,11 +98,7 @@ def render_report(run_dir: Path, params: Params) -> None:
                             exclude_output_prompt=True)
     # no machine paths on a page meant to be forwarded: the data file by its name, the
     # run's work folder by the name it will have
-    manifest = run_dir / "manifest.json"
-    data = str((json.loads(manifest.read_text(encoding="utf-8")).get("input") or {})
-               .get("path", "")) if manifest.exists() else ""
-    final = run_dir.name[1:-len(".partial")] if run_dir.name.endswith(".partial") \
-        else run_dir.name
+    final = final_of(run_dir).name
     paths = {str(run_dir): final, str(run_dir.resolve()): final}
     if data:
         paths.update({data: Path(data).name, str(Path(data).resolve()): Path(data).name})
@@ -256,14 +252,14 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
     if error in SIGNAL_EXIT:
         return status, error, failed_nb, SIGNAL_EXIT[error]
     # what the models found about the data (sufficiency, weak fits) joins stage 1's warnings
-    clv = (read_metrics(work).get("clv") or {}) if (work / METRICS).exists() else {}
+    clv = read_metrics(work).get("clv") or {}
     manifest["warnings"] += [f"CLV: {w}" for w in clv.get("warnings", [])]
     if str(clv.get("status", "")).startswith("unreliable"):
         manifest["warnings"].append(f"CLV: {clv['status']}")
     if status == "ok":
         t0 = time.perf_counter()
         try:
-            render_report(work, params)
+            render_report(work, params, data)
         except Exception as exc:
             status, error = "failed", "rendering the report failed: " + error_line(exc)
         manifest["timings"]["render_seconds"] = round(time.perf_counter() - t0, 2)

@@ -78,8 +78,7 @@ def concentration(revenue: pd.Series | np.ndarray) -> dict[str, Any]:
     cum = np.cumsum(desc)
     for p in TOP_SHARES:
         k = math.ceil(p * n - 1e-9)
-        key = f"top_{int(round(p * 100))}pct_revenue_share"
-        out[key] = float(cum[k - 1] / total) if total and k else 0.0
+        out[_top_key(p)] = float(cum[k - 1] / total) if total and k else 0.0
     if total:
         k80 = int(np.searchsorted(cum, 0.8 * total, side="left")) + 1
         out["customer_share_for_80pct_revenue"] = k80 / n
@@ -249,6 +248,11 @@ def metrics(pareto: Mapping[str, Any], table: pd.DataFrame, params: TierParams,
     }
 
 
+def _top_key(share: float) -> str:
+    """The pareto entry of the revenue share of the top ``share`` of customers."""
+    return f"top_{int(round(share * 100))}pct_revenue_share"
+
+
 @dataclass
 class TierResult:
     """Stage 2's result: concentration, the Lorenz curve, each customer's tier, the tier
@@ -267,6 +271,14 @@ class TierResult:
     def columns(self) -> pd.DataFrame:
         """The customers table's new column (``abc_tier``)."""
         return self.tiers.astype(str).to_frame()
+
+    def top_shares(self) -> pd.DataFrame:
+        """Share of revenue brought by the top 1, 5, 10 and 20 % of customers
+        (:data:`TOP_SHARES`), formatted as notebook 02 shows it."""
+        return pd.DataFrame({
+            "top customers": [f"{p:.0%}".replace("%", " %") for p in TOP_SHARES],
+            "share of revenue": [f"{self.pareto[_top_key(p)]:.1%}" for p in TOP_SHARES]},
+        ).set_index("top customers")
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """What the report shows of this stage: the Lorenz curve (201 points)."""

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
-from ..narrative.stages import fit_check_sentence
+from ..narrative.stages import fit_check_sentence, holdout_error
 from .diagnostics import fit_reasons, standard_errors
 from .likelihood import log_likelihood
 from .models import MODEL_NAMES, fit_weighted, one_line, params_of, with_fallback
@@ -88,7 +88,7 @@ def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], cho
     for m in MODELS:
         fit, sc = fits.get(m), scores.get(m)
         h = sc.metrics if sc is not None and sc.status == "ok" else {}
-        err = (h["predicted"] - h["actual"]) / h["actual"] if h and h["actual"] else None
+        err = holdout_error(h)
         out.append({
             "model": MODEL_NAMES[m], "chosen": m == chosen,
             "holdout_status": sc.status if sc is not None else "not run",

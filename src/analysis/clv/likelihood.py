@@ -19,8 +19,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 
-__all__ = ["ConvergenceError", "bgnbd_ll", "mbgnbd_ll", "paretonbd_ll", "paretonbd_p_alive", "gg_ll",
-           "log_likelihood", "bgnbd_objective", "gg_objective", "numeric_objective", "minimise",
+__all__ = ["ConvergenceError", "bgnbd_ll", "mbgnbd_ll", "paretonbd_ll", "paretonbd_p_alive",
+           "gg_ll", "log_likelihood", "bgnbd_objective", "gg_objective", "numeric_objective", "minimise",
            "minimise_numeric"]
 
 

@@ -93,7 +93,8 @@ class ParetoNBD(_PurchaseModel, ParetoNBDFitter):
         T = np.asarray(T, dtype="float64")
         with np.errstate(all="ignore"):
             if abs(s - 1) < 1e-9:  # the limit s -> 1
-                factor = (r + x) * (beta + T) / (alpha + T) * np.log((beta + T + t) / (beta + T))
+                factor = (r + x) * (beta + T) / (alpha + T) \
+                    * np.log((beta + T + t) / (beta + T))
             else:
                 factor = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * \
                     (1 - ((beta + T) / (beta + T + t)) ** (s - 1))

@@ -18,12 +18,14 @@ import pandas as pd
 from scipy.special import hyp2f1
 
 from ..config import ClvParams
+from ..runfolder import horizon_column
 from ..tiers import abc_tiers
 from ..units import cents, customer_codes, purchase_rows
 from .models import BetaGeo, unique_triples
 
 __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transactions",
-           "discounted_by_horizon", "horizon_column", "horizons_of", "expected_spend",
+           "discounted_by_horizon", "horizon_column", "horizons_of", "horizon_columns",
+           "expected_spend",
            "triples_of", "margin_ratio", "definition", "predict", "clv_tiers", "CLV_TIER_CUTS",
            "historical_clv"]
 
@@ -100,15 +102,16 @@ def discounted_by_horizon(fitter, frequency, recency, T, horizons, rate_month: f
     return out
 
 
-def horizon_column(months: int) -> str:
-    """The customers table's column of predicted CLV over ``months`` (other than the
-    headline horizon, which is ``predicted_clv``)."""
-    return f"predicted_clv_{months}m"
-
-
 def horizons_of(params: ClvParams) -> tuple[int, ...]:
     """Every horizon of the run, the headline one included, in order."""
     return tuple(sorted({*params.clv_horizons_months, params.clv_horizon_months}))
+
+
+def horizon_columns(params: ClvParams) -> dict[int, str]:
+    """Each horizon of the run and its column: ``predicted_clv`` for the headline one,
+    :func:`horizon_column` for the others."""
+    return {h: "predicted_clv" if h == params.clv_horizon_months else horizon_column(h)
+            for h in horizons_of(params)}
 
 
 def expected_spend(ggf, frequency, monetary) -> np.ndarray:
@@ -173,15 +176,11 @@ def predict(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
                                      monthly_rate(params.discount_rate), freq)
         value = margin_ratio(customers, params) * expected_spend(
             ggf, customers["frequency"], customers["monetary_value"])
-        out["predicted_clv"] = value * disc[months][codes]
-        for h in horizons_of(params):
-            if h != months:
-                out[horizon_column(h)] = value * disc[h][codes]
+        for h, col in horizon_columns(params).items():
+            out[col] = value * disc[h][codes]
     else:
-        out["predicted_clv"] = np.nan
-        for h in horizons_of(params):
-            if h != months:
-                out[horizon_column(h)] = np.nan
+        for col in horizon_columns(params).values():
+            out[col] = np.nan
     return out
 
 

@@ -20,7 +20,8 @@ from .compare import MODELS, comparison_metrics, comparison_table, fit_model, ra
 from .diagnostics import bootstrap_reasons
 from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem,
                      gamma_gamma_sample, one_line, params_of, unique_triples, with_fallback)
-from .predict import clv_tiers, definition, historical_clv, horizon_column, horizons_of, predict
+from .predict import (clv_tiers, definition, historical_clv, horizon_columns, horizons_of,
+                      predict)
 from .sufficiency import checks
 from .validation import (HoldoutResult, calibration_frame, default_calibration_end,
                          holdout_result, score)
@@ -103,8 +104,7 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
                                "sufficiency": found,
                                "warnings": [sufficiency_sentence(c, "en") for c in found],
                                "historical_clv_total": float(cols["historical_clv"].sum())}
-    for c in _PREDICTED + [horizon_column(h) for h in horizons_of(params)
-                           if h != params.clv_horizon_months]:
+    for c in ["p_alive", "expected_purchases", *horizon_columns(params).values()]:
         cols[c] = np.nan
     corr = _frequency_spend_corr(customers)
     metrics["frequency_monetary_corr"] = corr
@@ -118,7 +118,11 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
     if problem:
         return _not_estimated(cols, metrics, f"not estimated: {problem}",
                               HoldoutResult(cal_status, str(cal_end.date())))
-    scores = {m: score(m, ch, params) for m in MODELS} if ch is not None else {}
+    if ch is not None:  # the calibration customers' triples, once for the three fits
+        cal = unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])[0]
+        scores = {m: score(m, ch, params, cal) for m in MODELS}
+    else:
+        scores = {}
     triples = unique_triples(customers["frequency"], customers["recency"], customers["T"])
     fits = {m: fit_model(m, customers, triples[0], params) for m in MODELS}
     ranked, why = rank(params.clv_model, fits, scores)
@@ -168,14 +172,10 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
         metrics["predicted_clv_total"] = float(np.nansum(cols["predicted_clv"])) \
             if ggf is not None else None
         metrics["horizon_totals"] = {
-            str(h): float(np.nansum(cols["predicted_clv" if h == params.clv_horizon_months
-                                         else horizon_column(h)]))
-            for h in horizons_of(params)} if ggf is not None else None
+            str(h): float(np.nansum(cols[col])) for h, col in horizon_columns(params).items()
+        } if ggf is not None else None
     metrics["status"] = status
     return ClvResult(metrics["status"], cols, metrics, fitter, ggf, hold)
-
-
-_PREDICTED = ["p_alive", "expected_purchases", "predicted_clv"]
 
 
 def _holdout(clean, ch, cal_status, scores, model, params, cal_end, end, codes
@@ -196,8 +196,7 @@ def _frequency_spend_corr(customers: pd.DataFrame) -> float | None:
 def _not_estimated(cols: pd.DataFrame, metrics: dict, status: str, hold: HoldoutResult
                    ) -> ClvResult:
     cols["clv_tier"] = "not estimated"
-    metrics.setdefault("holdout", {"status": hold.status,
-                                   "calibration_end": hold.calibration_end})
+    metrics.setdefault("holdout", hold.entry())
     metrics.update(status=status, params=None, log_likelihood=None, gamma_gamma=None,
                    intervals=None, horizon_totals=None)
     return ClvResult(status, cols, metrics, holdout=hold)

@@ -149,10 +149,14 @@ def naive_predictions(ch: pd.DataFrame) -> np.ndarray:
         * ch["duration_holdout"].to_numpy()
 
 
-def score(model: str, ch: pd.DataFrame, params: ClvParams) -> Score:
+def score(model: str, ch: pd.DataFrame, params: ClvParams,
+          triples: pd.DataFrame | None = None) -> Score:
     """Fit ``model`` on the calibration period and compare its holdout predictions with
-    what happened: totals, mean absolute error per customer, and the naive rule's."""
-    u, _ = unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    what happened: totals, mean absolute error per customer, and the naive rule's.
+    ``triples``: the calibration customers' ``unique_triples`` table, when already
+    computed (the stage scores three models on the same customers)."""
+    u = triples if triples is not None else \
+        unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])[0]
     try:
         fitter = fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
                               params.penalizer, triples=u)

@@ -7,5 +7,6 @@ from .labels import (ACTIONS, LABELS, LANGUAGES, NOTEBOOK_TITLES, SENTENCES, STA
                      TEXT, TIER_WORD, action_label, s, stage_label, t)
 
 __all__ = ["COLUMN_DOCS", "DIMENSION_DOC", "dictionary", "dictionary_markdown", "ACTIONS",
-           "LABELS", "LANGUAGES", "NOTEBOOK_TITLES", "SENTENCES", "STAGE_LABELS", "TEXT", "TIER_WORD",
+           "LABELS", "LANGUAGES", "NOTEBOOK_TITLES", "SENTENCES", "STAGE_LABELS", "TEXT",
+           "TIER_WORD",
            "action_label", "s", "stage_label", "t"]

@@ -2,10 +2,9 @@
 English and Chinese (``data_dictionary.md``, the XLSX ``dictionary`` sheet, notebook 05)."""
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
+from ..runfolder import horizon_months
 from .labels import TEXT, t
 
 __all__ = ["COLUMN_DOCS", "DIMENSION_DOC", "dictionary", "dictionary_markdown"]
@@ -26,11 +25,11 @@ def dictionary(columns: list[str], lang: str, currency: str, time_unit: str,
     and the dictionary says what that means)."""
     rows = []
     for col in columns:
-        horizon = re.fullmatch(r"predicted_clv_(\d+)m", col)
+        months = horizon_months(col)
         key = "p_alive_bgnbd" if col == "p_alive" and model == "BG/NBD" else col
-        if horizon:
+        if months is not None:
             desc, unit = COLUMN_DOCS["predicted_clv_horizon"][lang]
-            desc = desc.format(months=int(horizon.group(1)))
+            desc = desc.format(months=months)
         else:
             desc, unit = COLUMN_DOCS.get(key, DIMENSION_DOC)[lang]
         unit = {"currency": currency, "货币": currency, "time unit of the run": time_unit + "s",

@@ -18,7 +18,8 @@ from .labels import TEXT, stage_label
 
 __all__ = ["ledger_paragraph", "coverage_paragraph", "tiers_paragraph", "cluster_words",
            "thresholds_sentence", "segments_paragraph", "sufficiency_sentence",
-           "fit_check_sentence", "model_choice_text", "join_sentences", "clv_paragraph"]
+           "fit_check_sentence", "model_choice_text", "join_sentences", "holdout_error",
+           "sorted_horizons", "clv_paragraph"]
 
 RULE_TEXT: dict[str, dict[str, str]] = TEXT["rule_text"]
 SWITCHED_OFF: dict[str, dict[str, str]] = TEXT["switched_off"]
@@ -161,6 +162,20 @@ def segments_paragraph(seg_summary: pd.DataFrame, stages: pd.Series,
     return text
 
 
+def holdout_error(h: Mapping[str, Any] | None) -> float | None:
+    """Relative error of the predicted total of holdout repeat purchases against what
+    happened (a holdout entry of metrics.json, or a model's holdout scores); None when no
+    holdout check ran or nothing happened in the holdout."""
+    if not h or h.get("status", "ok") != "ok" or not h.get("actual"):
+        return None
+    return (h["predicted"] - h["actual"]) / h["actual"]
+
+
+def sorted_horizons(totals: Mapping[str, float] | None) -> list[tuple[int, float]]:
+    """``horizon_totals`` of metrics.json as (months, total), shortest horizon first."""
+    return sorted((int(k), v) for k, v in (totals or {}).items())
+
+
 def sufficiency_sentence(check: Mapping[str, Any], lang: str = "en") -> str:
     """A failed data-sufficiency check (``clv.sufficiency.checks``) in words."""
     return TEXT["sufficiency"][check["check"]][lang].format(**check)
@@ -215,14 +230,14 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
             text += w["failed"].format(failed=intervals["failed"],
                                        iterations=intervals["iterations"])
     text += w["stop"]
-    totals = m.get("horizon_totals") or {}
+    totals = sorted_horizons(m.get("horizon_totals"))
     if len(totals) > 1:
-        items = [w["horizon_item"].format(months=h, value=v, cur=cur)
-                 for h, v in sorted(totals.items(), key=lambda kv: int(kv[0]))]
+        items = [w["horizon_item"].format(months=h, value=v, cur=cur) for h, v in totals]
         text += w["horizons"].format(items=join_sentences(items, lang))
     h = m.get("holdout", {})
     if h.get("status") == "ok":
-        err = (h["predicted"] - h["actual"]) / h["actual"] if h["actual"] else float("nan")
+        err = holdout_error(h)
+        err = float("nan") if err is None else err
         better = h["mae"] < h["naive_mae"]
         text += w["holdout"].format(cal_end=h["calibration_end"], pred=h["predicted"],
                                     act=h["actual"], err=err, mae=h["mae"],

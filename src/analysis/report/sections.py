@@ -16,9 +16,10 @@ from .. import plots
 from . import story
 from ..config import ReportParams
 from ..narrative.labels import SENTENCES, markdown_text, s, stage_label, t
-from ..narrative.stages import (fit_check_sentence, join_sentences, model_choice_text,
-                                sufficiency_sentence)
+from ..narrative.stages import (fit_check_sentence, holdout_error, join_sentences,
+                                model_choice_text, sorted_horizons, sufficiency_sentence)
 from ..playbook import SLIPPING, STAGES, segment_label
+from ..runfolder import dimension_columns
 from ..units import money
 
 __all__ = ["Section", "build"]
@@ -81,12 +82,11 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
     clv = metrics.get("clv")
     if clv:
         out.append(_clv_section(customers, clv, lang, cur))
-    for dim in story.dimension_columns(customers):
+    for dim in dimension_columns(customers):
         text, table = story.dimension_table(customers, dim, lang, cur)
         out.append(Section(f"dimension:{dim}", t("dimensions", lang).format(dimension=dim),
                            text, table=table))
-    large = [w for w in (metrics.get("cleaning") or {}).get("warnings", [])
-             if w.startswith("LARGE DROP")]
+    large = story.large_drops(metrics)
     quality = story.quality_text(customers, metrics, lang, cur)
     if large:
         quality = s("data_quality", lang, n=len(large)) + " " + " ".join(
@@ -159,8 +159,8 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     intervals = clv.get("intervals") or {}
     ci = intervals.get("total_predicted_clv")
     h = clv.get("holdout") or {}
-    tested = h.get("status") == "ok" and bool(h.get("actual"))
-    err = (h["predicted"] - h["actual"]) / h["actual"] if tested else None
+    err = holdout_error(h)
+    tested = err is not None
     if ci and tested:  # the holdout error stands beside the interval, which omits it
         ci_text = s("clv_ci_holdout", lang, lo=money(ci[0], cur), hi=money(ci[1], cur),
                     err=err)
@@ -169,10 +169,10 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     else:
         ci_text = ""
     text = s("clv", lang, months=months, clv=money(clv["predicted_clv_total"], cur), ci=ci_text)
-    totals = clv.get("horizon_totals") or {}
+    totals = sorted_horizons(clv.get("horizon_totals"))
     if len(totals) > 1:
         items = [s("clv_horizon_item", lang, months=k, value=money(v, cur))
-                 for k, v in sorted(totals.items(), key=lambda kv: int(kv[0]))]
+                 for k, v in totals]
         text += s("clv_horizons", lang, items=join_sentences(items, lang))
     if intervals.get("failed"):
         text += s("clv_bootstrap_failed", lang, failed=intervals["failed"],

@@ -15,15 +15,13 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..narrative.labels import TEXT, action_label, s, t
+from ..narrative.labels import action_label, s, t
+from ..narrative.stages import RULE_TEXT, holdout_error
 from ..playbook import segment_description, segment_label, segment_names
-from ..runfolder import CUSTOMER_COLUMNS
 from ..units import money
 
-RULE_TEXT: dict[str, dict[str, str]] = TEXT["rule_text"]
-
-__all__ = ["large_drop_text", "MAX_FINDINGS", "AT_RISK_SHOWN", "Finding", "findings", "action_groups",
-           "decisions_text", "at_risk_table", "migration_text", "dimension_columns",
+__all__ = ["MAX_FINDINGS", "AT_RISK_SHOWN", "Finding", "findings", "large_drops",
+           "large_drop_text", "action_groups", "decisions_text", "at_risk_table", "migration_text",
            "dimension_table", "quality_text", "glossary_text"]
 
 MAX_FINDINGS = 5
@@ -67,20 +65,24 @@ def findings(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str, cur
     if clv.get("predicted_clv_total") and "clv_tier" in c:
         top = (c["clv_tier"] == "top").to_numpy()
         value = float(np.nansum(c.loc[top, "predicted_clv"]))
-        h = clv.get("holdout") or {}
-        tested = h.get("status") == "ok" and bool(h.get("actual"))
-        key = "future" if tested else "future_untested"
+        err = holdout_error(clv.get("holdout"))
+        key = "future" if err is not None else "future_untested"
         out.append(Finding(key, value, int(top.sum()), s(
             f"finding_{key}", lang, n=int(top.sum()), value=money(value, cur),
             months=clv["horizon_months"], share=value / clv["predicted_clv_total"],
-            err=(h["predicted"] - h["actual"]) / h["actual"] if tested else 0.0)))
+            err=err or 0.0)))
     out.sort(key=lambda f: -f.money)
     out = out[:MAX_FINDINGS]
-    large = [w for w in (metrics.get("cleaning") or {}).get("warnings", [])
-             if w.startswith("LARGE DROP")]
+    large = large_drops(metrics)
     if large:
         out.insert(0, Finding("data", float("inf"), 0, s("finding_data", lang, n=len(large))))
     return out
+
+
+def large_drops(metrics: Mapping[str, Any]) -> list[str]:
+    """Stage 1's LARGE DROP warnings (cleaning removed a large share of the file)."""
+    return [w for w in (metrics.get("cleaning") or {}).get("warnings", [])
+            if w.startswith("LARGE DROP")]
 
 
 def action_groups(customers: pd.DataFrame, playbook: pd.DataFrame | None) -> pd.DataFrame:
@@ -139,12 +141,6 @@ def migration_text(migration: Mapping[str, Any], lang: str) -> str | None:
     action = s("migration_action_high" if kept >= 0.5 else "migration_action_low", lang)
     return s("migration", lang, n_a=n_a, split=migration.get("split", "?"), kept=kept,
              down=1 - kept - lapsed, lapsed=lapsed, action=action)
-
-
-def dimension_columns(customers: pd.DataFrame) -> list[str]:
-    """The customers table's dimension columns (attributes carried from the data)."""
-    return [c for c in customers.columns if c not in CUSTOMER_COLUMNS and c != "profit"
-            and not c.startswith("predicted_clv_") and not c.endswith("_label")]
 
 
 def dimension_table(customers: pd.DataFrame, dim: str, lang: str, cur: str
