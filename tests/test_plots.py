@@ -76,7 +76,7 @@ FIGURES = {  # name -> a call with small data; ax=None lets the figure make its 
 
 def test_every_public_figure_is_covered():
     drawn = {name for name in plots.__all__ if callable(getattr(plots, name))
-             and name not in ("set_style", "show")}
+             and name not in ("set_style", "show", "plain_log_ticks")}
     assert drawn == set(FIGURES)
 
 
@@ -162,4 +162,18 @@ def test_the_btyd_matrix_has_frequency_across_and_recency_up():
     # frequency at a fixed old recency; one-time buyers exist only at recency 0
     assert z[-1, 3] > z[2, 3] and z[2, 1] > z[2, cap]
     assert np.isnan(z[1:, 0]).all() and z[0, 0] == pytest.approx(1.0)
+    plt.close(fig)
+
+
+def test_log_axes_show_plain_numbers_not_raw_tex():
+    """With text.parse_math off (data labels are text), matplotlib's log ticks would read
+    "$\\mathdefault{10^{2}}$"; every figure the notebooks and the page show has 10, 100…"""
+    plots.set_style("en")
+    fig = plots.value_histogram(pd.Series(np.geomspace(0.5, 5000, 200)), "Historical CLV",
+                                "historical CLV (USD, log scale)", seed=1)
+    plots.plain_log_ticks(fig)
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert ticks and not any("\\" in t or "$" in t for t in ticks), ticks
+    assert {"10", "100", "1,000"} <= set(ticks), ticks
     plt.close(fig)

@@ -19,12 +19,13 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 from matplotlib import font_manager
+from matplotlib import ticker as mticker
 
 from .narrative import labels
 from .narrative.translate import translate_figure
 
 __all__ = ["PALETTE", "CJK_FONT", "set_style", "ledger_bars", "monthly_activity",
-           "first_purchase_cohorts", "show", "annotated_heatmap", "lorenz", "tier_shares",
+           "first_purchase_cohorts", "show", "plain_log_ticks", "annotated_heatmap", "lorenz", "tier_shares",
            "rfm_distributions", "segment_bars", "silhouette_by_k", "bar_counts", "tracking_plots",
            "conditional_expectations", "btyd_matrix", "value_histogram", "group_means"]
 
@@ -121,8 +122,25 @@ def first_purchase_cohorts(customers: pd.DataFrame, ax: plt.Axes | None = None) 
 def show(fig: plt.Figure) -> None:
     """Display a figure in the notebook (its texts in the run's language) and free it
     (keeps memory flat in long runs)."""
-    display(translate_figure(fig, _STYLE["language"]))
+    display(translate_figure(plain_log_ticks(fig), _STYLE["language"]))
     plt.close(fig)
+
+
+def _plain_number(v: float, _pos: Any = None) -> str:
+    if v == 0:
+        return "0"
+    return f"{v:,.0f}" if abs(v) >= 1 else f"{v:.3g}"
+
+
+def plain_log_ticks(fig: plt.Figure) -> plt.Figure:
+    """Log and symlog axes labelled 10, 100, 1,000 rather than by matplotlib's TeX powers
+    (with text.parse_math off, set in :func:`set_style`, those would show as raw TeX)."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() in ("log", "symlog"):
+                axis.set_major_formatter(mticker.FuncFormatter(_plain_number))
+                axis.set_minor_formatter(mticker.NullFormatter())
+    return fig
 
 
 def annotated_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str,

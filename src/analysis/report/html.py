@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.text import Text
 
 from ..config import ReportParams
+from ..plots import plain_log_ticks
 from ..narrative.labels import NOTEBOOK_TITLES, s, t
 from ..runfolder import CUSTOMERS, read_metrics, read_tables, replacing
 from ..units import money
@@ -56,6 +57,7 @@ def figure_png(fig, dpi: int = DPI) -> tuple[str, float]:
         chars = 24 if any(ord(ch) > 0x2E80 for ch in title) else 44
         if len(title) > chars:
             ax.set_title(textwrap.fill(title, chars))
+    plain_log_ticks(fig)
     fig.tight_layout()
     fig.canvas.draw()
     sizes = [x.get_fontsize() for x in fig.findobj(Text) if x.get_visible() and x.get_text()]
