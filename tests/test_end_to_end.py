@@ -4,11 +4,12 @@ the zh labels, the dictionary and determinism."""
 import json
 import re
 import zipfile
+from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
 
-from analysis import config, narrative, playbook, report, runfolder, runner
+from analysis import config, narrative, playbook, report, runfolder, runner, schema
 from analysis.stage1 import load
 from analysis.runfolder import CUSTOMER_COLUMNS
 from conftest import CDNOW, RETAIL, RETAIL_PARAMS, RETAIL_RUN_ARGS, SALT, run_cli
@@ -265,12 +266,71 @@ def test_zh_report_has_no_untranslated_label(anon_zh_run):
     assert set(customers["recommended_action"]) <= {v["zh"] for v in narrative.ACTIONS.values()}
 
 
+class _PageText(HTMLParser):
+    """The words a reader sees on a notebook page: not the code cells (hidden), styles,
+    scripts or images, and not names set as code (`dimensions`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.words = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in ("br", "img", "meta", "link", "hr", "input"):
+            self.hidden.append(tag in ("style", "script", "title", "code"))
+
+    def handle_endtag(self, tag):
+        if tag not in ("br", "img", "meta", "link", "hr", "input") and self.hidden:
+            self.hidden.pop()
+
+    def handle_data(self, data):
+        if data.strip() and not any(self.hidden):
+            self.words.append(data.strip())
+
+
+#: English a zh page may show: model and method names, abbreviations, parameter symbols
+_NAMES = {"BG/NBD", "MBG/NBD", "Pareto/NBD", "Gamma-Gamma", "CLV", "RFM", "R/F/M", "ABC",
+          "A/B/C", "BTYD", "MAE", "ARI", "alpha", "beta", "r/alpha", "s/beta", "k-means",
+          "bootstrap", "P(alive)", "pandas", "DuckDB", "Spark", "lifetimes", "Gini", "CRM",
+          "CSV", "XLSX", "Excel", "Parquet", "CDNOW"}
+
+
+def test_zh_notebook_pages_read_in_chinese(retail_run, retail_data):
+    """Every line a reader sees on the notebook pages of a zh run is Chinese: the
+    paragraphs, the lines between them, table headers and code values (segments, stages,
+    ledger steps, CLV tiers, fit status). English is left only for codes (column codes,
+    parameter names, file names), the data's own words, model names and symbols."""
+    out = retail_run[0]
+    customers = pd.read_csv(out / "customers.csv", dtype=str)
+    word = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/()]*[A-Za-z0-9)]")
+    # the data's own words (ids, countries, products) are shown as they are
+    data = set(word.findall(retail_data[0].read_text(encoding="utf-8") + customers.to_csv()))
+    allowed = _NAMES | data | set(customers.columns) | set(schema.FIELD_BY_NAME) | {
+        out.name, json.loads((out / "metrics.json").read_text())["currency"]}
+    leaks = []
+    for page in sorted((out / "report").glob("0*.html")):
+        text = page.read_text(encoding="utf-8")
+        assert '<html lang="zh">' in text
+        title = re.search(r"<title>(.*?)</title>", text).group(1)
+        assert title == narrative.NOTEBOOK_TITLES[page.stem]["zh"]
+        parser = _PageText()
+        parser.feed(text)
+        for words in parser.words:
+            shown = re.sub(r"\{[^{}]*\}", "", words)  # an example row, as the data has it
+            english = [w for w in word.findall(shown)
+                       if re.search("[A-Za-z]{3}", w) and "." not in w and "_" not in w
+                       and w not in allowed]  # a/(a+b) is a formula, not a word
+            if english:
+                leaks.append(f"{page.name}: {english} in {words[:80]}")
+    assert not leaks, "\n".join(leaks[:30])
+
+
 def test_dictionary_covers_every_column(retail_run, cdnow_run):
     """Both runs' dictionaries cover every column; the retail run is in Chinese, so its
     sheets and their headers are too (the customers sheet keeps the column codes)."""
     for out, lang in ((retail_run[0], "zh"), (cdnow_run[0], "en")):
         name = {k: v[lang] for k, v in narrative.TEXT["sheet_names"].items()}
-        head = {k: v[lang] for k, v in narrative.TEXT["sheet_columns"].items()}
+        head = {k: (v if lang == "zh" else k)
+                for k, v in narrative.TEXT["column_labels"].items()}
         csv_cols = list(pd.read_csv(out / "customers.csv", nrows=1).columns)
         dic = pd.read_excel(out / "customers.xlsx", sheet_name=name["dictionary"],
                             engine="calamine")

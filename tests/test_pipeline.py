@@ -36,16 +36,16 @@ def test_stage1_is_computed_once_and_read_back_while_its_record_matches(tiny, tm
     run = tmp_path / "run"
     nb = pipeline.setup(str(params), {}, run, data)
     first = nb.stage1()
-    assert first.origin.startswith("computed from tx.csv on pandas")
+    assert first.origin.startswith("Stage 1 computed from tx.csv on pandas")
     record = json.loads((run / runfolder.STAGE1).read_text())
     assert record["params_sha256"] == pipeline.input_key(data, nb.params)["params_sha256"]
     again = pipeline.setup(str(params), {}, run, data).stage1()
-    assert again.origin.startswith("read from the run folder")
+    assert again.origin.startswith("Stage 1 read from the run folder")
     pd.testing.assert_frame_equal(again.customers, first.customers)
     assert again.ledger[["step", "rows", "revenue"]].equals(first.ledger[["step", "rows",
                                                                           "revenue"]])
     changed = pipeline.setup(str(params), {"time_unit": "week"}, run, data).stage1()
-    assert changed.origin.startswith("computed")  # other parameters: not reused
+    assert changed.origin.startswith("Stage 1 computed")  # other parameters: not reused
     metrics = runfolder.read_metrics(run)
     window = Window.of(first.clean, None, nb.params.summary.time_unit)
     assert metrics["period"] == {"start": window.start.date().isoformat(),

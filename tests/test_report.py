@@ -254,3 +254,69 @@ def test_figure_texts_are_translated_exactly_or_by_template():
     assert ax.get_title() == "各生命周期阶段的客户数" and ax.get_xlabel() == "生命周期阶段"
     assert [t.get_text() for t in ax.get_xticklabels()] == \
         [narrative.STAGE_LABELS[k]["zh"] for k in ("active", "churned")]
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_stage_notes_read_in_chinese_and_keep_their_numbers():
+    """Every warning stage 1 writes, and the CLV stage's notes, come out Chinese in a zh
+    run with the numbers, codes and example of the English; unknown text stays as it is."""
+    from analysis.narrative.translate import status_text, translate_note
+    from analysis.stage1 import rules
+    ledger = pd.DataFrame({"step": ["input", "rounding", *rules.RULES, "kept"]})
+    ledger["rows"] = [1000, 0] + [0] * len(rules.RULES) + [600]
+    ledger["cents"] = [100_000, 0] + [0] * len(rules.RULES) + [60_000]
+    ledger.loc[ledger["step"] == "cancellations", ["rows", "cents"]] = [400, 40_000]
+    notes = [rules.implausible_warning(3, pd.Timestamp("1899-12-31")),
+             rules.negative_quantity_warning(1234, "^C[0-9]"),
+             rules.negative_quantity_warning(5, None),
+             rules.currency_warning("Price", 12),
+             rules.float_ids_warning("CustomerID", "12346.0"),
+             rules.float_ids_warning("CustomerID", None),
+             *rules.large_drop_warnings(ledger, 0.1, lambda rule: {"order_id": "C536379"})]
+    assert len(notes) == 7 and notes[-1].startswith("LARGE DROP")
+    for note in notes:
+        zh = translate_note(note, "zh")
+        assert _CJK.search(zh) and not re.search(r"\b(rows|column|removed|treated)\b", zh), zh
+        numbers = re.findall(r"\d[\d,.]*\d|\d", re.sub(r"\{.*?\}", "", note))
+        assert all(n in zh for n in numbers), (note, zh)
+        assert translate_note(note, "en") == note
+    assert "order_id=C536379" in translate_note(notes[-1], "zh")
+    assert narrative.TEXT["rule_hint"]["cancellations"]["zh"] in translate_note(notes[-1], "zh")
+    assert translate_note("something new", "zh") == "something new"
+    assert status_text("ok", "zh") == "正常" and status_text("ok", "en") == "ok"
+    assert status_text("not estimated: too few repeat buyers (12, at least 20 needed)", "zh") \
+        == "未估计：复购客户太少（12 位，至少需要 20 位）"
+    assert status_text("partial: something new", "zh") == "部分完成：something new"
+
+
+def test_note_templates_have_the_same_fields_in_both_languages():
+    import string
+    fields = lambda t: sorted(f for _, f, _, _ in string.Formatter().parse(t) if f)
+    for en, zh in narrative.TEXT["notes"].items():
+        assert fields(en) == fields(zh), en
+    for key, both in narrative.TEXT["parameter_meaning"].items():
+        assert fields(both["en"]) == fields(both["zh"]), key
+
+
+def test_zh_tables_show_labels_for_headers_and_codes():
+    """What a zh notebook page shows for a table: headers (index names too, also of a
+    Styler) as labels, code columns as labels, numbers and their formats untouched."""
+    from analysis.narrative.translate import translate_table
+    frame = pd.DataFrame({"customers": [3, 4], "revenue_share": [0.1, 0.25],
+                          "clv_tier": ["top", "not estimated"], "rfm_segment": ["Lost", "Champions"],
+                          "is_return": [True, False], "predicted_clv_24m": [1.0, 2.0],
+                          "step": ["input", "cancellations"]},
+                         index=pd.Index(["A", "B"], name="abc_tier"))
+    zh = translate_table(frame, "zh")
+    assert list(zh.columns) == ["客户数", "收入占比", "价值层级", "RFM 分群", "是否退货",
+                                "预测 CLV（24 个月）", "步骤"]
+    assert zh.index.name == "ABC 层级" and list(zh["客户数"]) == [3, 4]
+    assert list(zh["价值层级"]) == ["高（前 20%）", "未估计"]
+    assert list(zh["RFM 分群"]) == ["已流失", "冠军客户"] and list(zh["是否退货"]) == ["是", "否"]
+    assert list(zh["步骤"]) == ["输入", "取消与退货"]
+    assert frame.index.name == "abc_tier" and translate_table(frame, "en") is frame
+    html = translate_table(frame.style.format({"revenue_share": "{:.1%}"}), "zh").to_html()
+    assert "ABC 层级" in html and "25.0%" in html and "冠军客户" in html and "abc_tier" not in html
+    assert frame.index.name == "abc_tier"  # the analyst's frame is not renamed

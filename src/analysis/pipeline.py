@@ -24,8 +24,8 @@ from IPython.display import Markdown, display
 
 from . import plots
 from .config import Params, public, resolve, typed
-from .narrative.labels import markdown_text
-from .narrative.translate import show_tables_in
+from .narrative.labels import markdown_text, s as sentence
+from .narrative.translate import show_tables_in, status_text, translate_note
 from .runfolder import (CUSTOMERS, LEDGER, STAGE1, TRANSACTIONS, add_columns, read_ledger,
                         replacing, update_metrics, write_customers, write_json,
                         write_tables)
@@ -115,7 +115,7 @@ class Stage1:
     ledger: pd.DataFrame
     customers: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
-    origin: str = ""
+    origin: str = ""  # where it came from, a sentence in the run's language
     seconds: float | None = None  # load + clean + summarise, when computed here
 
 
@@ -129,23 +129,23 @@ def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1
     Otherwise (a notebook opened on its own) the stage is computed and written."""
     run = Path(run_dir)
     record = run / STAGE1
-    engine = params.engine.engine
+    engine, lang = params.engine.engine, params.report.language
     if record.exists():
         info = json.loads(record.read_text(encoding="utf-8"))
         key = input_key(data_path, params)
         if all(info.get(k) == v for k, v in key.items()):
             return Stage1(pd.read_parquet(run / TRANSACTIONS), read_ledger(run),
                           pd.read_parquet(run / CUSTOMERS), list(info.get("warnings", [])),
-                          f"read from the run folder: the runner loaded, cleaned and "
-                          f"summarised {_name(data_path)} in {info.get('seconds')} s "
-                          f"(engine {engine}) before the notebooks, to check the data")
+                          sentence("nb_stage1_read", lang, name=_name(data_path),
+                                   seconds=info.get("seconds"), engine=engine))
     t0 = time.perf_counter()
     warnings: list[str] = []
     clean, ledger, customers = transaction_stage(data_path, params, warnings)
     seconds = time.perf_counter() - t0
     write_stage1(run_dir, clean, ledger, customers, params, data_path, warnings, seconds)
     return Stage1(clean, ledger, customers, warnings,
-                  f"computed from {_name(data_path)} on {engine} in {seconds:.1f} s", seconds)
+                  sentence("nb_stage1_computed", lang, name=_name(data_path), engine=engine,
+                           seconds=f"{seconds:.1f}"), seconds)
 
 
 def _name(data_path: str | Path) -> str:
@@ -203,6 +203,23 @@ class Notebook:
     @property
     def currency(self) -> str:
         return self.params.report.currency
+
+    def say(self, key: str, **values: Any) -> None:
+        """Show the sentence ``key`` of ``text.yaml`` (a notebook's line between its
+        paragraphs) in the run's language, filled with ``values``."""
+        say(sentence(key, self.lang, **values))
+
+    def warn(self, warning: str) -> None:
+        """Show a stage's warning (written in English for the logs) in the run's language."""
+        self.say("nb_warning", text=translate_note(warning, self.lang))
+
+    def status(self, status: str) -> str:
+        """A stage's status with its leading word in the run's language."""
+        return status_text(status, self.lang)
+
+    def name(self, path: str | Path) -> str:
+        """A file or folder as a page shows it: by its name, never its machine path."""
+        return _name(path)
 
     @cached_property
     def window(self) -> Window:

@@ -39,6 +39,7 @@ from .folders import (final_of, point_latest, reserve, reserve_out, slug, sweep_
                       sweep_temporaries, writable_dir)
 from .pipeline import stage1
 from .report import write_index
+from .narrative.labels import NOTEBOOK_TITLES
 from .narrative.translate import translate_notebook
 from .report.html import clean_page
 from .runfolder import read_metrics, replacing, write_json
@@ -94,8 +95,9 @@ def render_report(run_dir: Path, params: Params, data: str | None = None) -> Non
     from nbconvert import HTMLExporter  # (the same reason)
     report_dir = run_dir / "report"
     report_dir.mkdir(exist_ok=True)
+    lang = params.report.language
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+                            exclude_output_prompt=True, language_code=lang)
     # no machine paths on a page meant to be forwarded: the data file by its name, the
     # run's work folder by the name it will have
     final = final_of(run_dir).name
@@ -105,8 +107,9 @@ def render_report(run_dir: Path, params: Params, data: str | None = None) -> Non
     pages = []
     for nb in sorted(p for p in (run_dir / "notebooks").glob("*.ipynb")
                      if not p.name.startswith(".")):
-        notebook = translate_notebook(nbformat.read(str(nb), as_version=4),
-                                      params.report.language)
+        notebook = translate_notebook(nbformat.read(str(nb), as_version=4), lang)
+        if nb.stem in NOTEBOOK_TITLES:  # the page's title, as the report's links name it
+            notebook.metadata["title"] = NOTEBOOK_TITLES[nb.stem][lang]
         body, _ = exporter.from_notebook_node(notebook)
         out = report_dir / (nb.stem + ".html")
         with replacing(out) as tmp:

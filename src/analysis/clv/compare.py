@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
+from ..narrative.translate import status_text
 from ..narrative.stages import fit_check_sentence, holdout_error
 from .diagnostics import fit_reasons, standard_errors
 from .likelihood import log_likelihood
@@ -106,16 +107,25 @@ def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], cho
     return out
 
 
-def comparison_table(entries: list[Mapping[str, Any]]) -> pd.DataFrame:
-    """The comparison as a table (notebook 04): one row per model."""
-    rows = [{"model": e["model"] + (" (used)" if e["chosen"] else ""),
+def comparison_table(entries: list[Mapping[str, Any]], lang: str = "en") -> pd.DataFrame:
+    """The comparison as a table (notebook 04): one row per model, its fit's status and
+    the checks it failed in ``lang``."""
+    used = "（采用）" if lang == "zh" else " (used)"
+    rows = [{"model": e["model"] + (used if e["chosen"] else ""),
              "holdout MAE per customer": e["holdout_mae"],
              "naive rule's MAE": e["naive_mae"],
              "holdout purchases predicted": e["holdout_predicted"],
              "holdout purchases actual": e["holdout_actual"],
              "total error": e["holdout_total_error"],
              "log-likelihood (whole window)": e["log_likelihood"],
-             "fit": e["fit_status"]} for e in entries]
+             "fit": _fit_words(e, lang)} for e in entries]
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).set_index("model").replace({None: np.nan})
+
+
+def _fit_words(entry: Mapping[str, Any], lang: str) -> str:
+    if entry.get("fit_checks") and not str(entry["fit_status"]).startswith("not fitted"):
+        return status_text("weak: " + "; ".join(fit_check_sentence(r, lang)
+                                                for r in entry["fit_checks"]), lang)
+    return status_text(entry["fit_status"], lang)

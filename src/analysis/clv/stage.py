@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
+from ..narrative.labels import TEXT
 from ..narrative.stages import clv_paragraph, fit_check_sentence, sufficiency_sentence
+from ..narrative.translate import translate_text
 from ..units import Window, customer_codes
 from .bootstrap import bootstrap
 from .compare import MODELS, comparison_metrics, comparison_table, fit_model, rank
@@ -51,9 +53,9 @@ class ClvResult:
         """The customers table's new columns."""
         return self.table
 
-    def comparison(self) -> pd.DataFrame:
+    def comparison(self, lang: str = "en") -> pd.DataFrame:
         """BG/NBD, MBG/NBD and Pareto/NBD side by side: holdout error, fit and checks."""
-        return comparison_table(self.stats.get("comparison") or [])
+        return comparison_table(self.stats.get("comparison") or [], lang)
 
     def findings(self, lang: str = "en") -> pd.DataFrame:
         """The data-sufficiency checks and the fit checks that failed, in words."""
@@ -225,33 +227,22 @@ def _spend_model(customers: pd.DataFrame, params: ClvParams, metrics: dict
     return ggf, "ok"
 
 
-#: what each estimate means, with its unit ({unit}: the run's time unit, {cur}: currency)
-PARAMETER_MEANING = {
-    "r": "shape of the purchase rates (no unit)",
-    "alpha": "scale of the purchase rates, in {unit}s: r / alpha purchases per {unit} on average",
-    "a": "shape of the drop-out probability (no unit)",
-    "b": "shape of the drop-out probability (no unit)",
-    "s": "shape of the drop-out rates (no unit)",
-    "beta": "scale of the drop-out rates, in {unit}s: s / beta drop-outs per {unit} on average",
-    "p": "shape of the spend per purchase (no unit)",
-    "q": "shape of the customers' mean spends (no unit)",
-    "v": "scale of the customers' mean spends, in {cur}",
-}
-
-
-def parameter_table(stats: Mapping[str, Any], time_unit: str = "day", currency: str = ""
-                    ) -> pd.DataFrame:
+def parameter_table(stats: Mapping[str, Any], time_unit: str = "day", currency: str = "",
+                    lang: str = "en") -> pd.DataFrame:
     """Estimates of the purchase and spend models with their 90 % bootstrap intervals and
-    what each means, with its unit."""
+    what each means, with its unit (``parameter_meaning`` in ``text.yaml``, in ``lang``)."""
     ci = (stats.get("intervals") or {}).get("params") or {}
     spend = {k: v for k, v in (stats.get("gamma_gamma") or {}).items() if k != "customers"}
+    unit = translate_text(time_unit, lang)
     rows = []
     for name, value in {**(stats.get("params") or {}), **spend}.items():
         lo, hi = ci.get(name) or [None, None]
+        meaning = TEXT["parameter_meaning"][name][lang].format(unit=unit, cur=currency)
         rows.append({"parameter": name, "estimate": value, "90% low": lo, "90% high": hi,
-                     "meaning": PARAMETER_MEANING[name].format(unit=time_unit, cur=currency)})
+                     "meaning": meaning})
     return pd.DataFrame(rows, columns=["parameter", "estimate", "90% low", "90% high",
-                                       "meaning"]).set_index("parameter")
+                                       "meaning"]).set_index("parameter").astype(
+        {"estimate": float, "90% low": float, "90% high": float})  # None -> NaN, shown "–"
 
 
 def metrics_entry(result: ClvResult) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 __all__ = ["TEXT", "LANGUAGES", "LABELS", "NOTEBOOK_TITLES", "SENTENCES", "ACTIONS", "TIER_WORD",
-           "STAGE_LABELS", "markdown_text", "t", "s", "stage_label", "action_label"]
+           "STAGE_LABELS", "COLUMN_LABELS", "VALUE_LABELS", "markdown_text", "t", "s",
+           "stage_label", "action_label"]
 
 LANGUAGES = ("en", "zh")
 
@@ -34,6 +35,10 @@ SENTENCES: dict[str, dict[str, str]] = TEXT["sentences"]
 ACTIONS: dict[str, dict[str, str]] = TEXT["actions"]
 TIER_WORD: dict[str, str] = TEXT["tier_word"]
 STAGE_LABELS: dict[str, dict[str, str]] = TEXT["stage_labels"]
+#: column code -> its Chinese table header
+COLUMN_LABELS: dict[str, str] = TEXT["column_labels"]
+#: column code -> {value code -> its Chinese label}, for the code columns tables show
+VALUE_LABELS: dict[str, dict[str, str]] = TEXT["value_labels"]
 
 
 def t(key: str, lang: str) -> str:
@@ -60,3 +65,4 @@ def stage_label(stage: str, lang: str) -> str:
 def action_label(action: str, lang: str) -> str:
     """A playbook action's name (its key in playbook.csv) in ``lang``."""
     return ACTIONS[action][lang]
+

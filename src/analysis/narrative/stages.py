@@ -4,7 +4,9 @@ Every function takes a stage's numbers (not its parameters mapping) and ``lang``
 that language's templates from ``text.yaml`` (``paragraphs``) and fills them by one code
 path, so the two languages say the same things. The stage Results call them
 (``TierResult.describe`` …), so notebooks and tests read the same words. Texts computed
-inside a stage (a model's status, a warning) are quoted as the stage wrote them.
+inside a stage in English (a model's status, a warning, the CLV definition) are shown
+through ``translate.translate_note``: in Chinese where text.yaml knows them (``notes``),
+as the stage wrote them otherwise.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pandas as pd
 from ..playbook import SLIPPING
 from ..units import Window
 from .labels import TEXT, stage_label
+from .translate import status_text, translate_note
 
 __all__ = ["ledger_paragraph", "coverage_paragraph", "tiers_paragraph", "cluster_words",
            "thresholds_sentence", "segments_paragraph", "sufficiency_sentence",
@@ -204,8 +207,9 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
     checks = [sufficiency_sentence(c, lang) for c in m.get("sufficiency") or []]
     tail = w["sufficiency"].format(items=join_sentences(checks, lang)) if checks else ""
     if m["status"].startswith("not estimated"):
-        return w["not_estimated"].format(reason=m["status"][15:], hist=m["historical_clv_total"],
-                                         cur=cur, definition=m["definition"]) + tail
+        return w["not_estimated"].format(reason=translate_note(m["status"][15:], lang),
+                                         hist=m["historical_clv_total"], cur=cur,
+                                         definition=translate_note(m["definition"], lang)) + tail
     estimates = ", ".join(f"{k} = {v:.3g}" for k, v in m["params"].items())
     text = w["choice"].format(model=m["model"], why=model_choice_text(m["model_choice"], lang)) \
         if m.get("model_choice") else ""
@@ -245,13 +249,14 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
                                     verdict=w["better" if better else "not_better"])
         text += w["trust"] if better else w["caution"]
     else:
-        text += w["no_holdout"].format(status=h.get("status"))
+        text += w["no_holdout"].format(status=status_text(h.get("status"), lang))
     if m.get("p_alive_note"):
         text += w["p_alive"]
-    text += w["definition"].format(definition=m["definition"])
+    text += w["definition"].format(definition=translate_note(m["definition"], lang))
     said = {sufficiency_sentence(c, "en") for c in m.get("sufficiency") or []}
-    text += "".join(w["warning"].format(warning=x) for x in m.get("warnings", [])
-                    if x not in said)
+    text += "".join(w["warning"].format(warning=translate_note(x, lang))
+                    for x in m.get("warnings", []) if x not in said)
     if m["status"].startswith("partial"):
-        text += w["partial"].format(reason=m["status"][9:].capitalize())
+        reason = translate_note(m["status"][9:], lang)
+        text += w["partial"].format(reason=reason[:1].upper() + reason[1:])
     return text + tail

@@ -12,10 +12,11 @@ from typing import Any
 import yaml
 
 from ..playbook import segment_label, segment_names
-from .labels import STAGE_LABELS, TEXT
+from ..runfolder import horizon_months
+from .labels import COLUMN_LABELS, STAGE_LABELS, TEXT, VALUE_LABELS
 
-__all__ = ["NOTEBOOK_TEXT", "FIGURE_TEXT", "translate_text", "translate_figure",
-           "translate_table", "show_tables_in", "translate_notebook"]
+__all__ = ["NOTEBOOK_TEXT", "FIGURE_TEXT", "translate_text", "translate_note", "status_text", "translate_figure",
+           "translate_header", "translate_value", "translate_table", "show_tables_in", "translate_notebook"]
 
 
 def _load() -> dict[str, str]:
@@ -48,6 +49,59 @@ def translate_text(text: str, lang: str) -> str:
     return text
 
 
+def _pattern(template: str) -> re.Pattern:
+    """A template's English as a regular expression: each {field} (with or without a format
+    spec) a named group."""
+    parts = re.split(r"\{(\w+)(?::[^}]*)?\}", template)
+    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)"
+                    for i, p in enumerate(parts))
+    return re.compile(f"^{regex}$", re.S)
+
+
+def _plain(template: str) -> str:
+    """A zh template to be filled with texts already formatted: format specs dropped."""
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", template)
+
+
+_HINTS = {v["en"]: v["zh"] for v in TEXT["rule_hint"].values()}
+_NOTES = {**{en: zh for en, zh in TEXT["notes"].items() if "{" not in en}, **_HINTS}
+_NOTE_PATTERNS = [(_pattern(en), _plain(zh)) for en, zh in TEXT["notes"].items() if "{" in en]
+_NOTE_PATTERNS += [(_pattern(v["en"]), _plain(v["zh"]))
+                   for table in ("fit_checks", "sufficiency") for k, v in TEXT[table].items()
+                   if k != "separator"]
+
+
+def translate_note(text: str, lang: str) -> str:
+    """A note a stage wrote in English (a warning, a status's reason, the CLV definition)
+    in ``lang``: an exact text, a template (``notes``, ``fit_checks``, ``sufficiency`` in
+    text.yaml, each field translated again), or parts joined by "; ", each translated.
+    Unknown text is returned as it is: it is still true, only not translated."""
+    if lang == "en" or not text:
+        return text
+    if text in _NOTES:
+        return _NOTES[text]
+    if text in VALUE_LABELS["step"]:  # a cleaning rule's code
+        return VALUE_LABELS["step"][text]
+    for pattern, zh in _NOTE_PATTERNS:
+        hit = pattern.match(text)
+        if hit:
+            return zh.format(**{k: translate_note(v, lang) for k, v in hit.groupdict().items()})
+    if "; " in text:
+        return "；".join(translate_note(part, lang) for part in text.split("; "))
+    return text
+
+
+def status_text(status: str, lang: str) -> str:
+    """A stage's status ("ok", "not estimated: <reason>", "weak: <reason>", …) in ``lang``:
+    its leading word from ``status_words``, its reason through :func:`translate_note`."""
+    word, sep, reason = str(status).partition(": ")
+    entry = TEXT["status_words"].get(word)
+    head = entry[lang] if entry else word
+    if not sep:
+        return head
+    return head + ("：" if lang == "zh" else ": ") + translate_note(reason, lang)
+
+
 def translate_figure(fig: Any, lang: str) -> Any:
     """Every title, label, legend entry and category tick of ``fig`` in ``lang``."""
     if lang == "en":
@@ -70,34 +124,90 @@ def translate_figure(fig: Any, lang: str) -> Any:
     return fig
 
 
+def translate_header(name: Any, lang: str) -> Any:
+    """A table's column or index label in ``lang``: a column code's short header, or a
+    figure text."""
+    if lang == "en" or not isinstance(name, str):
+        return name
+    months = horizon_months(name)
+    if months is not None:
+        return COLUMN_LABELS["predicted_clv_horizon"].format(months=months)
+    return COLUMN_LABELS.get(name) or translate_text(name, lang)
+
+
+#: columns whose values are codes a zh table shows as labels
+_SEGMENT_COLUMNS = {"rfm_segment", "segment"}
+_STAGE_COLUMNS = {"lifecycle_stage", "stage"}
+_STATUS_COLUMNS = {"fit", "status"}
+
+
+def translate_value(column: Any, value: Any, lang: str) -> Any:
+    """A cell of a code column (segment, stage, ledger step, CLV tier, fit status, a yes/no
+    flag) as ``lang`` shows it; other cells unchanged."""
+    if lang == "en":
+        return value
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if not isinstance(value, str):
+        return value
+    if column in VALUE_LABELS:
+        return VALUE_LABELS[column].get(value, value)
+    if column in _SEGMENT_COLUMNS and value in segment_names():
+        return segment_label(value, lang)
+    if column in _STAGE_COLUMNS and value in STAGE_LABELS:
+        return STAGE_LABELS[value][lang]
+    if column in _STATUS_COLUMNS:
+        return status_text(value, lang)
+    return value
+
+
+def _code_columns(frame: Any) -> list[Any]:
+    return [c for c in frame.columns
+            if c in VALUE_LABELS or c in _SEGMENT_COLUMNS or c in _STAGE_COLUMNS
+            or c in _STATUS_COLUMNS or str(frame[c].dtype) == "bool"]
+
+
 def translate_table(frame: Any, lang: str) -> Any:
-    """A DataFrame (or a pandas Styler) with its column and index labels in ``lang``: the
-    headers a notebook page shows. Values are left as they are."""
+    """A DataFrame (or a pandas Styler) as a ``lang`` reader sees it: column and index
+    labels and their names in ``lang``, and the cells of code columns as labels. Numbers
+    are left as they are (a Styler keeps its formats)."""
     if lang == "en":
         return frame
-    word = lambda v: translate_text(v, lang) if isinstance(v, str) else v
-    if hasattr(frame, "format_index"):  # a Styler keeps its formats; relabel what it shows
-        return frame.format_index(word, axis=0).format_index(word, axis=1)
-    out = frame.rename(columns=word, index=word)
-    out.columns.names = [word(n) for n in out.columns.names]
-    out.index.names = [word(n) for n in out.index.names]
+    head = lambda v: translate_header(v, lang)
+    names = lambda idx: [head(n) for n in idx.names]
+    if hasattr(frame, "format_index"):  # a Styler: relabel what it shows, keep the formats
+        data = frame.data
+        for col in _code_columns(data):
+            frame = frame.format(lambda v, c=col: translate_value(c, v, lang), subset=[col])
+        frame = frame.format_index(head, axis=0).format_index(head, axis=1)
+        # the index and column names are read from the data it renders
+        frame.data = data.rename_axis(index=names(data.index), columns=names(data.columns))
+        frame.index, frame.columns = frame.data.index, frame.data.columns
+        return frame
+    out = frame.copy()
+    for col in _code_columns(out):
+        out[col] = out[col].map(lambda v, c=col: translate_value(c, v, lang))
+    out = out.rename(columns=head, index=head)
+    out.columns.names = names(out.columns)
+    out.index.names = names(out.index)
     return out
 
 
 def show_tables_in(lang: str) -> None:
-    """In a notebook kernel, show every DataFrame and Styler with headers in ``lang``."""
+    """In a notebook kernel, show every DataFrame and Styler with headers in ``lang``, and
+    a missing number as "–" rather than NaN."""
     try:
         from IPython import get_ipython  # only inside a kernel is there anything to set
     except ImportError:
         return
     shell = get_ipython()
-    if shell is None or lang == "en":
+    if shell is None:
         return
     import pandas as pd  # (loaded already by every notebook)
     from pandas.io.formats.style import Styler  # (the same)
     html = shell.display_formatter.formatters["text/html"]
     html.for_type(pd.DataFrame, lambda df: translate_table(df, lang).to_html(
-        max_rows=pd.get_option("display.max_rows")))
+        max_rows=pd.get_option("display.max_rows"), na_rep="–", notebook=True))
     html.for_type(Styler, lambda st: translate_table(st, lang).to_html())
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from ..config import ReportParams
 from ..narrative.glossary import dictionary, dictionary_markdown
 from ..narrative.labels import TEXT, stage_label
+from ..narrative.translate import translate_table
 from ..playbook import STAGES, segment_label
 from ..risk import at_risk
 from ..runfolder import LEDGER, export_customers, replacing, spreadsheet_safe
@@ -159,22 +160,15 @@ def _labels(codes: pd.Series, lang: str) -> pd.Series:
 def localised_sheets(sheets: Mapping[str, pd.DataFrame], lang: str
                      ) -> dict[str, pd.DataFrame]:
     """The XLSX sheets named in ``lang``; the summary, ledger and dictionary sheets with
-    headers in ``lang`` and segment and stage names as labels. The customers sheet keeps
-    its column codes (the dictionary sheet explains them) beside the label columns."""
+    headers in ``lang`` and codes (segment, stage, ledger step, CLV tier) as labels, as the
+    notebooks show them. The customers sheet keeps its column codes (the dictionary sheet
+    explains them) beside the label columns."""
     if lang == "en":
         return dict(sheets)
-    names, headers = TEXT["sheet_names"], TEXT["sheet_columns"]
-    out = {}
-    for key, frame in sheets.items():
-        if key != "customers":
-            frame = frame.copy()
-            for col in ("rfm_segment", "lifecycle_stage"):
-                if col in frame:
-                    frame[col] = _labels(frame[col], lang)
-            frame = frame.rename(columns={c: headers[c][lang] for c in frame.columns
-                                          if c in headers})
-        out[names.get(key, {}).get(lang, key)] = frame
-    return out
+    names = TEXT["sheet_names"]
+    return {names.get(key, {}).get(lang, key):
+            frame if key == "customers" else translate_table(frame, lang)
+            for key, frame in sheets.items()}
 
 
 def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportParams,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..narrative.labels import TEXT
 
 __all__ = ["dropped_rows", "RULES", "RULE_HINT", "EARLIEST_DATE", "CURRENCY_SYMBOLS",
            "MAX_ROW_AMOUNT", "MAX_TOTAL_CENTS", "date_limit", "implausible_warning",
@@ -50,20 +51,9 @@ def negative_quantity_warning(n: int, pattern: str | None) -> str:
     return f"{n:,} rows have a negative quantity; they are treated as returns"
 
 
-#: what to check when a rule removes a large share of the file
-RULE_HINT = {
-    "missing_customer_id": "check columns.customer_id and missing_values",
-    "implausible_dates": "check date_format and dayfirst, or set drop_implausible_dates: false",
-    "cancellations": "if the order ids only look like cancellations, set cancel_pattern (or "
-                     "cancel_prefix: null); if the amount is a profit (negative on "
-                     "loss-making lines), map it as columns.profit with the revenue as amount",
-    "non_product_codes": "check non_product_codes, or set drop_non_product: false",
-    "non_positive_price": "if the amount is a profit, map it as columns.profit with the "
-                          "revenue as amount; or set drop_non_positive_price: false",
-    "duplicates": "if repeated identical lines are real purchases, set drop_duplicates: false",
-    "out_of_window": "check observation_start and observation_end",
-    "returns_without_purchase": "check the window: the purchases may be before it",
-}
+#: what to check when a rule removes a large share of the file (``rule_hint`` in text.yaml,
+#: which also holds the Chinese a zh page shows)
+RULE_HINT = {rule: hint["en"] for rule, hint in TEXT["rule_hint"].items()}
 
 
 def example_text(row: Mapping[str, Any] | None) -> str:
