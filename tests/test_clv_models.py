@@ -156,14 +156,14 @@ def test_a_model_whose_bootstrap_scatters_gives_way_to_the_next_sound_one(monkey
     tx = bgnbd_log(1500, TRUE["r"], TRUE["alpha"] * 7, TRUE["a"], TRUE["b"], 730, seed=5)
     first, _, _ = _run(tx, clv_bootstrap=4)
     best = first.stats["model"]
-    real = clv.stage.bootstrap
+    real = clv.stage.interval_estimates
 
     def scattered(customers, params, fitter, *args, **kwargs):
         out = real(customers, params, fitter, *args, **kwargs)
         if clv.MODEL_NAMES[clv.models.model_key(fitter)] == best:
             out["params"]["r"] = [0.01, 5.0]
         return out
-    monkeypatch.setattr(clv.stage, "bootstrap", scattered)
+    monkeypatch.setattr(clv.stage, "interval_estimates", scattered)
     res, _, _ = _run(tx, clv_bootstrap=4)
     assert res.status == "ok" and res.stats["model"] != best
     entry = {e["model"]: e for e in res.stats["comparison"]}
@@ -295,3 +295,30 @@ def test_sufficiency_passes_on_enough_data(known):
     assert sufficiency.checks(customers, window, 290) == []
     found = sufficiency.checks(customers.head(150), window, 290)
     assert [c["check"] for c in found] == ["customers", "repeat_buyers"]
+
+
+def test_normal_approximation_agrees_with_the_bootstrap(known, monkeypatch):
+    """Above NORMAL_ABOVE customers the intervals come from the normal approximation of the
+    estimates (no refits); on 5,000 BG/NBD customers it gives what the bootstrap gives:
+    parameter intervals of the same width, the same total predicted CLV interval."""
+    import importlib
+    intervals = importlib.import_module("analysis.clv.bootstrap")  # (the module, not the
+    res, customers, cfg = known                                    # function clv exports)
+    boot = intervals.bootstrap(customers, cfg.clv, res.fitter, res.ggf, 60, seed=3)
+    normal = intervals.normal_intervals(customers, cfg.clv, res.fitter, res.ggf, 200, seed=3)
+    assert boot["method"] == "bootstrap" and normal["method"] == "normal"
+    assert normal["failed"] == 0 and set(normal["params"]) == set(boot["params"])
+    for k, (lo, hi) in boot["params"].items():
+        nlo, nhi = normal["params"][k]
+        assert 0.6 < (nhi - nlo) / (hi - lo) < 1.6, (k, boot["params"][k], normal["params"][k])
+        assert abs((nlo + nhi) - (lo + hi)) / (hi - lo) < 0.6, k  # centres within ~0.3 width
+    (lo, hi), (nlo, nhi) = boot["total_predicted_clv"], normal["total_predicted_clv"]
+    assert 0.6 < (nhi - nlo) / (hi - lo) < 1.6 and abs((nlo + nhi) - (lo + hi)) < (hi - lo)
+    assert intervals.normal_intervals(customers, cfg.clv, res.fitter, res.ggf, 50, seed=3) == \
+        intervals.normal_intervals(customers, cfg.clv, res.fitter, res.ggf, 50, seed=3)
+    # the run picks the method by its number of customers
+    assert intervals.intervals(customers, cfg.clv, res.fitter, res.ggf, 5, 1)["method"] == \
+        "bootstrap"
+    monkeypatch.setattr(intervals, "NORMAL_ABOVE", len(customers) - 1)
+    assert intervals.intervals(customers, cfg.clv, res.fitter, res.ggf, 5, 1)["method"] == \
+        "normal"

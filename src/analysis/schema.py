@@ -236,7 +236,8 @@ FIELDS: tuple[Field, ...] = (
     Field("calibration_end", "date", None, "End of the calibration period for holdout "
           "validation (default: leaves the last 40 % of the window as holdout).",
           nullable=True, group="clv"),
-    Field("clv_bootstrap", "int", 100, "Bootstrap iterations for CLV intervals (0 skips).",
+    Field("clv_bootstrap", "int", 100, "Bootstrap refits (up to 200,000 customers) or "
+          "normal-approximation draws (above) for CLV intervals (0 skips).",
           check=_non_negative, group="clv"),
     Field("penalizer", "float", 0.0, "L2 penalizer of the lifetimes fitters.",
           check=_non_negative, group="clv"),

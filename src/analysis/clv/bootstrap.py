@@ -1,9 +1,18 @@
-"""Bootstrap intervals of the model parameters and of the total predicted CLV.
+"""90 % intervals of the model parameters and of the total predicted CLV.
 
-Customers are resampled with replacement (seeded); a resample is a multinomial
-re-weighting of the unique (frequency, recency, T) triples, so each replicate is a
-weighted fit warm-started at the full-data estimates. Each replicate has its own seed
-from ``SeedSequence(seed)``, so the result does not depend on how many processes run them.
+Up to :data:`NORMAL_ABOVE` customers, a bootstrap: customers are resampled with
+replacement (seeded); a resample is a multinomial re-weighting of the unique (frequency,
+recency, T) triples, so each replicate is a weighted fit warm-started at the full-data
+estimates. Each replicate has its own seed from ``SeedSequence(seed)``, so the result does
+not depend on how many processes run them.
+
+Above it, the normal approximation of the estimates: parameters drawn (seeded) from the
+normal distribution of the log parameters whose covariance is the inverse Hessian of the
+log-likelihood (purchase model and Gamma-Gamma), and the total predicted CLV computed for
+each draw. With hundreds of thousands of customers the estimates' sampling distribution
+is close to that normal, and a refit per replicate is what does not scale: Pareto/NBD and
+MBG/NBD have no analytic gradient, and 100 Pareto/NBD refits on a million customers took
+826 s of a 988 s run (``benchmarks/RESULTS.md``).
 """
 from __future__ import annotations
 
@@ -15,11 +24,24 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from ..config import ClvParams
-from .models import PARAM_NAMES, fast_fit, model_key
+from .diagnostics import log_covariance
+from .likelihood import gg_ll, log_likelihood
+from .models import PARAM_NAMES, fast_fit, fitter_class, gamma_gamma_sample, model_key
 from .predict import (discounted_transactions, expected_spend, margin_ratio, monthly_rate,
                       triples_of)
 
-__all__ = ["bootstrap"]
+__all__ = ["NORMAL_ABOVE", "intervals", "bootstrap", "normal_intervals"]
+
+#: above this many customers, intervals come from the normal approximation
+NORMAL_ABOVE = 200_000
+
+
+def _total(bf, gf, arrays: dict, params: ClvParams) -> float:
+    """Total predicted CLV of every customer under a purchase and a spend model."""
+    f, r, T, x, m = (arrays[k] for k in ("f", "r", "T", "x", "m"))
+    disc = discounted_transactions(bf, f, r, T, params.clv_horizon_months,
+                                   monthly_rate(params.discount_rate), params.time_unit.freq)
+    return float((arrays["margin"] * expected_spend(gf, x, m) * disc[arrays["codes"]]).sum())
 
 
 def _replicate(seed_seq, model: str, arrays: dict, est: dict, params: ClvParams):
@@ -41,29 +63,92 @@ def _replicate(seed_seq, model: str, arrays: dict, est: dict, params: ClvParams)
             gf = fast_fit("gg", (x[sel], m[sel]), counts[sel], est["gg_penalizer"],
                           start=est["gg"])
             out.update({k: float(gf.params_[k]) for k in ("p", "q", "v")})
-            disc = discounted_transactions(bf, f, r, T, params.clv_horizon_months,
-                                           monthly_rate(params.discount_rate),
-                                           params.time_unit.freq)
-            total = float((arrays["margin"] * expected_spend(gf, x, m) * disc[codes]).sum())
+            total = _total(bf, gf, arrays, params)
         return out, total
     except Exception:
         return None
 
 
+def intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, iterations: int,
+              seed: int, triples: tuple[pd.DataFrame, np.ndarray] | None = None
+              ) -> dict[str, Any] | None:
+    """The 90 % intervals of the run: :func:`bootstrap` up to :data:`NORMAL_ABOVE`
+    customers, :func:`normal_intervals` above (``method`` says which)."""
+    how = normal_intervals if len(customers) > NORMAL_ABOVE else bootstrap
+    return how(customers, params, fitter, ggf, iterations, seed, triples=triples)
+
+
+def _arrays(customers: pd.DataFrame, params: ClvParams, triples) -> dict[str, np.ndarray]:
+    u, codes = triples_of(customers, triples)
+    return {"codes": codes, "f": u["frequency"].to_numpy(), "r": u["recency"].to_numpy(),
+            "T": u["T"].to_numpy(),
+            "x": customers["frequency"].to_numpy(dtype="float64"),
+            "m": customers["monetary_value"].to_numpy(dtype="float64"),
+            "margin": margin_ratio(customers, params)}
+
+
+def _quantiles(values: list[float]) -> list[float] | None:
+    return [float(np.quantile(values, 0.05)), float(np.quantile(values, 0.95))] \
+        if values else None
+
+
+def normal_intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, draws: int,
+                     seed: int, triples: tuple[pd.DataFrame, np.ndarray] | None = None
+                     ) -> dict[str, Any] | None:
+    """90 % intervals from the normal approximation of the log parameters (covariance: the
+    inverse Hessian of each model's log-likelihood), ``draws`` seeded draws, each giving a
+    total predicted CLV; None when a Hessian is not positive definite (the fit checks
+    report that flat likelihood already)."""
+    model = model_key(fitter)
+    arrays = _arrays(customers, params, triples)
+    weights = np.bincount(arrays["codes"], minlength=len(arrays["f"]))
+    names = PARAM_NAMES[model]
+    theta = fitter.params_[names].to_numpy(dtype="float64")
+    cov = log_covariance(lambda v: -log_likelihood(model, dict(zip(names, np.exp(v))),
+                                                   arrays["f"], arrays["r"], arrays["T"],
+                                                   weights), theta)
+    rng = np.random.default_rng(seed)
+    if cov is None:
+        return None
+    purchase = np.exp(rng.multivariate_normal(np.log(theta), cov, size=draws))
+    spend = None
+    if ggf is not None:
+        gg = gamma_gamma_sample(arrays["x"], arrays["m"])
+        gx, gm, gw = (gg[c].to_numpy(dtype="float64")
+                      for c in ("frequency", "monetary_value", "weight"))
+        gtheta = ggf.params_[["p", "q", "v"]].to_numpy(dtype="float64")
+        gcov = log_covariance(lambda v: -(gw * gg_ll(*np.exp(v), gx, gm)).sum(), gtheta)
+        if gcov is None:
+            return None
+        spend = np.exp(rng.multivariate_normal(np.log(gtheta), gcov, size=draws))
+    totals, failed = [], 0
+    for i in range(draws if spend is not None else 0):
+        bf = fitter_class(model).from_params(purchase[i], fitter.penalizer_coef)
+        gf = fitter_class("gg").from_params(spend[i], ggf.penalizer_coef)
+        with np.errstate(all="ignore"):
+            total = _total(bf, gf, arrays, params)
+        if np.isfinite(total):
+            totals.append(total)
+        else:
+            failed += 1
+    draws_by_name = dict(zip(names, purchase.T))
+    if spend is not None:
+        draws_by_name.update(zip(("p", "q", "v"), spend.T))
+    return {"iterations": draws, "failed": failed, "level": 0.90, "method": "normal",
+            "params": {k: _quantiles(list(v)) for k, v in draws_by_name.items()},
+            "total_predicted_clv": _quantiles(totals)}
+
+
 def bootstrap(customers: pd.DataFrame, params: ClvParams, fitter, ggf,
               iterations: int, seed: int, n_jobs: int | None = None,
               triples: tuple[pd.DataFrame, np.ndarray] | None = None) -> dict[str, Any]:
-    """90 % intervals of the model parameters and the total predicted CLV.
+    """90 % intervals of the model parameters and the total predicted CLV from
+    ``iterations`` refits on resampled customers.
 
     Each replicate has its own seed from ``SeedSequence(seed)``, so the result does not
     depend on how many processes run them (both cores by default)."""
     model = model_key(fitter)
-    u, codes = triples_of(customers, triples)
-    arrays = {"codes": codes, "f": u["frequency"].to_numpy(), "r": u["recency"].to_numpy(),
-              "T": u["T"].to_numpy(),
-              "x": customers["frequency"].to_numpy(dtype="float64"),
-              "m": customers["monetary_value"].to_numpy(dtype="float64"),
-              "margin": margin_ratio(customers, params)}
+    arrays = _arrays(customers, params, triples)
     # the refits use the penalizer of the fits they repeat (a fallback one included)
     est = {"model": fitter.params_.to_numpy(dtype="float64"),
            "penalizer": float(fitter.penalizer_coef),
@@ -76,8 +161,8 @@ def bootstrap(customers: pd.DataFrame, params: ClvParams, fitter, ggf,
                                     for s in seeds)
     ok = [res for res in results if res is not None]
     names = PARAM_NAMES[model] + (["p", "q", "v"] if ggf is not None else [])
-    q = lambda v: [float(np.quantile(v, 0.05)), float(np.quantile(v, 0.95))] if v else None
     totals = [t for _, t in ok if t is not None]
     return {"iterations": iterations, "failed": iterations - len(ok), "level": 0.90,
-            "params": {k: q([p[k] for p, _ in ok]) for k in names},
-            "total_predicted_clv": q(totals)}
+            "method": "bootstrap",
+            "params": {k: _quantiles([p[k] for p, _ in ok]) for k in names},
+            "total_predicted_clv": _quantiles(totals)}

@@ -15,14 +15,14 @@ stopped. Three checks, each giving a plain reason when it fails:
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from .likelihood import log_likelihood
 
 __all__ = ["SHAPE_BOUNDS", "SE_LOG_LIMIT", "FAILED_SHARE_LIMIT", "SPREAD_LIMIT",
-           "standard_errors", "fit_reasons", "bootstrap_reasons"]
+           "standard_errors", "log_covariance", "fit_reasons", "bootstrap_reasons"]
 
 SHAPE_BOUNDS = (1e-4, 1e4)
 SHAPES = ("r", "a", "b", "s", "p", "q")
@@ -37,25 +37,39 @@ def standard_errors(model: str, params: Mapping[str, float], frequency, recency,
     log-likelihood at the estimate; None when the Hessian is not positive definite (the
     likelihood is flat or curves the wrong way in some direction)."""
     names = list(params)
-    lp = np.log(np.asarray([params[k] for k in names], dtype="float64"))
-    if not np.isfinite(lp).all():
-        return None
 
     def nll(v):
-        with np.errstate(all="ignore"):
-            return -log_likelihood(model, dict(zip(names, np.exp(v))), frequency, recency,
-                                   T, weights)
+        return -log_likelihood(model, dict(zip(names, np.exp(v))), frequency, recency, T,
+                               weights)
+    cov = log_covariance(nll, [params[k] for k in names], step)
+    return None if cov is None else dict(zip(names, np.sqrt(np.diag(cov)).tolist()))
+
+
+def log_covariance(nll: Callable[[np.ndarray], float], theta, step: float = 1e-4
+                   ) -> np.ndarray | None:
+    """The covariance of the log parameters at the estimate ``theta``: the inverse of the
+    numerical Hessian of the total negative log-likelihood ``nll`` (a function of the log
+    parameters); None when it is not positive definite or not finite."""
+    lp = np.log(np.asarray(theta, dtype="float64"))
+    if not np.isfinite(lp).all():
+        return None
     k = len(lp)
     eye = np.eye(k) * step
+    f = lambda v: _quiet(nll, v)
     hess = np.empty((k, k))
     for i in range(k):
         for j in range(i, k):
-            hess[i, j] = hess[j, i] = (nll(lp + eye[i] + eye[j]) - nll(lp + eye[i] - eye[j])
-                                       - nll(lp - eye[i] + eye[j])
-                                       + nll(lp - eye[i] - eye[j])) / (4 * step * step)
+            hess[i, j] = hess[j, i] = (f(lp + eye[i] + eye[j]) - f(lp + eye[i] - eye[j])
+                                       - f(lp - eye[i] + eye[j])
+                                       + f(lp - eye[i] - eye[j])) / (4 * step * step)
     if not np.isfinite(hess).all() or np.linalg.eigvalsh(hess).min() <= 0:
         return None
-    return dict(zip(names, np.sqrt(np.diag(np.linalg.inv(hess))).tolist()))
+    return np.linalg.inv(hess)
+
+
+def _quiet(nll, v) -> float:
+    with np.errstate(all="ignore"):
+        return float(nll(v))
 
 
 def fit_reasons(params: Mapping[str, float], se: Mapping[str, float] | None

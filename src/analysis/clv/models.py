@@ -85,9 +85,11 @@ class ParetoNBD(_PurchaseModel, ParetoNBDFitter):
         r, alpha, s, beta = (float(self.params_[k]) for k in self.param_names)
         return paretonbd_p_alive(r, alpha, s, beta, frequency, recency, T)
 
-    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T,
+                                                           p_alive=None):
         """E[Y(t) | x, tₓ, T] = (r + x)(β + T) / ((α + T)(s − 1)) · (1 − ((β + T) /
-        (β + T + t))^(s − 1)) · P(alive) (Fader & Hardie 2005, eq. 22)."""
+        (β + T + t))^(s − 1)) · P(alive) (Fader & Hardie 2005, eq. 22). ``p_alive``: the
+        customers' P(alive), when already computed (it does not depend on t)."""
         r, alpha, s, beta = (float(self.params_[k]) for k in self.param_names)
         x = np.asarray(frequency, dtype="float64")
         T = np.asarray(T, dtype="float64")
@@ -98,7 +100,9 @@ class ParetoNBD(_PurchaseModel, ParetoNBDFitter):
             else:
                 factor = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * \
                     (1 - ((beta + T) / (beta + T + t)) ** (s - 1))
-        return factor * self.conditional_probability_alive(x, recency, T)
+        if p_alive is None:
+            p_alive = self.conditional_probability_alive(x, recency, T)
+        return factor * p_alive
 
 
 class GammaGamma(_FromParams, GammaGammaFitter):

@@ -21,7 +21,7 @@ from ..config import ClvParams
 from ..runfolder import horizon_column
 from ..tiers import abc_tiers
 from ..units import cents, customer_codes, purchase_rows
-from .models import BetaGeo, unique_triples
+from .models import BetaGeo, ParetoNBD, unique_triples
 
 __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transactions",
            "discounted_by_horizon", "horizon_column", "horizons_of", "horizon_columns",
@@ -44,10 +44,16 @@ def expected_purchases_fn(fitter, frequency, recency, T):
     For BG/NBD the same formula as lifetimes, but its Gauss hypergeometric term, which
     depends on (x, T) only, is evaluated once per distinct (x, T) pair instead of once per
     customer (~10x fewer hyp2f1 calls at a million customers); tests check it equals
-    lifetimes. Other models use lifetimes' method."""
+    lifetimes. Pareto/NBD computes P(alive) once for every t; other models use lifetimes'
+    method."""
     x = np.asarray(frequency, dtype="float64")
     tx = np.asarray(recency, dtype="float64")
     T = np.asarray(T, dtype="float64")
+    if isinstance(fitter, ParetoNBD):  # P(alive), the costly factor, once for every t
+        with np.errstate(all="ignore"):
+            alive = fitter.conditional_probability_alive(x, tx, T)
+        return lambda t: np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(
+            t, x, tx, T, p_alive=alive), dtype="float64")
     if not isinstance(fitter, BetaGeo):
         def generic(t):
             with np.errstate(all="ignore"):

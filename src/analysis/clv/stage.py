@@ -1,5 +1,6 @@
 """Stage 4: customer lifetime value, historical and predicted, with holdout validation
-and bootstrap intervals, for every customer.
+and 90 % intervals (bootstrap, or the normal approximation on large data), for every
+customer.
 
 Degenerate data never raises: what cannot be estimated is NaN in the columns, and
 ``metrics['status']`` says why in words.
@@ -17,7 +18,7 @@ from ..narrative.labels import TEXT
 from ..narrative.stages import clv_paragraph, fit_check_sentence, sufficiency_sentence
 from ..narrative.translate import translate_text
 from ..units import Window, customer_codes
-from .bootstrap import bootstrap
+from .bootstrap import intervals as interval_estimates
 from .compare import MODELS, comparison_metrics, comparison_table, fit_model, rank
 from .diagnostics import bootstrap_reasons
 from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem,
@@ -140,8 +141,9 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
     for m in ranked:  # the first whose bootstrap is sound too (auto); else the best
         if fits[m].fitter is None or (fits[m].reasons and m != ranked[0]):
             continue
-        intervals[m] = bootstrap(customers, params, fits[m].fitter, ggf, params.clv_bootstrap,
-                                 params.seed, triples=triples) if params.clv_bootstrap else None
+        intervals[m] = interval_estimates(customers, params, fits[m].fitter, ggf,
+                                          params.clv_bootstrap, params.seed, triples=triples) \
+            if params.clv_bootstrap else None
         fits[m].reasons += bootstrap_reasons(intervals[m])
         if not fits[m].reasons:
             break

@@ -229,7 +229,9 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
         intervals = m.get("intervals") or {}
         ci = intervals.get("total_predicted_clv")
         if ci:
-            text += w["interval"].format(lo=ci[0], hi=ci[1], cur=cur)
+            how = TEXT["interval_method"][intervals.get("method", "bootstrap")][lang]
+            text += w["interval"].format(lo=ci[0], hi=ci[1], cur=cur,
+                                         how=how.format(n=intervals["iterations"]))
         if intervals.get("failed"):
             text += w["failed"].format(failed=intervals["failed"],
                                        iterations=intervals["iterations"])
