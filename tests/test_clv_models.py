@@ -322,3 +322,18 @@ def test_normal_approximation_agrees_with_the_bootstrap(known, monkeypatch):
     monkeypatch.setattr(intervals, "NORMAL_ABOVE", len(customers) - 1)
     assert intervals.intervals(customers, cfg.clv, res.fitter, res.ggf, 5, 1)["method"] == \
         "normal"
+
+
+def test_pareto_likelihood_on_distinct_pairs_is_the_same():
+    """Pareto/NBD's hypergeometric terms evaluated once per distinct (x, tₓ) and (x, T)
+    give every customer the same log-likelihood, whichever of alpha and beta is larger."""
+    from analysis.clv.likelihood import pareto_pairs, paretonbd_ll
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 12, 5000).astype(float)
+    T = rng.choice(np.arange(20.0, 80.0), 5000)
+    tx = np.where(x > 0, np.round(rng.uniform(0, 1, 5000) * T), 0.0)
+    pairs = pareto_pairs(x, tx, T)
+    assert len(pairs[0][0]) < 1000 and len(pairs[1][0]) < 1000
+    for params in [(0.55, 10.6, 0.72, 31.8), (0.55, 31.8, 0.72, 10.6)]:
+        assert np.array_equal(paretonbd_ll(*params, x, tx, T, pairs=pairs),
+                              paretonbd_ll(*params, x, tx, T))

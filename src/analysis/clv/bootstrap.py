@@ -25,7 +25,7 @@ from joblib import Parallel, delayed
 
 from ..config import ClvParams
 from .diagnostics import log_covariance
-from .likelihood import gg_ll, log_likelihood
+from .likelihood import gg_ll, log_likelihood, pareto_pairs
 from .models import PARAM_NAMES, fast_fit, fitter_class, gamma_gamma_sample, model_key
 from .predict import (discounted_transactions, expected_spend, margin_ratio, monthly_rate,
                       triples_of)
@@ -40,7 +40,8 @@ def _total(bf, gf, arrays: dict, params: ClvParams) -> float:
     """Total predicted CLV of every customer under a purchase and a spend model."""
     f, r, T, x, m = (arrays[k] for k in ("f", "r", "T", "x", "m"))
     disc = discounted_transactions(bf, f, r, T, params.clv_horizon_months,
-                                   monthly_rate(params.discount_rate), params.time_unit.freq)
+                                   monthly_rate(params.discount_rate), params.time_unit.freq,
+                                   arrays.get("pairs"))
     return float((arrays["margin"] * expected_spend(gf, x, m) * disc[arrays["codes"]]).sum())
 
 
@@ -101,12 +102,14 @@ def normal_intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, dr
     report that flat likelihood already)."""
     model = model_key(fitter)
     arrays = _arrays(customers, params, triples)
+    if model == "paretonbd":  # its costly terms once per distinct pair, for every draw
+        arrays["pairs"] = pareto_pairs(arrays["f"], arrays["r"], arrays["T"])
     weights = np.bincount(arrays["codes"], minlength=len(arrays["f"]))
     names = PARAM_NAMES[model]
     theta = fitter.params_[names].to_numpy(dtype="float64")
     cov = log_covariance(lambda v: -log_likelihood(model, dict(zip(names, np.exp(v))),
                                                    arrays["f"], arrays["r"], arrays["T"],
-                                                   weights), theta)
+                                                   weights, arrays.get("pairs")), theta)
     rng = np.random.default_rng(seed)
     if cov is None:
         return None

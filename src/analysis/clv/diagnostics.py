@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .likelihood import log_likelihood
+from .likelihood import log_likelihood, pareto_pairs
 
 __all__ = ["SHAPE_BOUNDS", "SE_LOG_LIMIT", "FAILED_SHARE_LIMIT", "SPREAD_LIMIT",
            "standard_errors", "log_covariance", "fit_reasons", "bootstrap_reasons"]
@@ -37,10 +37,11 @@ def standard_errors(model: str, params: Mapping[str, float], frequency, recency,
     log-likelihood at the estimate; None when the Hessian is not positive definite (the
     likelihood is flat or curves the wrong way in some direction)."""
     names = list(params)
+    pairs = pareto_pairs(frequency, recency, T) if model == "paretonbd" else None
 
     def nll(v):
         return -log_likelihood(model, dict(zip(names, np.exp(v))), frequency, recency, T,
-                               weights)
+                               weights, pairs)
     cov = log_covariance(nll, [params[k] for k in names], step)
     return None if cov is None else dict(zip(names, np.sqrt(np.diag(cov)).tolist()))
 

@@ -19,7 +19,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 
-__all__ = ["ConvergenceError", "bgnbd_ll", "mbgnbd_ll", "paretonbd_ll", "paretonbd_p_alive",
+__all__ = ["ConvergenceError", "bgnbd_ll", "mbgnbd_ll", "pareto_pairs", "paretonbd_ll",
+           "paretonbd_p_alive",
            "gg_ll", "log_likelihood", "bgnbd_objective", "gg_objective", "numeric_objective", "minimise",
            "minimise_numeric"]
 
@@ -49,17 +50,37 @@ def mbgnbd_ll(r, alpha, a, b, x, tx, T) -> np.ndarray:
     return a1 + a2 + a3 + np.logaddexp(a4, 0)
 
 
-def paretonbd_ll(r, alpha, s, beta, x, tx, T) -> np.ndarray:
-    """Pareto/NBD log-likelihood of each customer (Fader & Hardie 2005, eq. 18-20)."""
+def pareto_pairs(x, tx, T) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+    """The distinct (x, tₓ) and (x, T) pairs, each with the index of every customer's pair:
+    Pareto/NBD's two Gauss hypergeometric terms depend on one pair each, and a million
+    customers have some 470,000 distinct (x, tₓ, T) but only 32,000 (x, tₓ) and 17,000
+    (x, T) (the synthetic benchmark), so the costly term is evaluated ~15x fewer times.
+    Computed once per data set, passed to :func:`paretonbd_ll` as ``pairs``."""
+    x = np.asarray(x, dtype="float64")
+    out = []
+    for y in (tx, T):
+        # a pair as one complex number: np.unique sorts them as (x, y), fast
+        u, inv = np.unique(x + 1j * np.asarray(y, dtype="float64"), return_inverse=True)
+        out.append((u.real.copy(), u.imag.copy(), np.asarray(inv).ravel()))
+    return tuple(out)
+
+
+def paretonbd_ll(r, alpha, s, beta, x, tx, T, pairs=None) -> np.ndarray:
+    """Pareto/NBD log-likelihood of each customer (Fader & Hardie 2005, eq. 18-20).
+    ``pairs``: :func:`pareto_pairs` of (x, tₓ, T), when computed already."""
     x, tx, T = (np.asarray(v, dtype="float64") for v in (x, tx, T))
-    if alpha < beta:
-        low, high, t = alpha, beta, r + x
-    else:
-        low, high, t = beta, alpha, s + 1
+    low, high = min(alpha, beta), max(alpha, beta)
+
+    def hyp(pair, y):  # 2F1(r+s+x, t; r+s+x+1; (high-low)/(high+y)), t as eq. 19-20 say
+        ux, uy, inv = pair if pair is not None else (x, y, None)
+        rsx = r + s + ux
+        t = r + ux if alpha < beta else s + 1
+        value = hyp2f1(rsx, t, rsx + 1, (high - low) / (high + uy))
+        return value if inv is None else value[inv]
     rsx = r + s + x
     with np.errstate(all="ignore"):
-        p1 = hyp2f1(rsx, t, rsx + 1, (high - low) / (high + tx))
-        p2 = hyp2f1(rsx, t, rsx + 1, (high - low) / (high + T))
+        p1 = hyp(pairs[0] if pairs else None, tx)
+        p2 = hyp(pairs[1] if pairs else None, T)
         q1, q2 = high + tx, high + T
         # log(p1 / q1^rsx - p2 / q2^rsx), the two terms of A0 (eq. 19-20)
         u, v = np.log(p1) - rsx * np.log(q1), np.log(p2) - rsx * np.log(q2)
@@ -70,7 +91,7 @@ def paretonbd_ll(r, alpha, s, beta, x, tx, T) -> np.ndarray:
     return a1 + a2
 
 
-def paretonbd_p_alive(r, alpha, s, beta, x, tx, T) -> np.ndarray:
+def paretonbd_p_alive(r, alpha, s, beta, x, tx, T, pairs=None) -> np.ndarray:
     """Pareto/NBD P(alive | x, tₓ, T) (Fader & Hardie 2005, eq. 18-20) as the share of the
     likelihood in which the customer is still alive at T, in logs: finite where lifetimes'
     formula overflows (e.g. 170 repeat purchases, the last one on the final day)."""
@@ -78,7 +99,8 @@ def paretonbd_p_alive(r, alpha, s, beta, x, tx, T) -> np.ndarray:
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     with np.errstate(all="ignore"):
-        return np.exp(np.minimum(alive - (paretonbd_ll(r, alpha, s, beta, x, tx, T) - a1), 0.0))
+        ll = paretonbd_ll(r, alpha, s, beta, x, tx, T, pairs)
+        return np.exp(np.minimum(alive - (ll - a1), 0.0))
 
 
 def gg_ll(p, q, v, x, m) -> np.ndarray:
@@ -88,16 +110,18 @@ def gg_ll(p, q, v, x, m) -> np.ndarray:
             + px * np.log(x) - (px + q) * np.log(x * m + v))
 
 
-def log_likelihood(model: str, params, frequency, recency, T, weights=None) -> float:
+def log_likelihood(model: str, params, frequency, recency, T, weights=None, pairs=None
+                   ) -> float:
     """Total log-likelihood of a purchase model (``params``: a mapping by parameter name) in
-    the data's own time unit (lifetimes reports a mean on rescaled time)."""
+    the data's own time unit (lifetimes reports a mean on rescaled time). ``pairs``: for
+    Pareto/NBD, :func:`pareto_pairs` of the data, when computed already."""
     x = np.asarray(frequency, dtype="float64")
     tx = np.asarray(recency, dtype="float64")
     T = np.asarray(T, dtype="float64")
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype="float64")
     p = {k: float(v) for k, v in dict(params).items()}
     if model == "paretonbd":
-        ll = paretonbd_ll(p["r"], p["alpha"], p["s"], p["beta"], x, tx, T)
+        ll = paretonbd_ll(p["r"], p["alpha"], p["s"], p["beta"], x, tx, T, pairs)
     else:
         per = bgnbd_ll if model == "bgnbd" else mbgnbd_ll
         ll = per(p["r"], p["alpha"], p["a"], p["b"], x, tx, T)
@@ -177,7 +201,11 @@ def gg_objective(x, m, weights, penalizer: float):
 def numeric_objective(model: str, x, tx, T, weights, penalizer: float):
     """Negative mean log-likelihood of MBG/NBD or Pareto/NBD in log parameters, plus
     ``penalizer * Σ params²`` (lifetimes' objective), for :func:`minimise_numeric`."""
-    per = {"mbgnbd": mbgnbd_ll, "paretonbd": paretonbd_ll}[model]
+    if model == "paretonbd":  # its costly terms once per distinct pair (pareto_pairs)
+        pairs = pareto_pairs(x, tx, T)
+        per = lambda *args: paretonbd_ll(*args, pairs=pairs)
+    else:
+        per = mbgnbd_ll
     w = np.asarray(weights, dtype="float64")
     wsum = w.sum()
 

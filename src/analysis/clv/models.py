@@ -81,9 +81,10 @@ class ParetoNBD(_PurchaseModel, ParetoNBDFitter):
     lifetimes where it is finite."""
     param_names = PARAM_NAMES["paretonbd"]
 
-    def conditional_probability_alive(self, frequency, recency, T):
+    def conditional_probability_alive(self, frequency, recency, T, pairs=None):
+        """``pairs``: ``likelihood.pareto_pairs`` of the data, when computed already."""
         r, alpha, s, beta = (float(self.params_[k]) for k in self.param_names)
-        return paretonbd_p_alive(r, alpha, s, beta, frequency, recency, T)
+        return paretonbd_p_alive(r, alpha, s, beta, frequency, recency, T, pairs)
 
     def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T,
                                                            p_alive=None):

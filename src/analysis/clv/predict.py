@@ -38,20 +38,21 @@ def monthly_rate(annual: float) -> float:
     return (1 + annual) ** (1 / 12) - 1
 
 
-def expected_purchases_fn(fitter, frequency, recency, T):
+def expected_purchases_fn(fitter, frequency, recency, T, pairs=None):
     """``t -> fitter.conditional_expected_number_of_purchases_up_to_time(t, x, tₓ, T)``.
 
     For BG/NBD the same formula as lifetimes, but its Gauss hypergeometric term, which
     depends on (x, T) only, is evaluated once per distinct (x, T) pair instead of once per
     customer (~10x fewer hyp2f1 calls at a million customers); tests check it equals
-    lifetimes. Pareto/NBD computes P(alive) once for every t; other models use lifetimes'
+    lifetimes. Pareto/NBD computes P(alive) once for every t (``pairs``: the data's
+    ``likelihood.pareto_pairs``, when computed already); other models use lifetimes'
     method."""
     x = np.asarray(frequency, dtype="float64")
     tx = np.asarray(recency, dtype="float64")
     T = np.asarray(T, dtype="float64")
     if isinstance(fitter, ParetoNBD):  # P(alive), the costly factor, once for every t
         with np.errstate(all="ignore"):
-            alive = fitter.conditional_probability_alive(x, tx, T)
+            alive = fitter.conditional_probability_alive(x, tx, T, pairs)
         return lambda t: np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(
             t, x, tx, T, p_alive=alive), dtype="float64")
     if not isinstance(fitter, BetaGeo):
@@ -84,18 +85,18 @@ def expected_purchases_fn(fitter, frequency, recency, T):
 
 
 def discounted_transactions(fitter, frequency, recency, T, months: int, rate_month: float,
-                            freq: str) -> np.ndarray:
+                            freq: str, pairs=None) -> np.ndarray:
     """Σ over months i of the expected transactions in month i / (1 + d)^i — the factor of
     lifetimes' ``_customer_lifetime_value`` that multiplies the expected spend."""
     return discounted_by_horizon(fitter, frequency, recency, T, (months,), rate_month,
-                                 freq)[months]
+                                 freq, pairs)[months]
 
 
 def discounted_by_horizon(fitter, frequency, recency, T, horizons, rate_month: float,
-                          freq: str) -> dict[int, np.ndarray]:
+                          freq: str, pairs=None) -> dict[int, np.ndarray]:
     """:func:`discounted_transactions` for several horizons (months) in one pass."""
     f = MONTH[freq]
-    expected = expected_purchases_fn(fitter, frequency, recency, T)
+    expected = expected_purchases_fn(fitter, frequency, recency, T, pairs)
     total = np.zeros(len(np.asarray(frequency)))
     prev = np.zeros_like(total)
     out = {}
