@@ -99,3 +99,17 @@ def test_writes_go_through_a_temporary_name(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("disk full")
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+
+
+def test_window_comes_from_stage1_record_without_reading_the_transactions(tiny, tmp_path):
+    """Notebooks 03 and 05 need the window, not the transactions: once stage 1 is in the
+    folder the window is read from metrics.json, and equals the one the transactions give."""
+    data, params = tiny
+    run = tmp_path / "run"
+    first = pipeline.setup(str(params), {}, run, data)
+    from_clean = Window.of(first.stage1().clean, None, first.params.summary.time_unit)
+    nb = pipeline.setup(str(params), {}, run, data)
+    assert nb.window == from_clean and "clean" not in nb.__dict__
+    # a window that the record cannot give (another observation_end) comes from the rows
+    end = pipeline.setup(str(params), {"observation_end": "2021-12-31"}, run, data).window
+    assert end.end == pd.Timestamp("2021-12-31") and end.start == from_clean.start

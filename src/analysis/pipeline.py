@@ -26,8 +26,8 @@ from . import plots
 from .config import Params, public, resolve, typed
 from .narrative.labels import markdown_text, s as sentence
 from .narrative.translate import show_tables_in, status_text, translate_note
-from .runfolder import (CUSTOMERS, LEDGER, STAGE1, TRANSACTIONS, add_columns, read_ledger,
-                        replacing, update_metrics, write_customers, write_json,
+from .runfolder import (CUSTOMERS, LEDGER, METRICS, STAGE1, TRANSACTIONS, add_columns,
+                        read_ledger, replacing, update_metrics, write_customers, write_json,
                         write_tables)
 from .stage1.engine import open_engine
 from .stage1.load import is_uri, source_info
@@ -223,7 +223,18 @@ class Notebook:
 
     @cached_property
     def window(self) -> Window:
-        return self.params.summary.window(self.clean)
+        """The observation window: from stage 1's record of it (``period`` in metrics.json)
+        when the folder holds stage 1, so that a notebook that needs only the customers
+        table (03, 05) does not read the transactions; else from the transactions."""
+        path, summary = self.run_dir / METRICS, self.params.summary
+        period = json.loads(path.read_text(encoding="utf-8")).get("period") \
+            if path.exists() and (self.run_dir / TRANSACTIONS).exists() else None
+        if period and period.get("time_unit") == summary.time_unit.name and (
+                summary.observation_end is None
+                or pd.Timestamp(summary.observation_end) == pd.Timestamp(period["end"])):
+            return Window(pd.Timestamp(period["start"]), pd.Timestamp(period["end"]),
+                          summary.time_unit)
+        return summary.window(self.clean)
 
     def save(self, result: StageResult) -> pd.DataFrame:
         """Add a stage's columns to the customers table, merge its metrics and write the

@@ -22,8 +22,10 @@ import pandas as pd
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
            "TABLES", "LABEL_COLUMNS", "replacing", "read_ledger", "horizon_column",
            "horizon_months", "order_columns", "dimension_columns", "write_customers",
-           "add_columns", "write_json", "read_metrics", "update_metrics", "write_tables", "read_tables",
-           "FORMULA_START", "spreadsheet_safe", "export_customers"]
+           "add_columns", "write_json", "read_metrics", "update_metrics", "write_tables",
+           "read_tables",
+           "FORMULA_START", "spreadsheet_safe", "export_customers", "PARALLEL_CSV_ROWS",
+           "write_csv"]
 
 CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
                     "recency", "T", "monetary_value", "revenue", "abc_tier", "r_score",
@@ -178,8 +180,32 @@ def export_customers(run_dir: str | Path, customers: pd.DataFrame) -> pd.DataFra
     table = order_columns(customers)
     write_customers(run_dir, table)
     with replacing(Path(run_dir) / "customers.csv") as tmp:
-        table.apply(spreadsheet_safe).to_csv(tmp, index=False, date_format="%Y-%m-%d")
+        write_csv(table.apply(spreadsheet_safe), tmp)
     return table
+
+
+#: from this many rows, :func:`write_csv` formats the halves of a table on both cores
+PARALLEL_CSV_ROWS = 200_000
+
+
+def _csv_part(frame: pd.DataFrame, header: bool) -> str:
+    return frame.to_csv(index=False, header=header, date_format="%Y-%m-%d")
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """``frame`` as CSV (dates as YYYY-MM-DD), the same bytes as pandas' ``to_csv`` writes;
+    a large table is formatted in two halves on two processes (pandas formats numbers
+    in Python: a million customers took 15 s), then written in order."""
+    if len(frame) < PARALLEL_CSV_ROWS:
+        frame.to_csv(path, index=False, date_format="%Y-%m-%d")
+        return
+    from joblib import Parallel, delayed  # only a large table needs the workers
+    half = len(frame) // 2
+    parts = Parallel(n_jobs=2)(delayed(_csv_part)(part, i == 0) for i, part in
+                               enumerate((frame.iloc[:half], frame.iloc[half:])))
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        for part in parts:
+            fh.write(part)
 
 
 def write_tables(run_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> None:

@@ -17,6 +17,7 @@ MBG/NBD have no analytic gradient, and 100 Pareto/NBD refits on a million custom
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -124,16 +125,16 @@ def normal_intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, dr
         if gcov is None:
             return None
         spend = np.exp(rng.multivariate_normal(np.log(gtheta), gcov, size=draws))
-    totals, failed = [], 0
-    for i in range(draws if spend is not None else 0):
+    def total_of(i: int) -> float:
         bf = fitter_class(model).from_params(purchase[i], fitter.penalizer_coef)
         gf = fitter_class("gg").from_params(spend[i], ggf.penalizer_coef)
         with np.errstate(all="ignore"):
-            total = _total(bf, gf, arrays, params)
-        if np.isfinite(total):
-            totals.append(total)
-        else:
-            failed += 1
+            return _total(bf, gf, arrays, params)
+    # the draws on both cores (numpy and scipy release the GIL), results in draw order
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        every = list(pool.map(total_of, range(draws))) if spend is not None else []
+    totals = [t for t in every if np.isfinite(t)]
+    failed = len(every) - len(totals)
     draws_by_name = dict(zip(names, purchase.T))
     if spend is not None:
         draws_by_name.update(zip(("p", "q", "v"), spend.T))
