@@ -284,14 +284,21 @@ def full_run(rows: int) -> dict:
            "stage1": manifest["timings"].get("transaction_stage_seconds"),
            "notebooks": {n["name"]: n["seconds"] for n in manifest["notebooks"]},
            "render": manifest["timings"].get("render_seconds"),
-           "report_bytes": html, "params": metrics["clv"]["params"],
-           "gamma_gamma": metrics["clv"]["gamma_gamma"], "command": " ".join(cmd[2:])}
+           "report_bytes": html, "gamma_gamma": metrics["clv"]["gamma_gamma"],
+           # the log is drawn from BG/NBD: its fit (whichever model the run chose) is the
+           # parameter-recovery check
+           "params": next(e["params"] for e in metrics["clv"]["comparison"]
+                          if e["model"] == "BG/NBD"),
+           "model": metrics["clv"]["model"], "model_choice": metrics["clv"]["model_choice"],
+           "intervals": (metrics["clv"].get("intervals") or {}).get("method"),
+           "command": " ".join(cmd[2:])}
     shutil.rmtree(out_dir.parent, ignore_errors=True)
     print(f"  {rows:,} rows / {res['customers']:,} customers: {wall:.0f} s wall, peak "
           f"{gib(mem.peak)} for the process tree; report pages {html / 1e6:.1f} MB")
     print("  " + ", ".join(f"{k} {v:.0f} s" for k, v in res["notebooks"].items()))
     print("  BG/NBD " + ", ".join(f"{k} {v:.3f} (true {TRUE[k]})"
                                   for k, v in res["params"].items()))
+    print(f"  model used {res['model']} ({res['model_choice']}); intervals: {res['intervals']}")
     return res
 
 
@@ -378,6 +385,11 @@ def results_markdown(res: dict, command: str, seconds: float) -> str:
                   "BG/NBD estimated by the run against the parameters the log was drawn "
                   "from: " + ", ".join(f"{k} {v:.3f} (true {TRUE[k]})"
                                        for k, v in run["params"].items()) + ".", ""]
+        if run.get("model"):
+            lines += [f"Model the run used: {run['model']} (chosen by {run['model_choice']}); "
+                      f"90 % intervals by the {run['intervals']} method (above 200,000 "
+                      "customers: draws of the estimates' normal approximation, not refits).",
+                      ""]
     if res.get("scaling"):
         lines += ["## Scaling of the transaction stage", "",
                   "One fresh process per size; peak RSS of that process during the stage.", "",
@@ -479,8 +491,14 @@ def main(argv: list[str] | None = None) -> int:
         previous = json.loads(raw.read_text()) if raw.exists() else {}
         res = {**previous, **res}
         raw.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
-        a.results.write_text(results_markdown(res, "python benchmarks/run.py --full", seconds)
-                             + "\n", encoding="utf-8")
+        command = "python benchmarks/run.py --full" + (
+            " --skip " + " ".join(a.skip) if a.skip else "")
+        text = results_markdown(res, command, seconds)
+        if a.skip:  # say which figures are older than this run
+            text = text.replace("\n\nLogs:", f"\n\nSections {', '.join(a.skip)} were not rerun: "
+                                "their figures are those of the last run that measured "
+                                "them.\n\nLogs:", 1)
+        a.results.write_text(text + "\n", encoding="utf-8")
         print(f"wrote {a.results} and {raw.name}")
     return 0
 
