@@ -20,9 +20,8 @@ from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 
 __all__ = ["ConvergenceError", "bgnbd_ll", "mbgnbd_ll", "pareto_pairs", "paretonbd_ll",
-           "paretonbd_p_alive",
-           "gg_ll", "log_likelihood", "bgnbd_objective", "gg_objective", "numeric_objective", "minimise",
-           "minimise_numeric"]
+           "paretonbd_p_alive", "gg_ll", "log_likelihood", "bgnbd_objective", "gg_objective",
+           "numeric_objective", "minimise", "minimise_numeric"]
 
 
 class ConvergenceError(RuntimeError):

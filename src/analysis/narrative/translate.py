@@ -15,8 +15,9 @@ from ..playbook import segment_label, segment_names
 from ..runfolder import horizon_months
 from .labels import COLUMN_LABELS, STAGE_LABELS, TEXT, VALUE_LABELS
 
-__all__ = ["NOTEBOOK_TEXT", "FIGURE_TEXT", "translate_text", "translate_note", "status_text", "translate_figure",
-           "translate_header", "translate_value", "translate_table", "show_tables_in", "translate_notebook"]
+__all__ = ["NOTEBOOK_TEXT", "FIGURE_TEXT", "translate_text", "translate_note", "status_text",
+           "translate_figure", "translate_header", "translate_value", "translate_table",
+           "show_tables_in", "translate_notebook"]
 
 
 def _load() -> dict[str, str]:
