@@ -27,8 +27,8 @@ from .config import Params, public, resolve, typed
 from .narrative.labels import markdown_text, s as sentence
 from .narrative.translate import show_tables_in, status_text, translate_note
 from .runfolder import (CUSTOMERS, LEDGER, METRICS, STAGE1, TRANSACTIONS, add_columns,
-                        read_ledger, replacing, update_metrics, write_customers, write_json,
-                        write_tables)
+                        read_ledger, read_metrics, replacing, update_metrics, write_customers,
+                        write_json, write_tables)
 from .stage1.engine import open_engine
 from .stage1.load import is_uri, source_info
 from .stage1.rules import ledger_table
@@ -226,9 +226,10 @@ class Notebook:
         """The observation window: from stage 1's record of it (``period`` in metrics.json)
         when the folder holds stage 1, so that a notebook that needs only the customers
         table (03, 05) does not read the transactions; else from the transactions."""
-        path, summary = self.run_dir / METRICS, self.params.summary
-        period = json.loads(path.read_text(encoding="utf-8")).get("period") \
-            if path.exists() and (self.run_dir / TRANSACTIONS).exists() else None
+        summary = self.params.summary
+        period = read_metrics(self.run_dir).get("period") \
+            if (self.run_dir / METRICS).exists() and (self.run_dir / TRANSACTIONS).exists() \
+            else None
         if period and period.get("time_unit") == summary.time_unit.name and (
                 summary.observation_end is None
                 or pd.Timestamp(summary.observation_end) == pd.Timestamp(period["end"])):

@@ -25,9 +25,10 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from ..config import ClvParams
-from .diagnostics import log_covariance
-from .likelihood import gg_ll, log_likelihood, pareto_pairs
-from .models import PARAM_NAMES, fast_fit, fitter_class, gamma_gamma_sample, model_key
+from .diagnostics import log_covariance, purchase_covariance
+from .likelihood import gg_ll, pareto_pairs
+from .models import (PARAM_NAMES, fast_fit, fitter_class, gamma_gamma_sample, model_key,
+                     params_of)
 from .predict import (discounted_transactions, expected_spend, margin_ratio, monthly_rate,
                       triples_of)
 
@@ -72,12 +73,15 @@ def _replicate(seed_seq, model: str, arrays: dict, est: dict, params: ClvParams)
 
 
 def intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, iterations: int,
-              seed: int, triples: tuple[pd.DataFrame, np.ndarray] | None = None
-              ) -> dict[str, Any] | None:
+              seed: int, triples: tuple[pd.DataFrame, np.ndarray] | None = None,
+              covariance: np.ndarray | None = None) -> dict[str, Any] | None:
     """The 90 % intervals of the run: :func:`bootstrap` up to :data:`NORMAL_ABOVE`
-    customers, :func:`normal_intervals` above (``method`` says which)."""
-    how = normal_intervals if len(customers) > NORMAL_ABOVE else bootstrap
-    return how(customers, params, fitter, ggf, iterations, seed, triples=triples)
+    customers, :func:`normal_intervals` above (``method`` says which). ``covariance``: the
+    purchase model's, when the fit's checks computed it already."""
+    if len(customers) > NORMAL_ABOVE:
+        return normal_intervals(customers, params, fitter, ggf, iterations, seed, triples,
+                                covariance)
+    return bootstrap(customers, params, fitter, ggf, iterations, seed, triples=triples)
 
 
 def _arrays(customers: pd.DataFrame, params: ClvParams, triples) -> dict[str, np.ndarray]:
@@ -95,22 +99,22 @@ def _quantiles(values: list[float]) -> list[float] | None:
 
 
 def normal_intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, draws: int,
-                     seed: int, triples: tuple[pd.DataFrame, np.ndarray] | None = None
-                     ) -> dict[str, Any] | None:
+                     seed: int, triples: tuple[pd.DataFrame, np.ndarray] | None = None,
+                     covariance: np.ndarray | None = None) -> dict[str, Any] | None:
     """90 % intervals from the normal approximation of the log parameters (covariance: the
     inverse Hessian of each model's log-likelihood), ``draws`` seeded draws, each giving a
     total predicted CLV; None when a Hessian is not positive definite (the fit checks
-    report that flat likelihood already)."""
+    report that flat likelihood already). ``covariance``: the purchase model's (in its
+    parameters' order), when computed already."""
     model = model_key(fitter)
     arrays = _arrays(customers, params, triples)
     if model == "paretonbd":  # its costly terms once per distinct pair, for every draw
         arrays["pairs"] = pareto_pairs(arrays["f"], arrays["r"], arrays["T"])
-    weights = np.bincount(arrays["codes"], minlength=len(arrays["f"]))
-    names = PARAM_NAMES[model]
-    theta = fitter.params_[names].to_numpy(dtype="float64")
-    cov = log_covariance(lambda v: -log_likelihood(model, dict(zip(names, np.exp(v))),
-                                                   arrays["f"], arrays["r"], arrays["T"],
-                                                   weights, arrays.get("pairs")), theta)
+    estimates = params_of(fitter)
+    names, theta = list(estimates), np.asarray(list(estimates.values()), dtype="float64")
+    cov = covariance if covariance is not None else purchase_covariance(
+        model, estimates, arrays["f"], arrays["r"], arrays["T"],
+        np.bincount(arrays["codes"], minlength=len(arrays["f"])))
     rng = np.random.default_rng(seed)
     if cov is None:
         return None

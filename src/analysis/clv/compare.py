@@ -19,12 +19,13 @@ import pandas as pd
 from ..config import ClvParams
 from ..narrative.translate import status_text
 from ..narrative.stages import fit_check_sentence, holdout_error
-from .diagnostics import fit_reasons, standard_errors
+from .diagnostics import errors_of, fit_reasons, purchase_covariance
 from .likelihood import log_likelihood
 from .models import MODEL_NAMES, fit_weighted, one_line, params_of, with_fallback
 from .validation import Score
 
-__all__ = ["MODELS", "Fit", "fit_model", "rank", "comparison_table", "comparison_metrics"]
+__all__ = ["MODELS", "Fit", "fit_model", "rank", "fit_status", "comparison_table",
+           "comparison_metrics"]
 
 MODELS = ("bgnbd", "mbgnbd", "paretonbd")
 
@@ -39,6 +40,8 @@ class Fit:
     standard_errors: dict[str, float] | None = None
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: of the log parameters (inverse Hessian), for the normal-approximation intervals
+    covariance: np.ndarray | None = None
 
 
 def fit_model(model: str, customers: pd.DataFrame, triples: pd.DataFrame,
@@ -56,8 +59,10 @@ def fit_model(model: str, customers: pd.DataFrame, triples: pd.DataFrame,
     u = triples
     estimates = params_of(fitter)
     ll = log_likelihood(model, estimates, u["frequency"], u["recency"], u["T"], u["weight"])
-    se = standard_errors(model, estimates, u["frequency"], u["recency"], u["T"], u["weight"])
-    return Fit(model, fitter, None, ll, se, fit_reasons(estimates, se), warnings)
+    cov = purchase_covariance(model, estimates, u["frequency"], u["recency"], u["T"],
+                              u["weight"])
+    se = errors_of(cov, list(estimates))
+    return Fit(model, fitter, None, ll, se, fit_reasons(estimates, se), warnings, cov)
 
 
 def rank(requested: str, fits: Mapping[str, Fit], scores: Mapping[str, Score]
@@ -99,9 +104,8 @@ def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], cho
             "params": params_of(fit.fitter) if fit and fit.fitter is not None else None,
             "log_likelihood": fit.log_likelihood if fit else None,
             "standard_errors_log": fit.standard_errors if fit else None,
-            "fit_status": ("not fitted: " + fit.error) if fit and fit.error else
-            ("weak: " + "; ".join(fit_check_sentence(r, "en") for r in fit.reasons))
-            if fit and fit.reasons else "sound",
+            "fit_error": fit.error if fit else None,
+            "fit_status": fit_status(fit.error, fit.reasons) if fit else "sound",
             "fit_checks": fit.reasons if fit else [],
         })
     return out
@@ -118,14 +122,19 @@ def comparison_table(entries: list[Mapping[str, Any]], lang: str = "en") -> pd.D
              "holdout purchases actual": e["holdout_actual"],
              "total error": e["holdout_total_error"],
              "log-likelihood (whole window)": e["log_likelihood"],
-             "fit": _fit_words(e, lang)} for e in entries]
+             "fit": fit_status(e.get("fit_error"), e.get("fit_checks"), lang)}
+            for e in entries]
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).set_index("model").replace({None: np.nan})
 
 
-def _fit_words(entry: Mapping[str, Any], lang: str) -> str:
-    if entry.get("fit_checks") and not str(entry["fit_status"]).startswith("not fitted"):
-        return status_text("weak: " + "; ".join(fit_check_sentence(r, lang)
-                                                for r in entry["fit_checks"]), lang)
-    return status_text(entry["fit_status"], lang)
+def fit_status(error: str | None, reasons: list | None, lang: str = "en") -> str:
+    """A whole-window fit in words: "sound", "weak: <the checks it failed>" or "not fitted:
+    <why>" (metrics.json keeps the English; notebook 04 shows ``lang``)."""
+    if error:
+        return status_text("not fitted: " + error, lang)
+    if reasons:
+        return status_text("weak: " + "; ".join(fit_check_sentence(r, lang) for r in reasons),
+                           lang)
+    return status_text("sound", lang)

@@ -22,7 +22,8 @@ import numpy as np
 from .likelihood import log_likelihood, pareto_pairs
 
 __all__ = ["SHAPE_BOUNDS", "SE_LOG_LIMIT", "FAILED_SHARE_LIMIT", "SPREAD_LIMIT",
-           "standard_errors", "log_covariance", "fit_reasons", "bootstrap_reasons"]
+           "standard_errors", "errors_of", "purchase_covariance", "log_covariance",
+           "fit_reasons", "bootstrap_reasons"]
 
 SHAPE_BOUNDS = (1e-4, 1e4)
 SHAPES = ("r", "a", "b", "s", "p", "q")
@@ -36,14 +37,25 @@ def standard_errors(model: str, params: Mapping[str, float], frequency, recency,
     """Standard errors of the log parameters from the numerical Hessian of the total
     log-likelihood at the estimate; None when the Hessian is not positive definite (the
     likelihood is flat or curves the wrong way in some direction)."""
+    cov = purchase_covariance(model, params, frequency, recency, T, weights, step)
+    return errors_of(cov, list(params))
+
+
+def errors_of(cov: np.ndarray | None, names: list[str]) -> dict[str, float] | None:
+    """The standard errors (square roots of the diagonal) of a covariance, by name."""
+    return None if cov is None else dict(zip(names, np.sqrt(np.diag(cov)).tolist()))
+
+
+def purchase_covariance(model: str, params: Mapping[str, float], frequency, recency, T,
+                        weights=None, step: float = 1e-4) -> np.ndarray | None:
+    """:func:`log_covariance` of a purchase model's estimates (in ``params``' order)."""
     names = list(params)
     pairs = pareto_pairs(frequency, recency, T) if model == "paretonbd" else None
 
     def nll(v):
         return -log_likelihood(model, dict(zip(names, np.exp(v))), frequency, recency, T,
                                weights, pairs)
-    cov = log_covariance(nll, [params[k] for k in names], step)
-    return None if cov is None else dict(zip(names, np.sqrt(np.diag(cov)).tolist()))
+    return log_covariance(nll, [params[k] for k in names], step)
 
 
 def log_covariance(nll: Callable[[np.ndarray], float], theta, step: float = 1e-4

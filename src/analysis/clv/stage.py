@@ -148,7 +148,8 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
         if fits[m].fitter is None or (fits[m].reasons and m != ranked[0]):
             continue
         intervals[m] = interval_estimates(customers, params, fits[m].fitter, ggf,
-                                          params.clv_bootstrap, params.seed, triples=triples) \
+                                          params.clv_bootstrap, params.seed, triples=triples,
+                                          covariance=fits[m].covariance) \
             if params.clv_bootstrap else None
         fits[m].reasons += bootstrap_reasons(intervals[m])
         if not fits[m].reasons:
