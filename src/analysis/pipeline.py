@@ -233,8 +233,7 @@ class Notebook:
         if period and period.get("time_unit") == summary.time_unit.name and (
                 summary.observation_end is None
                 or pd.Timestamp(summary.observation_end) == pd.Timestamp(period["end"])):
-            return Window(pd.Timestamp(period["start"]), pd.Timestamp(period["end"]),
-                          summary.time_unit)
+            return Window.from_period(period)
         return summary.window(self.clean)
 
     def save(self, result: StageResult) -> pd.DataFrame:

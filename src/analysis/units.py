@@ -13,6 +13,7 @@ the time unit and the observation window.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -104,6 +105,12 @@ class Window:
         end = pd.Timestamp(observation_end) if observation_end is not None \
             else pd.Timestamp(clean["date"].max()).normalize()
         return cls(start, end, unit)
+
+    @classmethod
+    def from_period(cls, period: Mapping[str, Any]) -> Window:
+        """From stage 1's record of it (``period`` in metrics.json)."""
+        return cls(pd.Timestamp(period["start"]), pd.Timestamp(period["end"]),
+                   TimeUnit(period["time_unit"]))
 
     @property
     def days(self) -> int:

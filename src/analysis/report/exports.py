@@ -18,12 +18,11 @@ import pandas as pd
 
 from ..config import ReportParams
 from ..narrative.glossary import dictionary, dictionary_markdown
-from ..narrative.labels import TEXT, stage_label
-from ..narrative.translate import translate_table
-from ..playbook import STAGES, segment_label
+from ..narrative.labels import TEXT
+from ..narrative.translate import translate_table, translate_value
 from ..risk import at_risk
 from ..runfolder import LEDGER, export_customers, replacing, spreadsheet_safe
-from ..units import TimeUnit, Window
+from ..units import Window
 
 __all__ = ["AT_RISK_LIMIT", "write_xlsx", "summary_sheets", "at_risk_list", "labelled",
            "localised_sheets", "write_tables"]
@@ -133,10 +132,7 @@ def summary_sheets(customers: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def at_risk_list(customers: pd.DataFrame, metrics: Mapping[str, Any]) -> pd.DataFrame:
     """The valuable customers whose activity is falling (:func:`analysis.risk.at_risk`),
     the window taken from metrics.json's period."""
-    period = metrics["period"]
-    window = Window(pd.Timestamp(period["start"]), pd.Timestamp(period["end"]),
-                    TimeUnit(period["time_unit"]))
-    return at_risk(customers, window, AT_RISK_LIMIT)
+    return at_risk(customers, Window.from_period(metrics["period"]), AT_RISK_LIMIT)
 
 
 def labelled(customers: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -148,13 +144,8 @@ def labelled(customers: pd.DataFrame, lang: str) -> pd.DataFrame:
     out = customers.copy()
     for col in ("rfm_segment", "lifecycle_stage"):
         if col in out:
-            out[f"{col}_label"] = _labels(out[col], lang)
+            out[f"{col}_label"] = out[col].map(lambda v, c=col: translate_value(c, v, lang))
     return out
-
-
-def _labels(codes: pd.Series, lang: str) -> pd.Series:
-    """Segment or lifecycle-stage codes as their labels in ``lang``."""
-    return codes.map(lambda v: stage_label(v, lang) if v in STAGES else segment_label(v, lang))
 
 
 def localised_sheets(sheets: Mapping[str, pd.DataFrame], lang: str
