@@ -8,7 +8,7 @@ import pytest
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 
 from analysis import clv, config, pipeline
-from analysis.stage1 import summary
+from analysis.stage1 import aggregates, summary
 from analysis.clv import likelihood, models
 from analysis.units import Window
 from conftest import ROOT
@@ -20,14 +20,14 @@ SAMPLE_PARAMS = ROOT / "params" / "cdnow_sample.yaml"
 @pytest.fixture(scope="module")
 def sample():
     cfg = config.typed(config.resolve(SAMPLE_PARAMS))
-    clean, _, customers = pipeline.transaction_stage(SAMPLE, cfg)
-    ch = summary.calibration_holdout(clean, cfg.clv.calibration_end, cfg.clean.observation_end,
-                                     cfg.clv.time_unit)
-    return cfg, clean, customers, ch
+    _, customers, agg = pipeline.transaction_stage(SAMPLE, cfg)
+    ch = agg.clv.calibration
+    assert agg.clv.calibration_end == cfg.clv.calibration_end
+    return cfg, agg, customers, ch
 
 
 def test_bgnbd_reproduces_fader_hardie_lee_2005(sample):
-    cfg, clean, customers, ch = sample
+    cfg, agg, customers, ch = sample
     assert len(ch) == 2357 and ch["T_cal"].max() == pytest.approx(38.86, abs=0.01)
     fitter = clv.fit_weighted("bgnbd", ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     p = fitter.params_
@@ -40,7 +40,7 @@ def test_bgnbd_reproduces_fader_hardie_lee_2005(sample):
 
 
 def test_gamma_gamma_reproduces_fader_hardie(sample):
-    cfg, clean, customers, ch = sample
+    cfg, agg, customers, ch = sample
     gg = clv.gamma_gamma_sample(ch["frequency_cal"], ch["monetary_value_cal"])
     assert gg["weight"].sum() == 946
     fitter = clv.fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"])
@@ -50,8 +50,8 @@ def test_gamma_gamma_reproduces_fader_hardie(sample):
 
 
 def test_holdout_metrics_on_the_sample_are_the_published_fit(sample):
-    cfg, clean, customers, ch = sample
-    h = clv.holdout(clean, cfg.clv, pd.Timestamp("1997-09-30"), pd.Timestamp("1998-06-30"))
+    cfg, agg, customers, ch = sample
+    h = clv.holdout(agg.clv, cfg.clv, pd.Timestamp("1998-06-30"))
     assert h.status == "ok"
     m = h.metrics
     assert m["params"]["r"] == pytest.approx(0.243, abs=0.001)
@@ -70,7 +70,7 @@ def test_holdout_metrics_on_the_sample_are_the_published_fit(sample):
 
 @pytest.mark.parametrize("model", ["bgnbd", "paretonbd", "mbgnbd"])
 def test_weighted_fit_equals_the_plain_fit(sample, model):
-    cfg, clean, customers, ch = sample
+    cfg, agg, customers, ch = sample
     plain = clv.fit_purchase_model(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     weighted = clv.fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
     u, codes = clv.unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
@@ -92,7 +92,7 @@ def test_weighted_fit_equals_the_plain_fit(sample, model):
 def test_fast_fit_agrees_with_lifetimes(sample, penalizer):
     """Our BG/NBD and Gamma-Gamma fits (analytic gradients, unique triples as weights, cold
     or warm start) land where lifetimes' own fits do, with and without a penalizer."""
-    cfg, clean, customers, ch = sample
+    cfg, agg, customers, ch = sample
     f, r, T = customers["frequency"], customers["recency"], customers["T"]
     u, _ = clv.unique_triples(f, r, T)
     ref = models.quiet(BetaGeoFitter(penalizer_coef=penalizer).fit, f, r, T)
@@ -138,9 +138,9 @@ def test_fast_fit_gradient_is_the_likelihood_slope(sample):
 
 @pytest.mark.parametrize("unit", ["week", "day"])
 def test_predicted_clv_equals_lifetimes_customer_lifetime_value(sample, unit):
-    cfg, clean, _, _ = sample
-    cfg = cfg.replace(time_unit=unit, margin=0.3, discount_rate=0.12, clv_horizon_months=6)
-    customers = summary.customer_summary(clean, cfg.summary)
+    cfg = sample[0].replace(time_unit=unit, margin=0.3, discount_rate=0.12,
+                            clv_horizon_months=6)
+    _, customers, _ = pipeline.transaction_stage(SAMPLE, cfg)
     bgf = clv.fit_weighted("bgnbd", customers["frequency"], customers["recency"], customers["T"])
     gg = clv.gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
     ggf = clv.fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"])
@@ -188,7 +188,8 @@ def _run(tx, **over):
                         "clv_bootstrap": 0, **over})
     customers = summary.customer_summary(tx, cfg.summary)
     window = Window(tx["date"].min(), tx["date"].max(), cfg.clv.time_unit)
-    res = clv.run(tx, customers, window, cfg.clv)
+    inputs = aggregates.clv_inputs(tx, cfg.clv, window, customers["customer_id"])
+    res = clv.run(inputs, customers, window, cfg.clv)
     return res, customers
 
 
@@ -239,10 +240,9 @@ def test_frequency_spend_correlation_warns():
 
 
 def test_bootstrap_is_seeded_and_independent_of_workers(sample):
-    cfg, clean, customers, _ = sample
-    window = Window(clean["date"].min().normalize(), cfg.clean.observation_end,
-                    cfg.clv.time_unit)
-    res = clv.run(clean, customers, window, cfg.replace(clv_bootstrap=0).clv)
+    cfg, agg, customers, _ = sample
+    window = agg.window
+    res = clv.run(agg.clv, customers, window, cfg.replace(clv_bootstrap=0).clv)
     a = clv.bootstrap(customers, cfg.clv, res.fitter, res.ggf, 8, seed=5, n_jobs=1)
     b = clv.bootstrap(customers, cfg.clv, res.fitter, res.ggf, 8, seed=5, n_jobs=2)
     assert a == b and a["failed"] == 0

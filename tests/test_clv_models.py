@@ -13,7 +13,7 @@ from conftest import ROOT
 from analysis.clv import compare, diagnostics, sufficiency
 from analysis.clv.simulate import bgnbd_log
 from analysis.narrative.stages import fit_check_sentence
-from analysis.stage1 import summary
+from analysis.stage1 import aggregates, summary
 from analysis.units import TimeUnit, Window
 
 TRUE = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.4}  # alpha per week
@@ -26,7 +26,8 @@ def _run(tx, **over):
     customers = summary.customer_summary(tx, cfg.summary)
     window = Window(tx["date"].min().normalize(), tx["date"].max().normalize(),
                     cfg.clv.time_unit)
-    return clv.run(tx, customers, window, cfg.clv), customers, cfg
+    inputs = aggregates.clv_inputs(tx, cfg.clv, window, customers["customer_id"])
+    return clv.run(inputs, customers, window, cfg.clv), customers, cfg
 
 
 @pytest.fixture(scope="module")
@@ -269,10 +270,10 @@ def test_thin_data_is_named_before_modelling():
     cfg = config.typed(config.resolve(ROOT / "params" / "cdnow.yaml",
                                       {"observation_end": "1997-01-13", "calibration_end": None,
                                        "clv_bootstrap": 0}))
-    clean, _, customers = pipeline.transaction_stage(ROOT / "data" / "raw" / "CDNOW_master.txt",
-                                                     cfg)
-    window = Window.of(clean, cfg.clean.observation_end, cfg.clv.time_unit)
-    res = clv.run(clean, customers, window, cfg.clv)
+    _, customers, agg = pipeline.transaction_stage(ROOT / "data" / "raw" / "CDNOW_master.txt",
+                                                   cfg)
+    window = agg.window
+    res = clv.run(agg.clv, customers, window, cfg.clv)
     found = {c["check"]: c for c in res.stats["sufficiency"]}
     assert set(found) == {"window", "one_time"}
     assert found["window"]["window_days"] == 13 and found["window"]["gaps"] < 4

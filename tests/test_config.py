@@ -99,7 +99,7 @@ def test_shipped_parameter_files_are_valid():
     from analysis import pipeline
     for name, data in shipped.items():
         params = config.typed(config.resolve(ROOT / "params" / name))
-        _clean, ledger, customers = pipeline.transaction_stage(ROOT / data, params)
+        ledger, customers, _agg = pipeline.transaction_stage(ROOT / data, params)
         assert len(customers) > 0 and ledger.set_index("step").at["kept", "rows"] > 0, name
 
 

@@ -1,4 +1,5 @@
-"""The transaction stage on every engine: identical ledgers, summaries and clean rows.
+"""The transaction stage on every engine: identical ledgers, summaries, aggregates and clean
+rows.
 
 pandas (clean.py / summary.py) is the reference; the DuckDB and Spark engines run the Ibis
 definition in stage1/ibis_*.py. Spark tests are marked ``spark`` and skipped, with the reason
@@ -8,6 +9,8 @@ run with ``-p engine=spark`` is compared with the pandas run in test_end_to_end.
 from __future__ import annotations
 
 import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +22,7 @@ from analysis import config
 from analysis.errors import InputError
 from analysis.stage1 import clean as clean_mod
 from analysis.stage1 import engine as engines
-from analysis.stage1 import load, summary
+from analysis.stage1 import aggregates, load, summary
 from analysis.stage1.ibis_typing import java_pattern, rint
 from analysis.stage1.rules import require_purchases
 from analysis.stage1.sources import native_format
@@ -31,6 +34,8 @@ SPARK = {"spark_master": "local[2]", "spark_config": {"spark.sql.shuffle.partiti
 
 
 def stage(data, params, engine, **overrides):
+    """(clean rows, ledger, customers, warnings, aggregates) of one engine; an engine's clean
+    rows are those it wrote as Parquet (the stage hands on aggregates, never the rows)."""
     cfg = config.typed(config.resolve(params, {"engine": engine,
                                                **(SPARK if engine == "spark" else {}),
                                                **overrides}))
@@ -38,13 +43,18 @@ def stage(data, params, engine, **overrides):
     if engine == "pandas":  # the reference, step by step
         tx = load.load_transactions(data, cfg.read, warnings)
         clean, ledger = clean_mod.clean_transactions(tx, cfg.clean, warnings, today=TODAY)
-        require_purchases(clean, ledger, str(data))
+        require_purchases(int((~clean["is_return"]).sum()), ledger, str(data))
         customers = summary.customer_summary(clean, cfg.summary)
+        agg = aggregates.compute(clean, customers, cfg)
     else:
+        path = Path(tempfile.mkdtemp()) / "clean.parquet"
         with engines.open_engine(cfg) as eng:
             assert eng.name == engine
-            clean, ledger, customers = eng.transaction_stage(data, warnings, today=TODAY)
-    return clean, ledger, customers, warnings
+            ledger, customers, agg = eng.transaction_stage(data, warnings, today=TODAY,
+                                                           clean_path=str(path))
+        clean = pd.read_parquet(path)
+        shutil.rmtree(path.parent)
+    return clean, ledger, customers, warnings, agg
 
 
 def write_case(stem, rows, columns, params_yaml):
@@ -56,17 +66,36 @@ def write_case(stem, rows, columns, params_yaml):
 
 
 def sorted_rows(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.assign(**{c: df[c].astype("datetime64[ns]") for c in df
+                      if pd.api.types.is_datetime64_any_dtype(df[c])})
     return df.sort_values(list(df.columns), kind="stable", na_position="first") \
         .reset_index(drop=True)
 
 
+def assert_same_aggregates(a, b):
+    """Every aggregate to the row, the cent and the day (historical CLV included: a sum of
+    discounted amounts in the engine's order, rounded to the cent)."""
+    for name in ("window", "last_date", "transactions", "zero_amount_rows", "split"):
+        assert getattr(a, name) == getattr(b, name), name
+    for name in ("monthly", "halves", "sample"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    assert a.clv.calibration_end == b.clv.calibration_end
+    for name in ("repeat_days", "cohorts", "calibration"):
+        pd.testing.assert_frame_equal(getattr(a.clv, name), getattr(b.clv, name),
+                                      check_exact=True)
+    pd.testing.assert_series_equal(a.clv.historical_clv, b.clv.historical_clv,
+                                   check_exact=True)
+
+
 def assert_same(a, b):
     """Ledgers to the row and the cent, summaries to the day and the cent (exactly equal
-    frames, dtypes included), clean rows as the same multiset, the same warnings."""
-    clean_a, ledger_a, cust_a, warn_a = a
-    clean_b, ledger_b, cust_b, warn_b = b
+    frames, dtypes included), the aggregates, clean rows as the same multiset, the same
+    warnings."""
+    clean_a, ledger_a, cust_a, warn_a, agg_a = a
+    clean_b, ledger_b, cust_b, warn_b, agg_b = b
     pd.testing.assert_frame_equal(ledger_a, ledger_b, check_exact=True)
     pd.testing.assert_frame_equal(cust_a, cust_b, check_exact=True)
+    assert_same_aggregates(agg_a, agg_b)
     pd.testing.assert_frame_equal(sorted_rows(clean_a), sorted_rows(clean_b), check_exact=True)
     assert warn_a == warn_b
 
@@ -376,5 +405,27 @@ def test_closing_the_spark_engine_stops_its_session_and_puts_back_sigint(retail_
     before = signal.getsignal(signal.SIGINT)
     with engines.open_engine(retail_params.replace(engine="spark", **SPARK)) as eng:
         eng.transaction_stage(RETAIL, today=TODAY)
+        assert eng.connection.fit_partitions(str(RETAIL), SPARK["spark_config"]) is None
+        # without a setting of the user's: one partition per 64 MiB, at least two per core
+        assert eng.connection.fit_partitions(str(RETAIL), {}) == 4  # local[2], a small file
+        assert eng.connection.session.conf.get("spark.sql.shuffle.partitions") == "4"
     assert signal.getsignal(signal.SIGINT) is before
     assert SparkSession.getActiveSession() is None
+
+
+def test_duckdb_is_bounded_and_spills_into_a_folder_of_its_own(retail_params):
+    """The run sets DuckDB's memory limit (a quarter of the machine's memory) and a spill
+    folder of its own, removed when the engine closes; the user's settings win."""
+    from analysis.stage1.ibis_io import duckdb_settings
+    with engines.open_engine(retail_params.replace(engine="duckdb")) as eng:
+        con = eng.connection
+        spill = Path(con._spill)
+        assert spill.is_dir()
+        limit = con.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert limit.endswith(("GiB", "MiB")) and \
+            con.con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] == \
+            str(spill)
+        eng.transaction_stage(RETAIL, today=TODAY)
+    assert not spill.exists()
+    mine = duckdb_settings({"memory_limit": "2GB", "temp_directory": "/scratch"})
+    assert mine["memory_limit"] == "2GB" and mine["temp_directory"] == "/scratch"

@@ -47,11 +47,12 @@ def test_stage1_is_computed_once_and_read_back_while_its_record_matches(tiny, tm
     changed = pipeline.setup(str(params), {"time_unit": "week"}, run, data).stage1()
     assert changed.origin.startswith("Stage 1 computed")  # other parameters: not reused
     metrics = runfolder.read_metrics(run)
-    window = Window.of(first.clean, None, nb.params.summary.time_unit)
+    window = first.aggregates.window
     assert metrics["period"] == {"start": window.start.date().isoformat(),
                                  "end": window.end.date().isoformat(), "days": window.days,
                                  "time_unit": "week"}
-    assert metrics["transactions"] == len(first.clean)
+    assert metrics["transactions"] == first.aggregates.transactions == \
+        len(pd.read_parquet(run / runfolder.TRANSACTIONS))  # written by the engine
 
 
 def test_a_notebook_opened_alone_computes_what_it_needs(tiny, tmp_path):
@@ -63,13 +64,14 @@ def test_a_notebook_opened_alone_computes_what_it_needs(tiny, tmp_path):
     assert (tmp_path / "run" / runfolder.CUSTOMERS).exists()
     expected = tiers.tiers_from_params(customers, nb.params.tiers).astype(str)
     assert customers["abc_tier"].tolist() == expected.tolist()
-    assert nb.window.end == pd.Timestamp(nb.clean["date"].max()).normalize()
+    assert nb.window.end == nb.aggregates.last_date.normalize()
 
 
 def test_save_writes_a_stage_result_whole(tiny, tmp_path):
     data, params = tiny
     nb = pipeline.setup(str(params), {}, tmp_path / "run", data)
-    result = tiers.run(nb.customers, nb.clean, nb.window, nb.params.tiers)
+    agg = nb.aggregates
+    result = tiers.run(nb.customers, agg.halves, agg.split, nb.window, nb.params.tiers)
     saved = nb.save(result)
     back = pd.read_parquet(tmp_path / "run" / runfolder.CUSTOMERS)
     assert back["abc_tier"].tolist() == result.tiers.astype(str).tolist() == \
@@ -87,8 +89,9 @@ def test_transaction_stage_runs_on_the_engine_the_parameters_name(tiny):
     p = config.typed(config.resolve(params))
     pandas = pipeline.transaction_stage(data, p)
     duck = pipeline.transaction_stage(data, p.replace(engine="duckdb"))
-    pd.testing.assert_frame_equal(pandas[2], duck[2])
-    assert pandas[1][["step", "rows", "revenue"]].equals(duck[1][["step", "rows", "revenue"]])
+    pd.testing.assert_frame_equal(pandas[1], duck[1])
+    assert pandas[0][["step", "rows", "revenue"]].equals(duck[0][["step", "rows", "revenue"]])
+    pd.testing.assert_frame_equal(pandas[2].halves, duck[2].halves)
 
 
 def test_writes_go_through_a_temporary_name(tmp_path):
@@ -107,9 +110,47 @@ def test_window_comes_from_stage1_record_without_reading_the_transactions(tiny, 
     data, params = tiny
     run = tmp_path / "run"
     first = pipeline.setup(str(params), {}, run, data)
-    from_clean = Window.of(first.stage1().clean, None, first.params.summary.time_unit)
+    from_clean = first.stage1().aggregates.window
     nb = pipeline.setup(str(params), {}, run, data)
-    assert nb.window == from_clean and "clean" not in nb.__dict__
+    assert nb.window == from_clean and "aggregates" not in nb.__dict__
     # a window that the record cannot give (another observation_end) comes from the rows
     end = pipeline.setup(str(params), {"observation_end": "2021-12-31"}, run, data).window
     assert end.end == pd.Timestamp("2021-12-31") and end.start == from_clean.start
+
+
+def test_with_the_clean_transactions_off_the_notebooks_need_neither_them_nor_the_data(
+        tiny, tmp_path, monkeypatch):
+    """Stage 1 hands on aggregates: with ``clean_transactions: off`` nothing of transaction
+    level is in the folder, and a notebook after stage 1 gets everything it reads
+    (customers, window, the aggregates) without running the transaction stage again."""
+    data, params = tiny
+    run = tmp_path / "run"
+    off = {"clean_transactions": "off"}
+    first = pipeline.setup(str(params), off, run, data).stage1()
+    assert not (run / runfolder.TRANSACTIONS).exists()
+
+    def no_rows(*args, **kwargs):
+        raise AssertionError("the transactions were read again")
+    monkeypatch.setattr(pipeline, "transaction_stage", no_rows)
+    nb = pipeline.setup(str(params), off, run, data)
+    agg = nb.aggregates
+    assert nb.window == first.aggregates.window and len(nb.customers) == 6
+    for name in ("monthly", "halves", "sample"):
+        pd.testing.assert_frame_equal(getattr(agg, name), getattr(first.aggregates, name))
+    pd.testing.assert_frame_equal(agg.clv.calibration, first.aggregates.clv.calibration)
+    pd.testing.assert_series_equal(agg.clv.historical_clv, first.aggregates.clv.historical_clv)
+    assert agg.transactions == int(first.ledger.set_index("step").at["kept", "rows"])
+    assert agg.monthly["transactions"].sum() == agg.transactions
+
+
+def test_clean_transactions_go_where_the_parameter_says(tiny, tmp_path):
+    data, params = tiny
+    target = tmp_path / "lake" / "clean.parquet"
+    target.parent.mkdir()
+    for engine in ("pandas", "duckdb"):
+        run = tmp_path / engine
+        stage = pipeline.setup(str(params), {"clean_transactions": str(target),
+                                             "engine": engine}, run, data).stage1()
+        assert not (run / runfolder.TRANSACTIONS).exists()
+        rows = pd.read_parquet(target)
+        assert len(rows) == stage.aggregates.transactions and "is_return" in rows

@@ -9,8 +9,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis import clv, plots, tiers  # noqa: E402
-from analysis.stage1 import summary  # noqa: E402
+from analysis import clv, config, plots, tiers  # noqa: E402
+from analysis.stage1 import aggregates, summary  # noqa: E402
 from analysis.units import TimeUnit  # noqa: E402
 
 RNG = np.random.default_rng(0)
@@ -29,6 +29,8 @@ LEDGER = pd.DataFrame({"step": ["input", "rounding", "duplicates", "kept"],
                        "rows": [10, 0, 2, 8], "revenue": [100.0, 0.0, 20.0, 80.0]})
 CLEAN = pd.DataFrame({"customer_id": ["a", "b", "a"], "amount": [10.0, 5.0, 7.5],
                       "date": pd.to_datetime(["2020-01-03", "2020-02-10", "2020-04-01"])})
+MONTHLY = pd.DataFrame({"month": pd.to_datetime(["2020-01-01", "2020-02-01", "2020-04-01"]),
+                        "transactions": [1, 1, 1], "revenue": [10.0, 5.0, 7.5]})
 PARETO = tiers.concentration(CUSTOMERS["revenue"])
 TABLE = tiers.tier_table(CUSTOMERS.assign(last_purchase=CUSTOMERS["first_purchase"]),
                          tiers.abc_tiers(CUSTOMERS), pd.Timestamp("2020-12-31"))
@@ -47,7 +49,7 @@ BGF = clv.BetaGeo.from_params([0.25, 4.4, 0.8, 2.4])
 
 FIGURES = {  # name -> a call with small data; ax=None lets the figure make its own axes
     "ledger_bars": lambda: plots.ledger_bars(LEDGER, "EUR"),
-    "monthly_activity": lambda: plots.monthly_activity(CLEAN, "EUR"),
+    "monthly_activity": lambda: plots.monthly_activity(MONTHLY, "EUR"),
     "rfm_distributions": lambda: plots.rfm_distributions(CUSTOMERS, np.arange(N) % 90, "EUR"),
     "tracking_plots": lambda: plots.tracking_plots(TRACK, "2020-01-27"),
     "first_purchase_cohorts": lambda ax=None: plots.first_purchase_cohorts(CUSTOMERS, ax=ax),
@@ -140,12 +142,18 @@ def test_the_chinese_style_uses_a_cjk_font():
 
 
 def test_summary_frames_feed_the_figures():
-    """The cohort figure reads the customers table as the transaction stage writes it."""
+    """The cohort figure reads the customers table and the monthly figure the monthly
+    series, as the transaction stage hands them on."""
     tx = CLEAN.assign(is_return=False)
-    from analysis import config
     params = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
-    fig = plots.first_purchase_cohorts(summary.customer_summary(tx, params.summary))
+    customers = summary.customer_summary(tx, params.summary)
+    fig = plots.first_purchase_cohorts(customers)
     assert fig.axes[0].get_title()
+    plt.close(fig)
+    monthly = aggregates.compute(tx, customers, params).monthly
+    pd.testing.assert_frame_equal(monthly, MONTHLY, check_dtype=False)  # March had none: no bar, no row
+    fig = plots.monthly_activity(monthly, "EUR")
+    assert [p.get_height() for p in fig.axes[0].patches] == [1, 1, 1]
     plt.close(fig)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis import config, narrative, report, segments, tiers
-from analysis.stage1 import summary
+from analysis.stage1 import aggregates, summary
 from analysis.units import TimeUnit, Window
 
 
@@ -103,7 +103,8 @@ def _stages(language="en"):
                            "language": language, "k_range": [2, 3]})
     customers = summary.customer_summary(tx, params.summary)
     window = Window.of(tx, None, TimeUnit("day"))
-    tier = tiers.run(customers, tx, window, params.tiers)
+    agg = aggregates.compute(tx, customers, params)
+    tier = tiers.run(customers, agg.halves, agg.split, window, params.tiers)
     customers = customers.join(tier.columns())
     seg = segments.run(customers, window, params.segments)
     customers = customers.drop(columns="abc_tier").join(tier.columns()).join(seg.columns())

@@ -26,7 +26,7 @@ def log_200k(tmp_path_factory):
 def test_generated_log_has_the_requested_rows_and_noise(log_200k):
     cfg = config.typed(config.resolve(PARAMS, {}))
     warnings = []
-    clean, ledger, customers = pipeline.transaction_stage(log_200k, cfg, warnings)
+    ledger, customers, agg = pipeline.transaction_stage(log_200k, cfg, warnings)
     steps = ledger.set_index("step")["rows"]
     assert steps["input"] == 200_000
     assert steps["missing_customer_id"] == pytest.approx(0.03 * 200_000, abs=3)
@@ -40,7 +40,7 @@ def test_generated_log_has_the_requested_rows_and_noise(log_200k):
 
 def test_pipeline_recovers_the_bgnbd_parameters(log_200k):
     cfg = config.typed(config.resolve(PARAMS, {}))
-    _, _, customers = pipeline.transaction_stage(log_200k, cfg)
+    _, customers, _ = pipeline.transaction_stage(log_200k, cfg)
     fit = clv.fit_weighted("bgnbd", customers["frequency"], customers["recency"],
                            customers["T"])
     est = clv.params_of(fit)

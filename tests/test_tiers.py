@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis import config, tiers
-from analysis.stage1 import summary
+from analysis.stage1 import aggregates, summary
 from analysis.units import TimeUnit, Window
 
 PARAMS = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
@@ -108,7 +108,11 @@ def test_migration_matrix_rows_and_labels():
         "amount": [100.0, 100.0, 10.0, 1.0, 5.0, 50.0, 1.0],
         "is_return": False})
     cfg = PARAMS.replace(abc_rank_cuts=[0.25, 0.5]).tiers
-    moves = tiers.migration(tx, cfg, pd.Timestamp("2020-02-01"))
+    split = pd.Timestamp("2020-02-01")
+    halves = aggregates.half_revenues(tx, split, pd.Series(list("abcde")))
+    assert halves["first_half"].tolist()[:3] == [100.0, 10.0, 5.0]
+    assert np.isnan(halves["first_half"].iloc[3]) and np.isnan(halves["second_half"].iloc[4])
+    moves = tiers.migration(halves, cfg, split)
     counts = moves["counts"]
     assert counts.values.sum() == 5  # every customer once
     # first half: a(100) A, b(10) B, c(5) C, e(1) C; second half: a A, d(50) B, b(1) C
@@ -145,7 +149,10 @@ def test_the_stage_result_holds_what_the_notebook_and_report_show():
     params = PARAMS.replace(abc_rank_cuts=[0.25, 0.5], dimensions=["Country"])
     customers = summary.customer_summary(tx, params.summary)
     window = Window.of(tx, None, TimeUnit("day"))
-    result = tiers.run(customers, tx, window, params.tiers, params.read.dimensions)
+    agg = aggregates.compute(tx, customers, params)
+    assert agg.window == window
+    result = tiers.run(customers, agg.halves, agg.split, window, params.tiers,
+                       params.read.dimensions)
     # revenue a 200, b 11, c 5, d 50, e 1: A = the first ceil(0.25 * 5) = 2 (a, d), A + B the
     # first ceil(0.5 * 5) = 3 (b), C the rest
     assert result.columns()["abc_tier"].tolist() == ["A", "B", "C", "A", "C"]

@@ -39,7 +39,7 @@ def main_check(args, overrides: dict) -> int:
     from .stage1.engine import check_source
     data = check_source(args.data, params)
     warnings: list[str] = []
-    _clean, ledger, customers = transaction_stage(data, params, warnings)
+    ledger, customers, _aggregates = transaction_stage(data, params, warnings)
     print(f"{args.data}: {len(customers):,} customers, "
           f"{int(ledger.set_index('step').at['kept', 'rows']):,} transactions kept")
     print(ledger[["step", "rows", "revenue"]].to_string(index=False))

@@ -157,6 +157,7 @@ class EngineParams:
     spark_master: str
     spark_config: dict[str, Any]
     duckdb_config: dict[str, Any]
+    clean_transactions: str
 
 
 def cancel_regex(pattern: str | None, prefix: str | None) -> str | None:

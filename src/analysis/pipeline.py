@@ -3,9 +3,10 @@ result saved into the run folder.
 
 A notebook starts with :func:`setup`, which resolves the parameters (typed,
 :class:`~analysis.config.Params`), creates the run folder, sets the figure style and gives
-a :class:`Notebook`: the customers table and clean transactions so far, the observation
-window, and :meth:`Notebook.save` for a stage's result (its customer columns, its entry
-of ``metrics.json`` and the tables the report reads). When the run folder lacks an
+a :class:`Notebook`: the customers table so far, the transaction stage's aggregates (the
+notebooks never read the clean transactions), the observation window, and
+:meth:`Notebook.save` for a stage's result (its customer columns, its entry of
+``metrics.json`` and the tables the report reads). When the run folder lacks an
 earlier stage's artifacts (an analyst opened notebook 03 on its own), stage 1 is computed
 from the data file with the same package functions, so every notebook runs on its own.
 """
@@ -29,30 +30,35 @@ from .narrative.translate import show_tables_in, status_text, translate_note
 from .runfolder import (CUSTOMERS, LEDGER, METRICS, STAGE1, TRANSACTIONS, add_columns,
                         read_ledger, read_metrics, replacing, update_metrics, write_customers,
                         write_json, write_tables)
+from .stage1 import aggregates
+from .stage1.aggregates import Aggregates
 from .stage1.engine import open_engine
 from .stage1.load import is_uri, source_info
 from .stage1.rules import ledger_table
 from .tiers import tiers_from_params
 from .units import Window
 
-__all__ = ["transaction_stage", "stage1_metrics", "input_key", "write_stage1", "Stage1",
-           "stage1", "StageResult", "Notebook", "setup"]
+__all__ = ["transaction_stage", "stage1_metrics", "input_key", "clean_path", "write_stage1",
+           "Stage1", "stage1", "StageResult", "Notebook", "setup"]
 
 
 def transaction_stage(data_path: str | Path, params: Params,
-                      warnings: list[str] | None = None
-                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Load, clean and summarise on the engine the parameters name: (clean transactions,
-    ledger, one row per customer). Warnings about usable-but-odd data are appended to
+                      warnings: list[str] | None = None, clean_path: str | Path | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
+    """Load, clean and summarise on the engine the parameters name: (ledger, one row per
+    customer, the aggregates the notebooks need); the engine writes the clean transactions
+    to ``clean_path`` when given. Warnings about usable-but-odd data are appended to
     ``warnings``."""
     with open_engine(params) as engine:
-        return engine.transaction_stage(data_path, warnings)
+        return engine.transaction_stage(data_path, warnings,
+                                        clean_path=None if clean_path is None
+                                        else str(clean_path))
 
 
-def stage1_metrics(clean: pd.DataFrame, ledger: pd.DataFrame, customers: pd.DataFrame,
+def stage1_metrics(ledger: pd.DataFrame, customers: pd.DataFrame, agg: Aggregates,
                    params: Params, warnings: list[str] | None = None) -> dict[str, Any]:
     steps = ledger.set_index("step")
-    window = params.summary.window(clean)
+    window = agg.window
     return {
         "customers": int(len(customers)),
         "transactions": int(steps.at["kept", "rows"]),
@@ -67,7 +73,7 @@ def stage1_metrics(clean: pd.DataFrame, ledger: pd.DataFrame, customers: pd.Data
                                  for s, r in steps.drop(index=["input", "kept"]).iterrows()},
                      "warnings": list(warnings or []),
                      # kept rows whose amount is exactly 0 (free or promotional purchases)
-                     "zero_amount_rows": int((clean["amount"] == 0).sum())},
+                     "zero_amount_rows": agg.zero_amount_rows},
     }
 
 
@@ -89,19 +95,27 @@ def input_key(data_path: str | Path, params: Params) -> dict[str, Any]:
     return {**source_info(data_path), "params_sha256": digest}
 
 
-def write_stage1(run_dir: str | Path, clean: pd.DataFrame, ledger: pd.DataFrame,
-                 customers: pd.DataFrame, params: Params,
-                 data_path: str | Path | None = None, warnings: list[str] | None = None,
-                 seconds: float | None = None) -> None:
-    """Write stage 1's artifacts; with ``data_path``, also ``stage1.json`` (written last), which
-    lets notebook 01 reuse them instead of loading the file again."""
+def clean_path(run_dir: str | Path, params: Params) -> Path | None:
+    """Where the clean transactions go (``clean_transactions``): the run folder's
+    ``transactions_clean.parquet``, a path of the user's, or nowhere."""
+    where = params.engine.clean_transactions
+    if where == "off":
+        return None
+    return Path(run_dir) / TRANSACTIONS if where == "run" else Path(where)
+
+
+def write_stage1(run_dir: str | Path, ledger: pd.DataFrame, customers: pd.DataFrame,
+                 agg: Aggregates, params: Params, data_path: str | Path | None = None,
+                 warnings: list[str] | None = None, seconds: float | None = None) -> None:
+    """Write stage 1's artifacts (the engine wrote the clean transactions itself); with
+    ``data_path``, also ``stage1.json`` (written last), which lets notebook 01 reuse them
+    instead of loading the file again."""
     run = Path(run_dir)
-    with replacing(run / TRANSACTIONS) as tmp:
-        clean.to_parquet(tmp, index=False)
     with replacing(run / LEDGER) as tmp:
         ledger_table(ledger).to_csv(tmp, index=False)
     write_customers(run_dir, customers)
-    update_metrics(run_dir, stage1_metrics(clean, ledger, customers, params, warnings))
+    aggregates.write(run_dir, agg)
+    update_metrics(run_dir, stage1_metrics(ledger, customers, agg, params, warnings))
     if data_path is not None:
         info = {**input_key(data_path, params), "warnings": list(warnings or []),
                 "seconds": None if seconds is None else round(seconds, 2)}
@@ -111,12 +125,22 @@ def write_stage1(run_dir: str | Path, clean: pd.DataFrame, ledger: pd.DataFrame,
 @dataclass
 class Stage1:
     """Stage 1's result for a notebook: the frames, the warnings, and where they came from."""
-    clean: pd.DataFrame
     ledger: pd.DataFrame
     customers: pd.DataFrame
+    aggregates: Aggregates
     warnings: list[str] = field(default_factory=list)
     origin: str = ""  # where it came from, a sentence in the run's language
     seconds: float | None = None  # load + clean + summarise, when computed here
+
+
+def _recorded(run: Path, data_path: str | Path, params: Params) -> dict[str, Any] | None:
+    """``stage1.json`` when it records this data file and these parameters."""
+    record = run / STAGE1
+    if not record.exists():
+        return None
+    info = json.loads(record.read_text(encoding="utf-8"))
+    key = input_key(data_path, params)
+    return info if all(info.get(k) == v for k, v in key.items()) else None
 
 
 def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1:
@@ -128,22 +152,24 @@ def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1
     loading the file a second time (on 10 million rows that halves the stage's cost).
     Otherwise (a notebook opened on its own) the stage is computed and written."""
     run = Path(run_dir)
-    record = run / STAGE1
     engine, lang = params.engine.engine, params.report.language
-    if record.exists():
-        info = json.loads(record.read_text(encoding="utf-8"))
-        key = input_key(data_path, params)
-        if all(info.get(k) == v for k, v in key.items()):
-            return Stage1(pd.read_parquet(run / TRANSACTIONS), read_ledger(run),
-                          pd.read_parquet(run / CUSTOMERS), list(info.get("warnings", [])),
-                          sentence("nb_stage1_read", lang, name=_name(data_path),
-                                   seconds=info.get("seconds"), engine=engine))
+    info = _recorded(run, data_path, params)
+    if info is not None:
+        return Stage1(read_ledger(run), pd.read_parquet(run / CUSTOMERS), aggregates.read(run),
+                      list(info.get("warnings", [])),
+                      sentence("nb_stage1_read", lang, name=_name(data_path),
+                               seconds=info.get("seconds"), engine=engine))
     t0 = time.perf_counter()
     warnings: list[str] = []
-    clean, ledger, customers = transaction_stage(data_path, params, warnings)
+    target = clean_path(run, params)
+    if target is not None and target.parent == run:  # renamed into place when complete
+        with replacing(target) as tmp:
+            ledger, customers, agg = transaction_stage(data_path, params, warnings, tmp)
+    else:
+        ledger, customers, agg = transaction_stage(data_path, params, warnings, target)
     seconds = time.perf_counter() - t0
-    write_stage1(run_dir, clean, ledger, customers, params, data_path, warnings, seconds)
-    return Stage1(clean, ledger, customers, warnings,
+    write_stage1(run_dir, ledger, customers, agg, params, data_path, warnings, seconds)
+    return Stage1(ledger, customers, agg, warnings,
                   sentence("nb_stage1_computed", lang, name=_name(data_path), engine=engine,
                            seconds=f"{seconds:.1f}"), seconds)
 
@@ -175,14 +201,17 @@ class Notebook:
     def stage1(self) -> Stage1:
         """Stage 1 of this run (read back from the run folder when the runner did it)."""
         result = stage1(self.run_dir, self.data_path, self.params)
-        self.__dict__.setdefault("clean", result.clean)  # the cached_property below
+        self.__dict__.setdefault("aggregates", result.aggregates)  # the cached_property below
         return result
 
     @cached_property
-    def clean(self) -> pd.DataFrame:
-        """The clean transactions (stage 1 is computed first when the folder lacks them)."""
-        path = self.run_dir / TRANSACTIONS
-        return pd.read_parquet(path) if path.exists() else self.stage1().clean
+    def aggregates(self) -> Aggregates:
+        """What the notebooks need from transaction level (``stage1.aggregates``), read from
+        the run folder when it holds this data's stage 1; else stage 1 is computed first.
+        The clean transactions themselves are never read."""
+        if _recorded(self.run_dir, self.data_path, self.params) is not None:
+            return aggregates.read(self.run_dir)
+        return self.stage1().aggregates
 
     @cached_property
     def customers(self) -> pd.DataFrame:
@@ -225,16 +254,16 @@ class Notebook:
     def window(self) -> Window:
         """The observation window: from stage 1's record of it (``period`` in metrics.json)
         when the folder holds stage 1, so that a notebook that needs only the customers
-        table (03, 05) does not read the transactions; else from the transactions."""
+        table (03, 05) reads no more; else from the aggregates."""
         summary = self.params.summary
         period = read_metrics(self.run_dir).get("period") \
-            if (self.run_dir / METRICS).exists() and (self.run_dir / TRANSACTIONS).exists() \
+            if (self.run_dir / METRICS).exists() and (self.run_dir / STAGE1).exists() \
             else None
         if period and period.get("time_unit") == summary.time_unit.name and (
                 summary.observation_end is None
                 or pd.Timestamp(summary.observation_end) == pd.Timestamp(period["end"])):
             return Window.from_period(period)
-        return summary.window(self.clean)
+        return self.aggregates.window
 
     def save(self, result: StageResult) -> pd.DataFrame:
         """Add a stage's columns to the customers table, merge its metrics and write the

@@ -89,12 +89,10 @@ def ledger_bars(ledger: pd.DataFrame, currency: str = "USD") -> plt.Figure:
     return fig
 
 
-def monthly_activity(clean: pd.DataFrame, currency: str = "USD") -> plt.Figure:
-    """Transactions and revenue per calendar month (binned, so size does not matter)."""
-    month = clean["date"].dt.to_period("M")
-    per = pd.DataFrame({"month": month, "amount": clean["amount"]}).groupby("month") \
-        .agg(transactions=("amount", "size"), revenue=("amount", "sum")).reset_index()
-    per["month"] = per["month"].dt.to_timestamp()
+def monthly_activity(monthly: pd.DataFrame, currency: str = "USD") -> plt.Figure:
+    """Transactions and revenue per calendar month (the transaction stage's ``monthly``:
+    month, transactions, revenue)."""
+    per = monthly
     fig, ax = plt.subplots(figsize=(10, 4.2))
     ax.bar(per["month"], per["transactions"], width=20, color="#457b9d", label="transactions")
     ax.set(title="Transactions per month", xlabel="month",

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
-           "TABLES", "LABEL_COLUMNS", "replacing", "read_ledger", "horizon_column",
+           "AGGREGATES", "TABLES", "LABEL_COLUMNS", "replacing", "read_ledger", "horizon_column",
            "horizon_months", "order_columns", "dimension_columns", "write_customers",
            "add_columns", "write_json", "read_metrics", "update_metrics", "write_tables",
            "read_tables",
@@ -41,6 +42,9 @@ TRANSACTIONS = "transactions_clean.parquet"
 LEDGER = "cleaning_ledger.csv"
 METRICS = "metrics.json"
 STAGE1 = "stage1.json"
+#: folder of the transaction stage's aggregates, what the notebooks read instead of the
+#: clean transactions (``stage1.aggregates``)
+AGGREGATES = "aggregates"
 #: folder of the tables a stage hands to the report (Lorenz curve, segment and playbook
 #: summaries), so that the report never recomputes them
 TABLES = "stages"
@@ -58,9 +62,14 @@ def replacing(path: str | Path):
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        if path.is_dir():  # Spark writes a directory of part files under one name
+            shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
         raise
 
 

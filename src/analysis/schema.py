@@ -253,6 +253,11 @@ FIELDS: tuple[Field, ...] = (
     Field("duckdb_config", "mapping", {}, "Settings for DuckDB's connection with engine "
           "'duckdb', e.g. {memory_limit: 8GB, threads: 4, temp_directory: /scratch}.",
           group="engine"),
+    Field("clean_transactions", "str", "run", "Where the engine writes the clean "
+          "transactions as Parquet: 'run' (transactions_clean.parquet in the run folder), "
+          "'off' (not written), or a path (with engine 'spark', a directory of part files). "
+          "No notebook reads them: the transaction stage hands on aggregates.",
+          group="engine"),
 )
 
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
@@ -271,6 +276,8 @@ def coerce(field: Field, value: Any, source: str) -> Any:
     if k == "str":
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
+        if value is False and field.name == "clean_transactions":
+            return "off"  # YAML 1.1 reads a bare `off` (in a file or a -p override) as false
         bad("a text value")
     if k == "bool":
         if isinstance(value, bool):

@@ -32,7 +32,7 @@ import pandas as pd
 
 from .config import TierParams
 from .narrative.stages import tiers_paragraph
-from .units import Window, cents, customer_codes, days_since_last, purchase_rows
+from .units import Window, cents, days_since_last
 
 __all__ = ["TIERS", "TOP_SHARES", "rank_order", "gini", "concentration", "lorenz_curve",
            "abc_tiers", "tiers_from_params", "tier_table", "dimension_breakdown",
@@ -178,36 +178,18 @@ def migration_split_date(window: Window, params: TierParams) -> pd.Timestamp:
     return window.start + (window.end + pd.Timedelta(days=1) - window.start) / 2
 
 
-def _half_revenue(ids: np.ndarray, codes: np.ndarray, amount_cents: np.ndarray,
-                  buy: np.ndarray, part: np.ndarray) -> pd.DataFrame:
-    """Net revenue of the customers with a purchase in ``part`` (a row mask)."""
-    sel = part & (codes >= 0)
-    rev = np.bincount(codes[sel], weights=amount_cents[sel], minlength=len(ids))
-    buyers = np.zeros(len(ids), dtype=bool)
-    buyers[codes[sel & buy]] = True
-    return pd.DataFrame({"customer_id": pd.array(ids[buyers], dtype="str"),
-                         "revenue": np.rint(rev[buyers]) / 100})
-
-
-def migration(clean: pd.DataFrame, params: TierParams, split: pd.Timestamp,
-              order: pd.Series | None = None) -> dict[str, Any]:
+def migration(halves: pd.DataFrame, params: TierParams, split: pd.Timestamp
+              ) -> dict[str, Any]:
     """Tier in the first half (before ``split``) vs the second (from ``split``), same method.
 
-    Rows: A/B/C in the first half, or ``new`` (no purchase in it); columns: A/B/C in
-    the second half, or ``lapsed`` (no purchase in it). ``order``: the customer ids in the
-    customers table's order, which breaks revenue ties as in :func:`abc_tiers` (without
-    it, the order of the ids' text)."""
-    codes, ids = customer_codes(clean["customer_id"])
-    amount_cents = cents(clean["amount"])
-    buy = purchase_rows(clean, codes)
-    early = (clean["date"] < split).to_numpy()
-    first = _half_revenue(ids, codes, amount_cents, buy, early)
-    second = _half_revenue(ids, codes, amount_cents, buy, ~early)
-    if order is not None:
-        pos = pd.Series(np.arange(len(order)), index=pd.Index(order.astype(str)))
-        first, second = (h.iloc[np.argsort(pos.reindex(h["customer_id"]).to_numpy(),
-                                           kind="stable")].reset_index(drop=True)
-                         for h in (first, second))
+    ``halves``: each customer's net revenue in the two halves (``first_half``,
+    ``second_half``; empty where they made no purchase in it), in the customers table's
+    order, which breaks revenue ties as in :func:`abc_tiers` (from the transaction stage:
+    ``aggregates.half_revenues``). Rows: A/B/C in the first half, or ``new`` (no purchase
+    in it); columns: A/B/C in the second half, or ``lapsed`` (no purchase in it)."""
+    first, second = (halves.loc[halves[c].notna(), ["customer_id", c]]
+                     .rename(columns={c: "revenue"}).reset_index(drop=True)
+                     for c in ("first_half", "second_half"))
     t1 = pd.Series(tiers_from_params(first, params).astype(str).to_numpy(),
                    index=first["customer_id"])
     t2 = pd.Series(tiers_from_params(second, params).astype(str).to_numpy(),
@@ -290,11 +272,11 @@ class TierResult:
                                lang)
 
 
-def run(customers: pd.DataFrame, clean: pd.DataFrame, window: Window, params: TierParams,
-        dimensions: tuple[str, ...] = ()) -> TierResult:
-    """Stage 2 on the customers table and the clean transactions."""
+def run(customers: pd.DataFrame, halves: pd.DataFrame, split: pd.Timestamp, window: Window,
+        params: TierParams, dimensions: tuple[str, ...] = ()) -> TierResult:
+    """Stage 2 on the customers table and the transaction stage's revenue of each customer
+    in the two halves of the window (``halves``, split at ``split``)."""
     abc = tiers_from_params(customers, params)
-    split = migration_split_date(window, params)
     return TierResult(
         pareto=concentration(customers["revenue"]),
         curve=lorenz_curve(customers["revenue"]),
@@ -302,5 +284,5 @@ def run(customers: pd.DataFrame, clean: pd.DataFrame, window: Window, params: Ti
         table=tier_table(customers, abc, window.end),
         breakdowns={dim: dimension_breakdown(customers, abc, dim) for dim in dimensions
                     if dim in customers},
-        moves=migration(clean, params, split, customers["customer_id"]),
+        moves=migration(halves, params, split),
         params=params)

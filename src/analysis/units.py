@@ -12,6 +12,7 @@ the time unit and the observation window.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -19,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["cents", "day_numbers", "day_number", "to_dates", "customer_codes",
-           "purchase_rows", "days_since_last", "money", "TimeUnit", "Window"]
+           "purchase_rows", "days_since_last", "money", "monthly_rate",
+           "default_calibration_end", "TimeUnit", "Window"]
 
 
 def cents(amount: pd.Series | np.ndarray) -> np.ndarray:
@@ -65,6 +67,17 @@ def money(x: float | None, currency: str) -> str:
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "—"
     return f"{x:,.0f} {currency}"
+
+
+def monthly_rate(annual: float) -> float:
+    """The monthly discount rate equivalent to an annual one."""
+    return (1 + annual) ** (1 / 12) - 1
+
+
+def default_calibration_end(start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
+    """The day that leaves the last 40 % of the window as holdout."""
+    days = (end - start).days
+    return (start + pd.Timedelta(days=math.floor(0.6 * days))).normalize()
 
 
 @dataclass(frozen=True)

@@ -20,22 +20,17 @@ from scipy.special import hyp2f1
 from ..config import ClvParams
 from ..runfolder import horizon_column
 from ..tiers import abc_tiers
-from ..units import cents, customer_codes, purchase_rows
+from ..units import monthly_rate
 from .models import BetaGeo, ParetoNBD, unique_triples
 
 __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transactions",
            "discounted_by_horizon", "horizon_column", "horizons_of", "horizon_columns",
            "expected_spend",
-           "triples_of", "margin_ratio", "definition", "predict", "clv_tiers", "CLV_TIER_CUTS",
-           "historical_clv"]
+           "triples_of", "margin_ratio", "definition", "predict", "clv_tiers", "CLV_TIER_CUTS"]
 
 MONTH = {"D": 30.0, "W": 4.345}  # lifetimes' customer_lifetime_value month lengths
 #: predicted-CLV tiers: top 20 % / middle 60 % / bottom 20 % of customers
 CLV_TIER_CUTS = (0.20, 0.80)
-
-
-def monthly_rate(annual: float) -> float:
-    return (1 + annual) ** (1 / 12) - 1
 
 
 def expected_purchases_fn(fitter, frequency, recency, T, pairs=None):
@@ -199,36 +194,3 @@ def clv_tiers(customers: pd.DataFrame, value: pd.Series) -> pd.Series:
     tiers = abc_tiers(frame, "rank_share", CLV_TIER_CUTS).astype(str)
     out = tiers.map({"A": "top", "B": "middle", "C": "bottom"})
     return out.where(value.notna(), "not estimated").rename("clv_tier")
-
-
-def historical_clv(clean: pd.DataFrame, params: ClvParams,
-                   codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
-    """Discounted margin on each customer's monthly net revenue since their first month:
-    Σₜ (Rₜ − Cₜ)/(1 + d)ᵗ with the rows' costs when a cost (or profit) column is mapped,
-    else Σₜ margin·Rₜ/(1 + d)ᵗ. ``codes``: ``units.customer_codes`` of the rows, when
-    already computed."""
-    d = monthly_rate(params.discount_rate)
-    codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
-    known = codes >= 0
-    month = (clean["date"].dt.year * 12 + clean["date"].dt.month).to_numpy()
-    buy = purchase_rows(clean, codes)
-    first = pd.Series(month[buy]).groupby(codes[buy]).min() \
-        .reindex(np.arange(len(ids))).to_numpy()
-    start = first[codes[known]]
-    bought = ~np.isnan(start)  # customers with returns only have no first month
-    # net revenue per (customer, month since the first) in integer cents, then discounted:
-    # the same sum whatever the order of the rows (the engines do not keep file order)
-    value_cents = cents(clean["amount"].to_numpy())
-    if "cost" in clean:  # Σ (Rₜ − Cₜ): the rows' own costs, no constant margin
-        value_cents = value_cents - cents(clean["cost"].to_numpy())
-    per = pd.DataFrame({"code": codes[known][bought],
-                        "t": np.clip(month[known][bought] - start[bought], 0, None)
-                        .astype("int64"),
-                        "cents": value_cents[known][bought]}) \
-        .groupby(["code", "t"], sort=True)["cents"].sum()
-    code = per.index.get_level_values("code").to_numpy()
-    t = per.index.get_level_values("t").to_numpy()
-    margin = 1.0 if "cost" in clean else params.margin
-    value = margin * (per.to_numpy() / 100) / (1 + d) ** t
-    total = np.bincount(code, weights=value, minlength=len(ids))
-    return pd.Series(total, index=pd.Index(ids, dtype="str"), name="historical_clv")

@@ -18,17 +18,16 @@ from ..config import ClvParams
 from ..narrative.labels import TEXT
 from ..narrative.stages import clv_paragraph, fit_check_sentence, sufficiency_sentence
 from ..narrative.translate import translate_text
-from ..units import Window, customer_codes
+from ..stage1.aggregates import ClvInputs
+from ..units import Window
 from .bootstrap import intervals as interval_estimates
 from .compare import MODELS, comparison_metrics, comparison_table, fit_model, rank
 from .diagnostics import bootstrap_reasons
 from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem,
                      gamma_gamma_sample, one_line, params_of, unique_triples, with_fallback)
-from .predict import (clv_tiers, definition, historical_clv, horizon_columns, horizons_of,
-                      predict)
+from .predict import clv_tiers, definition, horizon_columns, horizons_of, predict
 from .sufficiency import checks
-from .validation import (HoldoutResult, calibration_frame, default_calibration_end,
-                         holdout_result, score)
+from .validation import HoldoutResult, calibration_frame, holdout_result, score
 
 __all__ = ["CORR_WARNING", "ClvResult", "run", "parameter_table", "metrics_entry"]
 
@@ -83,21 +82,21 @@ class ClvResult:
         return clv_paragraph(self.stats, currency, lang)
 
 
-def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: ClvParams
+def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvParams
         ) -> ClvResult:
     """Historical and predicted CLV for every customer, the model comparison, the holdout
-    check and intervals.
+    check and intervals, from the customers table and the transaction stage's
+    :class:`~analysis.stage1.aggregates.ClvInputs` (historical CLV, the calibration frame at
+    ``inputs.calibration_end``, the tracking counts).
 
     Never raises on degenerate data: what cannot be estimated is NaN in the columns and
     explained in ``stats['status']``; a fit that is degenerate or weak leaves the predicted
     columns empty and says why (``unreliable: …``)."""
-    start, end = window.start, window.end
+    end = window.end
     cols = pd.DataFrame(index=customers.index)
-    codes = customer_codes(clean["customer_id"])
-    hist = historical_clv(clean, params, codes)
+    hist = inputs.historical_clv
     cols["historical_clv"] = hist.reindex(customers["customer_id"].to_numpy()).to_numpy()
-    cal_end = params.calibration_end if params.calibration_end is not None \
-        else default_calibration_end(start, end)
+    cal_end = inputs.calibration_end
     found = checks(customers, window, int((end - cal_end).days) if cal_end < end else None)
     metrics: dict[str, Any] = {"model": None, "model_choice": None,
                                "horizon_months": params.clv_horizon_months,
@@ -117,7 +116,7 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
             f"frequency and spend of repeat buyers are correlated ({corr:.2f} > "
             f"{CORR_WARNING}): Gamma-Gamma assumes they are independent, so spend "
             f"predictions are less reliable")
-    ch, cal_status = calibration_frame(clean, params, cal_end, end, codes)
+    ch, cal_status = calibration_frame(inputs, end)
     problem = fit_problem(customers["frequency"])
     if problem:
         return _not_estimated(cols, metrics, f"not estimated: {problem}",
@@ -138,7 +137,7 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
     if fits[ranked[0]].fitter is None:
         metrics.update(model=MODEL_NAMES[ranked[0]], model_choice=why,
                        comparison=comparison_metrics(fits, scores, ranked[0]))
-        hold = _holdout(clean, ch, cal_status, scores, ranked[0], params, cal_end, end, codes)
+        hold = _holdout(inputs, ch, cal_status, scores, ranked[0], params, end)
         metrics["holdout"] = hold.entry()
         return _not_estimated(cols, metrics, f"not estimated: {fits[ranked[0]].error}; try a "
                               f"small penalizer, e.g. 0.001", hold)
@@ -158,7 +157,7 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
     fit, fitter = fits[chosen], fits[chosen].fitter
     metrics.update(model=MODEL_NAMES[chosen], model_choice=why,
                    comparison=comparison_metrics(fits, scores, chosen))
-    hold = _holdout(clean, ch, cal_status, scores, chosen, params, cal_end, end, codes)
+    hold = _holdout(inputs, ch, cal_status, scores, chosen, params, end)
     metrics["holdout"] = hold.entry()
     metrics["warnings"] += fit.warnings
     metrics.update(params=params_of(fitter), log_likelihood=fit.log_likelihood,
@@ -189,12 +188,11 @@ def run(clean: pd.DataFrame, customers: pd.DataFrame, window: Window, params: Cl
     return ClvResult(metrics["status"], cols, metrics, fitter, ggf, hold)
 
 
-def _holdout(clean, ch, cal_status, scores, model, params, cal_end, end, codes
-             ) -> HoldoutResult:
+def _holdout(inputs, ch, cal_status, scores, model, params, end) -> HoldoutResult:
     """The holdout check of ``model`` (every scored model's conditional expectations)."""
     if ch is None:
-        return HoldoutResult(cal_status, str(cal_end.date()))
-    return holdout_result(clean, ch, scores[model], scores, params, cal_end, end, codes)
+        return HoldoutResult(cal_status, str(inputs.calibration_end.date()))
+    return holdout_result(inputs, ch, scores[model], scores, params, end)
 
 
 def _frequency_spend_corr(customers: pd.DataFrame) -> float | None:

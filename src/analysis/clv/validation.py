@@ -9,7 +9,6 @@ week by week (:func:`tracking`) and by calibration frequency
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -17,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
-from ..stage1.summary import calibration_holdout
-from ..units import TimeUnit, customer_codes, day_number, day_numbers, purchase_rows
+from ..stage1.aggregates import ClvInputs
+from ..units import TimeUnit, day_number, default_calibration_end
 from .likelihood import log_likelihood
 from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem, fit_weighted,
                      gamma_gamma_sample, params_of, unique_triples)
@@ -29,35 +28,25 @@ __all__ = ["default_calibration_end", "tracking", "conditional_expectations", "S
            "holdout_result", "holdout"]
 
 
-def default_calibration_end(start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
-    """The day that leaves the last 40 % of the window as holdout."""
-    days = (end - start).days
-    return (start + pd.Timedelta(days=math.floor(0.6 * days))).normalize()
-
-
-def tracking(clean: pd.DataFrame, fitter, cal_end: pd.Timestamp, obs_end: pd.Timestamp,
-             unit: TimeUnit,
-             codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
-    """Weekly actual vs model repeat transactions of the calibration customers.
+def tracking(repeat_days: pd.DataFrame, cohorts: pd.DataFrame, fitter, cal_end: pd.Timestamp,
+             obs_end: pd.Timestamp, unit: TimeUnit) -> pd.DataFrame:
+    """Weekly actual vs model repeat transactions of the calibration customers, from the
+    transaction stage's counts (``aggregates.repeat_days_and_cohorts``: repeat purchase
+    days per day, customers per first-purchase day).
 
     The model figure for week w is Σ over first-purchase days of (customers × E[X(t)]) at
     the week's end, E[X(t)] the unconditional expectation from the calibrated model."""
-    codes, _ = codes if codes is not None else customer_codes(clean["customer_id"])
-    buy = purchase_rows(clean, codes)
-    days = pd.DataFrame({"customer_id": codes[buy],
-                         "day": day_numbers(clean["date"])[buy]}).drop_duplicates()
-    first = days.groupby("customer_id")["day"].transform("min")
-    cal_day = day_number(cal_end)
     end_day = day_number(obs_end)
-    keep = (first <= cal_day) & (days["day"] <= end_day)
-    days, first = days[keep], first[keep]
-    start_day = int(first.min())
-    repeat_days = days.loc[days["day"] > first, "day"].to_numpy()
+    cal_day = day_number(cal_end)
+    cf, cn = cohorts["first_day"].to_numpy(), cohorts["customers"].to_numpy()
+    start_day = int(cf.min())
     edges = np.arange(start_day + 7, end_day + 8, 7)  # week ends (exclusive)
     edges[-1] = min(edges[-1], end_day + 1)
-    actual = np.searchsorted(np.sort(repeat_days), edges, side="left")
-    cohorts = days.groupby("customer_id")["day"].min().value_counts()
-    cf, cn = cohorts.index.to_numpy(), cohorts.to_numpy()
+    day = repeat_days["day"].to_numpy()
+    counts = np.cumsum(repeat_days["purchases"].to_numpy())
+    at = np.searchsorted(day, edges, side="left")  # days before each edge
+    actual = np.where(at > 0, counts[np.maximum(at - 1, 0)], 0) if len(day) else \
+        np.zeros(len(edges), dtype="int64")
     expected = np.zeros(len(edges))
     for i, e in enumerate(edges):
         t = np.clip((e - cf), 0, None) / unit.days
@@ -127,16 +116,16 @@ class HoldoutResult:
                                    "mean absolute error per customer"])
 
 
-def calibration_frame(clean: pd.DataFrame, params: ClvParams, cal_end: pd.Timestamp,
-                      obs_end: pd.Timestamp, codes: tuple[np.ndarray, np.ndarray] | None = None
+def calibration_frame(inputs: ClvInputs, obs_end: pd.Timestamp
                       ) -> tuple[pd.DataFrame | None, str]:
-    """Each calibration customer's summary up to ``cal_end`` and purchases after it, with
-    "ok"; or None and why the holdout check cannot run."""
-    if cal_end >= obs_end:
+    """Each calibration customer's summary up to the calibration end and purchases after
+    it (from the transaction stage), with "ok"; or None and why the holdout check cannot
+    run."""
+    cal_end = inputs.calibration_end
+    if cal_end >= obs_end or inputs.calibration is None:
         return None, (f"not validated: calibration_end {cal_end.date()} is not before the end "
                       f"{obs_end.date()}")
-    codes = codes if codes is not None else customer_codes(clean["customer_id"])
-    ch = calibration_holdout(clean, cal_end, obs_end, params.time_unit, codes)
+    ch = inputs.calibration
     problem = fit_problem(ch["frequency_cal"])
     if problem:
         return None, f"not validated: {problem} in the calibration period"
@@ -195,12 +184,12 @@ def spend_fit(ch: pd.DataFrame, params: ClvParams) -> dict[str, Any] | None:
     return {**out, "customers": int(gg["weight"].sum())}
 
 
-def holdout_result(clean: pd.DataFrame, ch: pd.DataFrame, chosen: Score,
-                   scores: Mapping[str, Score], params: ClvParams, cal_end: pd.Timestamp,
-                   obs_end: pd.Timestamp, codes: tuple[np.ndarray, np.ndarray] | None = None
+def holdout_result(inputs: ClvInputs, ch: pd.DataFrame, chosen: Score,
+                   scores: Mapping[str, Score], params: ClvParams, obs_end: pd.Timestamp
                    ) -> HoldoutResult:
     """The holdout check of the chosen model: its numbers, the weekly tracking, and the
     conditional expectations of every scored model side by side."""
+    cal_end = inputs.calibration_end
     if chosen.status != "ok":
         return HoldoutResult(chosen.status, str(cal_end.date()))
     naive = naive_predictions(ch)
@@ -209,20 +198,18 @@ def holdout_result(clean: pd.DataFrame, ch: pd.DataFrame, chosen: Score,
     frame = ch.assign(predicted_holdout=chosen.predicted, naive_holdout=naive)
     ok = {MODEL_NAMES[m]: s.predicted for m, s in scores.items() if s.status == "ok"}
     return HoldoutResult("ok", str(cal_end.date()), metrics, frame,
-                         tracking(clean, chosen.fitter, cal_end, obs_end, params.time_unit,
-                                  codes=codes),
+                         tracking(inputs.repeat_days, inputs.cohorts, chosen.fitter, cal_end,
+                                  obs_end, params.time_unit),
                          conditional_expectations(ch, ok, naive))
 
 
-def holdout(clean: pd.DataFrame, params: ClvParams, cal_end: pd.Timestamp,
-            obs_end: pd.Timestamp, codes: tuple[np.ndarray, np.ndarray] | None = None,
+def holdout(inputs: ClvInputs, params: ClvParams, obs_end: pd.Timestamp,
             model: str | None = None) -> HoldoutResult:
     """Calibrate ``model`` (default: ``params.clv_model``; 'auto' means BG/NBD here) on the
-    rows up to ``cal_end``, predict the purchases up to ``obs_end``."""
+    calibration period of ``inputs``, predict the purchases up to ``obs_end``."""
     model = model or (params.clv_model if params.clv_model != "auto" else "bgnbd")
-    codes = codes if codes is not None else customer_codes(clean["customer_id"])
-    ch, status = calibration_frame(clean, params, cal_end, obs_end, codes)
+    ch, status = calibration_frame(inputs, obs_end)
     if ch is None:
-        return HoldoutResult(status, str(cal_end.date()))
+        return HoldoutResult(status, str(inputs.calibration_end.date()))
     s = score(model, ch, params)
-    return holdout_result(clean, ch, s, {model: s}, params, cal_end, obs_end, codes)
+    return holdout_result(inputs, ch, s, {model: s}, params, obs_end)

@@ -58,19 +58,23 @@ def ledger_paragraph(ledger: pd.DataFrame, currency: str, switched_off: list[str
     return text + (w["netted"] if returns_netted else "")
 
 
-def coverage_paragraph(clean: pd.DataFrame, customers: pd.DataFrame, window: Window,
-                       currency: str, lang: str = "en") -> str:
-    """The period covered and the shape of the customer base."""
+def coverage_paragraph(monthly: pd.DataFrame, last: pd.Timestamp, customers: pd.DataFrame,
+                       window: Window, currency: str, lang: str = "en") -> str:
+    """The period covered and the shape of the customer base, from the transaction stage's
+    ``monthly`` series (month, transactions, revenue) and ``last`` transaction date."""
     w = _templates("coverage", lang)
-    per_month = clean.groupby(clean["date"].dt.to_period("M"))["amount"].agg(["size", "sum"])
+    per_month = pd.DataFrame({"size": monthly["transactions"].to_numpy(),
+                              "sum": monthly["revenue"].to_numpy()},
+                             index=pd.PeriodIndex(monthly["month"], freq="M"))
     busiest, quietest = per_month["size"].idxmax(), per_month["size"].idxmin()
     n = len(customers)
     one_timers = int((customers["frequency"] == 0).sum())
     gaps = pd.period_range(per_month.index.min(), per_month.index.max(), freq="M") \
         .difference(per_month.index)
     text = w["text"].format(
-        start=f"{window.start:%Y-%m-%d}", last=f"{clean['date'].max():%Y-%m-%d}",
-        end=f"{window.end:%Y-%m-%d}", days=window.days, transactions=len(clean),
+        start=f"{window.start:%Y-%m-%d}", last=f"{last:%Y-%m-%d}",
+        end=f"{window.end:%Y-%m-%d}", days=window.days,
+        transactions=int(per_month["size"].sum()),
         customers=n, busiest=busiest, busiest_n=per_month.at[busiest, "size"],
         busiest_sum=per_month.at[busiest, "sum"], quietest=quietest,
         quietest_n=per_month.at[quietest, "size"], one_timers=one_timers,

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..config import Params
 from ..errors import InputError
+from .aggregates import Aggregates
 from .load import check_path, is_uri
 from .pandas_engine import PandasEngine
 from .sources import native_format
@@ -24,9 +25,11 @@ class TransactionEngine(Protocol):
     name: str
 
     def transaction_stage(self, source: str | Path, warnings: list[str] | None = None,
-                          today: pd.Timestamp | None = None
-                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """(clean transactions, cleaning ledger, one row per customer)."""
+                          today: pd.Timestamp | None = None, clean_path: str | None = None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
+        """(cleaning ledger, one row per customer, the aggregates the notebooks need); the
+        clean transactions are written to ``clean_path`` (Parquet) when given, never
+        returned."""
 
     def close(self) -> None:
         """Free the engine's connections, caches and sessions."""

@@ -12,17 +12,20 @@ The default engine stays ``pandas`` (``pandas_engine``): on one machine it is th
 path measured (issue 7) and it carries the forgiving reader (encodings,
 whitespace-separated files, XLSX, mixed date formats). ``tests/test_engines.py`` runs the
 same files through every engine and asserts identical ledgers (to the row and the cent),
-summaries (to the day and the cent) and clean transactions.
+summaries (to the day and the cent), aggregates and clean transactions.
 
 What runs where:
 
 * on the engine: reading the file(s), typing every column, the input checks (counts of
   unparseable values and one example row), every cleaning rule and the ledger, the purchase
   days and the per-customer summary;
-* on the driver (this process): the ledger (a dozen rows), the customers table (one row per
-  customer) and the clean transactions, which the later notebooks use for the migration,
-  holdout and tracking figures. Ids are hashed here, last, when ``anonymize`` is on
-  (``privacy.anonymize_stage1``).
+* also on the engine: the aggregates the notebooks need instead of the transactions
+  (``ibis_aggregates``: monthly series, the halves' revenue, historical CLV, the
+  calibration/holdout frame, the tracking counts) and the clean rows, written as Parquet
+  where ``clean_transactions`` says (``ibis_aggregates.write_clean``);
+* on the driver (this process): the ledger (a dozen rows), the customers table and the
+  aggregates (at most one row per customer, or per day or month). Ids are hashed here,
+  last, when ``anonymize`` is on (``privacy.anonymize_stage1``).
 
 Amounts are turned into integer cents with round-half-to-even on ``amount * 100``, the
 same operation numpy's ``round(2)`` performs, so every engine gets the same cents.
@@ -36,7 +39,9 @@ import pandas as pd
 from ..config import Params
 from ..units import day_number
 from .ibis_io import Connection, arrow_ready
-from .ibis_rules import clean_frame, clean_rules, summarise
+from .aggregates import Aggregates
+from .ibis_aggregates import ibis_aggregates, window_facts, write_clean
+from .ibis_rules import clean_rules, summarise
 from .ibis_typing import typed
 from .load import read_raw
 from .privacy import anonymize_stage1
@@ -55,18 +60,19 @@ class IbisEngine:
         self.connection = Connection(self.name, params.engine)
 
     def transaction_stage(self, source: str | Path, warnings: list[str] | None = None,
-                          today: pd.Timestamp | None = None
-                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """(clean transactions, ledger, customers): the same frames, to the cent and the day,
-        as the pandas engine's."""
+                          today: pd.Timestamp | None = None, clean_path: str | None = None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
+        """(ledger, customers, aggregates): the same, to the cent and the day, as the pandas
+        engine's; the clean rows are written by the engine to ``clean_path`` when given."""
         try:
-            return self._stage(str(source), warnings, today)
+            return self._stage(str(source), warnings, today, clean_path)
         finally:
             self.connection.release_all()
 
-    def _stage(self, s: str, warnings: list[str] | None, today: pd.Timestamp | None
-               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    def _stage(self, s: str, warnings: list[str] | None, today: pd.Timestamp | None,
+               clean_path: str | None) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
         p, eng = self.params, self.connection
+        eng.fit_partitions(s, p.engine.spark_config)
         fmt = native_format(s, p.read)
         if fmt is None:  # a file only the pandas reader understands: read here, typed there
             raw = eng.table(arrow_ready(read_raw(s, p.read)))
@@ -75,13 +81,16 @@ class IbisEngine:
         t = typed(eng, raw, p.read, p.clean, s, warnings, today)
         ledger, kept = clean_rules(eng, t, p.clean, today, warnings)
         eng.release(eng.parsed)  # the ledger was its last use; the clean rows are cached apart
-        clean = clean_frame(eng, kept)
-        require_purchases(clean, ledger, s)
-        end = p.summary.window(clean).end
-        customers = summarise(eng, kept, p.summary, day_number(end))
+        purchases = eng.frame(kept.aggregate(n=(~kept.ret).sum()))["n"].iloc[0]
+        require_purchases(int(purchases) if pd.notna(purchases) else 0, ledger, s)
+        facts = window_facts(eng, kept, p)
+        customers = summarise(eng, kept, p.summary, day_number(facts[0].end))
         customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
-        clean, customers = anonymize_stage1(clean, customers, p.read.privacy)
-        return clean, ledger, customers
+        agg = ibis_aggregates(eng, kept, customers, p, facts)
+        if clean_path is not None:
+            write_clean(eng, kept, clean_path, p.read.privacy)
+        customers, agg = anonymize_stage1(customers, agg, p.read.privacy)
+        return ledger, customers, agg
 
     def close(self) -> None:
         self.connection.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import tempfile
 import threading
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from .load import is_uri, sniff_sep
 from .parse import sheet_dates
 from .sources import first_file
 
-__all__ = ["SPARK_REQUIRED", "SPARK_DEFAULTS", "spark_session", "Connection", "arrow_ready"]
+__all__ = ["SPARK_REQUIRED", "SPARK_DEFAULTS", "duckdb_settings", "spark_session", "Connection",
+           "arrow_ready"]
 
 #: Spark settings the rules rely on: UTC timestamps (no shift by the session's zone) and
 #: NULL, not an error, for a value that does not parse (the checks count and report them)
@@ -31,7 +33,23 @@ SPARK_REQUIRED = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled":
 
 SPARK_DEFAULTS = {"spark.ui.showConsoleProgress": "false", "spark.ui.enabled": "false",
                   "spark.sql.execution.arrow.pyspark.enabled": "true",
-                  "spark.sql.shuffle.partitions": "8"}
+                  "spark.sql.adaptive.enabled": "true",
+                  "spark.sql.adaptive.coalescePartitions.enabled": "true"}
+
+
+def duckdb_settings(user: dict) -> dict:
+    """DuckDB's connection settings: the user's ``duckdb_config`` over the run's defaults,
+    which keep the engine out of core on one machine: ``memory_limit`` a quarter of the
+    machine's memory (what DuckDB may hold before it spills; the driver's pandas work
+    needs the rest), a fresh ``temp_directory`` to spill into (removed when the
+    connection closes), and no insertion order to keep (every result that needs an order
+    asks for it)."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    defaults = {"memory_limit": f"{max(ram // 4 >> 20, 256)}MB",
+                "preserve_insertion_order": False}
+    if "temp_directory" not in user:
+        defaults["temp_directory"] = tempfile.mkdtemp(prefix="duckdb-spill-")
+    return {**defaults, **user}
 
 
 def spark_session(cfg: EngineParams):
@@ -64,7 +82,10 @@ class Connection:
         self.parsed = None  # the typed table (cached), set by typed()
         self.subcent_1e4 = 0  # what rounding to the cent changed, set by typed()
         if name == "duckdb":
-            self.con = ibis.duckdb.connect(**{k: v for k, v in cfg.duckdb_config.items()})
+            settings = duckdb_settings(cfg.duckdb_config)
+            self._spill = None if "temp_directory" in cfg.duckdb_config \
+                else settings["temp_directory"]
+            self.con = ibis.duckdb.connect(**settings)
         elif name == "spark":
             # PySpark installs a SIGINT handler that cancels its jobs and fails once the
             # context is stopped: the handler in place before is put back by close()
@@ -73,6 +94,20 @@ class Connection:
             self.con = ibis.pyspark.connect(self.session)
         else:
             raise ValueError(f"no query engine {name!r}; use 'duckdb' or 'spark'")
+
+    def fit_partitions(self, source: str, user: dict) -> int | None:
+        """Spark: ``spark.sql.shuffle.partitions`` from the input's size, one partition per
+        64 MiB and at least two per core (unless ``spark_config`` sets it); adaptive
+        execution then merges partitions that turn out small. Returns the number set."""
+        if self.name != "spark" or "spark.sql.shuffle.partitions" in user:
+            return None
+        size = 0 if is_uri(source) else sum(
+            p.stat().st_size for p in ([Path(source)] if Path(source).is_file()
+                                       else Path(source).rglob("*")) if p.is_file())
+        cores = self.session.sparkContext.defaultParallelism
+        n = int(min(max(-(-size // (64 << 20)), 2 * cores), 2000))
+        self.session.conf.set("spark.sql.shuffle.partitions", str(n))
+        return n
 
     def cache(self, expr):
         """Materialise ``expr`` once (DuckDB temp table, Spark persist); freed by close()."""
@@ -102,6 +137,8 @@ class Connection:
         self.release_all()
         if self.name == "duckdb":
             self.con.disconnect()
+            if self._spill:  # the spill folder this connection made
+                shutil.rmtree(self._spill, ignore_errors=True)
         elif self._started_session:
             self.session.stop()
             if threading.current_thread() is threading.main_thread():

@@ -1,5 +1,5 @@
 """Stage 1 on a query engine, part 3: the cleaning rules with their ledger, the customer
-summary, and the clean rows brought to the driver, as Ibis expressions.
+summary, as Ibis expressions.
 
 The rules of ``clean.py`` in the same order and the summary of ``summary.py``, to the row,
 the cent and the day (``tests/test_engines.py`` compares them engine by engine).
@@ -17,7 +17,7 @@ from .ibis_typing import implausible, rint
 from .privacy import redact_row
 from .rules import example_order, large_drop_warnings, make_ledger, rounding_cents
 
-__all__ = ["clean_rules", "summarise", "clean_frame"]
+__all__ = ["clean_rules", "summarise"]
 
 
 def clean_rules(eng: Connection, t, cfg: CleanParams, today: pd.Timestamp | None = None,
@@ -140,22 +140,3 @@ def summarise(eng: Connection, kept, cfg: SummaryParams, end_day: int) -> pd.Dat
     for dim in [d for d in cfg.dimensions if d in df]:
         res[dim] = pd.array(df[dim], dtype="str")
     return res
-
-
-def clean_frame(eng: Connection, kept) -> pd.DataFrame:
-    """The clean transactions on the driver, typed as the pandas engine types them, ordered
-    by date, customer and the other columns on the engine (file order is not defined on a
-    cluster, so this order makes the file the same from run to run)."""
-    cols = [c for c in kept.columns if c not in ("cents", "day", "ret")]  # canonical order
-    key = ["date", "customer_id", *[c for c in cols if c not in ("date", "customer_id")]]
-    df = eng.frame(kept.select(*cols, "ret").order_by(key))
-    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
-    for c in cols:
-        if c == "date":
-            out[c] = df[c].to_numpy(dtype="datetime64[ns]")
-        elif c in ("amount", "quantity", "unit_price", "cost"):
-            out[c] = df[c].to_numpy(dtype="float64")
-        else:
-            out[c] = pd.array(df[c], dtype="str")
-    out["is_return"] = df["ret"].to_numpy(dtype=bool)
-    return out

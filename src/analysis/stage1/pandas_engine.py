@@ -12,7 +12,8 @@ import pandas as pd
 from ..config import Params
 from .clean import clean_transactions
 from .load import load_transactions
-from .privacy import anonymize_stage1
+from .aggregates import Aggregates, compute
+from .privacy import anonymize, anonymize_stage1
 from .rules import require_purchases
 from .summary import customer_summary
 
@@ -20,22 +21,27 @@ __all__ = ["PandasEngine"]
 
 
 class PandasEngine:
-    """Load (``load``, ``parse``), clean (``clean``) and summarise (``summary``) in pandas."""
+    """Load (``load``, ``parse``), clean (``clean``), summarise (``summary``) and aggregate
+    (``aggregates``) in pandas; the clean rows are written to ``clean_path`` when given."""
     name = "pandas"
 
     def __init__(self, params: Params):
         self.params = params
 
     def transaction_stage(self, source: str | Path, warnings: list[str] | None = None,
-                          today: pd.Timestamp | None = None
-                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                          today: pd.Timestamp | None = None, clean_path: str | None = None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
         p = self.params
         tx = load_transactions(source, p.read, warnings)
         clean, ledger = clean_transactions(tx, p.clean, warnings, today)
-        require_purchases(clean, ledger, str(source))
+        del tx
+        require_purchases(int((~clean["is_return"]).sum()), ledger, str(source))
         customers = customer_summary(clean, p.summary)
-        clean, customers = anonymize_stage1(clean, customers, p.read.privacy)
-        return clean, ledger, customers
+        agg = compute(clean, customers, p)
+        if clean_path is not None:
+            anonymize(clean, p.read.privacy).to_parquet(clean_path, index=False)
+        customers, agg = anonymize_stage1(customers, agg, p.read.privacy)
+        return ledger, customers, agg
 
     def close(self) -> None:
         """Nothing is held between calls."""

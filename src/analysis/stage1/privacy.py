@@ -7,6 +7,8 @@ sample sees the ids as written and the analysis cannot change with the salt.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,15 +38,32 @@ def anonymize(frame: pd.DataFrame, privacy: Privacy) -> pd.DataFrame:
     return out
 
 
-def anonymize_stage1(clean: pd.DataFrame, customers: pd.DataFrame,
-                     privacy: Privacy) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The transaction stage's frames with ids hashed, as its very last step.
+def anonymize_stage1(customers: pd.DataFrame, agg: Any, privacy: Privacy
+                     ) -> tuple[pd.DataFrame, Any]:
+    """The transaction stage's customers table and aggregates (``aggregates.Aggregates``)
+    with ids hashed, as its very last step.
 
     Everything before it (duplicates, dimension ties, the customers' order: by raw id) ran
     on the ids as written, and the rows keep that order, so every later tie-break, rank and
     sample sees the same customers in the same order with or without ``anonymize``: the
-    analysis cannot change with the salt."""
-    return anonymize(clean, privacy), anonymize(customers, privacy)
+    analysis cannot change with the salt. (The clean transactions are hashed as they are
+    written: ``pandas_engine``, ``ibis_aggregates.write_clean``.)"""
+    if not privacy.anonymize:
+        return customers, agg
+
+    def ids(index: pd.Index) -> pd.Index:
+        return pd.Index(hash_ids(pd.Series(index.to_numpy(), dtype="str"),
+                                 privacy.anonymize_salt).to_numpy(), dtype="str",
+                        name="customer_id")
+
+    clv = agg.clv
+    cal = clv.calibration.set_axis(ids(clv.calibration.index)) \
+        if clv.calibration is not None else None
+    clv = replace(clv, calibration=cal,
+                  historical_clv=clv.historical_clv.set_axis(ids(clv.historical_clv.index)))
+    return anonymize(customers, privacy), replace(
+        agg, halves=anonymize(agg.halves, privacy), sample=anonymize(agg.sample, privacy),
+        clv=clv)
 
 
 def redact_row(row: dict | None, privacy: Privacy, canonical: bool = False

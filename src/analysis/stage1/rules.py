@@ -122,9 +122,10 @@ def make_ledger(rows: Mapping[str, int], cents_: Mapping[str, int]) -> pd.DataFr
     return ledger
 
 
-def require_purchases(clean: pd.DataFrame, ledger: pd.DataFrame, file: str) -> None:
-    """Raise InputError when cleaning left no purchase row (naming what removed the rows)."""
-    if len(clean) and (~clean["is_return"]).any():
+def require_purchases(purchases: int, ledger: pd.DataFrame, file: str) -> None:
+    """Raise InputError when cleaning left no purchase row (``purchases``: the clean rows
+    that are not returns), naming what removed the rows."""
+    if purchases:
         return
     raise InputError("cleaning removed every row, so there is nothing to analyse: "
                      + ", ".join(f"{r.step} {r.rows}" for r in ledger.itertuples()

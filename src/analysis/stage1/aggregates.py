@@ -1,0 +1,252 @@
+"""Stage 1d: what the later stages need from transaction level, handed on small.
+
+The transaction stage ends here, on every engine: notebooks 01–05 never read the clean
+transactions. What they used to compute from them is computed once, next to the rows
+(pandas here; DuckDB or Spark in ``ibis_aggregates``, to the cent and the day), and handed
+on as :class:`Aggregates`:
+
+* the window, the last transaction's date, the number of clean rows and of rows whose
+  amount is 0, a few rows to show (``sample``);
+* ``monthly``: transactions and net revenue per calendar month (notebook 01);
+* ``halves``: each customer's net revenue before and from the migration split, empty where
+  they made no purchase in that half (notebook 02's tier migration);
+* ``clv`` (:class:`ClvInputs`): historical CLV per customer, the calibration/holdout frame
+  and, for the tracking plot, repeat purchase days per day and the first-purchase cohorts
+  of the calibration customers (notebook 04).
+
+Their size grows with customers and days, never with transactions. The split and the
+calibration end are fixed here from the parameters, and recorded (the stages use the
+recorded dates). ``write``/``read`` keep them in the run folder (``aggregates/``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import ClvParams, Params
+from ..runfolder import AGGREGATES, replacing
+from ..tiers import migration_split_date
+from ..units import (Window, cents, customer_codes, day_number, day_numbers,
+                     default_calibration_end, monthly_rate, purchase_rows)
+from .summary import calibration_holdout
+
+__all__ = ["AGGREGATES", "SAMPLE_ROWS", "ClvInputs", "Aggregates", "split_dates",
+           "clv_inputs_end", "historical_clv", "to_cent", "half_revenues", "monthly_series",
+           "repeat_days_and_cohorts", "sample_rows", "clv_inputs", "compute", "write", "read"]
+
+#: clean rows shown in notebook 01
+SAMPLE_ROWS = 5
+
+
+@dataclass
+class ClvInputs:
+    """What notebook 04 needs from transaction level."""
+    calibration_end: pd.Timestamp
+    historical_clv: pd.Series  # by customer id, in the customers table's order
+    calibration: pd.DataFrame | None  # summary.calibration_holdout's frame; None: no holdout
+    repeat_days: pd.DataFrame  # day (day number), purchases: repeat purchase days that day
+    cohorts: pd.DataFrame  # first_day (day number), customers: of the calibration customers
+
+
+@dataclass
+class Aggregates:
+    """The transaction stage's hand-over besides the ledger and the customers table."""
+    window: Window
+    last_date: pd.Timestamp
+    transactions: int
+    zero_amount_rows: int
+    monthly: pd.DataFrame  # month (first day), transactions, revenue
+    split: pd.Timestamp
+    halves: pd.DataFrame  # customer_id, first_half, second_half (NaN: no purchase in it)
+    clv: ClvInputs
+    sample: pd.DataFrame  # the first clean rows by date, customer and the other columns
+
+
+def split_dates(window: Window, params: Params) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(the migration split, the calibration end) of this window and these parameters."""
+    return migration_split_date(window, params.tiers), clv_inputs_end(window, params.clv)
+
+
+def clv_inputs_end(window: Window, params: ClvParams) -> pd.Timestamp:
+    """``calibration_end``, else the day that leaves the last 40 % of the window held out."""
+    return params.calibration_end if params.calibration_end is not None \
+        else default_calibration_end(window.start, window.end)
+
+
+def historical_clv(clean: pd.DataFrame, params: ClvParams,
+                   codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
+    """Discounted margin on each customer's monthly net revenue since their first month:
+    Σₜ (Rₜ − Cₜ)/(1 + d)ᵗ with the rows' costs when a cost (or profit) column is mapped,
+    else Σₜ margin·Rₜ/(1 + d)ᵗ, to the cent. ``codes``: ``units.customer_codes`` of the rows, when
+    already computed."""
+    d = monthly_rate(params.discount_rate)
+    codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
+    known = codes >= 0
+    month = (clean["date"].dt.year * 12 + clean["date"].dt.month).to_numpy()
+    buy = purchase_rows(clean, codes)
+    first = pd.Series(month[buy]).groupby(codes[buy]).min() \
+        .reindex(np.arange(len(ids))).to_numpy()
+    start = first[codes[known]]
+    bought = ~np.isnan(start)  # customers with returns only have no first month
+    # net revenue per (customer, month since the first) in integer cents, then discounted:
+    # the same sum whatever the order of the rows (the engines do not keep file order)
+    value_cents = cents(clean["amount"].to_numpy())
+    if "cost" in clean:  # Σ (Rₜ − Cₜ): the rows' own costs, no constant margin
+        value_cents = value_cents - cents(clean["cost"].to_numpy())
+    per = pd.DataFrame({"code": codes[known][bought],
+                        "t": np.clip(month[known][bought] - start[bought], 0, None)
+                        .astype("int64"),
+                        "cents": value_cents[known][bought]}) \
+        .groupby(["code", "t"], sort=True)["cents"].sum()
+    code = per.index.get_level_values("code").to_numpy()
+    t = per.index.get_level_values("t").to_numpy()
+    margin = 1.0 if "cost" in clean else params.margin
+    value = margin * (per.to_numpy() / 100) / (1 + d) ** t
+    total = np.bincount(code, weights=value, minlength=len(ids))
+    return pd.Series(to_cent(total), index=pd.Index(ids, dtype="str"), name="historical_clv")
+
+
+def to_cent(value: np.ndarray) -> np.ndarray:
+    """Historical CLV rounded to the cent: a sum of discounted amounts is added in another
+    order on another engine (last digits differ); to the cent every engine agrees."""
+    return np.rint(np.asarray(value, dtype="float64") * 100) / 100
+
+
+def half_revenues(clean: pd.DataFrame, split: pd.Timestamp, order: pd.Series,
+                  codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+    """Net revenue of each customer of ``order`` (the customers table's ids, in its order)
+    before ``split`` and from it; NaN in a half with no purchase."""
+    codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
+    amount_cents = cents(clean["amount"])
+    buy = purchase_rows(clean, codes)
+    early = (clean["date"] < split).to_numpy()
+    at = pd.Index(ids).get_indexer(order.to_numpy())
+    out = pd.DataFrame({"customer_id": pd.array(order.to_numpy(), dtype="str")})
+    for name, part in (("first_half", early), ("second_half", ~early)):
+        sel = part & (codes >= 0)
+        rev = np.bincount(codes[sel], weights=amount_cents[sel], minlength=len(ids))
+        buyers = np.bincount(codes[sel & buy], minlength=len(ids)) > 0
+        out[name] = np.where(buyers, np.rint(rev) / 100, np.nan)[at]
+    return out
+
+
+def monthly_series(month_start: np.ndarray, amount_cents: np.ndarray) -> pd.DataFrame:
+    """Transactions and net revenue per calendar month (``month_start``: each row's month
+    as ``datetime64`` of its first day)."""
+    per = pd.DataFrame({"month": month_start, "cents": amount_cents}).groupby("month") \
+        .agg(transactions=("cents", "size"), cents=("cents", "sum"))
+    return pd.DataFrame({"month": per.index.to_numpy(dtype="datetime64[ns]"),
+                         "transactions": per["transactions"].to_numpy(dtype="int64"),
+                         "revenue": np.rint(per["cents"].to_numpy(dtype="float64")) / 100})
+
+
+def repeat_days_and_cohorts(codes: np.ndarray, days: np.ndarray, cal_end: pd.Timestamp,
+                            obs_end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For the tracking plot, from the purchase rows' customer codes and day numbers:
+    repeat purchase days per day up to ``obs_end`` and the first-purchase cohorts, both of
+    the customers whose first purchase is on or before ``cal_end``."""
+    pairs = pd.DataFrame({"code": codes, "day": days}).drop_duplicates()
+    first = pairs.groupby("code")["day"].transform("min").to_numpy()
+    day = pairs["day"].to_numpy()
+    cal = first <= day_number(cal_end)
+    repeat = cal & (day > first) & (day <= day_number(obs_end))
+    per_day = pd.Series(day[repeat]).value_counts().sort_index()
+    cohorts = pd.Series(first[cal & (day == first)]).value_counts().sort_index()
+    return (pd.DataFrame({"day": per_day.index.to_numpy(dtype="int64"),
+                          "purchases": per_day.to_numpy(dtype="int64")}),
+            pd.DataFrame({"first_day": cohorts.index.to_numpy(dtype="int64"),
+                          "customers": cohorts.to_numpy(dtype="int64")}))
+
+
+def sample_rows(clean: pd.DataFrame, n: int = SAMPLE_ROWS) -> pd.DataFrame:
+    """The first ``n`` clean rows by date, customer id and the other columns (the order the
+    engines use), found among the earliest dates without sorting every row."""
+    if len(clean) == 0:
+        return clean.head(0)
+    cutoff = clean["date"].nsmallest(n).max()
+    early = clean[clean["date"] <= cutoff]
+    key = ["date", "customer_id", *[c for c in clean if c not in ("date", "customer_id")]]
+    return early.sort_values(key, kind="stable", na_position="first").head(n) \
+        .reset_index(drop=True)
+
+
+def clv_inputs(clean: pd.DataFrame, params: ClvParams, window: Window, order: pd.Series,
+               cal_end: pd.Timestamp | None = None,
+               codes: tuple[np.ndarray, np.ndarray] | None = None) -> ClvInputs:
+    """Notebook 04's inputs from the clean rows (``order``: the customers table's ids;
+    ``cal_end``: default ``calibration_end``, else the last 40 % of the window held out)."""
+    cal_end = clv_inputs_end(window, params) if cal_end is None else cal_end
+    codes = codes if codes is not None else customer_codes(clean["customer_id"])
+    hist = historical_clv(clean, params, codes).reindex(order.to_numpy())
+    hist.index = pd.Index(order.to_numpy(), dtype="str", name="customer_id")
+    cal = calibration_holdout(clean, cal_end, window.end, params.time_unit, codes) \
+        if cal_end < window.end else None
+    buy = purchase_rows(clean, codes[0])
+    repeat, cohorts = repeat_days_and_cohorts(codes[0][buy], day_numbers(clean["date"])[buy],
+                                              cal_end, window.end)
+    return ClvInputs(cal_end, hist, cal, repeat, cohorts)
+
+
+def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params) -> Aggregates:
+    """The aggregates of these clean rows (pandas): what the notebooks need of them."""
+    window = params.summary.window(clean)
+    split, cal_end = split_dates(window, params)
+    codes = customer_codes(clean["customer_id"])
+    amount_cents = cents(clean["amount"])
+    month = clean["date"].to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
+    return Aggregates(
+        window=window, last_date=pd.Timestamp(clean["date"].max()),
+        transactions=int(len(clean)), zero_amount_rows=int((amount_cents == 0).sum()),
+        monthly=monthly_series(month, amount_cents), split=split,
+        halves=half_revenues(clean, split, customers["customer_id"], codes),
+        clv=clv_inputs(clean, params.clv, window, customers["customer_id"], cal_end, codes),
+        sample=sample_rows(clean))
+
+
+# -- in the run folder ----------------------------------------------------------------------
+
+_FRAMES = ("monthly", "halves", "sample")
+_CLV_FRAMES = ("repeat_days", "cohorts")
+
+
+def write(run_dir: str | Path, agg: Aggregates) -> None:
+    """``aggregates/``: one Parquet file per table and ``aggregates.json`` (written last)."""
+    folder = Path(run_dir) / AGGREGATES
+    folder.mkdir(exist_ok=True)
+    frames = {**{n: getattr(agg, n) for n in _FRAMES},
+              **{n: getattr(agg.clv, n) for n in _CLV_FRAMES},
+              "historical_clv": agg.clv.historical_clv.to_frame()}
+    if agg.clv.calibration is not None:
+        frames["calibration"] = agg.clv.calibration
+    for name, frame in frames.items():
+        with replacing(folder / f"{name}.parquet") as tmp:
+            frame.to_parquet(tmp)
+    if agg.clv.calibration is None:  # an earlier run's in this folder must not be read
+        (folder / "calibration.parquet").unlink(missing_ok=True)
+    record = {"start": str(agg.window.start.date()), "end": str(agg.window.end.date()),
+              "time_unit": agg.window.unit.name, "last_date": agg.last_date.isoformat(),
+              "transactions": agg.transactions, "zero_amount_rows": agg.zero_amount_rows,
+              "split": agg.split.isoformat(),
+              "calibration_end": agg.clv.calibration_end.isoformat()}
+    with replacing(folder / "aggregates.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def read(run_dir: str | Path) -> Aggregates:
+    """The aggregates :func:`write` left in the run folder."""
+    folder = Path(run_dir) / AGGREGATES
+    record = json.loads((folder / "aggregates.json").read_text(encoding="utf-8"))
+    f = {p.stem: pd.read_parquet(p) for p in folder.glob("*.parquet")}
+    return Aggregates(
+        window=Window.from_period(record), last_date=pd.Timestamp(record["last_date"]),
+        transactions=int(record["transactions"]),
+        zero_amount_rows=int(record["zero_amount_rows"]), monthly=f["monthly"],
+        split=pd.Timestamp(record["split"]), halves=f["halves"],
+        clv=ClvInputs(pd.Timestamp(record["calibration_end"]),
+                      f["historical_clv"]["historical_clv"], f.get("calibration"),
+                      f["repeat_days"], f["cohorts"]),
+        sample=f["sample"])

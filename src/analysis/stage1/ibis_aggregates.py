@@ -1,0 +1,183 @@
+"""Stage 1 on a query engine, part 4: the aggregates of ``aggregates.py`` computed where the
+clean rows are, and the clean rows written there (never brought to the driver).
+
+Every figure is the pandas engine's to the row, the cent and the day (historical CLV, a sum
+of discounted amounts that the engine adds in its own order, is rounded to the cent on
+both sides); ``tests/test_engines.py`` compares them engine by engine.
+"""
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from ..config import Params, Privacy
+from ..units import Window, day_number, monthly_rate, to_dates
+from .aggregates import SAMPLE_ROWS, Aggregates, ClvInputs, split_dates, to_cent
+from .ibis_io import Connection
+from .ibis_typing import rint
+
+__all__ = ["window_facts", "ibis_aggregates", "clean_frame", "write_clean"]
+
+
+def _ts(when: pd.Timestamp):
+    return ibis.literal(pd.Timestamp(when).to_pydatetime())
+
+
+def window_facts(eng: Connection, kept, params: Params) -> tuple[Window, pd.Timestamp, int, int]:
+    """(the window, the last transaction's date and time, clean rows, rows with amount 0)."""
+    f = eng.frame(kept.aggregate(lo=kept.day.min(), last=kept.date.max(), n=kept.count(),
+                                 zero=(kept.cents == 0).sum())).iloc[0]
+    start = to_dates(np.array([int(f["lo"])]))[0]
+    last = pd.Timestamp(f["last"])
+    if last.tzinfo is not None:  # Spark's session is in UTC (ibis_io.SPARK_REQUIRED)
+        last = last.tz_convert(None)
+    end = params.summary.observation_end
+    end = pd.Timestamp(end) if end is not None else last.normalize()
+    return Window(start, end, params.summary.time_unit), last, int(f["n"]), int(f["zero"])
+
+
+def _monthly(eng: Connection, kept) -> pd.DataFrame:
+    key = (kept.date.year() - 1970) * 12 + kept.date.month() - 1
+    df = eng.frame(kept.group_by(m=key).aggregate(transactions=ibis._.count(),
+                                                 cents=ibis._.cents.sum()).order_by("m"))
+    return pd.DataFrame({
+        "month": df["m"].to_numpy(dtype="int64").astype("datetime64[M]")
+        .astype("datetime64[ns]"),
+        "transactions": df["transactions"].to_numpy(dtype="int64"),
+        "revenue": np.rint(df["cents"].to_numpy(dtype="float64")) / 100})
+
+
+def _halves(eng: Connection, kept, split: pd.Timestamp, order: pd.Series) -> pd.DataFrame:
+    known = kept.filter(kept.customer_id.notnull())
+    early = known.date < _ts(split)
+    df = eng.frame(known.group_by("customer_id").aggregate(
+        c1=known.cents.sum(where=early), c2=known.cents.sum(where=~early),
+        b1=(~known.ret & early).any(), b2=(~known.ret & ~early).any()))
+    at = pd.Index(df["customer_id"].astype(str)).get_indexer(order.to_numpy())
+    out = pd.DataFrame({"customer_id": pd.array(order.to_numpy(), dtype="str")})
+    for name, c, b in (("first_half", "c1", "b1"), ("second_half", "c2", "b2")):
+        rev = np.rint(df[c].fillna(0).to_numpy(dtype="float64")) / 100
+        out[name] = np.where(df[b].to_numpy(dtype=bool), rev, np.nan)[at]
+    return out
+
+
+def _historical(kept, params: Params):
+    cfg = params.clv
+    known = kept.filter(kept.customer_id.notnull())
+    known = known.mutate(m=known.date.year() * 12 + known.date.month())
+    firsts = known.filter(~known.ret).group_by("customer_id").aggregate(first=ibis._.m.min())
+    value = known.cents - rint(known.cost * 100) if "cost" in known.columns else known.cents
+    margin = 1.0 if "cost" in known.columns else cfg.margin
+    j = known.mutate(v=value).join(firsts, "customer_id")
+    per = j.group_by("customer_id", t=ibis.greatest(j.m - j.first, 0)) \
+        .aggregate(c=ibis._.v.sum())
+    rate = 1 + monthly_rate(cfg.discount_rate)
+    return per.group_by("customer_id").aggregate(
+        historical_clv=(margin * (per.c.cast("float64") / 100)
+                        / ibis.literal(rate).pow(per.t.cast("float64"))).sum())
+
+
+def _calibration(eng: Connection, daily, cal_day: int, end_day: int, unit: int
+                 ) -> pd.DataFrame:
+    """``summary.calibration_holdout`` from the purchase days (customer, day, cents)."""
+    cal = daily.filter(daily.day <= cal_day)
+    per = cal.group_by("customer_id").aggregate(
+        first_day=cal.day.min(), last_day=cal.day.max(), days=cal.count(),
+        total=cal.cents.sum(), first_cents=cal.cents.argmin(cal.day))
+    hold = daily.filter((daily.day > cal_day) & (daily.day <= end_day))
+    hold = hold.group_by(k=hold.customer_id).aggregate(hn=ibis._.count(),
+                                                       hc=ibis._.cents.sum())
+    df = eng.frame(per.left_join(hold, per.customer_id == hold.k))
+    df = df.sort_values("customer_id", kind="stable")
+    first, last = df["first_day"].to_numpy("int64"), df["last_day"].to_numpy("int64")
+    freq = df["days"].to_numpy("int64") - 1.0
+    repeat = (df["total"].to_numpy("int64") - df["first_cents"].to_numpy("int64")) / 100
+    hn = df["hn"].fillna(0).to_numpy("float64")
+    hc = df["hc"].fillna(0).to_numpy("float64")
+    out = pd.DataFrame({
+        "frequency_cal": freq, "recency_cal": (last - first) / unit,
+        "T_cal": (cal_day - first) / unit,
+        "monetary_value_cal": np.divide(repeat, freq, out=np.zeros(len(df)), where=freq > 0),
+        "frequency_holdout": hn,
+        "monetary_value_holdout": np.divide(hc, hn, out=np.zeros(len(df)), where=hn > 0) / 100,
+        "duration_holdout": (end_day - cal_day) / unit},
+        index=pd.Index(df["customer_id"].to_numpy(), dtype="str", name="customer_id"))
+    return out
+
+
+def _tracking(eng: Connection, daily, cal_day: int, end_day: int
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    first = daily.group_by("customer_id").aggregate(first=daily.day.min())
+    first = first.filter(first.first <= cal_day)
+    j = daily.join(first, "customer_id")
+    rep = eng.frame(j.filter((j.day > j.first) & (j.day <= end_day)).group_by("day")
+                    .aggregate(purchases=ibis._.count()).order_by("day"))
+    coh = eng.frame(first.group_by(first_day=first.first)
+                    .aggregate(customers=ibis._.count()).order_by("first_day"))
+    return (pd.DataFrame({"day": rep["day"].to_numpy("int64"),
+                          "purchases": rep["purchases"].to_numpy("int64")}),
+            pd.DataFrame({"first_day": coh["first_day"].to_numpy("int64"),
+                          "customers": coh["customers"].to_numpy("int64")}))
+
+
+def ibis_aggregates(eng: Connection, kept, customers: pd.DataFrame, params: Params,
+                    facts: tuple[Window, pd.Timestamp, int, int] | None = None) -> Aggregates:
+    """``aggregates.compute`` on the engine (``customers``: the summary, ids as written;
+    ``facts``: :func:`window_facts`, when already computed)."""
+    window, last, n, zero = facts if facts is not None else window_facts(eng, kept, params)
+    split, cal_end = split_dates(window, params)
+    order = customers["customer_id"]
+    buy = kept.filter(~kept.ret & kept.customer_id.notnull())
+    daily = eng.cache(buy.group_by("customer_id", "day").aggregate(cents=buy.cents.sum()))
+    cal_day, end_day = day_number(cal_end), day_number(window.end)
+    hist = eng.frame(_historical(kept, params))
+    hist = pd.Series(to_cent(hist["historical_clv"].to_numpy("float64")),
+                     index=pd.Index(hist["customer_id"].to_numpy(), dtype="str")) \
+        .reindex(order.to_numpy())
+    hist.index = pd.Index(order.to_numpy(), dtype="str", name="customer_id")
+    cal = _calibration(eng, daily, cal_day, end_day, params.clv.time_unit.days) \
+        if cal_end < window.end else None
+    repeat, cohorts = _tracking(eng, daily, cal_day, end_day)
+    eng.release(daily)
+    return Aggregates(window=window, last_date=last, transactions=n, zero_amount_rows=zero,
+                      monthly=_monthly(eng, kept), split=split,
+                      halves=_halves(eng, kept, split, order),
+                      clv=ClvInputs(cal_end, hist.rename("historical_clv"), cal, repeat,
+                                    cohorts),
+                      sample=clean_frame(eng, kept, SAMPLE_ROWS))
+
+
+def _clean_columns(kept) -> list[str]:
+    return [c for c in kept.columns if c not in ("cents", "day", "ret")]  # canonical order
+
+
+def clean_frame(eng: Connection, kept, limit: int) -> pd.DataFrame:
+    """The first ``limit`` clean rows by date, customer and the other columns (a top-N on
+    the engine, as ``aggregates.sample_rows``), typed as the pandas engine types them."""
+    cols = _clean_columns(kept)
+    key = ["date", "customer_id", *[c for c in cols if c not in ("date", "customer_id")]]
+    df = eng.frame(kept.select(*cols, "ret").order_by(key).limit(limit))
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for c in cols:
+        if c == "date":
+            out[c] = df[c].to_numpy(dtype="datetime64[ns]")
+        elif c in ("amount", "quantity", "unit_price", "cost"):
+            out[c] = df[c].to_numpy(dtype="float64")
+        else:
+            out[c] = pd.array(df[c], dtype="str")
+    out["is_return"] = df["ret"].to_numpy(dtype=bool)
+    return out
+
+
+def write_clean(eng: Connection, kept, path: str, privacy: Privacy) -> None:
+    """The clean rows written by the engine as Parquet at ``path`` (DuckDB: one file;
+    Spark: a directory of part files), ids hashed there when ``anonymize`` is on, as
+    ``privacy.hash_ids`` hashes them (salted SHA-256, first 16 hex digits)."""
+    cols = {c: kept[c] for c in _clean_columns(kept)}
+    if privacy.anonymize:
+        for c in ["customer_id", *privacy.anonymize_columns]:
+            if c in cols:
+                text = ibis.literal(privacy.anonymize_salt + "\x1f") + cols[c].cast("string")
+                cols[c] = text.hexdigest("sha256").substr(0, 16)
+    eng.con.to_parquet(kept.select(**cols, is_return=kept.ret), path)
