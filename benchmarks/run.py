@@ -17,7 +17,9 @@ What it measures (every comparison asserts that both sides give the same answer)
    the parameters the log was drawn from;
 5. engines: the transaction stage on the largest log with ``engine`` pandas, duckdb and
    spark (local[2]), each in a fresh process (the JVM included in its memory), with the
-   ledgers and customer tables asserted identical.
+   ledgers and customer tables asserted identical;
+6. huge (``--full --huge``): the transaction stage on DuckDB at 30 and 100 million rows
+   (Parquet logs) and the whole run at 100 million, DuckDB held to a memory limit.
 
 Logs are generated once by ``benchmarks/generate.py`` into ``benchmarks/data/`` (not
 committed). Wall-clock figures depend on the machine; RESULTS.md records which.
@@ -54,9 +56,8 @@ QUICK = {"scaling": [100_000, 300_000], "summary": [300_000], "fit_customers": 1
 FULL = {"scaling": [1_000_000, 3_000_000, 10_000_000], "summary": [1_000_000, 5_000_000],
         "fit_customers": 1_000_000, "run": 10_000_000, "engines": 10_000_000}
 ENGINES = ("pandas", "duckdb", "spark")
-#: Spark local mode on two cores; the driver holds the collected clean transactions
-SPARK = {"spark_master": "local[2]",
-         "spark_config": {"spark.driver.memory": "6g", "spark.driver.maxResultSize": "4g"}}
+#: Spark local mode on two cores (the driver is the executor too)
+SPARK = {"spark_master": "local[2]", "spark_config": {"spark.driver.memory": "6g"}}
 
 
 # -- memory -------------------------------------------------------------------------------
@@ -264,11 +265,14 @@ def models_vs_lifetimes(n: int) -> dict:
 
 # -- 4. the full run ----------------------------------------------------------------------
 
-def full_run(rows: int) -> dict:
-    path = log_file(rows)
-    out_dir = Path(tempfile.mkdtemp(prefix="bench-run-")) / "run"
+def full_run(rows: int, path: Path | None = None, overrides: tuple[str, ...] = ()) -> dict:
+    """``python -m analysis run`` on the log of ``rows`` rows (``path``; default: the CSV
+    ``log_file`` writes) with ``-p`` ``overrides``, timed and its process tree's memory
+    polled."""
+    path = path or log_file(rows)
+    out_dir = Path(tempfile.mkdtemp(prefix="bench-run-", dir=DATA)) / "run"
     cmd = [sys.executable, "-m", "analysis", "run", str(path), "--params", str(PARAMS),
-           "--out", str(out_dir)]
+           "--out", str(out_dir), *[x for o in overrides for x in ("-p", o)]]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -291,7 +295,7 @@ def full_run(rows: int) -> dict:
                           if e["model"] == "BG/NBD"),
            "model": metrics["clv"]["model"], "model_choice": metrics["clv"]["model_choice"],
            "intervals": (metrics["clv"].get("intervals") or {}).get("method"),
-           "command": " ".join(cmd[2:])}
+           "command": " ".join(cmd[2:]).replace(str(ROOT) + "/", "")}
     shutil.rmtree(out_dir.parent, ignore_errors=True)
     print(f"  {rows:,} rows / {res['customers']:,} customers: {wall:.0f} s wall, peak "
           f"{gib(mem.peak)} for the process tree; report pages {html / 1e6:.1f} MB")
@@ -305,18 +309,21 @@ def full_run(rows: int) -> dict:
 # -- 5. engines ------------------------------------------------------------------------------
 
 def engine_probe(path: str, engine: str, out: str) -> dict:
-    """The transaction stage on ``engine`` in this process; writes ledger and customers to
-    ``out`` so that the parent can compare the engines."""
+    """The transaction stage on ``engine`` in this process, the clean rows written by the
+    engine as Parquet; writes ledger and customers to ``out`` so that the parent can compare
+    the engines."""
     from analysis import config, pipeline
-    cfg = config.typed(config.resolve(PARAMS, {"engine": engine,
-                                               **(SPARK if engine == "spark" else {})}))
+    extra = SPARK if engine == "spark" else dict([config.parse_override(HUGE_DUCKDB)]) \
+        if engine == "duckdb" and path.endswith(".parquet") else {}
+    cfg = config.typed(config.resolve(PARAMS, {"engine": engine, **extra}))
     t0 = time.perf_counter()
-    clean_tx, ledger, customers = pipeline.transaction_stage(path, cfg, [])
+    ledger, customers, agg = pipeline.transaction_stage(path, cfg, [],
+                                                       Path(out) / "clean.parquet")
     seconds = time.perf_counter() - t0
     ledger.to_csv(Path(out) / "ledger.csv", index=False)
     customers.to_parquet(Path(out) / "customers.parquet", index=False)
     return {"seconds": seconds, "rows": int(ledger.set_index("step").at["input", "rows"]),
-            "clean_rows": len(clean_tx), "customers": len(customers)}
+            "clean_rows": agg.transactions, "customers": len(customers)}
 
 
 def engines(rows: int) -> list[dict]:
@@ -352,6 +359,49 @@ def engines(rows: int) -> list[dict]:
     return out
 
 
+# -- 6. huge: past one machine's memory, through DuckDB ---------------------------------------
+
+#: the huge logs: rows -> customers (10 rows per customer), as Parquet
+HUGE = {30_000_000: 3_000_000, 100_000_000: 10_000_000}
+#: DuckDB bounded by the run: the memory limit the benchmark gives it (the run's default is
+#: a quarter of the machine's memory) and the spill folder the run makes
+HUGE_DUCKDB = "duckdb_config={memory_limit: 4GB}"
+
+
+def huge_file(rows: int) -> Path:
+    path = DATA / f"tx_{rows}.parquet"
+    if not path.exists():
+        generate(path, rows, HUGE[rows], seed=7, echo=lambda m: print("  " + m))
+    return path
+
+
+def huge() -> dict:
+    """The transaction stage on DuckDB at each huge size (fresh process, as section 5), then
+    the whole run on the largest: every notebook and the report, DuckDB held to its memory
+    limit and spilling to disk."""
+    stages = []
+    for rows in HUGE:
+        path = huge_file(rows)
+        folder = Path(tempfile.mkdtemp(prefix="bench-huge-", dir=DATA))
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, __file__, "--engine-probe", str(path),
+                                 "duckdb", str(folder)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        with PeakMemory(proc.pid, tree=True, every=0.25) as mem:
+            log, err = proc.communicate()
+        shutil.rmtree(folder, ignore_errors=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"duckdb at {rows:,} rows failed:\n{err[-3000:]}")
+        r = {**json.loads(log.strip().splitlines()[-1]), "wall": time.perf_counter() - t0,
+             "peak": mem.peak}
+        stages.append(r)
+        print(f"  duckdb {r['rows']:,} rows -> {r['customers']:,} customers: stage "
+              f"{r['seconds']:.0f} s, peak {gib(r['peak'])} (process tree)")
+    rows = max(HUGE)
+    run = full_run(rows, huge_file(rows), ("engine=duckdb", HUGE_DUCKDB))
+    return {"stages": stages, "run": run, "memory_limit": HUGE_DUCKDB}
+
+
 # -- report -------------------------------------------------------------------------------
 
 def versions() -> str:
@@ -359,6 +409,28 @@ def versions() -> str:
     return ", ".join(f"{p} {version(p)}" for p in
                      ("pandas", "pyarrow", "numpy", "scipy", "scikit-learn", "lifetimes",
                       "duckdb", "ibis-framework", "pyspark"))
+
+
+def run_markdown(run: dict) -> list[str]:
+    """A whole run's lines in RESULTS.md: command, wall time, peak, seconds per step, the
+    BG/NBD estimates against the truth and the model the run used."""
+    lines = [f"`python -m {run['command']}`", "",
+             "| rows | customers | wall time | peak RSS (process tree) | report pages |",
+             "|---:|---:|---:|---:|---:|",
+             f"| {run['rows']:,} | {run['customers']:,} | {run['wall']:.0f} s | "
+             f"{gib(run['peak'])} | {run['report_bytes'] / 1e6:.1f} MB |", "",
+             "Seconds per step: load + clean + summarise (once, before the notebooks) "
+             f"{run['stage1']:.0f}; " + "; ".join(
+                 f"{k.removesuffix('.ipynb')} {v:.0f}" for k, v in run["notebooks"].items())
+             + f"; HTML {run['render']:.0f}.", "",
+             "BG/NBD estimated by the run against the parameters the log was drawn "
+             "from: " + ", ".join(f"{k} {v:.3f} (true {TRUE[k]})"
+                                  for k, v in run["params"].items()) + ".", ""]
+    if run.get("model"):
+        lines += [f"Model the run used: {run['model']} (chosen by {run['model_choice']}); "
+                  f"90 % intervals by the {run['intervals']} method (above 200,000 "
+                  "customers: draws of the estimates' normal approximation, not refits).", ""]
+    return lines
 
 
 def results_markdown(res: dict, command: str, seconds: float) -> str:
@@ -372,24 +444,21 @@ def results_markdown(res: dict, command: str, seconds: float) -> str:
              "customer id, a country column), read as CSV with `params/synthetic.yaml`.", ""]
     run = res.get("run")
     if run:
-        lines += ["## The full run", "",
-                  f"`python -m {run['command']}`", "",
-                  "| rows | customers | wall time | peak RSS (process tree) | report pages |",
-                  "|---:|---:|---:|---:|---:|",
-                  f"| {run['rows']:,} | {run['customers']:,} | {run['wall']:.0f} s | "
-                  f"{gib(run['peak'])} | {run['report_bytes'] / 1e6:.1f} MB |", "",
-                  "Seconds per step: load + clean + summarise (once, before the notebooks) "
-                  f"{run['stage1']:.0f}; " + "; ".join(
-                      f"{k.removesuffix('.ipynb')} {v:.0f}" for k, v in run["notebooks"].items())
-                  + f"; HTML {run['render']:.0f}.", "",
-                  "BG/NBD estimated by the run against the parameters the log was drawn "
-                  "from: " + ", ".join(f"{k} {v:.3f} (true {TRUE[k]})"
-                                       for k, v in run["params"].items()) + ".", ""]
-        if run.get("model"):
-            lines += [f"Model the run used: {run['model']} (chosen by {run['model_choice']}); "
-                      f"90 % intervals by the {run['intervals']} method (above 200,000 "
-                      "customers: draws of the estimates' normal approximation, not refits).",
-                      ""]
+        lines += ["## The full run", ""] + run_markdown(run)
+    big = res.get("huge")
+    if big:
+        lines += ["## Past the driver: 30 and 100 million rows through DuckDB", "",
+                  "The transaction stage on DuckDB (`engine=duckdb`, "
+                  f"`{big['memory_limit']}`; the run gives DuckDB a spill folder of its own "
+                  "and keeps no insertion order), each size in a fresh process, the clean "
+                  "rows written by DuckDB as Parquet; logs as Parquet, 10 rows per customer. "
+                  "Peak RSS is that of the process tree: DuckDB runs inside it.", "",
+                  "| rows | customers | load + clean + summarise + aggregates | peak RSS |",
+                  "|---:|---:|---:|---:|"]
+        for r in big["stages"]:
+            lines.append(f"| {r['rows']:,} | {r['customers']:,} | {r['seconds']:.0f} s | "
+                         f"{gib(r['peak'])} |")
+        lines += ["", "### The whole run at 100 million rows", ""] + run_markdown(big["run"])
     if res.get("scaling"):
         lines += ["## Scaling of the transaction stage", "",
                   "One fresh process per size; peak RSS of that process during the stage.", "",
@@ -457,6 +526,9 @@ def main(argv: list[str] | None = None) -> int:
                       help=argparse.SUPPRESS)
     ap.add_argument("--skip", nargs="*", default=[],
                     choices=["scaling", "summary", "models", "run", "engines"])
+    ap.add_argument("--huge", action="store_true",
+                    help="with --full: also 30M and 100M rows through DuckDB (section 6; "
+                         "generates about 2 GB of Parquet logs once)")
     ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     a = ap.parse_args(argv)
     if a.stage_probe:
@@ -484,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
     if "engines" not in a.skip:
         print("5. the transaction stage on each engine")
         res["engines"] = engines(plan["engines"])
+    if a.full and a.huge:
+        print("6. huge: 30M and 100M rows through DuckDB, and the whole run at 100M")
+        res["huge"] = huge()
     seconds = time.perf_counter() - t0
     print(f"done in {seconds:.0f} s")
     if a.full:  # sections skipped this time keep their figures from the last full run
