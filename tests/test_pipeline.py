@@ -154,3 +154,5 @@ def test_clean_transactions_go_where_the_parameter_says(tiny, tmp_path):
         assert not (run / runfolder.TRANSACTIONS).exists()
         rows = pd.read_parquet(target)
         assert len(rows) == stage.aggregates.transactions and "is_return" in rows
+    uri = config.typed(config.resolve(params, {"clean_transactions": "s3a://lake/clean/"}))
+    assert pipeline.clean_path(tmp_path, uri) == "s3a://lake/clean/"  # a URI stays whole

@@ -95,13 +95,16 @@ def input_key(data_path: str | Path, params: Params) -> dict[str, Any]:
     return {**source_info(data_path), "params_sha256": digest}
 
 
-def clean_path(run_dir: str | Path, params: Params) -> Path | None:
+def clean_path(run_dir: str | Path, params: Params) -> Path | str | None:
     """Where the clean transactions go (``clean_transactions``): the run folder's
-    ``transactions_clean.parquet``, a path of the user's, or nowhere."""
+    ``transactions_clean.parquet``, a path or URI of the user's (``s3a://…`` with engine
+    spark), or nowhere."""
     where = params.engine.clean_transactions
     if where == "off":
         return None
-    return Path(run_dir) / TRANSACTIONS if where == "run" else Path(where)
+    if where == "run":
+        return Path(run_dir) / TRANSACTIONS
+    return where if is_uri(where) else Path(where)
 
 
 def write_stage1(run_dir: str | Path, ledger: pd.DataFrame, customers: pd.DataFrame,
@@ -162,7 +165,7 @@ def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1
     t0 = time.perf_counter()
     warnings: list[str] = []
     target = clean_path(run, params)
-    if target is not None and target.parent == run:  # renamed into place when complete
+    if isinstance(target, Path) and target.parent == run:  # renamed into place when complete
         with replacing(target) as tmp:
             ledger, customers, agg = transaction_stage(data_path, params, warnings, tmp)
     else:

@@ -30,9 +30,9 @@ import pandas as pd
 from ..config import ClvParams, Params
 from ..runfolder import AGGREGATES, replacing
 from ..tiers import migration_split_date
-from ..units import (Window, cents, customer_codes, day_number, day_numbers,
+from ..units import (Window, cents, customer_codes, day_number,
                      default_calibration_end, monthly_rate, purchase_rows)
-from .summary import calibration_holdout
+from .summary import calibration_holdout, purchase_days
 
 __all__ = ["AGGREGATES", "SAMPLE_ROWS", "ClvInputs", "Aggregates", "split_dates",
            "clv_inputs_end", "historical_clv", "to_cent", "half_revenues", "monthly_series",
@@ -86,7 +86,8 @@ def historical_clv(clean: pd.DataFrame, params: ClvParams,
     d = monthly_rate(params.discount_rate)
     codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
     known = codes >= 0
-    month = (clean["date"].dt.year * 12 + clean["date"].dt.month).to_numpy()
+    month = clean["date"].to_numpy(dtype="datetime64[ns]").astype("datetime64[M]") \
+        .astype("int64")  # calendar months since 1970-01
     buy = purchase_rows(clean, codes)
     first = pd.Series(month[buy]).groupby(codes[buy]).min() \
         .reindex(np.arange(len(ids))).to_numpy()
@@ -97,13 +98,11 @@ def historical_clv(clean: pd.DataFrame, params: ClvParams,
     value_cents = cents(clean["amount"].to_numpy())
     if "cost" in clean:  # Σ (Rₜ − Cₜ): the rows' own costs, no constant margin
         value_cents = value_cents - cents(clean["cost"].to_numpy())
-    per = pd.DataFrame({"code": codes[known][bought],
-                        "t": np.clip(month[known][bought] - start[bought], 0, None)
-                        .astype("int64"),
-                        "cents": value_cents[known][bought]}) \
-        .groupby(["code", "t"], sort=True)["cents"].sum()
-    code = per.index.get_level_values("code").to_numpy()
-    t = per.index.get_level_values("t").to_numpy()
+    t = np.clip(month[known][bought] - start[bought], 0, None).astype("int64")
+    span = int(t.max()) + 1 if len(t) else 1
+    per = pd.Series(value_cents[known][bought]) \
+        .groupby(codes[known][bought] * span + t, sort=True).sum()  # one integer key: fast
+    code, t = np.divmod(per.index.to_numpy(), span)
     margin = 1.0 if "cost" in clean else params.margin
     value = margin * (per.to_numpy() / 100) / (1 + d) ** t
     total = np.bincount(code, weights=value, minlength=len(ids))
@@ -144,18 +143,20 @@ def monthly_series(month_start: np.ndarray, amount_cents: np.ndarray) -> pd.Data
                          "revenue": np.rint(per["cents"].to_numpy(dtype="float64")) / 100})
 
 
-def repeat_days_and_cohorts(codes: np.ndarray, days: np.ndarray, cal_end: pd.Timestamp,
+def repeat_days_and_cohorts(daily: pd.DataFrame, cal_end: pd.Timestamp,
                             obs_end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """For the tracking plot, from the purchase rows' customer codes and day numbers:
-    repeat purchase days per day up to ``obs_end`` and the first-purchase cohorts, both of
-    the customers whose first purchase is on or before ``cal_end``."""
-    pairs = pd.DataFrame({"code": codes, "day": days}).drop_duplicates()
-    first = pairs.groupby("code")["day"].transform("min").to_numpy()
-    day = pairs["day"].to_numpy()
+    """For the tracking plot, from the purchase days (``summary.purchase_days``: sorted
+    (code, day) pairs): repeat purchase days per day up to ``obs_end`` and the
+    first-purchase cohorts, both of the customers whose first purchase is on or before
+    ``cal_end``."""
+    code, day = daily["code"].to_numpy(), daily["day"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else \
+        np.zeros(0, dtype="int64")
+    first = np.repeat(day[starts], np.diff(np.r_[starts, len(code)]))
     cal = first <= day_number(cal_end)
     repeat = cal & (day > first) & (day <= day_number(obs_end))
     per_day = pd.Series(day[repeat]).value_counts().sort_index()
-    cohorts = pd.Series(first[cal & (day == first)]).value_counts().sort_index()
+    cohorts = pd.Series(day[starts][cal[starts]]).value_counts().sort_index()
     return (pd.DataFrame({"day": per_day.index.to_numpy(dtype="int64"),
                           "purchases": per_day.to_numpy(dtype="int64")}),
             pd.DataFrame({"first_day": cohorts.index.to_numpy(dtype="int64"),
@@ -183,11 +184,10 @@ def clv_inputs(clean: pd.DataFrame, params: ClvParams, window: Window, order: pd
     codes = codes if codes is not None else customer_codes(clean["customer_id"])
     hist = historical_clv(clean, params, codes).reindex(order.to_numpy())
     hist.index = pd.Index(order.to_numpy(), dtype="str", name="customer_id")
-    cal = calibration_holdout(clean, cal_end, window.end, params.time_unit, codes) \
+    daily = purchase_days(clean, codes[0])
+    cal = calibration_holdout(clean, cal_end, window.end, params.time_unit, codes, daily) \
         if cal_end < window.end else None
-    buy = purchase_rows(clean, codes[0])
-    repeat, cohorts = repeat_days_and_cohorts(codes[0][buy], day_numbers(clean["date"])[buy],
-                                              cal_end, window.end)
+    repeat, cohorts = repeat_days_and_cohorts(daily, cal_end, window.end)
     return ClvInputs(cal_end, hist, cal, repeat, cohorts)
 
 

@@ -28,7 +28,7 @@ from ..config import SummaryParams
 from ..units import (TimeUnit, cents, customer_codes, day_number, day_numbers, purchase_rows,
                      to_dates)
 
-__all__ = ["SUMMARY_COLUMNS", "customer_summary", "customer_attributes",
+__all__ = ["SUMMARY_COLUMNS", "customer_summary", "customer_attributes", "purchase_days",
            "calibration_holdout"]
 
 SUMMARY_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
@@ -47,6 +47,13 @@ def _daily(codes: np.ndarray, days: np.ndarray, amount_cents: np.ndarray) -> pd.
     key = sums.index.to_numpy()
     return pd.DataFrame({"code": key // span, "day": key % span + lo,
                          "cents": sums.to_numpy()})
+
+
+def purchase_days(clean: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
+    """The purchase days of the clean rows (``codes``: their customer codes): one row per
+    (customer code, calendar day) with a purchase, sorted, with the day's value in cents."""
+    buy = purchase_rows(clean, codes)
+    return _daily(codes[buy], day_numbers(clean["date"])[buy], cents(clean["amount"])[buy])
 
 
 def _btyd(daily: pd.DataFrame, end_day: int, unit: int) -> pd.DataFrame:
@@ -148,7 +155,8 @@ def customer_attributes(clean: pd.DataFrame, dims: list[str],
 
 def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
                         observation_end: pd.Timestamp, unit: TimeUnit,
-                        codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+                        codes: tuple[np.ndarray, np.ndarray] | None = None,
+                        daily: pd.DataFrame | None = None) -> pd.DataFrame:
     """Calibration / holdout split, as lifetimes' ``calibration_and_holdout_data``.
 
     Customers whose first purchase is on or before ``calibration_end``; the
@@ -156,14 +164,14 @@ def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
     ``calibration_end``; ``frequency_holdout`` counts purchase days after it up to and
     including ``observation_end`` and ``monetary_value_holdout`` is their mean value;
     ``duration_holdout`` is the holdout length in the time unit. Indexed by customer id.
+    ``daily``: :func:`purchase_days` of these rows, when already computed.
     """
     cal_day = day_number(calibration_end)
     end_day = day_number(observation_end)
     if cal_day >= end_day:
         raise ValueError("calibration_end must be before observation_end")
     codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
-    buy = purchase_rows(clean, codes)
-    daily = _daily(codes[buy], day_numbers(clean["date"])[buy], cents(clean["amount"])[buy])
+    daily = purchase_days(clean, codes) if daily is None else daily
     daily = daily[daily["day"] <= end_day]
     btyd = _btyd(daily[daily["day"] <= cal_day], cal_day, unit.days)
     out = btyd[["frequency", "recency", "T", "monetary_value"]].add_suffix("_cal")
