@@ -295,7 +295,8 @@ def full_run(rows: int, path: Path | None = None, overrides: tuple[str, ...] = (
                           if e["model"] == "BG/NBD"),
            "model": metrics["clv"]["model"], "model_choice": metrics["clv"]["model_choice"],
            "intervals": (metrics["clv"].get("intervals") or {}).get("method"),
-           "command": " ".join(cmd[2:]).replace(str(ROOT) + "/", "")}
+           "command": " ".join(cmd[2:]).replace(str(out_dir), "<run folder>")
+           .replace(str(ROOT) + "/", "")}
     shutil.rmtree(out_dir.parent, ignore_errors=True)
     print(f"  {rows:,} rows / {res['customers']:,} customers: {wall:.0f} s wall, peak "
           f"{gib(mem.peak)} for the process tree; report pages {html / 1e6:.1f} MB")
@@ -458,7 +459,11 @@ def results_markdown(res: dict, command: str, seconds: float) -> str:
         for r in big["stages"]:
             lines.append(f"| {r['rows']:,} | {r['customers']:,} | {r['seconds']:.0f} s | "
                          f"{gib(r['peak'])} |")
-        lines += ["", "### The whole run at 100 million rows", ""] + run_markdown(big["run"])
+        peak = big["run"]["peak"]
+        lines += ["", "### The whole run at 100 million rows", ""] + run_markdown(big["run"]) + [
+            f"The goal for this run, a driver under 8 GiB, is "
+            f"{'met' if peak < 8 * 2**30 else 'not met'}: the process tree peaked at "
+            f"{gib(peak)}.", ""]
     if res.get("scaling"):
         lines += ["## Scaling of the transaction stage", "",
                   "One fresh process per size; peak RSS of that process during the stage.", "",

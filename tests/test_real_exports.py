@@ -76,7 +76,7 @@ def test_clv_is_discounted_profit_when_a_profit_column_is_mapped(runs):
     per = raw.groupby(["Customer ID", "t"])["cents"].sum().reset_index()
     per["v"] = per["cents"] / 100 / (1 + d) ** per["t"]
     hist = per.groupby("Customer ID")["v"].sum()
-    assert np.allclose(got["historical_clv"], hist.reindex(got.index), atol=1e-6)
+    assert np.allclose(got["historical_clv"], hist.reindex(got.index), atol=0.005)  # to the cent
     assert sales.sum() / 100 != pytest.approx(got["historical_clv"].sum(), rel=0.1)
     metrics = json.loads((runs["plain"] / "metrics.json").read_text())
     assert metrics["clv"]["definition"].startswith("profit") and metrics["clv"]["margin"] is None
