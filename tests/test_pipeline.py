@@ -156,3 +156,15 @@ def test_clean_transactions_go_where_the_parameter_says(tiny, tmp_path):
         assert len(rows) == stage.aggregates.transactions and "is_return" in rows
     uri = config.typed(config.resolve(params, {"clean_transactions": "s3a://lake/clean/"}))
     assert pipeline.clean_path(tmp_path, uri) == "s3a://lake/clean/"  # a URI stays whole
+
+
+def test_a_notebook_with_other_parameters_leaves_the_folder_as_it_is(tiny, tmp_path):
+    """An analyst who changes calibration_end in notebook 04 gets aggregates for it, and the
+    run folder's stage 1 (and the columns later notebooks added) stays untouched."""
+    data, params = tiny
+    run = tmp_path / "run"
+    pipeline.setup(str(params), {}, run, data).stage1()
+    before = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    nb = pipeline.setup(str(params), {"calibration_end": "2020-02-15"}, run, data)
+    assert nb.aggregates.clv.calibration_end == pd.Timestamp("2020-02-15")
+    assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

@@ -210,10 +210,15 @@ class Notebook:
     @cached_property
     def aggregates(self) -> Aggregates:
         """What the notebooks need from transaction level (``stage1.aggregates``), read from
-        the run folder when it holds this data's stage 1; else stage 1 is computed first.
-        The clean transactions themselves are never read."""
+        the run folder when it holds this data's stage 1 with these parameters; else
+        computed (and, in an empty folder, written with the rest of stage 1). The clean
+        transactions themselves are never read."""
         if _recorded(self.run_dir, self.data_path, self.params) is not None:
             return aggregates.read(self.run_dir)
+        if (self.run_dir / STAGE1).exists():
+            # stage 1 of other parameters (an analyst changed calibration_end here, say):
+            # computed again for this notebook, the folder's artifacts left as they are
+            return transaction_stage(self.data_path, self.params)[2]
         return self.stage1().aggregates
 
     @cached_property

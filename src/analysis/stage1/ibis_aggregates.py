@@ -180,4 +180,6 @@ def write_clean(eng: Connection, kept, path: str, privacy: Privacy) -> None:
             if c in cols:
                 text = ibis.literal(privacy.anonymize_salt + "\x1f") + cols[c].cast("string")
                 cols[c] = text.hexdigest("sha256").substr(0, 16)
-    eng.con.to_parquet(kept.select(**cols, is_return=kept.ret), path)
+    # a rerun replaces what an earlier run wrote there, as the pandas engine's file does
+    eng.con.to_parquet(kept.select(**cols, is_return=kept.ret), path,
+                       **({"mode": "overwrite"} if eng.name == "spark" else {}))
