@@ -81,8 +81,8 @@ def historical_clv(clean: pd.DataFrame, params: ClvParams,
                    codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
     """Discounted margin on each customer's monthly net revenue since their first month:
     Σₜ (Rₜ − Cₜ)/(1 + d)ᵗ with the rows' costs when a cost (or profit) column is mapped,
-    else Σₜ margin·Rₜ/(1 + d)ᵗ, to the cent. ``codes``: ``units.customer_codes`` of the rows, when
-    already computed."""
+    else Σₜ margin·Rₜ/(1 + d)ᵗ, to the cent. ``codes``: ``units.customer_codes`` of the
+    rows, when already computed."""
     d = monthly_rate(params.discount_rate)
     codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
     known = codes >= 0
@@ -177,25 +177,31 @@ def sample_rows(clean: pd.DataFrame, n: int = SAMPLE_ROWS) -> pd.DataFrame:
 
 def clv_inputs(clean: pd.DataFrame, params: ClvParams, window: Window, order: pd.Series,
                cal_end: pd.Timestamp | None = None,
-               codes: tuple[np.ndarray, np.ndarray] | None = None) -> ClvInputs:
+               codes: tuple[np.ndarray, np.ndarray] | None = None,
+               daily: pd.DataFrame | None = None) -> ClvInputs:
     """Notebook 04's inputs from the clean rows (``order``: the customers table's ids;
-    ``cal_end``: default ``calibration_end``, else the last 40 % of the window held out)."""
+    ``cal_end``: default ``calibration_end``, else the last 40 % of the window held out;
+    ``codes``, ``daily``: the rows' customer codes and ``summary.purchase_days``, when
+    already computed)."""
     cal_end = clv_inputs_end(window, params) if cal_end is None else cal_end
     codes = codes if codes is not None else customer_codes(clean["customer_id"])
     hist = historical_clv(clean, params, codes).reindex(order.to_numpy())
     hist.index = pd.Index(order.to_numpy(), dtype="str", name="customer_id")
-    daily = purchase_days(clean, codes[0])
+    daily = purchase_days(clean, codes[0]) if daily is None else daily
     cal = calibration_holdout(clean, cal_end, window.end, params.time_unit, codes, daily) \
         if cal_end < window.end else None
     repeat, cohorts = repeat_days_and_cohorts(daily, cal_end, window.end)
     return ClvInputs(cal_end, hist, cal, repeat, cohorts)
 
 
-def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params) -> Aggregates:
-    """The aggregates of these clean rows (pandas): what the notebooks need of them."""
+def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params,
+            codes: tuple[np.ndarray, np.ndarray] | None = None,
+            daily: pd.DataFrame | None = None) -> Aggregates:
+    """The aggregates of these clean rows (pandas): what the notebooks need of them
+    (``codes``, ``daily``: as :func:`clv_inputs` takes them)."""
     window = params.summary.window(clean)
     split, cal_end = split_dates(window, params)
-    codes = customer_codes(clean["customer_id"])
+    codes = customer_codes(clean["customer_id"]) if codes is None else codes
     amount_cents = cents(clean["amount"])
     month = clean["date"].to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
     return Aggregates(
@@ -203,7 +209,8 @@ def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params) -> Agg
         transactions=int(len(clean)), zero_amount_rows=int((amount_cents == 0).sum()),
         monthly=monthly_series(month, amount_cents), split=split,
         halves=half_revenues(clean, split, customers["customer_id"], codes),
-        clv=clv_inputs(clean, params.clv, window, customers["customer_id"], cal_end, codes),
+        clv=clv_inputs(clean, params.clv, window, customers["customer_id"], cal_end, codes,
+                       daily),
         sample=sample_rows(clean))
 
 

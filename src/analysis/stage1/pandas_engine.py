@@ -10,12 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Params
+from ..units import customer_codes
 from .clean import clean_transactions
 from .load import load_transactions
 from .aggregates import Aggregates, compute
 from .privacy import anonymize, anonymize_stage1
 from .rules import require_purchases
-from .summary import customer_summary
+from .summary import customer_summary, purchase_days
 
 __all__ = ["PandasEngine"]
 
@@ -36,8 +37,10 @@ class PandasEngine:
         clean, ledger = clean_transactions(tx, p.clean, warnings, today)
         del tx
         require_purchases(int((~clean["is_return"]).sum()), ledger, str(source))
-        customers = customer_summary(clean, p.summary)
-        agg = compute(clean, customers, p)
+        codes = customer_codes(clean["customer_id"])  # and the purchase days: computed once
+        daily = purchase_days(clean, codes[0])
+        customers = customer_summary(clean, p.summary, codes=codes, daily=daily)
+        agg = compute(clean, customers, p, codes, daily)
         if clean_path is not None:
             anonymize(clean, p.read.privacy).to_parquet(clean_path, index=False)
         customers, agg = anonymize_stage1(customers, agg, p.read.privacy)

@@ -78,19 +78,22 @@ def _btyd(daily: pd.DataFrame, end_day: int, unit: int) -> pd.DataFrame:
 
 
 def customer_summary(clean: pd.DataFrame, params: SummaryParams,
-                     end: pd.Timestamp | None = None, btyd_only: bool = False
-                     ) -> pd.DataFrame:
+                     end: pd.Timestamp | None = None, btyd_only: bool = False,
+                     codes: tuple[np.ndarray, np.ndarray] | None = None,
+                     daily: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per customer with a purchase, sorted by customer id; T is measured to ``end``
     (default: the window's end). ``btyd_only``: just customer_id, frequency, recency, T and
-    monetary_value (what lifetimes' helper gives)."""
+    monetary_value (what lifetimes' helper gives). ``codes``, ``daily``: the rows'
+    ``units.customer_codes`` and :func:`purchase_days`, when already computed."""
     unit = params.time_unit.days
     end = params.window(clean).end if end is None else pd.Timestamp(end)
     end_day = day_number(end)
-    codes, ids = customer_codes(clean["customer_id"])
+    codes, ids = codes if codes is not None else customer_codes(clean["customer_id"])
     days = day_numbers(clean["date"])
     amount_cents = cents(clean["amount"])
     buy = purchase_rows(clean, codes)
-    btyd = _btyd(_daily(codes[buy], days[buy], amount_cents[buy]), end_day, unit)
+    btyd = _btyd(daily if daily is not None else
+                 _daily(codes[buy], days[buy], amount_cents[buy]), end_day, unit)
     who = btyd.index.to_numpy()
     if btyd_only:
         return pd.DataFrame({"customer_id": pd.array(ids[who], dtype="str"),
