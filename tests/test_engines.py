@@ -429,3 +429,20 @@ def test_duckdb_is_bounded_and_spills_into_a_folder_of_its_own(retail_params):
     assert not spill.exists()
     mine = duckdb_settings({"memory_limit": "2GB", "temp_directory": "/scratch"})
     assert mine["memory_limit"] == "2GB" and mine["temp_directory"] == "/scratch"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_engine_hashes_the_ids_it_writes_as_the_driver_hashes_them(engine, tmp_path):
+    """With ``anonymize`` on, the engine writes the clean rows with ids hashed in SQL; they
+    are the ids the customers table carries (hashed in Python), and no raw id is left."""
+    cfg = config.typed(config.resolve(RETAIL_PARAMS, {
+        "engine": engine, "anonymize": True, "anonymize_salt": "pepper",
+        **(SPARK if engine == "spark" else {})}))
+    path = tmp_path / "clean.parquet"
+    with engines.open_engine(cfg) as eng:
+        _, customers, agg = eng.transaction_stage(RETAIL, today=TODAY, clean_path=str(path))
+    written = set(pd.read_parquet(path)["customer_id"].dropna())
+    assert set(customers["customer_id"]) <= written
+    assert set(agg.halves["customer_id"]) == set(customers["customer_id"])
+    raw = set(pd.read_csv(RETAIL, dtype=str)["CustomerID"].dropna())
+    assert not written & raw
