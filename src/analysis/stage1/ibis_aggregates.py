@@ -16,6 +16,7 @@ from ..units import Window, day_number, monthly_rate, to_dates
 from .aggregates import SAMPLE_ROWS, Aggregates, ClvInputs, split_dates, to_cent
 from .ibis_io import Connection
 from .ibis_typing import rint
+from .summary import btyd_columns
 
 __all__ = ["window_facts", "ibis_aggregates", "clean_frame", "write_clean"]
 
@@ -90,15 +91,14 @@ def _calibration(eng: Connection, daily, cal_day: int, end_day: int, unit: int
                                                        hc=ibis._.cents.sum())
     df = eng.frame(per.left_join(hold, per.customer_id == hold.k))
     df = df.sort_values("customer_id", kind="stable")
-    first, last = df["first_day"].to_numpy("int64"), df["last_day"].to_numpy("int64")
-    freq = df["days"].to_numpy("int64") - 1.0
-    repeat = (df["total"].to_numpy("int64") - df["first_cents"].to_numpy("int64")) / 100
+    cal_cols = btyd_columns(df["first_day"].to_numpy("int64"), df["last_day"].to_numpy("int64"),
+                            df["days"].to_numpy("int64") - 1,
+                            df["total"].to_numpy("int64") - df["first_cents"].to_numpy("int64"),
+                            cal_day, unit)
     hn = df["hn"].fillna(0).to_numpy("float64")
     hc = df["hc"].fillna(0).to_numpy("float64")
     out = pd.DataFrame({
-        "frequency_cal": freq, "recency_cal": (last - first) / unit,
-        "T_cal": (cal_day - first) / unit,
-        "monetary_value_cal": np.divide(repeat, freq, out=np.zeros(len(df)), where=freq > 0),
+        **{f"{k}_cal": v for k, v in cal_cols.items()},
         "frequency_holdout": hn,
         "monetary_value_holdout": np.divide(hc, hn, out=np.zeros(len(df)), where=hn > 0) / 100,
         "duration_holdout": (end_day - cal_day) / unit},

@@ -29,7 +29,7 @@ from ..units import (TimeUnit, cents, customer_codes, day_number, day_numbers, p
                      to_dates)
 
 __all__ = ["SUMMARY_COLUMNS", "customer_summary", "customer_attributes", "purchase_days",
-           "calibration_holdout"]
+           "btyd_columns", "calibration_holdout"]
 
 SUMMARY_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
                    "recency", "T", "monetary_value", "revenue"]
@@ -67,14 +67,23 @@ def _btyd(daily: pd.DataFrame, end_day: int, unit: int) -> pd.DataFrame:
     starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
     ends = np.r_[starts[1:], len(code)] - 1
     first, last = day[starts], day[ends]
-    frequency = (ends - starts).astype("float64")  # purchase days - 1
     repeat_cents = np.add.reduceat(cents_, starts) - cents_[starts]
-    monetary = np.divide(repeat_cents / 100, frequency, out=np.zeros(len(starts)),
-                         where=frequency > 0)
-    return pd.DataFrame({"first_day": first, "last_day": last, "frequency": frequency,
-                         "recency": (last - first) / unit, "T": (end_day - first) / unit,
-                         "monetary_value": monetary},
+    return pd.DataFrame({"first_day": first, "last_day": last,
+                         **btyd_columns(first, last, ends - starts, repeat_cents, end_day,
+                                        unit)},
                         index=pd.Index(code[starts], name="code"))
+
+
+def btyd_columns(first: np.ndarray, last: np.ndarray, repeats: np.ndarray,
+                 repeat_cents: np.ndarray, end_day: int, unit: int) -> dict[str, np.ndarray]:
+    """frequency, recency, T and monetary_value from each customer's first and last purchase
+    day, repeat purchase days and their value in cents (the one definition the pandas
+    summary and the engines' calibration frame share)."""
+    frequency = np.asarray(repeats).astype("float64")  # purchase days - 1
+    monetary = np.divide(repeat_cents / 100, frequency, out=np.zeros(len(frequency)),
+                         where=frequency > 0)
+    return {"frequency": frequency, "recency": (last - first) / unit,
+            "T": (end_day - first) / unit, "monetary_value": monetary}
 
 
 def customer_summary(clean: pd.DataFrame, params: SummaryParams,
