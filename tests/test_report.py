@@ -323,9 +323,11 @@ def test_zh_tables_show_labels_for_headers_and_codes():
     assert frame.index.name == "abc_tier"  # the analyst's frame is not renamed
 
 
-def test_large_csv_is_written_in_two_halves_with_the_same_bytes(tmp_path, monkeypatch):
-    """customers.csv of a large run is formatted on two processes; the file is byte for byte
-    what pandas' to_csv writes (header once, dates as days, missing cells empty)."""
+def test_large_csv_is_written_in_pieces_with_the_same_bytes(tmp_path, monkeypatch):
+    """customers.csv of a large run is formatted in pieces on two processes; the file is
+    byte for byte what pandas' to_csv writes (header once, dates as days, missing cells
+    empty), and a formula-like cell in one piece only is neutralised as in the whole
+    table."""
     from analysis import runfolder
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({
@@ -334,9 +336,15 @@ def test_large_csv_is_written_in_two_halves_with_the_same_bytes(tmp_path, monkey
         "revenue": np.where(rng.random(1001) < 0.1, np.nan, rng.lognormal(3, 2, 1001)),
         "n_orders": rng.integers(1, 9, 1001),
         "Country": rng.choice(["United Kingdom", "Korea, Republic of", 'say "hi"'], 1001)})
-    expected = tmp_path / "pandas.csv"
+    frame.loc[[7, 8], "Country"] = ["=HYPERLINK(1)", None]
+    expected, safe = tmp_path / "pandas.csv", tmp_path / "safe.csv"
     frame.to_csv(expected, index=False, date_format="%Y-%m-%d")
+    frame.apply(runfolder.spreadsheet_safe).to_csv(safe, index=False, date_format="%Y-%m-%d")
+    assert "'=HYPERLINK(1)" in safe.read_text()
     monkeypatch.setattr(runfolder, "PARALLEL_CSV_ROWS", 100)
+    monkeypatch.setattr(runfolder, "CSV_PIECE_ROWS", 300)  # 4 pieces, the last one short
     runfolder.write_csv(frame, tmp_path / "ours.csv")
     assert (tmp_path / "ours.csv").read_bytes() == expected.read_bytes()
     assert pd.read_csv(tmp_path / "ours.csv")["customer_id"].tolist() == frame["customer_id"].tolist()
+    runfolder.write_csv(frame, tmp_path / "ours_safe.csv", safe=True)
+    assert (tmp_path / "ours_safe.csv").read_bytes() == safe.read_bytes()

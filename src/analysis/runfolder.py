@@ -15,10 +15,12 @@ import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+
+from .csv_text import csv_bytes
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
            "AGGREGATES", "TABLES", "LABEL_COLUMNS", "replacing", "read_ledger", "horizon_column",
@@ -26,7 +28,7 @@ __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS",
            "add_columns", "write_json", "read_metrics", "update_metrics", "write_tables",
            "read_tables",
            "FORMULA_START", "spreadsheet_safe", "export_customers", "PARALLEL_CSV_ROWS",
-           "write_csv"]
+           "CSV_PIECE_ROWS", "write_csv"]
 
 CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
                     "recency", "T", "monetary_value", "revenue", "abc_tier", "r_score",
@@ -189,30 +191,36 @@ def export_customers(run_dir: str | Path, customers: pd.DataFrame) -> pd.DataFra
     table = order_columns(customers)
     write_customers(run_dir, table)
     with replacing(Path(run_dir) / "customers.csv") as tmp:
-        write_csv(table.apply(spreadsheet_safe), tmp)
+        write_csv(table, tmp, safe=True)
     return table
 
 
-#: from this many rows, :func:`write_csv` formats the halves of a table on both cores
+#: from this many rows, :func:`write_csv` formats pieces of a table on both cores
 PARALLEL_CSV_ROWS = 200_000
+#: rows in one such piece: what a worker holds at a time, as a frame and as its text
+CSV_PIECE_ROWS = 100_000
 
 
-def _csv_part(frame: pd.DataFrame, header: bool) -> str:
-    return frame.to_csv(index=False, header=header, date_format="%Y-%m-%d")
+def _csv_part(frame: pd.DataFrame, header: bool, safe: bool) -> bytes:
+    return csv_bytes(frame.apply(spreadsheet_safe) if safe else frame, header)
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """``frame`` as CSV (dates as YYYY-MM-DD), the same bytes as pandas' ``to_csv`` writes;
-    a large table is formatted in two halves on two processes (pandas formats numbers
-    in Python: a million customers took 15 s), then written in order."""
-    if len(frame) < PARALLEL_CSV_ROWS:
-        frame.to_csv(path, index=False, date_format="%Y-%m-%d")
-        return
-    from joblib import Parallel, delayed  # only a large table needs the workers
-    half = len(frame) // 2
-    parts = Parallel(n_jobs=2)(delayed(_csv_part)(part, i == 0) for i, part in
-                               enumerate((frame.iloc[:half], frame.iloc[half:])))
-    with open(path, "w", encoding="utf-8", newline="") as fh:
+def write_csv(frame: pd.DataFrame, path: Path, safe: bool = False) -> None:
+    """``frame`` as CSV (dates as YYYY-MM-DD), the same bytes as pandas' ``to_csv`` writes
+    (:func:`csv_text.csv_bytes`), with :func:`spreadsheet_safe` text cells when ``safe``. A
+    large table is formatted in pieces of :data:`CSV_PIECE_ROWS` rows on two processes
+    (floats are written by Python's ``repr``) and each piece is written as it comes back,
+    in order, so that neither the workers nor this process ever hold the whole file's
+    text (10 million customers make 2.5 GB of it)."""
+    n = len(frame)
+    if n < PARALLEL_CSV_ROWS:
+        parts: Iterable[bytes] = [_csv_part(frame, True, safe)]
+    else:
+        from joblib import Parallel, delayed  # only a large table needs the workers
+        parts = Parallel(n_jobs=2, return_as="generator")(
+            delayed(_csv_part)(frame.iloc[start:start + CSV_PIECE_ROWS], start == 0, safe)
+            for start in range(0, n, CSV_PIECE_ROWS))
+    with open(path, "wb") as fh:
         for part in parts:
             fh.write(part)
 
