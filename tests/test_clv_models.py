@@ -338,3 +338,43 @@ def test_pareto_likelihood_on_distinct_pairs_is_the_same():
     for params in [(0.55, 10.6, 0.72, 31.8), (0.55, 31.8, 0.72, 10.6)]:
         assert np.array_equal(paretonbd_ll(*params, x, tx, T, pairs=pairs),
                               paretonbd_ll(*params, x, tx, T))
+
+
+def test_above_fit_sample_the_models_are_fitted_on_a_seeded_sample(monkeypatch):
+    """Above FIT_SAMPLE customers the models are fitted on a seeded random sample drawn
+    without replacement: every customer still gets predictions and the holdout check scores
+    every customer, the estimates agree with the fit on everyone within their (the
+    sample's) standard errors, the interval of the total is scaled to every customer and
+    contains the total, and the paragraph says all of it in both languages."""
+    import importlib
+    from analysis.clv import models
+    intervals = importlib.import_module("analysis.clv.bootstrap")
+    assert models.fit_rows(10, 0, 20) is None
+    rows = models.fit_rows(8000, 42, 3000)
+    assert len(rows) == 3000 and (np.diff(rows) > 0).all() and rows.max() < 8000
+    assert np.array_equal(rows, models.fit_rows(8000, 42, 3000))
+    assert not np.array_equal(rows, models.fit_rows(8000, 43, 3000))
+
+    tx = bgnbd_log(8000, TRUE["r"], TRUE["alpha"] * 7, TRUE["a"], TRUE["b"], 730, seed=5)
+    full, customers, cfg = _run(tx, clv_model="bgnbd")
+    monkeypatch.setattr(models, "FIT_SAMPLE", 3000)
+    monkeypatch.setattr(intervals, "NORMAL_ABOVE", 1000)
+    res, _, _ = _run(tx, clv_model="bgnbd")
+    s, f = res.stats, full.stats
+    assert f["fit_sample"] is None
+    assert s["fit_sample"] == {"customers": 3000, "of": len(customers), "seed": cfg.clv.seed}
+    assert res.status == full.status == "ok"
+    assert res.table["predicted_clv"].notna().sum() == len(customers)
+    assert s["holdout"]["customers"] == f["holdout"]["customers"] > 3000
+    for k, v in s["params"].items():
+        assert abs(np.log(v) - np.log(f["params"][k])) < 3 * s["standard_errors_log"][k], k
+    ci = s["intervals"]
+    assert ci["method"] == "normal" and ci["scaled_from_sample"]
+    lo, hi = ci["total_predicted_clv"]
+    assert lo < s["predicted_clv_total"] < hi
+    assert abs(s["predicted_clv_total"] / f["predicted_clv_total"] - 1) < 0.1
+    en, zh = res.describe("GBP", "en"), res.describe("GBP", "zh")
+    assert f"fitted on a seeded random sample of 3,000 of the {len(customers):,} customers " \
+           f"(seed {cfg.clv.seed})" in en and "scaled to all of them" in en
+    assert "3,000" in zh and f"{len(customers):,}" in zh and "随机种子" in zh
+    assert "sample" not in full.describe("GBP", "en")

@@ -198,7 +198,8 @@ def test_index_page_is_one_self_contained_file(tmp_path):
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_the_clv_total_stands_beside_its_holdout_error_and_failed_refits(language):
     """Issue 15: a bootstrap interval counts only the estimates' uncertainty, so the page
-    puts the model's holdout error next to it, and says how many refits failed."""
+    puts the model's holdout error next to it, and says how many refits failed (and, above
+    FIT_SAMPLE customers, that the models were fitted on a sample)."""
     customers, metrics, tables, params = _stages(language)
     customers = customers.assign(predicted_clv=1.0)
     metrics["clv"] = {"horizon_months": 12, "definition": "revenue: discounted", "margin": None,
@@ -219,6 +220,13 @@ def test_the_clv_total_stands_beside_its_holdout_error_and_failed_refits(languag
     text = {s.key: s.text for s in report.build(customers, metrics, tables,
                                                params.report)}["clv"]
     assert "-14%" not in text and interval in text
+    assert "500,000" not in text
+    metrics["clv"]["fit_sample"] = {"customers": 500_000, "of": 3_000_000, "seed": 42}
+    text = {s.key: s.text for s in report.build(customers, metrics, tables,
+                                               params.report)}["clv"]
+    assert "500,000" in text and "3,000,000" in text  # the models saw a sample: it says so
+    assert ("random sample" in text and "every customer is scored" in text) \
+        if language == "en" else "随机抽取" in text
 
 
 def test_every_markdown_cell_has_its_chinese_text():

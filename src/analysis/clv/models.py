@@ -29,7 +29,8 @@ from .likelihood import (bgnbd_objective, gg_objective, minimise, minimise_numer
 
 __all__ = ["MODEL_NAMES", "PARAM_NAMES", "MIN_CUSTOMERS", "MIN_REPEAT_BUYERS",
            "FALLBACK_PENALIZER", "BetaGeo", "ParetoNBD", "ModifiedBetaGeo", "GammaGamma",
-           "fitter_class", "model_key", "unique_triples", "fit_purchase_model", "fit_weighted",
+           "fitter_class", "model_key", "FIT_SAMPLE", "fit_rows", "unique_triples",
+           "fit_purchase_model", "fit_weighted",
            "fit_gamma_gamma", "fit_gamma_gamma_lifetimes", "gamma_gamma_sample", "params_of",
            "fast_fit", "with_fallback", "fit_problem", "one_line", "quiet"]
 
@@ -122,6 +123,21 @@ def model_key(fitter) -> str:
         if type(fitter) is fitter_class(key):
             return key
     raise TypeError(f"not one of the project's models: {type(fitter).__name__}")
+
+
+#: above this many customers, the models are fitted on a seeded random sample of this many
+#: (their estimates' standard errors are then the sample's; predictions cover everyone)
+FIT_SAMPLE = 500_000
+
+
+def fit_rows(n: int, seed: int, size: int | None = None) -> np.ndarray | None:
+    """Positions (sorted) of the customers the models are fitted on: a seeded random sample
+    of ``size`` (default :data:`FIT_SAMPLE`) drawn without replacement when there are more
+    than that many of ``n``; None when all are used."""
+    size = FIT_SAMPLE if size is None else size
+    if n <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
 def unique_triples(frequency, recency, T) -> tuple[pd.DataFrame, np.ndarray]:

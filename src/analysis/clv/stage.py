@@ -23,7 +23,7 @@ from ..units import Window
 from .bootstrap import intervals as interval_estimates
 from .compare import MODELS, comparison_metrics, comparison_table, fit_model, rank
 from .diagnostics import bootstrap_reasons
-from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem,
+from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem, fit_rows,
                      gamma_gamma_sample, one_line, params_of, unique_triples, with_fallback)
 from .predict import clv_tiers, definition, horizon_columns, horizons_of, predict
 from .sufficiency import checks
@@ -104,7 +104,7 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
                                "discount_rate": params.discount_rate,
                                "margin": params.margin if "profit" not in customers
                                else None, "definition": definition(customers, params),
-                               "sufficiency": found,
+                               "sufficiency": found, "fit_sample": None,
                                "warnings": [sufficiency_sentence(c, "en") for c in found],
                                "historical_clv_total": float(cols["historical_clv"].sum())}
     for c in ["p_alive", "expected_purchases", *horizon_columns(params).values()]:
@@ -122,15 +122,26 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
         return _not_estimated(cols, metrics, f"not estimated: {problem}",
                               HoldoutResult(cal_status, str(cal_end.date())))
     triples = unique_triples(customers["frequency"], customers["recency"], customers["T"])
+    # above FIT_SAMPLE customers the models are fitted on a seeded sample of them
+    rows = fit_rows(len(customers), params.seed)
+    fitted, fit_triples = customers, triples
+    if rows is not None:
+        fitted = customers.iloc[rows]
+        fit_triples = unique_triples(fitted["frequency"], fitted["recency"], fitted["T"])
+        metrics["fit_sample"] = {"customers": len(rows), "of": len(customers),
+                                 "seed": params.seed}
     # the three models' holdout scores and whole-window fits, independent of each other, on
     # both cores (scipy's special functions release the GIL): the same results, sooner
     with ThreadPoolExecutor(max_workers=2) as pool:
         if ch is not None:  # the calibration customers' triples, once for the three fits
-            cal = unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])[0]
-            scoring = {m: pool.submit(score, m, ch, params, cal) for m in MODELS}
+            cal_rows = fit_rows(len(ch), params.seed)
+            on = ch if cal_rows is None else ch.iloc[cal_rows]
+            cal = unique_triples(on["frequency_cal"], on["recency_cal"], on["T_cal"])[0]
+            scoring = {m: pool.submit(score, m, ch, params, cal, cal_rows) for m in MODELS}
         else:
             scoring = {}
-        fitting = {m: pool.submit(fit_model, m, customers, triples[0], params) for m in MODELS}
+        fitting = {m: pool.submit(fit_model, m, fitted, fit_triples[0], params)
+                   for m in MODELS}
         scores = {m: job.result() for m, job in scoring.items()}
         fits = {m: job.result() for m, job in fitting.items()}
     ranked, why = rank(params.clv_model, fits, scores)
@@ -141,14 +152,14 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
         metrics["holdout"] = hold.entry()
         return _not_estimated(cols, metrics, f"not estimated: {fits[ranked[0]].error}; try a "
                               f"small penalizer, e.g. 0.001", hold)
-    ggf, status = _spend_model(customers, params, metrics)
+    ggf, status = _spend_model(fitted, params, metrics)
     intervals: dict[str, Any] = {}
     for m in ranked:  # the first whose bootstrap is sound too (auto); else the best
         if fits[m].fitter is None or (fits[m].reasons and m != ranked[0]):
             continue
-        intervals[m] = interval_estimates(customers, params, fits[m].fitter, ggf,
-                                          params.clv_bootstrap, params.seed, triples=triples,
-                                          covariance=fits[m].covariance) \
+        intervals[m] = interval_estimates(fitted, params, fits[m].fitter, ggf,
+                                          params.clv_bootstrap, params.seed,
+                                          triples=fit_triples, covariance=fits[m].covariance) \
             if params.clv_bootstrap else None
         fits[m].reasons += bootstrap_reasons(intervals[m])
         if not fits[m].reasons:
@@ -184,8 +195,25 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
         metrics["horizon_totals"] = {
             str(h): float(np.nansum(cols[col])) for h, col in horizon_columns(params).items()
         } if ggf is not None else None
+        if rows is not None:
+            metrics["intervals"] = _scaled(metrics["intervals"], cols["predicted_clv"], rows)
     metrics["status"] = status
     return ClvResult(metrics["status"], cols, metrics, fitter, ggf, hold)
+
+
+def _scaled(intervals: dict[str, Any] | None, predicted: pd.Series, rows: np.ndarray
+            ) -> dict[str, Any] | None:
+    """Intervals computed on the fitting sample, with the total's scaled to every customer:
+    each draw's total over the sample, times the ratio of everyone's predicted total to
+    the sample's (the draws move every customer's prediction together; the ratio is what
+    the sample leaves out)."""
+    ci = (intervals or {}).get("total_predicted_clv")
+    if not ci:
+        return intervals
+    values = predicted.to_numpy(dtype="float64")
+    ratio = float(np.nansum(values)) / float(np.nansum(values[rows]))
+    return {**intervals, "total_predicted_clv": [v * ratio for v in ci],
+            "scaled_from_sample": True}
 
 
 def _holdout(inputs, ch, cal_status, scores, model, params, end) -> HoldoutResult:

@@ -240,6 +240,11 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
             text += w["failed"].format(failed=intervals["failed"],
                                        iterations=intervals["iterations"])
     text += w["stop"]
+    sample = m.get("fit_sample")
+    if sample:
+        scaled = (m.get("intervals") or {}).get("scaled_from_sample")
+        text += w["sample"].format(n=sample["customers"], of=sample["of"], seed=sample["seed"],
+                                   scaled=w["sample_scaled"] if scaled else "")
     totals = sorted_horizons(m.get("horizon_totals"))
     if len(totals) > 1:
         items = [w["horizon_item"].format(months=h, value=v, cur=cur) for h, v in totals]

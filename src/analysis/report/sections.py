@@ -184,6 +184,9 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     if clv.get("model_choice"):
         text += s("clv_model_choice", lang, model=clv["model"],
                   why=model_choice_text(clv["model_choice"], lang))
+    if clv.get("fit_sample"):
+        text += s("clv_fit_sample", lang, n=clv["fit_sample"]["customers"],
+                  of=clv["fit_sample"]["of"])
     if clv.get("p_alive_note"):
         text += s("clv_p_alive_bgnbd", lang)
     text += meaning + caveat
