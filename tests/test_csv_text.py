@@ -13,6 +13,8 @@ SETTINGS = settings(max_examples=80, deadline=None,
 
 floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
                    st.floats(-1e6, 1e6).map(lambda v: round(v, 2)),
+                   st.integers(-10**16, 10**16).map(float),  # whole numbers, both notations
+                   st.floats(1e-5, 1e-3), st.floats(1e14, 1e16),  # where repr's notation turns
                    st.sampled_from([0.0, -0.0, 2.0, 1e16, 1e-5, 123456789012345.6]))
 texts = st.one_of(st.none(), st.text(max_size=8),
                   st.sampled_from(["", "a,b", 'say "hi"', "two\nlines", "cr\r", " lead",
