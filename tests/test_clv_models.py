@@ -363,6 +363,7 @@ def test_above_fit_sample_the_models_are_fitted_on_a_seeded_sample(monkeypatch):
     s, f = res.stats, full.stats
     assert f["fit_sample"] is None
     assert s["fit_sample"] == {"customers": 3000, "of": len(customers), "seed": cfg.clv.seed}
+    assert res.metrics()["clv"]["fit_sample"] == s["fit_sample"]  # the report reads it there
     assert res.status == full.status == "ok"
     assert res.table["predicted_clv"].notna().sum() == len(customers)
     assert s["holdout"]["customers"] == f["holdout"]["customers"] > 3000

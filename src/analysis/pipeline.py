@@ -28,7 +28,7 @@ from .config import Params, public, resolve, typed
 from .narrative.labels import markdown_text, s as sentence
 from .narrative.translate import show_tables_in, status_text, translate_note
 from .runfolder import (CUSTOMERS, LEDGER, METRICS, STAGE1, TRANSACTIONS, add_columns,
-                        read_ledger, read_metrics, replacing, update_metrics, write_customers,
+                        read_frame, read_ledger, read_metrics, replacing, update_metrics, write_customers,
                         write_json, write_tables)
 from .stage1 import aggregates
 from .stage1.aggregates import Aggregates
@@ -158,7 +158,7 @@ def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1
     engine, lang = params.engine.engine, params.report.language
     info = _recorded(run, data_path, params)
     if info is not None:
-        return Stage1(read_ledger(run), pd.read_parquet(run / CUSTOMERS), aggregates.read(run),
+        return Stage1(read_ledger(run), read_frame(run / CUSTOMERS), aggregates.read(run),
                       list(info.get("warnings", [])),
                       sentence("nb_stage1_read", lang, name=_name(data_path),
                                seconds=info.get("seconds"), engine=engine))
@@ -226,7 +226,7 @@ class Notebook:
         """The customers table so far (with an ``abc_tier`` column computed here when
         notebook 02 did not run in this folder, since the later stages use it)."""
         path = self.run_dir / CUSTOMERS
-        table = pd.read_parquet(path) if path.exists() else self.stage1().customers
+        table = read_frame(path) if path.exists() else self.stage1().customers
         if "abc_tier" not in table:
             table = table.assign(abc_tier=tiers_from_params(table, self.params.tiers)
                                  .astype(str))

@@ -289,7 +289,7 @@ def metrics_entry(result: ClvResult) -> dict[str, Any]:
         "comparison": m.get("comparison"), "sufficiency": m.get("sufficiency", []),
         "standard_errors_log": m.get("standard_errors_log"),
         "p_alive_note": m.get("p_alive_note"), "fit_checks": m.get("fit_checks", []),
-        "params": m.get("params"),
+        "params": m.get("params"), "fit_sample": m.get("fit_sample"),
         "log_likelihood": m.get("log_likelihood"), "gamma_gamma": m.get("gamma_gamma"),
         "intervals": m.get("intervals"), "holdout": hold,
         "horizon_months": m["horizon_months"], "horizons_months": m["horizons_months"],

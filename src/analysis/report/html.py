@@ -16,7 +16,7 @@ from matplotlib.text import Text
 from ..config import ReportParams
 from ..plots import plain_log_ticks
 from ..narrative.labels import NOTEBOOK_TITLES, s, t
-from ..runfolder import CUSTOMERS, read_metrics, read_tables, replacing
+from ..runfolder import CUSTOMERS, read_frame, read_metrics, read_tables, replacing
 from ..units import money
 from .exports import at_risk_list
 from .sections import Section, build
@@ -153,12 +153,13 @@ def index_html(sections: list[Section], metrics: Mapping[str, Any], pages: list[
             + "".join(parts) + "</body></html>\n")
 
 
-def write_index(run_dir: str | Path, params: ReportParams, pages: list[str]) -> Path:
-    """Build ``report/index.html`` from the run folder's customers table, metrics, the
-    stages' tables and the at-risk list."""
+def write_index(run_dir: str | Path, params: ReportParams, pages: list[str],
+                customers: pd.DataFrame | None = None) -> Path:
+    """Build ``report/index.html`` from the run folder's customers table (``customers``
+    when the caller holds it already), metrics, the stages' tables and the at-risk list."""
     run = Path(run_dir)
     metrics = read_metrics(run)
-    customers = pd.read_parquet(run / CUSTOMERS)
+    customers = read_frame(run / CUSTOMERS) if customers is None else customers
     risk = at_risk_list(customers, metrics)
     html_text = index_html(build(customers, metrics, read_tables(run), params, risk), metrics,
                            pages, params)

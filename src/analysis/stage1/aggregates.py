@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams, Params
-from ..runfolder import AGGREGATES, replacing
+from ..runfolder import AGGREGATES, read_frame, replacing
 from ..tiers import migration_split_date
 from ..units import (Window, cents, customer_codes, day_number,
                      default_calibration_end, monthly_rate, purchase_rows)
@@ -247,7 +247,7 @@ def read(run_dir: str | Path) -> Aggregates:
     """The aggregates :func:`write` left in the run folder."""
     folder = Path(run_dir) / AGGREGATES
     record = json.loads((folder / "aggregates.json").read_text(encoding="utf-8"))
-    f = {p.stem: pd.read_parquet(p) for p in folder.glob("*.parquet")}
+    f = {p.stem: read_frame(p) for p in folder.glob("*.parquet")}
     return Aggregates(
         window=Window.from_period(record), last_date=pd.Timestamp(record["last_date"]),
         transactions=int(record["transactions"]),
