@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         res = {**previous, **res}
         raw.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
         command = "python benchmarks/run.py --full" + (
-            " --skip " + " ".join(a.skip) if a.skip else "")
+            " --skip " + " ".join(a.skip) if a.skip else "") + (" --huge" if a.huge else "")
         text = results_markdown(res, command, seconds)
         if a.skip:  # say which figures are older than this run
             text = text.replace("\n\nLogs:", f"\n\nSections {', '.join(a.skip)} were not rerun: "
