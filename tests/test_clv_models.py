@@ -379,3 +379,16 @@ def test_above_fit_sample_the_models_are_fitted_on_a_seeded_sample(monkeypatch):
            f"(seed {cfg.clv.seed})" in en and "scaled to all of them" in en
     assert "3,000" in zh and f"{len(customers):,}" in zh and "随机种子" in zh
     assert "sample" not in full.describe("GBP", "en")
+
+
+def test_a_sample_interval_is_scaled_by_the_totals_or_dropped():
+    """The interval of a sample's total becomes everyone's by the ratio of the predicted
+    totals; with nothing predicted in the sample there is no interval, not a wrong one."""
+    from analysis.clv.stage import _scaled
+    ci = {"method": "normal", "total_predicted_clv": [90.0, 110.0], "iterations": 100}
+    predicted = pd.Series([10.0, 30.0, np.nan, 60.0])
+    out = _scaled(ci, predicted, np.array([0, 1]))  # sample total 40, everyone's 100
+    assert out["total_predicted_clv"] == [225.0, 275.0] and out["scaled_from_sample"]
+    assert _scaled(ci, pd.Series([0.0, 0.0, 5.0]), np.array([0, 1]))["total_predicted_clv"] \
+        is None
+    assert _scaled(None, predicted, np.array([0])) is None

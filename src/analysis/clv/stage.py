@@ -211,7 +211,10 @@ def _scaled(intervals: dict[str, Any] | None, predicted: pd.Series, rows: np.nda
     if not ci:
         return intervals
     values = predicted.to_numpy(dtype="float64")
-    ratio = float(np.nansum(values)) / float(np.nansum(values[rows]))
+    sample = float(np.nansum(values[rows]))
+    if sample <= 0:  # nothing to scale by: no interval rather than a wrong one
+        return {**intervals, "total_predicted_clv": None}
+    ratio = float(np.nansum(values)) / sample
     return {**intervals, "total_predicted_clv": [v * ratio for v in ci],
             "scaled_from_sample": True}
 

@@ -63,7 +63,7 @@ class _Order:
             self.values = self.values.combine_chunks()
 
     def positions(self, table: pa.Table) -> np.ndarray:
-        """Each row's position in the ids (-1 for an id the table does not hold)."""
+        """Each row's position in the ids (-1 where the customers table lacks its id)."""
         at = pc.index_in(table["customer_id"].cast(pa.string()), value_set=self.values)
         return at.fill_null(-1).to_numpy().astype("int64")
 
