@@ -294,6 +294,7 @@ def full_run(rows: int, path: Path | None = None, overrides: tuple[str, ...] = (
            "params": next(e["params"] for e in metrics["clv"]["comparison"]
                           if e["model"] == "BG/NBD"),
            "model": metrics["clv"]["model"], "model_choice": metrics["clv"]["model_choice"],
+           "fit_sample": metrics["clv"].get("fit_sample"),
            "intervals": (metrics["clv"].get("intervals") or {}).get("method"),
            "command": " ".join(cmd[2:]).replace(str(out_dir), "<run folder>")
            .replace(str(ROOT) + "/", "")}
@@ -431,6 +432,11 @@ def run_markdown(run: dict) -> list[str]:
         lines += [f"Model the run used: {run['model']} (chosen by {run['model_choice']}); "
                   f"90 % intervals by the {run['intervals']} method (above 200,000 "
                   "customers: draws of the estimates' normal approximation, not refits).", ""]
+    sample = run.get("fit_sample")
+    if sample:
+        lines += [f"The models were fitted on a seeded random sample of "
+                  f"{sample['customers']:,} of the {sample['of']:,} customers (seed "
+                  f"{sample['seed']}); every customer was scored.", ""]
     return lines
 
 
