@@ -2,7 +2,8 @@
 "%Y-%m-%d")`` writes, built a column at a time with Arrow's string kernels.
 
 pandas formats every cell through Python's ``csv`` writer: 300,000 rows of the customers
-table took 7-9 s (some four minutes of CPU at 10 million customers), this 1.7-2.2 s. Here a column becomes one array of strings
+table took 7-9 s (about four minutes of CPU at 10 million customers, by extrapolation),
+this 1.7-2.2 s. Here a column becomes one array of strings
 (floats as pandas writes them, Python's ``repr``; text quoted only where the ``csv`` module's
 minimal quoting would quote it; dates by day) and the rows are joined in C++. A column of
 any other kind (categories, time zones, mixed objects, float32) leaves the piece to

@@ -28,8 +28,8 @@ from .config import Params, public, resolve, typed
 from .narrative.labels import markdown_text, s as sentence
 from .narrative.translate import show_tables_in, status_text, translate_note
 from .runfolder import (CUSTOMERS, LEDGER, METRICS, STAGE1, TRANSACTIONS, add_columns,
-                        read_frame, read_ledger, read_metrics, replacing, update_metrics, write_customers,
-                        write_json, write_tables)
+                        read_frame, read_ledger, read_metrics, replacing, update_metrics,
+                        write_customers, write_json, write_tables)
 from .stage1 import aggregates
 from .stage1.aggregates import Aggregates
 from .stage1.engine import open_engine

@@ -137,7 +137,7 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
             cal_rows = fit_rows(len(ch), params.seed)
             on = ch if cal_rows is None else ch.iloc[cal_rows]
             cal = unique_triples(on["frequency_cal"], on["recency_cal"], on["T_cal"])[0]
-            scoring = {m: pool.submit(score, m, ch, params, cal, cal_rows) for m in MODELS}
+            scoring = {m: pool.submit(score, m, ch, params, cal) for m in MODELS}
         else:
             scoring = {}
         fitting = {m: pool.submit(fit_model, m, fitted, fit_triples[0], params)

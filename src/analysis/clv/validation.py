@@ -139,19 +139,17 @@ def naive_predictions(ch: pd.DataFrame) -> np.ndarray:
 
 
 def score(model: str, ch: pd.DataFrame, params: ClvParams,
-          triples: pd.DataFrame | None = None, rows: np.ndarray | None = None) -> Score:
+          triples: pd.DataFrame | None = None) -> Score:
     """Fit ``model`` on the calibration period and compare its holdout predictions with
     what happened: totals, mean absolute error per customer, and the naive rule's.
-    ``rows``: the positions of the customers to fit on (``models.fit_rows``; None: all);
-    the predictions and errors are every customer's. ``triples``: the fitted customers'
-    ``unique_triples`` table, when already computed (the stage scores three models on the
-    same customers)."""
-    fit_on = ch if rows is None else ch.iloc[rows]
+    ``triples``: the ``unique_triples`` table of the customers to fit on (the stage passes
+    those of a sample above ``models.FIT_SAMPLE`` customers, once for three models);
+    default: every customer's. The predictions and errors are every customer's."""
     u = triples if triples is not None else \
-        unique_triples(fit_on["frequency_cal"], fit_on["recency_cal"], fit_on["T_cal"])[0]
+        unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])[0]
     try:
-        fitter = fit_weighted(model, fit_on["frequency_cal"], fit_on["recency_cal"],
-                              fit_on["T_cal"], params.penalizer, triples=u)
+        fitter = fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
+                              params.penalizer, triples=u)
     except Exception as exc:  # ConvergenceError and numerical failures
         return Score(model, f"not validated: the calibration fit failed "
                             f"({exc.__class__.__name__})")

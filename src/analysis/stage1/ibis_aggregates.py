@@ -10,12 +10,11 @@ from __future__ import annotations
 import ibis
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..config import Params, Privacy
 from ..units import Window, day_number, monthly_rate, to_dates
-from .aggregates import SAMPLE_ROWS, Aggregates, ClvInputs, split_dates, to_cent
+from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, CustomerOrder, split_dates,
+                         to_cent)
 from .ibis_io import Connection
 from .ibis_typing import rint
 from .summary import btyd_columns
@@ -51,37 +50,7 @@ def _monthly(eng: Connection, kept) -> pd.DataFrame:
         "revenue": np.rint(df["cents"].to_numpy(dtype="float64")) / 100})
 
 
-class _Order:
-    """The customers table's ids (sorted, as the summary writes them), to place an engine
-    result's rows by: Arrow's hash lookup of the ids, never Python strings (at 10 million
-    customers pandas' ``get_indexer`` on them took 31 s and 2.6 GiB)."""
-
-    def __init__(self, ids: pd.Series):
-        self.ids = ids
-        self.values = pa.array(ids.array)
-        if isinstance(self.values, pa.ChunkedArray):
-            self.values = self.values.combine_chunks()
-
-    def positions(self, table: pa.Table) -> np.ndarray:
-        """Each row's position in the ids (-1 where the customers table lacks its id)."""
-        at = pc.index_in(table["customer_id"].cast(pa.string()), value_set=self.values)
-        return at.fill_null(-1).to_numpy().astype("int64")
-
-    def place(self, table: pa.Table, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
-        """``values`` (one per row of ``table``) at their customers' places, ``fill`` where
-        a customer has none."""
-        at = self.positions(table)
-        out = np.full(len(self.ids), fill)
-        out[at[at >= 0]] = values[at >= 0]
-        return out
-
-    def index(self, at: np.ndarray | None = None) -> pd.Index:
-        """The ids (those at positions ``at``) as a customer_id index."""
-        ids = self.ids.array if at is None else self.ids.array.take(at)
-        return pd.Index(ids, name="customer_id")
-
-
-def _halves(eng: Connection, kept, split: pd.Timestamp, order: _Order) -> pd.DataFrame:
+def _halves(eng: Connection, kept, split: pd.Timestamp, order: CustomerOrder) -> pd.DataFrame:
     known = kept.filter(kept.customer_id.notnull())
     early = known.date < _ts(split)
     t = eng.arrow(known.group_by("customer_id").aggregate(
@@ -91,7 +60,7 @@ def _halves(eng: Connection, kept, split: pd.Timestamp, order: _Order) -> pd.Dat
     for name, c, b in (("first_half", "c1", "b1"), ("second_half", "c2", "b2")):
         rev = np.rint(t[c].fill_null(0).to_numpy().astype("float64")) / 100
         bought = t[b].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
-        out[name] = order.place(t, np.where(bought, rev, np.nan))
+        out[name] = order.place(t["customer_id"], np.where(bought, rev, np.nan))
     return out
 
 
@@ -112,7 +81,7 @@ def _historical(kept, params: Params):
 
 
 def _calibration(eng: Connection, daily, cal_day: int, end_day: int, unit: int,
-                 order: _Order) -> pd.DataFrame:
+                 order: CustomerOrder) -> pd.DataFrame:
     """``summary.calibration_holdout`` from the purchase days (customer, day, cents), its
     customers in the order of ``order``'s ids."""
     cal = daily.filter(daily.day <= cal_day)
@@ -123,7 +92,7 @@ def _calibration(eng: Connection, daily, cal_day: int, end_day: int, unit: int,
     hold = hold.group_by(k=hold.customer_id).aggregate(hn=ibis._.count(),
                                                        hc=ibis._.cents.sum())
     t = eng.arrow(per.left_join(hold, per.customer_id == hold.k))
-    at = order.positions(t)
+    at = order.positions(t["customer_id"])
     if (at < 0).any():  # a buyer of the calibration period is a customer by construction
         raise RuntimeError("the calibration frame holds a customer the summary does not")
     rows = np.argsort(at, kind="stable")
@@ -164,13 +133,13 @@ def ibis_aggregates(eng: Connection, kept, customers: pd.DataFrame, params: Para
     ``facts``: :func:`window_facts`, when already computed)."""
     window, last, n, zero = facts if facts is not None else window_facts(eng, kept, params)
     split, cal_end = split_dates(window, params)
-    order = _Order(customers["customer_id"])
+    order = CustomerOrder(customers["customer_id"])
     buy = kept.filter(~kept.ret & kept.customer_id.notnull())
     daily = eng.cache(buy.group_by("customer_id", "day").aggregate(cents=buy.cents.sum()))
     cal_day, end_day = day_number(cal_end), day_number(window.end)
     hist = eng.arrow(_historical(kept, params))
-    hist = pd.Series(order.place(hist, to_cent(hist["historical_clv"].to_numpy()
-                                                .astype("float64"))), index=order.index())
+    hist = pd.Series(order.place(hist["customer_id"], to_cent(
+        hist["historical_clv"].to_numpy().astype("float64"))), index=order.index())
     cal = _calibration(eng, daily, cal_day, end_day, params.clv.time_unit.days, order) \
         if cal_end < window.end else None
     repeat, cohorts = _tracking(eng, daily, cal_day, end_day)

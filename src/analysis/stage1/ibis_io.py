@@ -153,7 +153,7 @@ class Connection:
 
     def frame(self, expr) -> pd.DataFrame:
         """Run ``expr`` and collect it as a DataFrame, each Arrow column freed as soon as it
-        is converted (at 10 million customers the two copies of a result were gigabytes)."""
+        is converted, so that a result is held about once, not twice, while it converts."""
         return self.arrow(expr).to_pandas(self_destruct=True, split_blocks=True)
 
     def read(self, source: str, fmt: str, cfg: ReadParams):
