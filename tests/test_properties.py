@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import config, playbook, segments, tiers
-from analysis.stage1 import clean, summary
+from analysis.stage1 import clean, parse, summary
 from analysis.units import TimeUnit, Window
 
 PARAMS = config.typed({"columns": {"customer_id": "c", "date": "d", "quantity": "q",
@@ -82,3 +82,37 @@ def test_summary_and_labels_partition_the_customers(rows, returns):
     assert seg.notna().all() and len(seg) == len(s)
     # the names never contradict the stage: Lost is exactly the churned customers
     assert ((seg == "Lost") == (stage == "churned")).all()
+
+
+@SETTINGS
+@given(st.lists(row, min_size=1, max_size=60), st.booleans())
+def test_duplicated_rows_is_pandas_duplicated(rows, collide):
+    """The fast duplicate search marks exactly what ``DataFrame.duplicated`` marks, also
+    when different (date, amount) pairs fold to the same integer (``collide``: each row
+    gets a twin one nanosecond later whose amount is 1,000,003 cents less, the fold's
+    multiplier, so every folded key is shared without the rows being equal)."""
+    df = frame(rows)
+    if collide:
+        twin = df.assign(date=df["date"] + pd.Timedelta(1, "ns"),
+                         amount=df["amount"] - 10_000.03)
+        df = pd.concat([df, twin], ignore_index=True)
+    c = np.rint(df["amount"].to_numpy() * 100).astype("int64")
+    got = clean.duplicated_rows(df, c)
+    assert (got == df.duplicated(keep="first").to_numpy()).all()
+
+
+TOKENS = ["", "na", "n/a", "#n/a", "nan", "null", "none", "(blank)", "ß", "ǅx"]
+
+
+@SETTINGS
+@given(st.lists(st.one_of(
+    st.none(), st.sampled_from(TOKENS),
+    st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b\x0c\x1c\x1f\xa0\u2003aNnUuLlA/#-()7"
+                                          "éß\u01c4ǅ")), max_size=8)), min_size=1, max_size=40))
+def test_as_text_trims_and_blanks_as_python_would(values):
+    """The Arrow path of ``as_text`` (ASCII kernels where every byte allows, UTF-8 ones
+    elsewhere) gives what Python's ``str.strip`` and ``str.lower`` would."""
+    s = pd.Series(values, dtype="str")
+    got = parse.as_text(s, TOKENS).tolist()
+    want = [None if v is None or v.strip().lower() in TOKENS else v.strip() for v in values]
+    assert [None if g is None or g != g else g for g in got] == want

@@ -88,11 +88,17 @@ def duplicated_rows(df: pd.DataFrame, amount_cents: np.ndarray) -> np.ndarray:
     """``df.duplicated(keep="first")`` over every column, ~10x faster on large logs.
 
     Two equal rows have the same date and amount, so only rows that share both with
-    another row (few: integer columns, one cheap pass) are compared on every column; the
-    rows keep their order, so the first copy is the one kept, as in pandas."""
-    key = pd.DataFrame({"date": df["date"].to_numpy(dtype="datetime64[ns]").view("int64"),
-                        "cents": amount_cents})
-    candidate = key.duplicated(keep=False).to_numpy()
+    another row are compared on every column; the rows keep their order, so the first copy
+    is the one kept, as in pandas. Date and amount are folded into one integer (wrapping
+    on overflow: two different pairs may fold alike, which only adds a candidate that the
+    full comparison then keeps), and the values seen twice are found by sorting, which
+    at 10 million mostly date-ordered rows is ~10x faster than hashing the pairs."""
+    date = df["date"].to_numpy(dtype="datetime64[ns]").view("int64")
+    with np.errstate(over="ignore"):
+        key = date * np.int64(1_000_003) + np.asarray(amount_cents).astype("int64")
+    ordered = np.sort(key)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    candidate = pd.Series(key).isin(twice).to_numpy()
     out = np.zeros(len(df), dtype=bool)
     if candidate.any():
         out[candidate] = df.loc[candidate].duplicated(keep="first").to_numpy()

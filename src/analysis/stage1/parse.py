@@ -61,6 +61,21 @@ def _arrow_text(s: pd.Series):
     return None
 
 
+def _plain_ascii(arr) -> bool:
+    """Whether every byte of the text is ASCII other than the separators \\x1c-\\x1f: there
+    pyarrow's ASCII trimming and lower-casing give exactly what its UTF-8 ones give (which
+    also trim those four separators, as Python's ``str.strip`` does)."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    for chunk in chunks:
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        b = np.frombuffer(data, dtype=np.uint8)
+        if b.max(initial=0) >= 0x80 or np.count_nonzero((b - np.uint8(0x1c)) < 4):
+            return False
+    return True
+
+
 def as_text(s: pd.Series, missing: list[str] | None = None) -> pd.Series:
     """Text with surrounding blanks removed; the ``missing`` texts (``ReadParams.missing_tokens``,
     compared in lower case) are missing."""
@@ -68,9 +83,14 @@ def as_text(s: pd.Series, missing: list[str] | None = None) -> pd.Series:
     out = s if s.dtype == "str" else s.astype("str")
     arr = _arrow_text(out)
     if arr is not None:  # one pass in pyarrow instead of four in pandas
-        arr = pc.utf8_trim_whitespace(arr)
-        hit = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(missing, arr.type))
-        arr = pc.if_else(hit, pa.scalar(None, arr.type), arr)
+        if _plain_ascii(arr):  # the same result, 5-10x faster
+            arr = pc.ascii_trim_whitespace(arr)
+            hit = pc.is_in(pc.ascii_lower(arr), value_set=pa.array(missing, arr.type))
+        else:
+            arr = pc.utf8_trim_whitespace(arr)
+            hit = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(missing, arr.type))
+        if pc.any(hit).as_py():
+            arr = pc.if_else(hit, pa.scalar(None, arr.type), arr)
         return pd.Series(arr.to_pandas(), index=s.index, name=s.name)
     out = out.str.strip()
     return out.mask(out.isna() | out.str.lower().isin(missing))
@@ -268,7 +288,7 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
     for dim in params.dimensions:
         out[dim] = as_text(raw[dim], missing_words).astype("str")
     try:
-        TRANSACTIONS_SCHEMA.validate(out, lazy=True)
+        TRANSACTIONS_SCHEMA.validate(out, lazy=True, inplace=True)  # no copy of the frame
     except pa_schema.errors.SchemaErrors as exc:
         fc = exc.failure_cases
         first = fc.iloc[0]
