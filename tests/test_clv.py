@@ -126,14 +126,22 @@ def test_fast_fit_gradient_is_the_likelihood_slope(sample):
     from scipy.optimize import approx_fprime
     _, _, customers, _ = sample
     u, _ = clv.unique_triples(customers["frequency"], customers["recency"], customers["T"])
-    obj = likelihood.bgnbd_objective(u["frequency"].to_numpy(), u["recency"].to_numpy() / 7,
-                               u["T"].to_numpy() / 7, u["weight"].to_numpy(), 0.01)
+    data = (u["frequency"].to_numpy(), u["recency"].to_numpy() / 7, u["T"].to_numpy() / 7,
+            u["weight"].to_numpy(), 0.01)
+    obj = likelihood.bgnbd_objective(*data)
+    mobj = likelihood.bgnbd_objective(*data, modified=True)
     gg = clv.gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
     gobj = likelihood.gg_objective(gg["frequency"].to_numpy(), gg["monetary_value"].to_numpy(),
                                    gg["weight"].to_numpy(), 0.0)
-    for fn, x0 in ((obj, np.log([0.3, 0.5, 0.9, 2.0])), (gobj, np.log([2.0, 3.0, 10.0]))):
+    for fn, x0 in ((obj, np.log([0.3, 0.5, 0.9, 2.0])), (mobj, np.log([0.4, 0.6, 0.7, 2.0])),
+                   (gobj, np.log([2.0, 3.0, 10.0]))):
         np.testing.assert_allclose(fn(x0)[1], approx_fprime(x0, lambda z: fn(z)[0], 1e-7),
                                    rtol=1e-4, atol=1e-7)
+    # MBG/NBD's objective is the per-customer likelihood's (mbgnbd_ll), which the test
+    # above checks against lifetimes'
+    x0 = np.log([0.4, 0.6, 0.7, 2.0])
+    assert mobj(x0)[0] == pytest.approx(likelihood.numeric_objective("mbgnbd", *data)(x0),
+                                        rel=1e-12)
 
 
 @pytest.mark.parametrize("unit", ["week", "day"])
@@ -317,3 +325,26 @@ def test_models_carrying_given_estimates_predict_as_lifetimes_does(sample):
     gg = clv.GammaGamma.from_params([6.25, 3.74, 15.44])
     assert isinstance(gg, GammaGammaFitter)
     assert gg.conditional_expected_average_profit(pd.Series([2.0]), pd.Series([30.0])).iloc[0] > 0
+
+
+def test_a_large_pareto_fit_starts_from_a_sample_and_ends_at_the_same_optimum(sample,
+                                                                              monkeypatch):
+    """Above ``WARM_START_ABOVE`` distinct triples, Pareto/NBD starts where a fit on a seeded
+    sample ends: the whole fit lands where the cold fit does (its likelihood to 1e-9; the
+    parameters to the flat (s, beta) ridge's 5e-3) and is reproducible."""
+    _, _, _, ch = sample
+    u, _ = clv.unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    data = (u["frequency"], u["recency"], u["T"])
+    cold = clv.fast_fit("paretonbd", data, u["weight"])
+    monkeypatch.setattr(models, "WARM_START_ABOVE", 100)
+    monkeypatch.setattr(models, "WARM_START_SAMPLE", 500)
+    calls = []
+    real = models.fast_fit
+    monkeypatch.setattr(models, "fast_fit", lambda *a, **k: calls.append(len(a[1][0]))
+                        or real(*a, **k))
+    warm = [models.fast_fit("paretonbd", data, u["weight"]) for _ in range(2)]
+    assert calls[0] == len(u) and calls[1] < 500  # the whole fit, then the sample's inside
+    ll = [clv.log_likelihood("paretonbd", m.params_, *data, u["weight"]) for m in (cold, warm[0])]
+    assert ll[1] == pytest.approx(ll[0], rel=1e-9)
+    np.testing.assert_allclose(warm[0].params_, cold.params_, rtol=5e-3)
+    np.testing.assert_array_equal(warm[0].params_, warm[1].params_)

@@ -127,22 +127,27 @@ def log_likelihood(model: str, params, frequency, recency, T, weights=None, pair
     return float((w * ll).sum())
 
 
-def bgnbd_objective(x, tx, T, weights, penalizer: float):
-    """Negative mean log-likelihood of BG/NBD and its gradient, in log parameters.
+def bgnbd_objective(x, tx, T, weights, penalizer: float, modified: bool = False):
+    """Negative mean log-likelihood of BG/NBD (``modified``: MBG/NBD) and its gradient, in
+    log parameters.
 
-    The same function lifetimes' ``BetaGeoFitter`` minimises (FHL 2005 eq. 6, weighted,
-    plus ``penalizer * Σ params²``), written out with its analytic gradient and evaluated
-    on the distinct values of x, tₓ and T, so a fit costs a fraction of autograd's."""
+    The same function lifetimes' ``BetaGeoFitter`` (``ModifiedBetaGeoFitter``) minimises
+    (FHL 2005 eq. 6, weighted, plus ``penalizer * Σ params²``), written out with its
+    analytic gradient and evaluated on the distinct values of x, tₓ and T, so a fit costs a
+    fraction of autograd's. MBG/NBD is the same sum with b + x + 1 for b + x in the beta
+    terms and the drop-out term for every customer, with b + x for b + x − 1
+    (:func:`mbgnbd_ll` as exp(A3) + exp(A3 + A4))."""
     (ux, ix), (ur, ir), (uT, iT) = (np.unique(v, return_inverse=True) for v in (x, tx, T))
-    rep = x > 0
+    rep = np.ones(len(x), dtype=bool) if modified else x > 0
     w = np.asarray(weights, dtype="float64")
     wsum = w.sum()
-    bx1 = np.maximum(ux - 1, 0)
+    bx1 = ux if modified else np.maximum(ux - 1, 0)
+    k = 1 if modified else 0  # the beta terms' shift
 
     def f(lp):
         r, alpha, a, b = theta = np.exp(lp)
         A12 = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + gammaln(a + b)
-               + gammaln(b + ux) - gammaln(b) - gammaln(a + b + ux))
+               + gammaln(b + ux + k) - gammaln(b) - gammaln(a + b + ux + k))
         rx = (r + ux)[ix]
         lT, lr = np.log(alpha + uT)[iT], np.log(alpha + ur)[ir]
         A3 = -rx * lT
@@ -153,8 +158,9 @@ def bgnbd_objective(x, tx, T, weights, penalizer: float):
         ll = (w * (A12[ix] + L)).sum()
         d12 = np.stack([digamma(r + ux) - digamma(r) + np.log(alpha),
                         np.full_like(ux, r / alpha),
-                        digamma(a + b) - digamma(a + b + ux),
-                        digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux)])
+                        digamma(a + b) - digamma(a + b + ux + k),
+                        digamma(a + b) + digamma(b + ux + k) - digamma(b)
+                        - digamma(a + b + ux + k)])
         g = (d12 * np.bincount(ix, weights=w, minlength=len(ux))).sum(axis=1)
         g += [-(w * (w3 * lT + w4 * lr)).sum(),
               -(w * rx * (w3 / (alpha + uT)[iT] + w4 / (alpha + ur)[ir])).sum(),

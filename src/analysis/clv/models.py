@@ -29,7 +29,8 @@ from .likelihood import (bgnbd_objective, gg_objective, minimise, minimise_numer
 
 __all__ = ["MODEL_NAMES", "PARAM_NAMES", "MIN_CUSTOMERS", "MIN_REPEAT_BUYERS",
            "FALLBACK_PENALIZER", "BetaGeo", "ParetoNBD", "ModifiedBetaGeo", "GammaGamma",
-           "fitter_class", "model_key", "FIT_SAMPLE", "fit_rows", "unique_triples",
+           "fitter_class", "model_key", "FIT_SAMPLE", "WARM_START_ABOVE", "WARM_START_SAMPLE",
+           "fit_rows", "unique_triples",
            "fit_purchase_model", "fit_weighted",
            "fit_gamma_gamma", "fit_gamma_gamma_lifetimes", "gamma_gamma_sample", "params_of",
            "fast_fit", "with_fallback", "fit_problem", "one_line", "quiet"]
@@ -129,6 +130,12 @@ def model_key(fitter) -> str:
 #: (their estimates' standard errors are then the sample's; predictions cover everyone)
 FIT_SAMPLE = 500_000
 
+#: above this many distinct (frequency, recency, T), a Pareto/NBD fit (numerical gradients)
+#: starts where a fit on a seeded sample of WARM_START_SAMPLE customers ends: a third
+#: fewer costly iterations, the same optimum (at 255,748 triples: 10.6 s -> 7.2 s)
+WARM_START_ABOVE = 50_000
+WARM_START_SAMPLE = 20_000
+
 
 def fit_rows(n: int, seed: int, size: int | None = None) -> np.ndarray | None:
     """Positions (sorted) of the customers the models are fitted on: a seeded random sample
@@ -219,35 +226,53 @@ def fast_fit(kind: str, data: tuple, weights=None, penalizer: float = 0.0, start
 
     Same objective, time scaling and penalizer as lifetimes, and no Hessian (lifetimes
     computes one for standard errors after every fit; the project reports bootstrap
-    intervals and ``diagnostics`` standard errors instead). BG/NBD and Gamma-Gamma use
-    analytic gradients (~10x faster than autograd); MBG/NBD and Pareto/NBD minimise the
-    likelihoods of ``likelihood.py`` with numerical gradients, which converges where
-    lifetimes' optimisers stop short (its Pareto/NBD Nelder-Mead starts at a random
-    point; its MBG/NBD BFGS fails next to a warm start). Tests check the estimates against
-    lifetimes."""
+    intervals and ``diagnostics`` standard errors instead). BG/NBD, MBG/NBD and Gamma-Gamma
+    use analytic gradients (~10x faster than autograd, and than central differences);
+    Pareto/NBD minimises the likelihood of ``likelihood.py`` with numerical gradients,
+    which converges where lifetimes' Nelder-Mead stops short (and starts at a random
+    point); lifetimes' MBG/NBD BFGS fails next to a warm start. Tests check the estimates
+    against lifetimes."""
     arrays = [np.asarray(v, dtype="float64") for v in data]
     w = np.ones(len(arrays[0])) if weights is None else np.asarray(weights, dtype="float64")
-    if kind in ("mbgnbd", "paretonbd"):
+    if kind == "paretonbd":
         x, tx, T = arrays
+        if start is None and len(x) > WARM_START_ABOVE:
+            start = _sample_estimates(kind, arrays, w, penalizer)
         scale = 1.0 / T.max()  # as lifetimes: time scaled so that max T = 1
-        rates = np.array([1, scale, 1, scale if kind == "paretonbd" else 1])
+        rates = np.array([1, scale, 1, scale])
         x0 = np.zeros(4) if start is None else np.log(np.asarray(start, dtype="float64")
                                                       * rates)
         theta = np.exp(minimise_numeric(numeric_objective(kind, x, tx * scale, T * scale, w,
                                                           penalizer), x0)) / rates
         return fitter_class(kind).from_params(theta, penalizer)
-    if kind == "bgnbd":
+    if kind in ("bgnbd", "mbgnbd"):
         x, tx, T = arrays
         scale = 1.0 / T.max()  # lifetimes scales time so that max T = 1; penalised fits agree
-        x0 = 0.1 * np.ones(4)
+        x0 = 0.1 * np.ones(4) if kind == "bgnbd" else np.zeros(4)
         if start is not None:
             x0 = np.log(np.asarray(start, dtype="float64") * [1, scale, 1, 1])
-        theta = np.exp(minimise(bgnbd_objective(x, tx * scale, T * scale, w, penalizer), x0))
+        theta = np.exp(minimise(bgnbd_objective(x, tx * scale, T * scale, w, penalizer,
+                                                modified=kind == "mbgnbd"), x0))
         theta[1] /= scale
-        return BetaGeo.from_params(theta, penalizer)
+        return fitter_class(kind).from_params(theta, penalizer)
     x0 = 0.1 * np.ones(3) if start is None else np.log(np.asarray(start, dtype="float64"))
     theta = np.exp(minimise(gg_objective(arrays[0], arrays[1], w, penalizer), x0))
     return GammaGamma.from_params(theta, penalizer)
+
+
+def _sample_estimates(kind: str, arrays: list[np.ndarray], w: np.ndarray,
+                      penalizer: float) -> np.ndarray | None:
+    """Estimates from :data:`WARM_START_SAMPLE` customers drawn (seeded) from the weighted
+    triples, to start the whole fit from; None when that fit fails (a cold start then)."""
+    rng = np.random.default_rng(0)
+    counts = np.bincount(rng.choice(len(w), WARM_START_SAMPLE, p=w / w.sum()),
+                         minlength=len(w))
+    keep = counts > 0
+    try:
+        return fast_fit(kind, tuple(a[keep] for a in arrays), counts[keep],
+                        penalizer).params_.to_numpy(dtype="float64")
+    except Exception:  # ConvergenceError and numerical failures: no warm start
+        return None
 
 
 def with_fallback(fit, penalizer: float, what: str, warnings_out: list[str]):
