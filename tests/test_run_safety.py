@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from nbclient import NotebookClient
 
 from analysis import config, errors, folders, kernel, runner
 from analysis.errors import InputError, ParamError
@@ -269,3 +270,69 @@ def test_two_runs_started_together_get_two_consistent_folders(tmp_path):
     assert seen == set(runs)
     assert (outputs / "latest").resolve() in [f.resolve() for f in folders]
     assert not list(outputs.glob(".*"))
+
+
+# -- the kernel started during the transaction stage ---------------------------------------
+
+def _kernels() -> list[int]:
+    """Kernel processes that are children of this process."""
+    me, out = str(os.getpid()), []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                parent = fh.read().rsplit(")", 1)[1].split()[1]
+            with open(f"/proc/{d}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if parent == me and b"ipykernel" in cmd:
+            out.append(int(d))
+    return out
+
+
+def test_a_large_input_gets_its_kernel_started_and_warmed_during_the_stage(tmp_path,
+                                                                          monkeypatch):
+    """From ``EARLY_KERNEL_BYTES`` on (here: any size), the notebooks run in a kernel that
+    was started while the transaction stage ran: it has the notebooks' modules loaded but
+    none of their names, and the anonymisation salt in its environment."""
+    data, params = _tiny(tmp_path)
+    params.write_text(params.read_text() + "anonymize: true\nanonymize_salt: pepper\n")
+    monkeypatch.setattr(runner, "EARLY_KERNEL_BYTES", 0)
+    seen: dict = {}
+
+    def check(self):
+        seen["started"] = self.kernel.km.has_kernel  # before any notebook ran
+        probe = "\n".join([
+            "import os, sys",
+            "assert 'analysis.clv' in sys.modules and 'seaborn' in sys.modules",
+            "assert 'pipeline' not in dir() and 'clv' not in dir()",
+            f"assert os.environ[{config.SALT_ENV!r}] == 'pepper'"])
+        NotebookClient(kernel._one_cell(probe), km=self.kernel.km, timeout=60).execute()
+        self.kernel.shutdown()
+        return "ok", None, None
+
+    monkeypatch.setattr(kernel.NotebookBatch, "run", check)
+    monkeypatch.setattr(runner, "render_report", lambda *a, **k: None)
+    result = runner.run(data, params, outputs_root=tmp_path / "o", echo=lambda _: None)
+    assert result.status == "ok" and seen == {"started": True}
+    assert not _kernels()
+
+
+def test_refused_data_shuts_the_early_kernel_down(tmp_path, monkeypatch):
+    data, params = _tiny(tmp_path)
+    data.write_text("cid,day,amt\n1,2020-01-02,ten\n")
+    monkeypatch.setattr(runner, "EARLY_KERNEL_BYTES", 0)
+    with pytest.raises(InputError):
+        runner.run(data, params, outputs_root=tmp_path / "o", echo=lambda _: None)
+    assert not any((tmp_path / "o").iterdir())
+    assert not _kernels()
+
+
+def test_a_small_input_starts_no_kernel_during_the_stage(tmp_path, monkeypatch):
+    data, params = _tiny(tmp_path)
+    monkeypatch.setattr(kernel.NotebookBatch, "run",
+                        lambda self: ("ok", None, None) if not self.kernel.km.has_kernel
+                        else ("failed", "a kernel was started early", None))
+    monkeypatch.setattr(runner, "render_report", lambda *a, **k: None)
+    result = runner.run(data, params, outputs_root=tmp_path / "o", echo=lambda _: None)
+    assert result.status == "ok", result.error

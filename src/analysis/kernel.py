@@ -21,7 +21,24 @@ from .errors import INTERRUPTED, TERMINATED, Terminated, error_line, fail_line, 
 from .folders import settle_notebook
 from .runfolder import write_json
 
-__all__ = ["SharedKernel", "NotebookBatch"]
+__all__ = ["SharedKernel", "NotebookBatch", "warm_kernel", "WARM_UP"]
+
+#: what the notebooks import, imported by a kernel started while the transaction stage runs
+#: (``warm_kernel``); the names are forgotten afterwards, the modules stay loaded
+WARM_UP = """import matplotlib.pyplot, pandas, seaborn, sklearn.cluster
+from IPython.display import Markdown, display
+from analysis import clv, pipeline, playbook, plots, report, runfolder, runner, segments, tiers
+from analysis.narrative import glossary, stages
+from analysis.stage1 import clean, rules
+%reset -f"""
+
+
+def _one_cell(source: str):
+    nb = new_notebook(cells=[new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                 "display_name": "Python 3"}
+    return nb
+
 
 class SharedKernel:
     """One kernel for all notebooks of a run, its namespace wiped between notebooks.
@@ -38,10 +55,7 @@ class SharedKernel:
                                      ip=os.path.join(self.socket_dir, "k"))
 
     def reset(self) -> None:
-        nb = new_notebook(cells=[new_code_cell("%reset -f")])
-        nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
-                                     "display_name": "Python 3"}
-        NotebookClient(nb, km=self.km, timeout=60).execute()
+        NotebookClient(_one_cell("%reset -f"), km=self.km, timeout=60).execute()
 
     def shutdown(self) -> None:
         if self.km.has_kernel:
@@ -59,6 +73,21 @@ class SharedKernel:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
+def warm_kernel(cwd: Path, env: dict[str, str]) -> SharedKernel:
+    """A kernel started in ``cwd`` with the environment ``env`` that has imported what the
+    notebooks import (:data:`WARM_UP`) and kept no name of it. The runner starts it on a
+    thread while the transaction stage runs, so that the kernel's start and imports
+    (~5 s) happen on the other core instead of at the start of notebook 01."""
+    kernel = SharedKernel()
+    try:
+        NotebookClient(_one_cell(WARM_UP), km=kernel.km, timeout=600).execute(
+            cwd=str(cwd), env=env)
+    except BaseException:
+        kernel.shutdown()
+        raise
+    return kernel
+
+
 class NotebookBatch:
     """Execute notebooks in order in one shared kernel, on a worker thread.
 
@@ -68,13 +97,14 @@ class NotebookBatch:
     kernel and records the run as failed, under a lock shared with the worker."""
 
     def __init__(self, notebooks: list[Path], work: Path, manifest: dict, echo,
-                 parameters: dict[str, Any]):
+                 parameters: dict[str, Any], kernel: SharedKernel | None = None):
         self.notebooks, self.work, self.manifest = notebooks, work, manifest
         self.echo, self.parameters = echo, parameters
         self.lock = threading.Lock()
         self.cancelled = False
         self.result: tuple[str, str | None, str | None] = ("ok", None, None)
-        self.kernel = SharedKernel()
+        # a kernel started already (``warm_kernel``), else the first notebook starts one
+        self.kernel = kernel if kernel is not None else SharedKernel()
 
     def _worker(self) -> None:
         """The notebooks, and any failure of the thread itself (a manifest write on a full

@@ -32,6 +32,7 @@ from typing import Any, Callable
 import pyarrow as pa
 import yaml
 
+from .background import Background
 from .config import SALT_ENV, Params, public, resolve, typed
 from .errors import (EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, InputError, error_line, fail_line,
                      on_sigterm)
@@ -54,6 +55,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
+
+#: an input of this size or more starts the notebooks' kernel while its transaction stage
+#: runs; a smaller one is through the stage before a kernel would be up, and should it be
+#: refused, it would wait for a kernel it never uses
+EARLY_KERNEL_BYTES = 32 << 20
 
 PACKAGES = ["pandas", "numpy", "scipy", "scikit-learn", "lifetimes", "seaborn", "matplotlib",
             "papermill", "nbconvert", "pyarrow", "pandera", "python-calamine", "openpyxl",
@@ -222,29 +228,38 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
                                       allow_unicode=True), encoding="utf-8")
     manifest["input"]["bytes"] = source_info(data)["bytes"]
     write_json(work / "manifest.json", manifest)
+    paths = notebooks or notebook_paths()
+    # the salt reaches the kernel through its environment, never through a file
+    privacy = params.read.privacy
+    salt = {SALT_ENV: privacy.anonymize_salt} if privacy.anonymize else {}
 
     # Check the data before anything is kept: the transaction stage raises InputError, and
     # then the folder goes. Its result stays in the folder for notebook 01 (stage1.json).
+    # Meanwhile, on threads: the input's digest and, for a large input, the kernel.
     t0 = time.perf_counter()
-    rows, warnings, seconds = _stage1(data, params, work)
-    manifest["input"].update(rows=rows, sha256=sha256(data))
+    digest = Background("sha256", sha256, data)
+    early = Background("kernel", _warm_kernel, paths[0].parent, {**os.environ, **salt}) \
+        if (manifest["input"]["bytes"] or 0) >= EARLY_KERNEL_BYTES else None
+    try:
+        rows, warnings, seconds = _stage1(data, params, work)
+    except BaseException:
+        _discard(early)
+        raise
+    manifest["input"].update(rows=rows, sha256=digest.result())
     manifest["warnings"] = warnings
     manifest["timings"]["transaction_stage_seconds"] = round(seconds, 2)
     manifest["timings"]["input_check_seconds"] = round(time.perf_counter() - t0, 2)
     echo(f"  {'load, clean, summarise':<22} {'ok':<6} {seconds:6.1f} s")
     write_json(work / "manifest.json", manifest)
 
-    # the salt reaches the kernel through its environment, never through a file
     saved_salt = os.environ.get(SALT_ENV)
-    privacy = params.read.privacy
-    if privacy.anonymize:
-        os.environ[SALT_ENV] = privacy.anonymize_salt
+    os.environ.update(salt)  # for a kernel the first notebook starts
     # papermill and the Jupyter client take seconds to import: only a run whose data passed
     # the check above needs them
     from .kernel import NotebookBatch
-    batch = NotebookBatch(notebooks or notebook_paths(), work, manifest, echo,
+    batch = NotebookBatch(paths, work, manifest, echo,
                           {"data_path": str(data), "params_path": str(params_file),
-                           "overrides": {}, "run_dir": str(work)})
+                           "overrides": {}, "run_dir": str(work)}, kernel=_taken(early))
     try:
         status, error, failed_nb = batch.run()
     finally:
@@ -268,6 +283,28 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
         manifest["timings"]["render_seconds"] = round(time.perf_counter() - t0, 2)
         echo(f"  {'report (HTML)':<22} {status:<6} {manifest['timings']['render_seconds']:6.1f} s")
     return status, error, failed_nb, EXIT_OK if status == "ok" else EXIT_FAILED
+
+
+def _warm_kernel(cwd: Path, env: dict[str, str]):
+    # papermill and the Jupyter client take seconds to import: here, on the kernel's thread
+    from .kernel import warm_kernel
+    return warm_kernel(cwd, env)
+
+
+def _taken(early: Background | None):
+    """The kernel started during the transaction stage; None (the first notebook starts
+    one, as for a small input) when none was started or it failed to start."""
+    try:
+        return early.result() if early is not None else None
+    except Exception:
+        return None
+
+
+def _discard(early: Background | None) -> None:
+    """Shut down a kernel started for a run that ended in its transaction stage."""
+    kernel = _taken(early)
+    if kernel is not None:
+        kernel.shutdown()
 
 
 def _stage1(data: str, params: Params, work: Path) -> tuple[int, list[str], float]:

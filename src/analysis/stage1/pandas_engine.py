@@ -8,7 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from ..background import Background
 from ..config import Params
 from ..units import customer_codes
 from .clean import clean_transactions
@@ -37,12 +40,21 @@ class PandasEngine:
         clean, ledger = clean_transactions(tx, p.clean, warnings, today)
         del tx
         require_purchases(int((~clean["is_return"]).sum()), ledger, str(source))
-        codes = customer_codes(clean["customer_id"])  # and the purchase days: computed once
-        daily = purchase_days(clean, codes[0])
-        customers = customer_summary(clean, p.summary, codes=codes, daily=daily)
-        agg = compute(clean, customers, p, codes, daily)
-        if clean_path is not None:
-            anonymize(clean, p.read.privacy).to_parquet(clean_path, index=False)
+        writer = None
+        if clean_path is not None:  # written on the other core while the summaries run
+            rows = pa.Table.from_pandas(anonymize(clean, p.read.privacy), preserve_index=False)
+            writer = Background("clean rows", pq.write_table, rows, clean_path)
+            del rows
+        try:
+            codes = customer_codes(clean["customer_id"])  # and the purchase days: once
+            daily = purchase_days(clean, codes[0])
+            customers = customer_summary(clean, p.summary, codes=codes, daily=daily)
+            agg = compute(clean, customers, p, codes, daily)
+        finally:
+            if writer is not None:
+                writer.join()  # never left writing into a file the caller removes
+        if writer is not None:
+            writer.result()  # the write's own error, if any
         customers, agg = anonymize_stage1(customers, agg, p.read.privacy)
         return ledger, customers, agg
 
