@@ -116,3 +116,14 @@ def test_as_text_trims_and_blanks_as_python_would(values):
     got = parse.as_text(s, TOKENS).tolist()
     want = [None if v is None or v.strip().lower() in TOKENS else v.strip() for v in values]
     assert [None if g is None or g != g else g for g in got] == want
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(-2**40, 2**40), st.integers(-10**9, 10**9)),
+                max_size=80))
+def test_grouped_sum_is_pandas_groupby_sum(pairs):
+    key = np.array([k for k, _ in pairs], dtype="int64")
+    values = np.array([v for _, v in pairs], dtype="int64")
+    got_key, got = summary.grouped_sum(key, values)
+    want = pd.Series(values, dtype="int64").groupby(key, sort=True).sum()
+    assert got_key.tolist() == want.index.tolist() and got.tolist() == want.tolist()

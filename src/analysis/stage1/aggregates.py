@@ -34,7 +34,7 @@ from ..runfolder import AGGREGATES, read_frame, replacing
 from ..tiers import migration_split_date
 from ..units import (Window, cents, customer_codes, day_number,
                      default_calibration_end, monthly_rate, purchase_rows)
-from .summary import calibration_holdout, purchase_days
+from .summary import calibration_holdout, grouped_sum, purchase_days
 
 __all__ = ["AGGREGATES", "SAMPLE_ROWS", "ClvInputs", "Aggregates", "CustomerOrder", "split_dates",
            "clv_inputs_end", "historical_clv", "to_cent", "half_revenues", "monthly_series",
@@ -134,11 +134,10 @@ def historical_clv(clean: pd.DataFrame, params: ClvParams,
         value_cents = value_cents - cents(clean["cost"].to_numpy())
     t = np.clip(month[known][bought] - start[bought], 0, None).astype("int64")
     span = int(t.max()) + 1 if len(t) else 1
-    per = pd.Series(value_cents[known][bought]) \
-        .groupby(codes[known][bought] * span + t, sort=True).sum()  # one integer key: fast
-    code, t = np.divmod(per.index.to_numpy(), span)
+    key, per = grouped_sum(codes[known][bought] * span + t, value_cents[known][bought])
+    code, t = np.divmod(key, span)
     margin = 1.0 if "cost" in clean else params.margin
-    value = margin * (per.to_numpy() / 100) / (1 + d) ** t
+    value = margin * (per / 100) / (1 + d) ** t
     total = np.bincount(code, weights=value, minlength=len(ids))
     return pd.Series(to_cent(total), index=pd.Index(ids, dtype="str"), name="historical_clv")
 

@@ -29,10 +29,23 @@ from ..units import (TimeUnit, cents, customer_codes, day_number, day_numbers, p
                      to_dates)
 
 __all__ = ["SUMMARY_COLUMNS", "customer_summary", "customer_attributes", "purchase_days",
-           "btyd_columns", "calibration_holdout"]
+           "btyd_columns", "calibration_holdout", "grouped_sum"]
 
 SUMMARY_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
                    "recency", "T", "monetary_value", "revenue"]
+
+
+def grouped_sum(key: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``key`` values, sorted, and the sum of the integer ``values`` of each
+    (exact in any order): pandas' ``groupby(key, sort=True).sum()`` by sorting instead of
+    hashing, ~2x faster when millions of keys are distinct (a hash table that size misses
+    the cache on every row)."""
+    if len(key) == 0:
+        return np.zeros(0, dtype=key.dtype), np.zeros(0, dtype=values.dtype)
+    order = np.argsort(key)
+    k = key[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    return k[starts], np.add.reduceat(values[order], starts)
 
 
 def _daily(codes: np.ndarray, days: np.ndarray, amount_cents: np.ndarray) -> pd.DataFrame:
@@ -43,10 +56,8 @@ def _daily(codes: np.ndarray, days: np.ndarray, amount_cents: np.ndarray) -> pd.
                              "cents": np.zeros(0, "int64")})
     lo = int(days.min())
     span = int(days.max()) - lo + 1
-    sums = pd.Series(amount_cents).groupby(codes * span + (days - lo), sort=True).sum()
-    key = sums.index.to_numpy()
-    return pd.DataFrame({"code": key // span, "day": key % span + lo,
-                         "cents": sums.to_numpy()})
+    key, sums = grouped_sum(codes * span + (days - lo), np.asarray(amount_cents))
+    return pd.DataFrame({"code": key // span, "day": key % span + lo, "cents": sums})
 
 
 def purchase_days(clean: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
