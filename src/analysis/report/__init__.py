@@ -8,9 +8,9 @@
 
 Labels, sentences and the dictionary's texts are in :mod:`analysis.narrative`.
 """
-from .exports import summary_sheets, write_tables, write_xlsx
+from .exports import at_risk_list, summary_sheets, write_tables, write_xlsx
 from .html import figure_png, index_html, write_index
 from .sections import Section, build
 
-__all__ = ["summary_sheets", "write_tables", "write_xlsx", "figure_png", "index_html",
+__all__ = ["at_risk_list", "summary_sheets", "write_tables", "write_xlsx", "figure_png", "index_html",
            "write_index", "Section", "build"]

@@ -163,15 +163,17 @@ def localised_sheets(sheets: Mapping[str, pd.DataFrame], lang: str
 
 
 def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportParams,
-                 metrics: Mapping[str, Any]) -> dict[str, Path]:
+                 metrics: Mapping[str, Any], risk: pd.DataFrame | None = None
+                 ) -> dict[str, Path]:
     """customers.csv / .parquet / .xlsx (with summary and dictionary sheets),
-    data_dictionary.md and at_risk.csv."""
+    data_dictionary.md and at_risk.csv (``risk``: :func:`at_risk_list` of these customers,
+    when the caller made it already)."""
     run = Path(run_dir)
     lang = params.language
     table = export_customers(run, labelled(customers, lang))
+    risk = at_risk_list(table, metrics) if risk is None else risk
     with replacing(run / "at_risk.csv") as tmp:
-        at_risk_list(table, metrics).apply(spreadsheet_safe).to_csv(
-            tmp, index=False, date_format="%Y-%m-%d")
+        risk.apply(spreadsheet_safe).to_csv(tmp, index=False, date_format="%Y-%m-%d")
     dic = dictionary(list(table.columns), lang, metrics.get("currency", params.currency),
                      params.time_unit.name, (metrics.get("clv") or {}).get("model"))
     with replacing(run / "data_dictionary.md") as tmp:

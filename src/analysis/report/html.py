@@ -154,13 +154,15 @@ def index_html(sections: list[Section], metrics: Mapping[str, Any], pages: list[
 
 
 def write_index(run_dir: str | Path, params: ReportParams, pages: list[str],
-                customers: pd.DataFrame | None = None) -> Path:
+                customers: pd.DataFrame | None = None, risk: pd.DataFrame | None = None
+                ) -> Path:
     """Build ``report/index.html`` from the run folder's customers table (``customers``
-    when the caller holds it already), metrics, the stages' tables and the at-risk list."""
+    when the caller holds it already), metrics, the stages' tables and the at-risk list
+    (``risk``: :func:`at_risk_list` of these customers, when the caller made it)."""
     run = Path(run_dir)
     metrics = read_metrics(run)
     customers = read_frame(run / CUSTOMERS) if customers is None else customers
-    risk = at_risk_list(customers, metrics)
+    risk = at_risk_list(customers, metrics) if risk is None else risk
     html_text = index_html(build(customers, metrics, read_tables(run), params, risk), metrics,
                            pages, params)
     out = run / "report" / "index.html"
