@@ -187,19 +187,22 @@ def migration(halves: pd.DataFrame, params: TierParams, split: pd.Timestamp
     order, which breaks revenue ties as in :func:`abc_tiers` (from the transaction stage:
     ``aggregates.half_revenues``). Rows: A/B/C in the first half, or ``new`` (no purchase
     in it); columns: A/B/C in the second half, or ``lapsed`` (no purchase in it)."""
-    first, second = (halves.loc[halves[c].notna(), ["customer_id", c]]
-                     .rename(columns={c: "revenue"}).reset_index(drop=True)
-                     for c in ("first_half", "second_half"))
-    t1 = pd.Series(tiers_from_params(first, params).astype(str).to_numpy(),
-                   index=first["customer_id"])
-    t2 = pd.Series(tiers_from_params(second, params).astype(str).to_numpy(),
-                   index=second["customer_id"])
-    both = pd.concat([t1.rename("from"), t2.rename("to")], axis=1)
-    both["from"] = both["from"].fillna("new")
-    both["to"] = both["to"].fillna("lapsed")
     rows, cols = list(TIERS) + ["new"], list(TIERS) + ["lapsed"]
-    counts = pd.crosstab(both["from"], both["to"]).reindex(index=rows, columns=cols,
-                                                           fill_value=0)
+    # each customer's tier in each half as a position in rows / cols (one row per customer:
+    # no join on the ids is needed), the last position where they bought nothing in it
+    where = []
+    for c in ("first_half", "second_half"):
+        bought = halves[c].notna().to_numpy()
+        part = halves.loc[bought, ["customer_id", c]].rename(columns={c: "revenue"}) \
+            .reset_index(drop=True)
+        at = np.full(len(halves), len(TIERS))
+        at[bought] = pd.Index(list(TIERS)).get_indexer(
+            tiers_from_params(part, params).astype(str).to_numpy())
+        where.append(at)
+    seen = (where[0] < len(TIERS)) | (where[1] < len(TIERS))
+    counts = pd.DataFrame(np.bincount(where[0][seen] * len(cols) + where[1][seen],
+                                      minlength=len(rows) * len(cols))
+                          .reshape(len(rows), len(cols)), index=rows, columns=cols)
     counts.index.name, counts.columns.name = "first half", "second half"
     row_sum = counts.sum(axis=1)
     shares = counts.div(row_sum.where(row_sum > 0), axis=0)
