@@ -156,26 +156,27 @@ def lifecycle(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[st
 def recommend(labels: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     """Action key, label and rationale for each customer from ``abc_tier``,
     ``lifecycle_stage`` and ``rfm_segment``: the first playbook rule that matches wins."""
-    book = playbook_table()
-    n = len(labels)
-    action = np.full(n, None, dtype=object)
-    rule = np.full(n, -1)
-    cols = {"abc_tier": labels["abc_tier"].astype(str).to_numpy(),
-            "lifecycle_stage": labels["lifecycle_stage"].astype(str).to_numpy(),
-            "rfm_segment": labels["rfm_segment"].astype(str).to_numpy()}
-    for i, r in book.iterrows():
-        hit = action == None  # noqa: E711 - elementwise on an object array
-        for col in cols:
+    book = playbook_table().reset_index(drop=True)
+    rule = np.full(len(labels), -1)
+    # each label column as integer codes: a rule's test is a comparison of integers
+    cols = {}
+    for col in ("abc_tier", "lifecycle_stage", "rfm_segment"):
+        codes, values = pd.factorize(labels[col].astype(str).to_numpy())
+        cols[col] = (codes, {v: i for i, v in enumerate(values)})
+    for i, r in book.iterrows():  # the first rule that matches wins
+        hit = rule < 0
+        for col, (codes, index) in cols.items():
             if r[col] != "*":
-                hit &= cols[col] == r[col]
-        action[hit] = r["action"]
+                hit &= codes == index.get(r[col], -2)
         rule[hit] = i
     if (rule < 0).any():
         raise ValueError("playbook leaves customers without an action")
     rationale_col = "rationale_zh" if language == "zh" else "rationale_en"
+    actions = book["action"].to_numpy()
+    names = np.array([action_label(a, language) for a in actions], dtype=object)
     return pd.DataFrame({
-        "action": action,
-        "recommended_action": [action_label(a, language) for a in action],
+        "action": actions[rule],
+        "recommended_action": names[rule],
         "rationale": book[rationale_col].to_numpy()[rule],
         "playbook_rule": book["priority"].to_numpy()[rule],
     }, index=labels.index)
