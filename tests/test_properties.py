@@ -127,3 +127,19 @@ def test_grouped_sum_is_pandas_groupby_sum(pairs):
     got_key, got = summary.grouped_sum(key, values)
     want = pd.Series(values, dtype="int64").groupby(key, sort=True).sum()
     assert got_key.tolist() == want.index.tolist() and got.tolist() == want.tolist()
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(18_000, 18_400), st.integers(-1, 9)),
+                max_size=60), st.booleans())
+def test_orders_per_customer_is_drop_duplicates(rows, overflow):
+    """Distinct (order, day) per customer, folded into one integer or (where the fold could
+    overflow) by ``drop_duplicates``, counts what ``drop_duplicates`` counts."""
+    codes = np.array([r[0] for r in rows], dtype="int64")
+    days = np.array([r[1] for r in rows], dtype="int64")
+    orders = np.array([r[2] for r in rows], dtype="int64")
+    if overflow:  # an order code so large that the fold would overflow
+        orders[orders == 9] = 2 ** 60
+    frame = pd.DataFrame({"code": codes, "day": days, "order": orders}).drop_duplicates()
+    want = np.bincount(frame["code"].to_numpy(), minlength=8)
+    assert summary._orders(codes, days, orders, 8).tolist() == want.tolist()

@@ -97,6 +97,24 @@ def btyd_columns(first: np.ndarray, last: np.ndarray, repeats: np.ndarray,
             "T": (end_day - first) / unit, "monetary_value": monetary}
 
 
+def _orders(codes: np.ndarray, days: np.ndarray, orders: np.ndarray, n: int) -> np.ndarray:
+    """Distinct (order, day) of each of ``n`` customers from the purchase rows' customer
+    codes, day numbers and order codes (-1: no order id). The three are folded into one
+    integer and the distinct values found by sorting (~2x faster than ``drop_duplicates``
+    at 10 million rows); when the fold could overflow, ``drop_duplicates`` does it."""
+    if len(codes) == 0:
+        return np.zeros(n, dtype="int64")
+    day = days - days.min()
+    order = orders + 1  # 0: no order id
+    span_d, span_o = int(day.max()) + 1, int(order.max()) + 1
+    if n * span_d * span_o >= 2 ** 62:
+        keys = pd.DataFrame({"code": codes, "day": day, "order": order}).drop_duplicates()
+        return np.bincount(keys["code"].to_numpy(), minlength=n)
+    key = np.sort((codes * span_d + day) * span_o + order)
+    distinct = key[np.r_[True, key[1:] != key[:-1]]]
+    return np.bincount(distinct // (span_d * span_o), minlength=n)
+
+
 def customer_summary(clean: pd.DataFrame, params: SummaryParams,
                      end: pd.Timestamp | None = None, btyd_only: bool = False,
                      codes: tuple[np.ndarray, np.ndarray] | None = None,
@@ -123,9 +141,8 @@ def customer_summary(clean: pd.DataFrame, params: SummaryParams,
     if "order_id" in clean:
         # an order is an order id on one calendar day (a reused id on another day is another
         # order), so purchase days never exceed orders: frequency <= n_orders - 1
-        keys = pd.DataFrame({"code": codes[buy], "day": days[buy],
-                             "order": pd.factorize(clean["order_id"])[0][buy]})
-        n_orders = np.bincount(keys.drop_duplicates()["code"].to_numpy(), minlength=len(ids))
+        n_orders = _orders(codes[buy], days[buy], pd.factorize(clean["order_id"])[0][buy],
+                           len(ids))
     else:
         n_orders = np.bincount(codes[buy], minlength=len(ids))
     known = codes >= 0
