@@ -87,3 +87,18 @@ def test_raw_file_is_not_modified(tmp_path, cdnow_params):
     before = load.sha256(CDNOW)
     load.load_transactions(CDNOW, cdnow_params.read)
     assert load.sha256(CDNOW) == before
+
+
+def test_a_repeated_header_is_found_in_the_arrow_read_columns(tmp_path):
+    """The repeated-header check first searches the date column's bytes for the header's
+    text; where it occurs, each cell is compared: the header again is refused, a cell that
+    merely contains the text is data."""
+    params = config.typed({"columns": {"customer_id": "cid", "date": "day", "amount": "amt"}})
+    again = tmp_path / "again.csv"
+    again.write_text("cid,day,amt\n1,2020-01-02,3\n cid , day ,amt\n2,2020-01-03,4\n")
+    with pytest.raises(InputError, match="header line appears again"):
+        load.read_raw(again, params.read)
+    inside = tmp_path / "inside.csv"
+    inside.write_text("cid,day,amt\n1,2020-01-02,3\n2,day one,4\n")
+    raw = load.read_raw(inside, params.read)
+    assert getattr(raw["day"].dtype, "storage", None) == "pyarrow" and len(raw) == 2
