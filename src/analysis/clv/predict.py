@@ -21,6 +21,7 @@ from ..config import ClvParams
 from ..runfolder import horizon_column
 from ..tiers import abc_tiers
 from ..units import monthly_rate
+from .likelihood import pareto_pairs
 from .models import BetaGeo, ParetoNBD, unique_triples
 
 __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transactions",
@@ -48,8 +49,17 @@ def expected_purchases_fn(fitter, frequency, recency, T, pairs=None):
     if isinstance(fitter, ParetoNBD):  # P(alive), the costly factor, once for every t
         with np.errstate(all="ignore"):
             alive = fitter.conditional_probability_alive(x, tx, T, pairs)
-        return lambda t: np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(
-            t, x, tx, T, p_alive=alive), dtype="float64")
+        if pairs is None:
+            return lambda t: np.asarray(
+                fitter.conditional_expected_number_of_purchases_up_to_time(
+                    t, x, tx, T, p_alive=alive), dtype="float64")
+        # the other factor depends on (x, T) only: once per distinct pair, then gathered
+        # (the same values, multiplied by P(alive) as before: the same result to the bit)
+        ux, uT, inv = pairs[1]
+        ones = np.ones(len(ux))
+        return lambda t: np.asarray(
+            fitter.conditional_expected_number_of_purchases_up_to_time(
+                t, ux, ux, uT, p_alive=ones), dtype="float64")[inv] * alive
     if not isinstance(fitter, BetaGeo):
         def generic(t):
             with np.errstate(all="ignore"):
@@ -168,14 +178,17 @@ def predict(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
     months = params.clv_horizon_months
     u, codes = triples_of(customers, triples)
     f, r, T = u["frequency"].to_numpy(), u["recency"].to_numpy(), u["T"].to_numpy()
+    pairs = pareto_pairs(f, r, T) if isinstance(fitter, ParetoNBD) else None  # once
     with np.errstate(all="ignore"):
-        p_alive = np.asarray(fitter.conditional_probability_alive(f, r, T), dtype="float64")
-    expected = expected_purchases_fn(fitter, f, r, T)(months * MONTH[freq])
+        p_alive = fitter.conditional_probability_alive(f, r, T, pairs) if pairs is not None \
+            else fitter.conditional_probability_alive(f, r, T)
+    p_alive = np.asarray(p_alive, dtype="float64")
+    expected = expected_purchases_fn(fitter, f, r, T, pairs)(months * MONTH[freq])
     out = pd.DataFrame({"p_alive": p_alive[codes], "expected_purchases": expected[codes]},
                        index=customers.index)
     if ggf is not None:
         disc = discounted_by_horizon(fitter, f, r, T, horizons_of(params),
-                                     monthly_rate(params.discount_rate), freq)
+                                     monthly_rate(params.discount_rate), freq, pairs)
         value = margin_ratio(customers, params) * expected_spend(
             ggf, customers["frequency"], customers["monetary_value"])
         for h, col in horizon_columns(params).items():
