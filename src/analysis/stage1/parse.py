@@ -11,6 +11,8 @@ every engine (``stage1.rules``).
 from __future__ import annotations
 
 import datetime as _dt
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -233,6 +235,16 @@ def row_cost(amount_cents: np.ndarray, cost: np.ndarray | None, profit: np.ndarr
     return (amount_cents - np.rint(profit * 100)) / 100
 
 
+def _in_parallel(tasks: dict[str, Callable[[list[str]], Any]]
+                 ) -> dict[str, tuple[Any, list[str]]]:
+    """Each task called with a warnings list of its own, on two threads: (its result, its
+    warnings) by key. An exception of a task is raised here."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = {key: (pool.submit(fn, said), said)
+                for key, fn, said in ((k, f, []) for k, f in tasks.items())}
+        return {key: (job.result(), said) for key, (job, said) in jobs.items()}
+
+
 def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
            warnings: list[str] | None = None) -> pd.DataFrame:
     """Map the file's columns to canonical names and types; raise on values that do not parse.
@@ -242,10 +254,30 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
     out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
 
     missing_words = params.missing_tokens
-    out["customer_id"] = _customer_ids(raw[src["customer_id"]], warnings, src["customer_id"],
-                                       missing_words, not params.privacy.anonymize)
+    # every column parsed on two threads (Arrow's kernels let go of the GIL), each with its
+    # own warnings; below, the warnings join the run's and errors are raised column by
+    # column in the order they always were
+    number_cols = [c for c in ("amount", "quantity", "unit_price", "cost", "profit")
+                   if c in src]
+    text_cols = [(c, src[c]) for c in ("order_id", "product_code") if c in src] + \
+        [(d, d) for d in params.dimensions]
+    cells = {c: raw[col] for c, col in [*src.items(), *text_cols]}
+    parsed = _in_parallel({
+        "customer_id": lambda w: _customer_ids(cells["customer_id"], w, src["customer_id"],
+                                               missing_words, not params.privacy.anonymize),
+        "date": lambda w: _parse_dates(cells["date"], params, w, src["date"]),
+        **{c: (lambda w, c=c: _parse_number(cells[c], params, w, src[c])) for c in number_cols},
+        **{c: (lambda w, c=c: as_text(cells[c], missing_words).astype("str"))
+           for c, _ in text_cols}})
 
-    dates = _parse_dates(raw[src["date"]], params, warnings, src["date"])
+    def take(canon: str):
+        value, said = parsed[canon]
+        if warnings is not None:
+            warnings.extend(said)
+        return value
+
+    out["customer_id"] = take("customer_id")
+    dates = take("date")
     missing = dates.isna().to_numpy()
     if missing.any():
         original = raw[src["date"]]
@@ -258,14 +290,13 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
     out["date"] = dates
 
     numeric = {}
-    for canon in ("amount", "quantity", "unit_price", "cost", "profit"):
-        if canon in src:
-            values = _parse_number(raw[src[canon]], params, warnings, src[canon])
-            bad = (~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan)))
-            if bad.any():
-                row, line, n = _example(raw, bad, params)
-                raise number_error(n, canon, file, src[canon], row, line)
-            numeric[canon] = values
+    for canon in number_cols:
+        values = take(canon)
+        bad = (~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan)))
+        if bad.any():
+            row, line, n = _example(raw, bad, params)
+            raise number_error(n, canon, file, src[canon], row, line)
+        numeric[canon] = values
     money = {c: numeric[c].to_numpy(dtype="float64") for c in ("cost", "profit")
              if c in numeric}
     exact = (numeric["amount"] if "amount" in numeric else
@@ -282,11 +313,8 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
             out[canon] = numeric[canon]
     if money:
         out["cost"] = row_cost(amount_cents, money.get("cost"), money.get("profit"))
-    for canon in ("order_id", "product_code"):
-        if canon in src:
-            out[canon] = as_text(raw[src[canon]], missing_words).astype("str")
-    for dim in params.dimensions:
-        out[dim] = as_text(raw[dim], missing_words).astype("str")
+    for canon, _ in text_cols:
+        out[canon] = take(canon)
     try:
         TRANSACTIONS_SCHEMA.validate(out, lazy=True, inplace=True)  # no copy of the frame
     except pa_schema.errors.SchemaErrors as exc:
