@@ -24,16 +24,30 @@ __all__ = ["csv_bytes"]
 #: characters that make Python's csv writer (QUOTE_MINIMAL, pandas' line terminator) put a
 #: field in quotes: the separator, the quote and those of the line terminator
 _QUOTE_IF = "[,\"" + "".join(f"\\x{ord(c):02x}" for c in os.linesep) + "]"
+_QUOTE_CHARS = [",", '"', *os.linesep]
 
 
 def _text(values: pa.Array) -> pa.Array:
     """A string array as the csv module writes it: quoted, with doubled quotes, where it
     holds the separator, a quote or a character of the line terminator; missing cells
     empty."""
+    if not any(_has_bytes(values, c.encode()) for c in _QUOTE_CHARS):  # the usual case
+        return pc.fill_null(values, "")
     quoted = pc.binary_join_element_wise(
         '"', pc.replace_substring(values, '"', '""'), '"', "")
     return pc.fill_null(pc.if_else(pc.match_substring_regex(values, _QUOTE_IF),
                                    quoted, values), "")
+
+
+def _has_bytes(values: pa.Array, needle: bytes) -> bool:
+    """Whether ``needle`` occurs in the character data of a string array (one byte search
+    of its buffer instead of a test per cell; True may also come from bytes outside the
+    array's slice, which only sends it down the careful path)."""
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        data = chunk.buffers()[2]
+        if data is not None and needle in memoryview(data).tobytes():
+            return True
+    return False
 
 
 def _floats(values: np.ndarray) -> pa.Array:
@@ -48,14 +62,21 @@ def _floats(values: np.ndarray) -> pa.Array:
     text = pc.cast(pa.array(values), pa.string())
     size = np.abs(values)
     with np.errstate(invalid="ignore"):
-        arrow = (size >= 1e-4) & (size < 1e15) \
-            & ~np.asarray(pc.match_substring(text, "e"), dtype=bool)
-    whole = arrow & ~np.asarray(pc.match_substring(text, "."), dtype=bool)
-    text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+        arrow = (size >= 1e-4) & (size < 1e15)
+        if _has_bytes(text, b"e"):  # an exponent somewhere: those cells go to repr
+            arrow &= ~np.asarray(pc.match_substring(text, "e"), dtype=bool)
+        # without an exponent, Arrow writes a whole number without a point
+        whole = arrow & (values == np.trunc(values))
+    if whole.any():
+        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
     rest = ~arrow
     if rest.any():
-        cells = np.array([repr(v) for v in values[rest].tolist()], dtype=object)
-        cells[np.isnan(values[rest])] = ""
+        part = values[rest]
+        cells = np.full(len(part), "", dtype=object)  # missing: empty
+        zero = part == 0  # the commonest: no repr needed
+        cells[zero] = np.where(np.signbit(part[zero]), "-0.0", "0.0")
+        other = ~zero & ~np.isnan(part)
+        cells[other] = [repr(v) for v in part[other].tolist()]
         text = pc.replace_with_mask(text, pa.array(rest), pa.array(cells, type=pa.string()))
     return text
 
