@@ -328,8 +328,15 @@ def test_refused_data_shuts_the_early_kernel_down(tmp_path, monkeypatch):
     assert not _kernels()
 
 
-def test_a_small_input_starts_no_kernel_during_the_stage(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_no_kernel_is_started_during_a_small_or_query_engine_stage(tmp_path, monkeypatch,
+                                                                    engine):
+    """A small input's stage ends before a kernel would be up; with DuckDB (or Spark) the
+    stage is the run's memory peak, so whatever the size no kernel is started then."""
     data, params = _tiny(tmp_path)
+    params.write_text(params.read_text() + f"engine: {engine}\n")
+    if engine != "pandas":
+        monkeypatch.setattr(runner, "EARLY_KERNEL_BYTES", 0)
     monkeypatch.setattr(kernel.NotebookBatch, "run",
                         lambda self: ("ok", None, None) if not self.kernel.km.has_kernel
                         else ("failed", "a kernel was started early", None))

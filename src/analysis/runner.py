@@ -56,9 +56,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
 
-#: an input of this size or more starts the notebooks' kernel while its transaction stage
-#: runs; a smaller one is through the stage before a kernel would be up, and should it be
-#: refused, it would wait for a kernel it never uses
+#: with the pandas engine, an input of this size or more starts the notebooks' kernel while
+#: its transaction stage runs; a smaller one is through the stage before a kernel would be
+#: up, and should it be refused, it would wait for a kernel it never uses. (With DuckDB or
+#: Spark the stage is the run's memory peak, the engine's limit plus the frames: a kernel
+#: started then would add to it.)
 EARLY_KERNEL_BYTES = 32 << 20
 
 PACKAGES = ["pandas", "numpy", "scipy", "scikit-learn", "lifetimes", "seaborn", "matplotlib",
@@ -239,7 +241,8 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
     t0 = time.perf_counter()
     digest = Background("sha256", sha256, data)
     early = Background("kernel", _warm_kernel, paths[0].parent, {**os.environ, **salt}) \
-        if (manifest["input"]["bytes"] or 0) >= EARLY_KERNEL_BYTES else None
+        if params.engine.engine == "pandas" and \
+        (manifest["input"]["bytes"] or 0) >= EARLY_KERNEL_BYTES else None
     try:
         rows, warnings, seconds = _stage1(data, params, work)
     except BaseException:
