@@ -243,26 +243,26 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
     early = Background("kernel", _warm_kernel, paths[0].parent, {**os.environ, **salt}) \
         if params.engine.engine == "pandas" and \
         (manifest["input"]["bytes"] or 0) >= EARLY_KERNEL_BYTES else None
-    try:
+    try:  # until the notebooks' batch holds it, a failure shuts the early kernel down
         rows, warnings, seconds = _stage1(data, params, work)
+        manifest["input"].update(rows=rows, sha256=digest.result())
+        manifest["warnings"] = warnings
+        manifest["timings"]["transaction_stage_seconds"] = round(seconds, 2)
+        manifest["timings"]["input_check_seconds"] = round(time.perf_counter() - t0, 2)
+        echo(f"  {'load, clean, summarise':<22} {'ok':<6} {seconds:6.1f} s")
+        write_json(work / "manifest.json", manifest)
+        # papermill and the Jupyter client take seconds to import: only a run whose data
+        # passed the check above needs them
+        from .kernel import NotebookBatch
+        batch = NotebookBatch(paths, work, manifest, echo,
+                              {"data_path": str(data), "params_path": str(params_file),
+                               "overrides": {}, "run_dir": str(work)}, kernel=_taken(early))
     except BaseException:
         _discard(early)
         raise
-    manifest["input"].update(rows=rows, sha256=digest.result())
-    manifest["warnings"] = warnings
-    manifest["timings"]["transaction_stage_seconds"] = round(seconds, 2)
-    manifest["timings"]["input_check_seconds"] = round(time.perf_counter() - t0, 2)
-    echo(f"  {'load, clean, summarise':<22} {'ok':<6} {seconds:6.1f} s")
-    write_json(work / "manifest.json", manifest)
 
     saved_salt = os.environ.get(SALT_ENV)
     os.environ.update(salt)  # for a kernel the first notebook starts
-    # papermill and the Jupyter client take seconds to import: only a run whose data passed
-    # the check above needs them
-    from .kernel import NotebookBatch
-    batch = NotebookBatch(paths, work, manifest, echo,
-                          {"data_path": str(data), "params_path": str(params_file),
-                           "overrides": {}, "run_dir": str(work)}, kernel=_taken(early))
     try:
         status, error, failed_nb = batch.run()
     finally:
