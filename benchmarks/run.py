@@ -580,8 +580,9 @@ def main(argv: list[str] | None = None) -> int:
         command = "python benchmarks/run.py --full" + (
             " --skip " + " ".join(a.skip) if a.skip else "") + (" --huge" if a.huge else "")
         text = results_markdown(res, command, seconds)
-        if a.skip:  # say which figures are older than this run
-            text = text.replace("\n\nLogs:", f"\n\nSections {', '.join(a.skip)} were not rerun: "
+        older = list(a.skip) + (["huge"] if "huge" in res and not a.huge else [])
+        if older:  # say which figures are older than this run
+            text = text.replace("\n\nLogs:", f"\n\nSections {', '.join(older)} were not rerun: "
                                 "their figures are those of the last run that measured "
                                 "them.\n\nLogs:", 1)
         a.results.write_text(text + "\n", encoding="utf-8")
