@@ -259,16 +259,19 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
     # column in the order they always were
     number_cols = [c for c in ("amount", "quantity", "unit_price", "cost", "profit")
                    if c in src]
-    text_cols = [(c, src[c]) for c in ("order_id", "product_code") if c in src] + \
-        [(d, d) for d in params.dimensions]
-    cells = {c: raw[col] for c, col in [*src.items(), *text_cols]}
+    # (output column, task key, file column); a dimension's key cannot clash with a
+    # canonical name, whatever the file calls its columns
+    text_cols = [(c, c, src[c]) for c in ("order_id", "product_code") if c in src] + \
+        [(d, f"dimension {d}", d) for d in params.dimensions]
+    cells = {**{c: raw[col] for c, col in src.items()},
+             **{key: raw[col] for _, key, col in text_cols}}
     parsed = _in_parallel({
         "customer_id": lambda w: _customer_ids(cells["customer_id"], w, src["customer_id"],
                                                missing_words, not params.privacy.anonymize),
         "date": lambda w: _parse_dates(cells["date"], params, w, src["date"]),
         **{c: (lambda w, c=c: _parse_number(cells[c], params, w, src[c])) for c in number_cols},
-        **{c: (lambda w, c=c: as_text(cells[c], missing_words).astype("str"))
-           for c, _ in text_cols}})
+        **{key: (lambda w, key=key: as_text(cells[key], missing_words).astype("str"))
+           for _, key, _ in text_cols}})
 
     def take(canon: str):
         value, said = parsed[canon]
@@ -313,8 +316,8 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
             out[canon] = numeric[canon]
     if money:
         out["cost"] = row_cost(amount_cents, money.get("cost"), money.get("profit"))
-    for canon, _ in text_cols:
-        out[canon] = take(canon)
+    for name, key, _ in text_cols:
+        out[name] = take(key)
     try:
         TRANSACTIONS_SCHEMA.validate(out, lazy=True, inplace=True)  # no copy of the frame
     except pa_schema.errors.SchemaErrors as exc:
