@@ -12,14 +12,14 @@ pandas, so the bytes never depend on which path ran.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["csv_bytes"]
+__all__ = ["csv_bytes", "text_data", "has_bytes"]
 
 #: characters that make Python's csv writer (QUOTE_MINIMAL, pandas' line terminator) put a
 #: field in quotes: the separator, the quote and those of the line terminator
@@ -31,7 +31,7 @@ def _text(values: pa.Array) -> pa.Array:
     """A string array as the csv module writes it: quoted, with doubled quotes, where it
     holds the separator, a quote or a character of the line terminator; missing cells
     empty."""
-    if not any(_has_bytes(values, c.encode()) for c in _QUOTE_CHARS):  # the usual case
+    if not any(has_bytes(values, c.encode()) for c in _QUOTE_CHARS):  # the usual case
         return pc.fill_null(values, "")
     quoted = pc.binary_join_element_wise(
         '"', pc.replace_substring(values, '"', '""'), '"', "")
@@ -39,15 +39,20 @@ def _text(values: pa.Array) -> pa.Array:
                                    quoted, values), "")
 
 
-def _has_bytes(values: pa.Array, needle: bytes) -> bool:
-    """Whether ``needle`` occurs in the character data of a string array (one byte search
-    of its buffer instead of a test per cell; True may also come from bytes outside the
-    array's slice, which only sends it down the careful path)."""
+def text_data(values: pa.Array | pa.ChunkedArray) -> Iterator[np.ndarray]:
+    """The character data of a string array, chunk by chunk, as bytes (no copy): for checks
+    that one pass over the bytes answers for every cell. A chunk's buffer may hold bytes
+    outside the array's slice, so a check must only ever send it down a careful path."""
     for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
         data = chunk.buffers()[2]
-        if data is not None and needle in memoryview(data).tobytes():
-            return True
-    return False
+        if data is not None:
+            yield np.frombuffer(data, dtype=np.uint8)
+
+
+def has_bytes(values: pa.Array | pa.ChunkedArray, needle: bytes) -> bool:
+    """Whether ``needle`` occurs in the character data of a string array (one byte search
+    instead of a test per cell; True may also come from bytes outside its slice)."""
+    return any(needle in data.tobytes() for data in text_data(values))
 
 
 def _floats(values: np.ndarray) -> pa.Array:
@@ -63,7 +68,7 @@ def _floats(values: np.ndarray) -> pa.Array:
     size = np.abs(values)
     with np.errstate(invalid="ignore"):
         arrow = (size >= 1e-4) & (size < 1e15)
-        if _has_bytes(text, b"e"):  # an exponent somewhere: those cells go to repr
+        if has_bytes(text, b"e"):  # an exponent somewhere: those cells go to repr
             arrow &= ~np.asarray(pc.match_substring(text, "e"), dtype=bool)
         # without an exponent, Arrow writes a whole number without a point
         whole = arrow & (values == np.trunc(values))

@@ -27,6 +27,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from ..config import ReadParams
+from ..csv_text import has_bytes
 from ..errors import InputError
 from .parse import line_of, coerce
 
@@ -220,13 +221,7 @@ def _nowhere(column: pd.Series, text: str) -> bool:
     each cell). False when it may be, or when the column is not Arrow-backed."""
     if getattr(column.dtype, "storage", None) != "pyarrow":
         return False
-    arr = pa.array(column.array)
-    needle = text.encode("utf-8")
-    for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
-        data = chunk.buffers()[2]
-        if data is not None and needle in memoryview(data).tobytes():
-            return False
-    return True
+    return not has_bytes(pa.array(column.array), text.encode("utf-8"))
 
 
 def _check_repeated_header(df: pd.DataFrame, params: ReadParams, file: str) -> None:

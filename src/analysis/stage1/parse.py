@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import ReadParams, missing_tokens
+from ..csv_text import text_data
 from ..errors import InputError
 from .privacy import redact_row
 from .rules import (CURRENCY_SYMBOLS, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS, amount_error,
@@ -67,15 +68,8 @@ def _plain_ascii(arr) -> bool:
     """Whether every byte of the text is ASCII other than the separators \\x1c-\\x1f: there
     pyarrow's ASCII trimming and lower-casing give exactly what its UTF-8 ones give (which
     also trim those four separators, as Python's ``str.strip`` does)."""
-    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
-    for chunk in chunks:
-        data = chunk.buffers()[2]
-        if data is None:
-            continue
-        b = np.frombuffer(data, dtype=np.uint8)
-        if b.max(initial=0) >= 0x80 or np.count_nonzero((b - np.uint8(0x1c)) < 4):
-            return False
-    return True
+    return not any(b.max(initial=0) >= 0x80 or np.count_nonzero((b - np.uint8(0x1c)) < 4)
+                   for b in text_data(arr))
 
 
 def as_text(s: pd.Series, missing: list[str] | None = None) -> pd.Series:
