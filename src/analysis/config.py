@@ -34,7 +34,7 @@ from .errors import ParamError
 from .groups import (CleanParams, ClvParams, EngineParams, Privacy, ReadParams, ReportParams,
                      SegmentParams, SummaryParams, TierParams, cancel_regex, missing_tokens)
 from .playbook import check_playbook_covers, segment_table
-from .schema import FIELD_BY_NAME, FIELDS, check_columns, coerce
+from .schema import FIELD_BY_NAME, FIELDS, check_columns, coerce, shown
 from .units import TimeUnit
 
 __all__ = ["SALT_ENV", "public", "defaults", "validate", "read_yaml", "parse_override",
@@ -82,9 +82,9 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
         value = coerce(field, value, source)
         if value is not None and field.check is not None:
             msg = field.check(value)
-            if msg:
-                raise ParamError(f"parameter {key!r} {msg}, got {value!r}", file=source,
-                                 column=key)
+            if msg:  # a mapping's check names the entry; its value is not echoed
+                got = "" if field.kind == "mapping" else f", got {shown(value)}"
+                raise ParamError(f"parameter {key!r} {msg}{got}", file=source, column=key)
         out[key] = value
     check_columns(out["columns"], source)
     cols = out["columns"]
@@ -103,6 +103,11 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
         if out[a] is not None and out[b] is not None and out[a] >= out[b]:
             raise ParamError(f"{a} ({out[a]}) must be smaller than {b} ({out[b]})",
                              file=source, column=a)
+    if cols["customer_id"] in out["dimensions"]:
+        raise ParamError(f"dimensions lists the customer id column {cols['customer_id']!r}: "
+                         f"an id is not an attribute of the customer, and it would carry the "
+                         f"raw id into every table even with anonymize on", file=source,
+                         column="dimensions", hint="Remove it from dimensions")
     if out["anonymize"]:
         if not out["anonymize_salt"]:
             out["anonymize_salt"] = os.environ.get(SALT_ENV) or None
@@ -159,6 +164,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ParamError(f"parameter file is not valid safe YAML{where}: {detail}",
                          file=str(p), hint="Only plain YAML values are accepted; tags such "
                          "as !!python/object are refused") from None
+    problem = _too_big(data)
+    if problem:
+        raise ParamError(f"parameter file {problem}", file=str(p),
+                         hint="A parameter file needs no more; YAML aliases (*name) that "
+                         "repeat large parts multiply its size")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -167,16 +177,54 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: what a parameter file may expand to once its aliases are followed: values and nesting
+MAX_PARAM_VALUES, MAX_PARAM_DEPTH = 100_000, 32
+
+
+def _too_big(data: Any) -> str | None:
+    """Why ``data`` (as YAML gave it) is too large to be a parameter file, or None.
+
+    YAML aliases share one object, so a 571-byte file can stand for 10**9 values, which
+    every later step (JSON for the manifest, the digest of the parameters) would expand.
+    The walk counts values as those steps see them and stops at the limit."""
+    budget = [MAX_PARAM_VALUES]
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        budget[0] -= 1
+        if budget[0] < 0:
+            return f"expands to more than {MAX_PARAM_VALUES:,} values"
+        if depth > MAX_PARAM_DEPTH:
+            return f"is nested more than {MAX_PARAM_DEPTH} levels deep"
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for kv in item.items() for v in kv)
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1) for v in item)
+    return None
+
+
+#: parameters whose -p value is taken as written, not read as YAML (0123 stays '0123')
+_AS_WRITTEN = ("anonymize_salt",)
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse one ``-p key=value`` (value read as a YAML scalar/list; dotted keys nest)."""
     if "=" not in text:
         raise ParamError(f"override {text!r} must look like key=value", file="-p")
     key, _, raw = text.partition("=")
     key = key.strip()
+    if key in _AS_WRITTEN:
+        return key, raw if raw else None
+    if len(raw) > MAX_PARAMS_BYTES:
+        raise ParamError(f"override {key!r} is longer than {MAX_PARAMS_BYTES // 1024} KiB",
+                         file="-p", column=key)
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    problem = _too_big(value)
+    if problem:
+        raise ParamError(f"override {key!r} {problem}", file="-p", column=key)
     return key, value
 
 

@@ -9,23 +9,38 @@ it never shows a traceback from inside pandas. A run that stops for any other re
 from __future__ import annotations
 
 import re
+import signal
 from typing import Any, Mapping
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
-           "InputError", "ParamError", "Terminated", "TERMINATED", "INTERRUPTED",
-           "SIGNAL_EXIT", "on_sigterm", "error_line", "fail_line"]
+           "EXIT_HANGUP", "InputError", "ParamError", "Terminated", "TERMINATED", "HANGUP",
+           "INTERRUPTED", "SIGNAL_EXIT", "STOP_SIGNALS", "on_sigterm", "catch_stop_signals",
+           "restore_signals", "error_line", "fail_line"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as a shell reports it
 EXIT_TERMINATED = 143   # SIGTERM
+EXIT_HANGUP = 129       # SIGHUP
+
+
+#: how much of one cell (or of the problem text) an error line shows
+CELL_CHARS, PROBLEM_CHARS = 200, 2000
+
+
+def _cut(text: str, limit: int = CELL_CHARS) -> str:
+    """A cell's text as an error line shows it: at most ``limit`` characters, and how long
+    it was when cut (a 50 MB cell must not become a 50 MB line)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def _fmt_row(row: Mapping[str, Any] | None) -> str:
     if not row:
         return ""
-    parts = [f"{k}={v!r}" for k, v in row.items()]
+    parts = [f"{k}={_cut(repr(v))}" for k, v in row.items()]
     return "{" + ", ".join(parts) + "}"
 
 
@@ -63,7 +78,8 @@ class InputError(Exception):
             where.append(f"column {self.column!r}")
         if self.line is not None:
             where.append(f"line {self.line}")
-        text = self.problem.rstrip(".") + "."
+        text = _cut(self.problem.rstrip("."), PROBLEM_CHARS)
+        text += "" if text.endswith(("?", "!")) else "."
         if where:
             text = f"{text} ({', '.join(where)})"
         if self.row:
@@ -80,16 +96,40 @@ class ParamError(InputError):
 # -- a run that stops: why, in one line, and its exit code ---------------------------------
 
 class Terminated(BaseException):
-    """SIGTERM arrived: stop, mark the run failed, keep earlier runs as they are."""
+    """SIGTERM (or SIGHUP: the terminal closed) arrived: stop, mark the run failed, keep
+    earlier runs as they are."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def reason(self) -> str:
+        return HANGUP if self.signum == signal.SIGHUP else TERMINATED
 
 
 #: the reasons a stopped run gives, and its exit code
-TERMINATED, INTERRUPTED = "terminated by SIGTERM", "interrupted (SIGINT)"
-SIGNAL_EXIT = {TERMINATED: EXIT_TERMINATED, INTERRUPTED: EXIT_INTERRUPTED}
+TERMINATED, HANGUP, INTERRUPTED = ("terminated by SIGTERM", "terminated by SIGHUP (the "
+                                   "terminal closed)", "interrupted (SIGINT)")
+SIGNAL_EXIT = {TERMINATED: EXIT_TERMINATED, HANGUP: EXIT_HANGUP, INTERRUPTED: EXIT_INTERRUPTED}
+
+#: the signals that stop a run the way SIGTERM does
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def on_sigterm(signum, frame):
-    raise Terminated()
+    raise Terminated(signum)
+
+
+def catch_stop_signals(handler=on_sigterm) -> dict[int, Any]:
+    """Install ``handler`` for SIGTERM and SIGHUP; returns the handlers they had (for
+    :func:`restore_signals`)."""
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+
+
+def restore_signals(previous: Mapping[int, Any] | None) -> None:
+    for sig, handler in (previous or {}).items():
+        signal.signal(sig, handler)
 
 
 def error_line(exc: BaseException) -> str:
@@ -105,7 +145,7 @@ def fail_line(exc: BaseException) -> tuple[str, int]:
     """(one line for the manifest and the console, exit code) for a failure of the runner
     itself (not of a notebook): signals, a full disk, anything unexpected."""
     if isinstance(exc, Terminated):
-        return TERMINATED, EXIT_TERMINATED
+        return exc.reason, SIGNAL_EXIT[exc.reason]
     if isinstance(exc, KeyboardInterrupt):
         return INTERRUPTED, EXIT_INTERRUPTED
     if isinstance(exc, OSError):

@@ -7,17 +7,83 @@ runs started in the same second never share a folder.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import platform
 import re
 import secrets
+import shutil
+import time
 from pathlib import Path
 
 from .errors import InputError
 from .runfolder import write_json
 
-__all__ = ["LATEST", "final_of", "slug", "writable_dir", "sweep_stale", "point_latest",
-           "reserve", "reserve_out", "settle_notebook", "sweep_temporaries"]
+__all__ = ["LATEST", "LOCK", "RunLock", "boot_identity", "run_is_live", "final_of", "slug",
+           "writable_dir", "sweep_stale", "point_latest", "reserve", "reserve_out",
+           "PublishError", "publish", "settle_notebook", "sweep_temporaries",
+           "EXPORT_MARKER", "check_export_target", "mark_export"]
+
+#: the file in a ``.partial`` work folder that its run holds an advisory lock on for its
+#: whole life: the kernel drops the lock when the process ends, however it ends, and the
+#: lock is seen from every PID namespace (container) that shares the folder
+LOCK = ".run.lock"
+#: a ``.partial`` folder with no lock file (a run of an older version, or one that has only
+#: just created it) is taken for dead only when it is older than this
+UNLOCKED_GRACE_SECONDS = 300
+
+
+def boot_identity() -> dict[str, str | None]:
+    """Host name and boot id: a pid means something only on the host and boot it came from."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = None
+    return {"host": platform.node() or None, "boot_id": boot}
+
+
+class RunLock:
+    """The advisory lock (``flock``) a run holds on ``<work>/.run.lock`` while it runs."""
+
+    def __init__(self, work: Path):
+        self.path = work / LOCK
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise
+
+    def release(self, folder: Path | None = None) -> None:
+        """Drop the lock; remove the lock file from ``folder`` (where the work folder went)."""
+        if self.fd is None:
+            return
+        if folder is not None:
+            try:
+                (folder / LOCK).unlink()
+            except OSError:
+                pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def _held(work: Path) -> bool | None:
+    """Whether a live run holds ``work``'s lock; None when the folder has no lock file."""
+    try:
+        fd = os.open(work / LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return True  # cannot tell: never take a folder that may be live
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock this probe took
+    return False
+
 
 def _pid_alive(pid: int) -> bool:
     try:
@@ -29,28 +95,63 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _read_manifest(work: Path) -> dict | None:
+    try:
+        manifest = json.loads((work / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def run_is_live(work: Path) -> bool:
+    """Whether the run that owns the ``.partial`` folder ``work`` may still be running.
+
+    By its lock: held means live, free means its process ended. A folder without a lock
+    file is judged by its recorded pid only on the same host and boot, else by its age."""
+    held = _held(work)
+    if held is not None:
+        return held
+    manifest = _read_manifest(work) or {}
+    pid = manifest.get("pid")
+    if pid and manifest.get("boot_id") and manifest.get("boot_id") == boot_identity()["boot_id"]:
+        try:
+            return _pid_alive(int(pid))
+        except (TypeError, ValueError):
+            pass
+    try:
+        age = time.time() - work.stat().st_mtime
+    except OSError:
+        return False
+    return age < UNLOCKED_GRACE_SECONDS
+
+
 def sweep_stale(outputs: Path) -> list[Path]:
     """Mark failed the ``.partial`` folders of runs whose process is gone (killed, power cut).
 
-    Their manifest says "running" with the pid of a process that no longer exists; they
-    become ``<name>`` with status "failed", so nothing half-written passes for a result."""
+    A run holds a lock in its folder while it runs (:class:`RunLock`); a folder whose lock is
+    free becomes ``<name>`` with status "failed", so nothing half-written passes for a
+    result. A manifest that cannot be read is replaced by one that says so; a folder that
+    cannot be marked or moved (read-only, its final name taken) is left as it is."""
     swept = []
     for work in sorted(outputs.glob(".*.partial")):
-        manifest_path = work / "manifest.json"
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        if not work.is_dir() or run_is_live(work):
             continue
-        pid = manifest.get("pid")
-        if manifest.get("status") != "running" or (pid and _pid_alive(int(pid))):
-            continue
-        manifest["status"] = "failed"
-        manifest["error"] = "interrupted: the run's process ended before it finished"
-        write_json(manifest_path, manifest)
+        manifest = _read_manifest(work)
+        if manifest is None:
+            manifest = {"status": "failed", "error": "interrupted: the run's process ended "
+                        "before it finished, and its manifest.json could not be read"}
+        elif manifest.get("status") in (None, "running"):
+            manifest["status"] = "failed"
+            manifest["error"] = "interrupted: the run's process ended before it finished"
         final = final_of(work)
-        if not final.exists():
-            os.replace(work, final)
-            swept.append(final)
+        try:
+            write_json(work / "manifest.json", manifest)
+            if not final.exists() and not final.is_symlink():
+                os.replace(work, final)
+                (final / LOCK).unlink(missing_ok=True)
+                swept.append(final)
+        except OSError:
+            continue
     return swept
 
 
@@ -126,18 +227,62 @@ def reserve(outputs: Path, dataset: str, stamp: str) -> tuple[Path, Path]:
 
 def reserve_out(final: Path) -> Path:
     """The work folder for ``--out DIR``, reserved atomically (another run may want DIR)."""
-    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+    work = final.parent / f".{final.name}.partial"
+    if final.exists() and (not final.is_dir() or any(final.iterdir())) and \
+            not work.is_dir():
         raise InputError("the output directory already exists and is not empty; a run "
                          "never overwrites another", file=str(final),
                          hint="Choose a new --out, or remove the old folder yourself")
-    work = final.parent / f".{final.name}.partial"
     try:
         work.mkdir()
     except FileExistsError:
-        raise InputError("another run is writing this output directory now (its .partial "
-                         "folder exists)", file=str(final),
-                         hint="Choose another --out, or wait for that run to end") from None
+        if run_is_live(work):
+            raise InputError("another run is writing this output directory now (its "
+                             ".partial folder exists)", file=str(final),
+                             hint="Choose another --out, or wait for that run to end"
+                             ) from None
+        raise InputError(f"a run that ended left its work folder {work.name} here, which "
+                         f"could not be moved to this name", file=str(final),
+                         hint="Look at it, then remove it yourself, or choose another --out"
+                         ) from None
     return work
+
+
+class PublishError(OSError):
+    """The finished run could not be given its final name (the reason in one line)."""
+
+
+def publish(work: Path, final: Path) -> Path:
+    """Give the finished work folder its final name and return it.
+
+    A rename where it can; where ``final`` is a mount point or an existing empty folder
+    (a container's volume), the results are moved inside it instead, entry by entry; where
+    it gained files of someone else's meanwhile, nothing of theirs is replaced: the run
+    stays in its work folder and :class:`PublishError` says why."""
+    try:
+        os.replace(work, final)
+        return final
+    except FileNotFoundError:
+        if not work.exists():
+            raise PublishError(f"the run folder {work} disappeared before the run ended"
+                               ) from None
+        raise
+    except OSError as exc:
+        if not final.is_dir() or final.is_symlink():
+            raise
+        taken = sorted(p.name for p in final.iterdir()) if final.exists() else []
+        clash = [n for n in taken if (work / n).exists()]
+        if clash:
+            raise PublishError(f"{final} gained files during the run ({', '.join(clash[:3])}"
+                               f"); the results stay in {work.name}") from exc
+        # a mount point is another file system: entries are copied across where a rename
+        # cannot go (shutil.move), the manifest last, so the folder is whole once it is there
+        for entry in sorted(work.iterdir()):
+            if entry.name not in ("manifest.json", LOCK):
+                shutil.move(str(entry), str(final / entry.name))
+        shutil.move(str(work / "manifest.json"), str(final / "manifest.json"))
+        shutil.rmtree(work, ignore_errors=True)  # its lock file (held until the run ends)
+        return final
 
 
 def settle_notebook(tmp: Path, out: Path) -> None:
@@ -162,3 +307,57 @@ def sweep_temporaries(work: Path) -> None:
             tmp.unlink()
         except OSError:
             pass
+
+
+#: beside an export target the run wrote (a file ``x.parquet``: ``.x.parquet.analysis``;
+#: a directory: inside it), the marker that lets a later run replace it
+EXPORT_MARKER = ".analysis-export"
+
+
+def _marker(target: Path) -> Path:
+    if target.is_dir():
+        return target / EXPORT_MARKER
+    return target.with_name(f".{target.name}{EXPORT_MARKER}")
+
+
+def check_export_target(target: Path, data: str | Path, run_dir: Path) -> Path:
+    """``target`` resolved, when a run may write an export there (``clean_transactions``
+    set to a path); else :class:`InputError`, before anything is written.
+
+    Never the input (nor a directory that holds it, nor a file inside an input directory),
+    never inside another run's folder (one with a ``manifest.json`` or a ``.partial`` name,
+    also reached through ``latest``); a target that exists is replaced only when a run
+    made it (its marker is there), so a file of the user's is never overwritten."""
+    where = Path(target).expanduser().resolve()
+    hint = "Set clean_transactions to 'run' (the run folder) or to a new path of your own"
+    source = Path(data).resolve()
+
+    def refuse(problem: str) -> InputError:
+        return InputError(problem, file=str(target), column="clean_transactions", hint=hint)
+
+    if where == source or source.is_relative_to(where) or (
+            source.is_dir() and where.is_relative_to(source)):
+        raise refuse("clean_transactions points at the input data (or a folder that holds "
+                     "it); the raw data is only ever read")
+    own = Path(run_dir).resolve()
+    for folder in where.parents:  # ``latest/x`` resolves into the run folder it names
+        if folder != own and ((folder / "manifest.json").is_file() or
+                              folder.name.endswith(".partial")):
+            raise refuse("clean_transactions points into another run's folder (through "
+                         "'latest', or by its name), whose results it would replace")
+    if own.is_relative_to(where):
+        raise refuse("clean_transactions points at a folder that holds this run's folder")
+    if where.exists() or where.is_symlink():
+        if where.is_symlink() or not _marker(where).exists():
+            raise refuse("clean_transactions names a "
+                         f"{'folder' if where.is_dir() else 'file'} that exists and that no "
+                         f"run wrote (it has no {EXPORT_MARKER} marker); it is never "
+                         f"replaced")
+    if not where.parent.is_dir():
+        raise refuse("the folder of clean_transactions does not exist")
+    return where
+
+
+def mark_export(target: Path, run_name: str) -> None:
+    """Leave the marker that says a run wrote ``target`` (so the next run may replace it)."""
+    write_json(_marker(Path(target)), {"written_by": "python -m analysis", "run": run_name})

@@ -17,7 +17,8 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from .errors import INTERRUPTED, TERMINATED, Terminated, error_line, fail_line, on_sigterm
+from .errors import (INTERRUPTED, Terminated, catch_stop_signals, error_line, fail_line,
+                     restore_signals)
 from .folders import settle_notebook
 from .runfolder import write_json
 
@@ -155,14 +156,14 @@ class NotebookBatch:
     def run(self) -> tuple[str, str | None, str | None]:
         thread = threading.Thread(target=self._worker, name="notebooks", daemon=True)
         in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
+        previous = catch_stop_signals() if in_main else None
         try:
             thread.start()
             while thread.is_alive():
                 thread.join(0.2)
             return self.result
         except (Terminated, KeyboardInterrupt) as exc:
-            why = TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
+            why = exc.reason if isinstance(exc, Terminated) else INTERRUPTED
             with self.lock:
                 self.cancelled = True
                 running = [n for n in self.manifest["notebooks"] if n["status"] == "running"]
@@ -172,7 +173,6 @@ class NotebookBatch:
             self.kernel.kill()
             return "failed", why, running[0]["name"] if running else None
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            restore_signals(previous)
             if not self.cancelled:
                 self.kernel.shutdown()

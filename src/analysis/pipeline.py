@@ -25,6 +25,8 @@ from IPython.display import Markdown, display
 
 from . import plots
 from .config import Params, public, resolve, typed
+from .errors import InputError
+from .folders import check_export_target, final_of, mark_export
 from .narrative.labels import markdown_text, s as sentence
 from .narrative.translate import show_tables_in, status_text, translate_note
 from .runfolder import (CUSTOMERS, LEDGER, METRICS, STAGE1, TRANSACTIONS, add_columns,
@@ -34,6 +36,7 @@ from .stage1 import aggregates
 from .stage1.aggregates import Aggregates
 from .stage1.engine import open_engine
 from .stage1.load import is_uri, source_info
+from .stage1.privacy import identifying_warnings
 from .stage1.rules import ledger_table
 from .tiers import tiers_from_params
 from .units import Window
@@ -49,6 +52,8 @@ def transaction_stage(data_path: str | Path, params: Params,
     customer, the aggregates the notebooks need); the engine writes the clean transactions
     to ``clean_path`` when given. Warnings about usable-but-odd data are appended to
     ``warnings``."""
+    if warnings is not None:
+        warnings.extend(identifying_warnings(params.read.dimensions, params.read.privacy))
     with open_engine(params) as engine:
         return engine.transaction_stage(data_path, warnings,
                                         clean_path=None if clean_path is None
@@ -95,16 +100,23 @@ def input_key(data_path: str | Path, params: Params) -> dict[str, Any]:
     return {**source_info(data_path), "params_sha256": digest}
 
 
-def clean_path(run_dir: str | Path, params: Params) -> Path | str | None:
+def clean_path(run_dir: str | Path, params: Params,
+               data_path: str | Path | None = None) -> Path | str | None:
     """Where the clean transactions go (``clean_transactions``): the run folder's
     ``transactions_clean.parquet``, a path or URI of the user's (``s3a://…`` with engine
-    spark), or nowhere."""
+    spark), or nowhere. A local path of the user's is checked
+    (:func:`~analysis.folders.check_export_target`: never the input, another run's folder
+    or a file no run wrote) when ``data_path`` is given."""
     where = params.engine.clean_transactions
     if where == "off":
         return None
     if where == "run":
         return Path(run_dir) / TRANSACTIONS
-    return where if is_uri(where) else Path(where)
+    if is_uri(where):
+        return where
+    if data_path is None or is_uri(data_path):
+        return Path(where)
+    return check_export_target(Path(where), data_path, Path(run_dir))
 
 
 def write_stage1(run_dir: str | Path, ledger: pd.DataFrame, customers: pd.DataFrame,
@@ -143,7 +155,16 @@ def _recorded(run: Path, data_path: str | Path, params: Params) -> dict[str, Any
         return None
     info = json.loads(record.read_text(encoding="utf-8"))
     key = input_key(data_path, params)
-    return info if all(info.get(k) == v for k, v in key.items()) else None
+    if all(info.get(k) == v for k, v in key.items()):
+        return info
+    if info.get("params_sha256") == key["params_sha256"] and (run / "manifest.json").exists():
+        # a run folder of the runner's, pinned to the file its transaction stage read: the
+        # same parameters on a file that changed since would mix two inputs in one run
+        raise InputError(f"the data file {_name(data_path)} changed after this run's "
+                         f"transaction stage read it (size or modification time differ); "
+                         f"the run's results would not be of one file", file=_name(data_path),
+                         hint="Run again on the file as it is now")
+    return None
 
 
 def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1:
@@ -164,10 +185,12 @@ def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1
                                seconds=info.get("seconds"), engine=engine))
     t0 = time.perf_counter()
     warnings: list[str] = []
-    target = clean_path(run, params)
-    if isinstance(target, Path) and target.parent == run:  # renamed into place when complete
+    target = clean_path(run, params, data_path)
+    if isinstance(target, Path):  # renamed into place when complete
         with replacing(target) as tmp:
             ledger, customers, agg = transaction_stage(data_path, params, warnings, tmp)
+        if target.parent != run:  # an export of the user's: marked as the run's own
+            mark_export(target, final_of(run).name)
     else:
         ledger, customers, agg = transaction_stage(data_path, params, warnings, target)
     seconds = time.perf_counter() - t0

@@ -31,7 +31,7 @@ __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS",
            "write_customers",
            "add_columns", "write_json", "read_metrics", "update_metrics", "write_tables",
            "read_tables",
-           "FORMULA_START", "spreadsheet_safe", "export_customers", "PARALLEL_CSV_ROWS",
+           "FORMULA_START", "spreadsheet_safe", "safe_header", "export_customers", "PARALLEL_CSV_ROWS",
            "CSV_PIECE_ROWS", "write_csv"]
 
 CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency",
@@ -198,6 +198,14 @@ def spreadsheet_safe(column: pd.Series) -> pd.Series:
     return text.where(~risky, "'" + text)
 
 
+def safe_header(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its column names neutralised as :func:`spreadsheet_safe` neutralises
+    cells (a dimension column named ``=HYPERLINK(…)`` in the file is a header cell too)."""
+    names = [f"'{c}" if isinstance(c, str) and c.startswith(FORMULA_START) else c
+             for c in frame.columns]
+    return frame if names == list(frame.columns) else frame.set_axis(names, axis=1)
+
+
 def export_customers(run_dir: str | Path, customers: pd.DataFrame) -> pd.DataFrame:
     """Write the final customers table (Parquet as it is; CSV with formula-like text cells
     neutralised by :func:`spreadsheet_safe`), in the contract's column order."""
@@ -215,7 +223,7 @@ CSV_PIECE_ROWS = 100_000
 
 
 def _csv_part(frame: pd.DataFrame, header: bool, safe: bool) -> bytes:
-    return csv_bytes(frame.apply(spreadsheet_safe) if safe else frame, header)
+    return csv_bytes(safe_header(frame.apply(spreadsheet_safe)) if safe else frame, header)
 
 
 def write_csv(frame: pd.DataFrame, path: Path, safe: bool = False) -> None:

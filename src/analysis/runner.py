@@ -34,10 +34,11 @@ import yaml
 
 from .background import Background
 from .config import SALT_ENV, Params, public, resolve, typed
-from .errors import (EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, InputError, error_line, fail_line,
-                     on_sigterm)
-from .folders import (final_of, point_latest, reserve, reserve_out, slug, sweep_stale,
-                      sweep_temporaries, writable_dir)
+from .errors import (EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, InputError, catch_stop_signals,
+                     error_line, fail_line, restore_signals)
+from .folders import (PublishError, RunLock, boot_identity, final_of, point_latest, publish,
+                      reserve, reserve_out, slug, sweep_stale, sweep_temporaries,
+                      writable_dir)
 from .pipeline import stage1
 from .report import write_index
 from .narrative.labels import NOTEBOOK_TITLES
@@ -76,6 +77,30 @@ class RunResult:
     error: str | None = None
     notebooks: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    marked: bool = True  # whether the folder's manifest records the status
+
+
+def _try_write(path: Path, manifest: dict) -> bool:
+    try:
+        write_json(path, manifest)
+    except OSError:
+        return False
+    return True
+
+
+def input_changed(data: str, recorded: dict[str, Any]) -> str | None:
+    """Why the input is no longer what the run read (size, modification time or digest
+    differ from what the manifest recorded), or None. Costs one ``stat`` unless those agree
+    and the digest is checked again, which only a changed-in-place file needs."""
+    try:
+        now = source_info(data)
+    except OSError as exc:
+        return f"the data file changed during the run: it can no longer be read ({exc})"
+    if recorded.get("bytes") is not None and (now["bytes"] != recorded.get("bytes") or
+                                              now["mtime_ns"] != recorded.get("mtime_ns")):
+        return ("the data file changed during the run (its size or modification time is not "
+                "what the transaction stage read); the run's results are not of one file")
+    return None
 
 
 def package_versions() -> dict[str, str]:
@@ -155,11 +180,13 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         writable_dir(outputs)
         sweep_stale(outputs)
         final, work = reserve(outputs, dataset, started.strftime("%Y%m%d-%H%M%S"))
+    lock = RunLock(work)  # held until the run ends: no sweep takes a live run
 
     manifest: dict[str, Any] = {
         "status": "running",
         "dataset": dataset,
         "pid": os.getpid(),
+        **boot_identity(),
         "started": started.isoformat(timespec="seconds"),
         "parameters": public(cfg),
         "overrides": public(overrides or {}),
@@ -174,13 +201,14 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         "error": None,
     }
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
+    previous = catch_stop_signals() if in_main else None
     status, error, failed_nb, code = "failed", None, None, EXIT_FAILED
     try:
         try:
             status, error, failed_nb, code = _execute(data, params, work, manifest,
                                                       notebooks, echo)
         except InputError:
+            lock.release()
             shutil.rmtree(work, ignore_errors=True)  # bad data: nothing is kept
             raise
         except BaseException as exc:  # signals, a full disk, the unexpected: one line
@@ -193,21 +221,40 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
                     n["status"] = "failed"
             echo(f"  {error}")
         if in_main:  # the last few milliseconds: record and rename, whatever arrives now
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            catch_stop_signals(signal.SIG_IGN)
         manifest.update(status=status, error=error, failed_notebook=failed_nb,
                         finished=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
         manifest["timings"]["total_seconds"] = round(time.perf_counter() - t_start, 2)
         warnings = list(manifest["warnings"])
         if status != "ok":
             sweep_temporaries(work)
+        if status == "ok":
+            changed = input_changed(data, manifest["input"])
+            if changed:
+                status, code, error = "failed", EXIT_FAILED, changed
+                manifest.update(status=status, error=error)
+                echo(f"  {error}")
         try:
             write_json(work / "manifest.json", manifest)
-        except OSError as exc:  # still a full disk: the folder's name says it did not finish
+        except OSError as exc:  # a full disk, a read-only or vanished folder
             status, code = "failed", code if code != EXIT_OK else EXIT_FAILED
-            error = error or fail_line(exc)[0]
+            why = fail_line(exc)[0]
+            error = f"{error}; {why}" if error else why
+            lock.release()
             return RunResult(status=status, run_dir=work, error=error, exit_code=code,
-                             notebooks=manifest["notebooks"], warnings=warnings)
-        os.replace(work, final)
+                             notebooks=manifest["notebooks"], warnings=warnings, marked=False)
+        try:
+            final = publish(work, final)
+        except OSError as exc:  # the results stay in the work folder, marked failed there
+            status, code = "failed", EXIT_FAILED
+            error = str(exc) if isinstance(exc, PublishError) else fail_line(exc)[0]
+            manifest.update(status=status, error=error)
+            marked = _try_write(work / "manifest.json", manifest)
+            lock.release()
+            return RunResult(status=status, run_dir=work, error=error, exit_code=code,
+                             notebooks=manifest["notebooks"], warnings=warnings,
+                             marked=marked)
+        lock.release(final)
         if status == "ok":
             note = point_latest(outputs, final)
             if note:
@@ -215,8 +262,7 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
         return RunResult(status=status, run_dir=final, error=error, exit_code=code,
                          notebooks=manifest["notebooks"], warnings=warnings)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        restore_signals(previous)
 
 
 def _execute(data: str, params: Params, work: Path, manifest: dict,
@@ -228,7 +274,8 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
     with replacing(params_file) as tmp:
         tmp.write_text(yaml.safe_dump(public(params.values), sort_keys=True,
                                       allow_unicode=True), encoding="utf-8")
-    manifest["input"]["bytes"] = source_info(data)["bytes"]
+    pinned = source_info(data)  # what the transaction stage reads; checked when the run ends
+    manifest["input"].update(bytes=pinned["bytes"], mtime_ns=pinned["mtime_ns"])
     write_json(work / "manifest.json", manifest)
     paths = notebooks or notebook_paths()
     # the salt reaches the kernel through its environment, never through a file
@@ -246,6 +293,9 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
     try:  # until the notebooks' batch holds it, a failure shuts the early kernel down
         rows, warnings, seconds = _stage1(data, params, work)
         manifest["input"].update(rows=rows, sha256=digest.result())
+        changed = input_changed(data, manifest["input"])
+        if changed:  # replaced while it was read: the digest may be of another file
+            raise InputError(changed, file=str(data))
         manifest["warnings"] = warnings
         manifest["timings"]["transaction_stage_seconds"] = round(seconds, 2)
         manifest["timings"]["input_check_seconds"] = round(time.perf_counter() - t0, 2)
@@ -335,6 +385,8 @@ def main_run(args, overrides: dict[str, Any]) -> int:
         print(f"done: {result.run_dir}")
         print(f"report: {result.run_dir / 'report' / 'index.html'}")
         return EXIT_OK
-    print(f"error: run failed: {result.error}; the partial run is kept, marked failed: "
+    kept = "marked failed" if result.marked else \
+        "but its manifest could not be updated (it may still say 'running')"
+    print(f"error: run failed: {result.error}; the partial run is kept, {kept}: "
           f"{result.run_dir}", file=sys.stderr)
     return result.exit_code

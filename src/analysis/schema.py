@@ -8,10 +8,12 @@ the typed parameter groups from it; the README's parameter reference is
 from __future__ import annotations
 
 import datetime as _dt
-import re
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import checks
+from .engine_settings import check_spark_master
 from .errors import ParamError
 
 __all__ = ["Field", "FIELDS", "FIELD_BY_NAME", "CANONICAL_COLUMNS", "DEFAULT_MISSING_VALUES",
@@ -46,59 +48,6 @@ class Field:
     group: str = "data"
 
 
-def _between(lo: float, hi: float) -> Callable[[Any], str | None]:
-    def check(v):
-        return None if lo <= v <= hi else f"must be between {lo} and {hi}"
-    return check
-
-
-def _positive(v):
-    return None if v > 0 else "must be greater than 0"
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be 0 or more"
-
-
-def _regex(v):
-    try:
-        re.compile(v)
-    except re.error as exc:
-        return f"is not a valid regular expression ({exc})"
-    return None
-
-
-def _no_digits_only(v):
-    bad = [x for x in v if x.strip().lstrip("-").replace(".", "", 1).isdigit()]
-    return f"must not hold numbers ({bad[0]!r} would erase real values)" if bad else None
-
-
-def _cuts(v):
-    if len(v) != 2 or not (0 < v[0] < v[1] < 1):
-        return "must be two increasing shares strictly between 0 and 1, e.g. [0.05, 0.20]"
-    return None
-
-
-def _horizons(v):
-    if not v or any(int(x) != x or not 1 <= x <= 120 for x in v):
-        return "must be one or more whole numbers of months between 1 and 120, e.g. [3, 6, 12, 24]"
-    return None
-
-
-def _currency(v):
-    bad = sorted(set(v) & set("<>&*_`[]#|\\\"'{}"))
-    if bad or not v.strip() or len(v) > 12:
-        return ("must be a currency code or symbol of up to 12 characters without markup "
-                f"characters (found {' '.join(bad) or repr(v)}), e.g. USD, EUR, ¥")
-    return None
-
-
-def _k_range(v):
-    if len(v) != 2 or not (2 <= v[0] <= v[1] <= 30) or any(int(x) != x for x in v):
-        return "must be two whole numbers [min, max] with 2 <= min <= max <= 30"
-    return None
-
-
 FIELDS: tuple[Field, ...] = (
     # -- reading the file ----------------------------------------------------------------
     Field("dataset", "str", None, "Name of the dataset, used in the run-folder name "
@@ -114,7 +63,7 @@ FIELDS: tuple[Field, ...] = (
     Field("sep", "str", "auto", "CSV separator: a character, 'whitespace', or 'auto' "
           "(detected from the first line among , ; tab |)."),
     Field("encoding", "str", "utf-8", "Text encoding of a CSV file (a UTF-8 byte-order mark "
-          "is accepted)."),
+          "is accepted).", check=checks.encoding),
     Field("sheet", "str", None, "XLSX sheet name (default: the first sheet).", nullable=True),
     Field("date_format", "str", None, "strftime format of the date column, e.g. '%Y%m%d' "
           "(default: ISO 8601 or pandas' inference, checked row by row).", nullable=True),
@@ -124,11 +73,11 @@ FIELDS: tuple[Field, ...] = (
           "' ' or \"'\" (default: none).", choices=(",", ".", " ", "'"), nullable=True),
     Field("currency", "str", "USD", "Currency code or symbol shown in tables and figures "
           "(up to 12 characters; no markup characters such as < > & * _ ` [ ] # |).",
-          check=_currency),
+          check=checks.currency),
     Field("missing_values", "list_str", DEFAULT_MISSING_VALUES, "Cell texts read as missing "
           "in every text column, in any letter case, after trimming blanks (R's NA, Excel's "
           "#N/A, ...); a customer id written so is dropped by missing_customer_id.",
-          check=_no_digits_only),
+          check=checks.no_digits_only),
     Field("dimensions", "list_str", [], "Customer attributes to carry into the customers "
           "table (file columns, e.g. [Country]); a customer's value is its most frequent one."),
     # -- cleaning ----------------------------------------------------------------------------
@@ -144,10 +93,10 @@ FIELDS: tuple[Field, ...] = (
           "the prefix followed by a digit.", nullable=True, group="cleaning"),
     Field("cancel_pattern", "str", None, "Regular expression matched at the start of the "
           "order id that marks a cancellation; replaces cancel_prefix when set, e.g. "
-          "'^RET-?[0-9]'.", nullable=True, check=_regex, group="cleaning"),
+          "'^RET-?[0-9]'.", nullable=True, check=checks.regex, group="cleaning"),
     Field("drop_warning_share", "float", 0.10, "A cleaning rule that drops more than this "
           "share of the rows or of the revenue prints a loud warning (with an example row), "
-          "shown in the manifest, notebook 01 and the report.", check=_between(0, 1),
+          "shown in the manifest, notebook 01 and the report.", check=checks.between(0, 1),
           group="cleaning"),
     Field("drop_non_product", "bool", True, "Drop rows whose product_code is in "
           "non_product_codes (postage, fees, manual adjustments).", group="cleaning"),
@@ -167,7 +116,7 @@ FIELDS: tuple[Field, ...] = (
     Field("time_unit", "choice", "day", "Unit of recency and T: 'day' or 'week' (7 days).",
           choices=("day", "week"), group="summary"),
     Field("seed", "int", 42, "Seed for every random step (sampling, k-means, bootstrap).",
-          check=_non_negative, group="summary"),
+          check=checks.seed, group="summary"),
     Field("language", "choice", "en", "Language of labels, text and the playbook in "
           "notebooks and reports: 'en' or 'zh'.", choices=("en", "zh"), group="report"),
     Field("anonymize", "bool", False, "Replace customer ids (and anonymize_columns) by salted "
@@ -180,16 +129,16 @@ FIELDS: tuple[Field, ...] = (
           "the dimensions) to hash when anonymize is on.", group="report"),
     Field("xlsx_max_customers", "int", 200000, "Above this many customers customers.xlsx "
           "holds the summary sheets only (the full table is in CSV and Parquet).",
-          check=_positive, group="report"),
+          check=checks.positive, group="report"),
     # -- value tiers (notebook 02) ---------------------------------------------------------
     Field("abc_method", "choice", "rank_share", "ABC method: 'rank_share' (top 5 % / next "
           "15 % / rest of customers) or 'revenue_share' (customers bringing the first 80 % / "
           "next 15 % / last 5 % of revenue).", choices=("rank_share", "revenue_share"),
           group="tiers"),
     Field("abc_rank_cuts", "list_float", [0.05, 0.20], "Cumulative customer shares closing "
-          "tiers A and B for rank_share.", check=_cuts, group="tiers"),
+          "tiers A and B for rank_share.", check=checks.cuts, group="tiers"),
     Field("abc_revenue_cuts", "list_float", [0.80, 0.95], "Cumulative revenue shares closing "
-          "tiers A and B for revenue_share.", check=_cuts, group="tiers"),
+          "tiers A and B for revenue_share.", check=checks.cuts, group="tiers"),
     Field("migration_split", "date", None, "Date splitting the window in two halves for tier "
           "migration (default: the midpoint).", nullable=True, group="tiers"),
     # -- segments (notebook 03) -------------------------------------------------------------
@@ -199,23 +148,23 @@ FIELDS: tuple[Field, ...] = (
           "{segment name: [[r_lo, r_hi], [fm_lo, fm_hi]], ...} replacing rows by name.",
           group="segments"),
     Field("k_range", "list_float", [2, 8], "Range of k tried for k-means, chosen by "
-          "silhouette.", check=_k_range, group="segments"),
+          "silhouette.", check=checks.k_range, group="segments"),
     Field("silhouette_sample", "int", 5000, "Customers sampled (seeded) to compute the "
-          "silhouette (its cost grows with the square of this).", check=_positive,
+          "silhouette (its cost grows with the square of this).", check=checks.positive,
           group="segments"),
     Field("minibatch_threshold", "int", 50000, "Use MiniBatchKMeans above this many "
-          "customers.", check=_positive, group="segments"),
+          "customers.", check=checks.positive, group="segments"),
     Field("cluster_fit_sample", "int", 200000, "Above this many customers, k-means (and the "
           "choice of k) is fitted on a seeded random sample of this size; every customer is "
-          "then assigned to the nearest centre.", check=_positive, group="segments"),
+          "then assigned to the nearest centre.", check=checks.positive, group="segments"),
     Field("new_days", "int", None, "A customer whose first purchase is at most this many "
           "days before the end is 'new' (default: from the median inter-purchase time).",
-          nullable=True, check=_positive, group="segments"),
+          nullable=True, check=checks.positive, group="segments"),
     Field("active_days", "int", None, "Last purchase within this many days: 'active' "
-          "(default: from the median inter-purchase time).", nullable=True, check=_positive,
+          "(default: from the median inter-purchase time).", nullable=True, check=checks.positive,
           group="segments"),
     Field("churn_days", "int", None, "Last purchase more than this many days ago: 'churned'; "
-          "between active_days and churn_days: 'dormant'.", nullable=True, check=_positive,
+          "between active_days and churn_days: 'dormant'.", nullable=True, check=checks.positive,
           group="segments"),
     # -- CLV (notebook 04) ---------------------------------------------------------------
     Field("clv_model", "choice", "auto", "Purchase model: 'auto' (the default: BG/NBD, "
@@ -224,34 +173,37 @@ FIELDS: tuple[Field, ...] = (
           "'bgnbd', 'mbgnbd', 'paretonbd'.",
           choices=("auto", "bgnbd", "paretonbd", "mbgnbd"), group="clv"),
     Field("clv_horizon_months", "int", 12, "Horizon of the headline predicted CLV "
-          "(predicted_clv), in months.", check=_positive, group="clv"),
+          "(predicted_clv), in months.", check=checks.positive, group="clv"),
     Field("clv_horizons_months", "list_float", [3, 6, 12, 24], "Further horizons, in months, "
           "each a column predicted_clv_<n>m of the customers table and a line of the "
-          "report.", check=_horizons, group="clv"),
+          "report.", check=checks.horizons, group="clv"),
     Field("discount_rate", "float", 0.10, "Annual discount rate for CLV.",
-          check=_between(0, 1), group="clv"),
+          check=checks.between(0, 1), group="clv"),
     Field("margin", "float", 1.0, "Share of revenue kept as profit (1.0 = CLV in revenue); "
           "not used when columns maps cost or profit.",
-          check=_between(0, 1), group="clv"),
+          check=checks.between(0, 1), group="clv"),
     Field("calibration_end", "date", None, "End of the calibration period for holdout "
           "validation (default: leaves the last 40 % of the window as holdout).",
           nullable=True, group="clv"),
     Field("clv_bootstrap", "int", 100, "Bootstrap refits (up to 200,000 customers) or "
           "normal-approximation draws (above) for CLV intervals (0 skips).",
-          check=_non_negative, group="clv"),
+          check=checks.non_negative, group="clv"),
     Field("penalizer", "float", 0.0, "L2 penalizer of the lifetimes fitters.",
-          check=_non_negative, group="clv"),
+          check=checks.non_negative, group="clv"),
     # -- where the transaction stage runs --------------------------------------------------
     Field("engine", "choice", "pandas", "Where load, clean and summarise run: 'pandas' (one "
           "machine, the default), 'duckdb' (one machine, out of core) or 'spark' (a cluster, or "
           "local mode); the results are the same to the cent and the day.",
           choices=("pandas", "duckdb", "spark"), group="engine"),
     Field("spark_master", "str", "local[*]", "Spark master URL for engine 'spark', e.g. "
-          "'local[2]', 'spark://host:7077', 'yarn'.", group="engine"),
+          "'local[2]', 'spark://host:7077', 'yarn'.", check=check_spark_master, group="engine"),
     Field("spark_config", "mapping", {}, "Spark settings passed to the session builder, e.g. "
-          "{spark.driver.memory: 8g, spark.executor.memory: 16g}.", group="engine"),
+          "{spark.driver.memory: 8g, spark.executor.memory: 16g}; only the settings the README "
+          "lists are accepted (none that reaches a JVM command line).",
+          check=checks.settings("spark_config"), group="engine"),
     Field("duckdb_config", "mapping", {}, "Settings for DuckDB's connection with engine "
-          "'duckdb', e.g. {memory_limit: 8GB, threads: 4, temp_directory: /scratch}.",
+          "'duckdb', e.g. {memory_limit: 8GB, threads: 4, temp_directory: /scratch}; only the "
+          "settings the README lists are accepted.", check=checks.settings("duckdb_config"),
           group="engine"),
     Field("clean_transactions", "str", "run", "Where the engine writes the clean "
           "transactions as Parquet: 'run' (transactions_clean.parquet in the run folder), "
@@ -263,9 +215,20 @@ FIELDS: tuple[Field, ...] = (
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 
 
+def shown(value: Any, limit: int = 200) -> str:
+    """A value as an error message echoes it: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
+
+
+def _finite(x: Any) -> bool:
+    return not isinstance(x, float) or math.isfinite(x)
+
+
 def coerce(field: Field, value: Any, source: str) -> Any:
     def bad(expected: str):
-        raise ParamError(f"parameter {field.name!r} must be {expected}, got {value!r}",
+        got = "" if field.name == "anonymize_salt" else f", got {shown(value)}"
+        raise ParamError(f"parameter {field.name!r} must be {expected}{got}",
                          file=source, column=field.name)
 
     if value is None:
@@ -273,8 +236,13 @@ def coerce(field: Field, value: Any, source: str) -> Any:
             return None
         bad("set (it cannot be empty)")
     k = field.kind
+    if field.name == "anonymize_salt" and not isinstance(value, str):
+        # YAML reads 0123 as the number 83 and 1e3 as 1000.0: a salt is text, as written
+        bad("text: quote it in the parameter file (anonymize_salt: '0123'), or set it in "
+            "the environment")
     if k == "str":
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and \
+                _finite(value):
             return str(value)
         if value is False and field.name == "clean_transactions":
             return "off"  # YAML 1.1 reads a bare `off` (in a file or a -p override) as false
@@ -284,40 +252,51 @@ def coerce(field: Field, value: Any, source: str) -> Any:
             return value
         bad("true or false")
     if k == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not _finite(value) or int(value) != value:
             bad("a whole number")
+        if abs(value) > checks.INT_MAX:
+            bad(f"a whole number of at most {checks.INT_MAX:,}")
         return int(value)
     if k == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            bad("a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not _finite(value):
+            bad("a finite number")
         return float(value)
     if k == "choice":
         if value in field.choices:
             return value
         bad("one of " + ", ".join(repr(c) for c in field.choices))
     if k == "date":
+        day = None
         if isinstance(value, _dt.datetime):
-            return value.date().isoformat()
-        if isinstance(value, _dt.date):
-            return value.isoformat()
-        if isinstance(value, str):
+            day = value.date()
+        elif isinstance(value, _dt.date):
+            day = value
+        elif isinstance(value, str):
             try:
-                return _dt.date.fromisoformat(value.strip()).isoformat()
+                day = _dt.date.fromisoformat(value.strip())
             except ValueError:
                 pass
-        bad("a date written YYYY-MM-DD")
+        if day is None:
+            bad("a date written YYYY-MM-DD")
+        if not checks.DATE_MIN <= day <= checks.DATE_MAX:
+            bad(f"a date from {checks.DATE_MIN} to {checks.DATE_MAX}")
+        return day.isoformat()
     if k == "list_str":
         if isinstance(value, str):
             value = [value]
         if isinstance(value, list) and all(isinstance(x, (str, int, float)) and
-                                           not isinstance(x, bool) for x in value):
+                                           not isinstance(x, bool) and _finite(x)
+                                           for x in value):
             return [str(x) for x in value]
         bad("a list of text values")
     if k == "list_float":
         if isinstance(value, list) and all(isinstance(x, (int, float)) and
-                                           not isinstance(x, bool) for x in value):
+                                           not isinstance(x, bool) and _finite(x)
+                                           for x in value):
             return [float(x) for x in value]
-        bad("a list of numbers, e.g. [0.05, 0.2]")
+        bad("a list of finite numbers, e.g. [0.05, 0.2]")
     if k == "mapping":
         if isinstance(value, dict) and all(isinstance(x, str) for x in value):
             return dict(value)
@@ -330,9 +309,11 @@ def check_columns(mapping: dict, source: str) -> None:
         if key not in CANONICAL_COLUMNS:
             raise ParamError(f"columns: unknown canonical column {key!r}; use one of "
                              + ", ".join(CANONICAL_COLUMNS), file=source, column="columns")
-        if not isinstance(col, (str, int)) or isinstance(col, bool):
-            raise ParamError(f"columns.{key} must name a column of the file, got {col!r}",
-                             file=source, column="columns")
+        if not isinstance(col, (str, int)) or isinstance(col, bool) or not str(col).strip():
+            raise ParamError(f"columns.{key} must name a column of the file, got "
+                             f"{shown(col)}", file=source, column="columns")
+        # a file's column names are text once read (a header cell 0 is the name '0')
+        mapping[key] = str(col).strip() if isinstance(col, int) else col
 
 
 GROUP_TITLES = {"data": "Reading the file", "cleaning": "Cleaning",

@@ -21,7 +21,7 @@ from ..narrative.glossary import dictionary, dictionary_markdown
 from ..narrative.labels import TEXT
 from ..narrative.translate import translate_table, translate_value
 from ..risk import at_risk
-from ..runfolder import LEDGER, export_customers, replacing, spreadsheet_safe
+from ..runfolder import LEDGER, export_customers, replacing, safe_header, spreadsheet_safe
 from ..units import Window
 
 __all__ = ["AT_RISK_LIMIT", "write_xlsx", "summary_sheets", "at_risk_list", "labelled",
@@ -173,7 +173,8 @@ def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportPar
     table = export_customers(run, labelled(customers, lang))
     risk = at_risk_list(table, metrics) if risk is None else risk
     with replacing(run / "at_risk.csv") as tmp:
-        risk.apply(spreadsheet_safe).to_csv(tmp, index=False, date_format="%Y-%m-%d")
+        safe_header(risk.apply(spreadsheet_safe)).to_csv(tmp, index=False,
+                                                         date_format="%Y-%m-%d")
     dic = dictionary(list(table.columns), lang, metrics.get("currency", params.currency),
                      params.time_unit.name, (metrics.get("clv") or {}).get("model"))
     with replacing(run / "data_dictionary.md") as tmp:

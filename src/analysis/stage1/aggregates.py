@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import ClvParams, Params
+from ..errors import InputError
 from ..runfolder import AGGREGATES, read_frame, replacing
 from ..tiers import migration_split_date
 from ..units import (Window, cents, customer_codes, day_number,
@@ -107,8 +108,19 @@ def split_dates(window: Window, params: Params) -> tuple[pd.Timestamp, pd.Timest
 
 def clv_inputs_end(window: Window, params: ClvParams) -> pd.Timestamp:
     """``calibration_end``, else the day that leaves the last 40 % of the window held out."""
-    return params.calibration_end if params.calibration_end is not None \
-        else default_calibration_end(window.start, window.end)
+    end = params.calibration_end
+    if end is None:
+        return default_calibration_end(window.start, window.end)
+    if not window.start < pd.Timestamp(end) < window.end:
+        # no customer could be in a calibration period before the first purchase, and
+        # none could be checked on a holdout after the last
+        raise InputError(f"calibration_end {pd.Timestamp(end):%Y-%m-%d} is outside the "
+                         f"data's window ({window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}): "
+                         f"it must fall strictly inside it, to leave a calibration period "
+                         f"and a holdout", file="parameters", column="calibration_end",
+                         hint="Choose a day inside the window, or leave it unset (the last "
+                         "40 % of the window is held out)")
+    return end
 
 
 def historical_clv(clean: pd.DataFrame, params: ClvParams,

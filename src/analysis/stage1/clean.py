@@ -163,7 +163,7 @@ def clean_transactions(df: pd.DataFrame, params: CleanParams,
              **{rule: dropped_by == i for i, rule in enumerate(RULES)}}
     ledger = make_ledger({k: int(m.sum()) for k, m in masks.items()},
                          {**{k: int(c[m].sum()) for k, m in masks.items()},
-                          "rounding": rounding_cents(df.attrs.get("subcent_1e4", 0))})
+                          "rounding": rounding_cents(df.attrs.get("subcent", 0))})
     if warnings is not None:
         warnings.extend(large_drop_warnings(
             ledger, params.drop_warning_share,

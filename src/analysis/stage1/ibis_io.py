@@ -80,12 +80,14 @@ class Connection:
         self.session = None  # Spark's, for engine spark
         self._cached: list = []
         self.parsed = None  # the typed table (cached), set by typed()
-        self.subcent_1e4 = 0  # what rounding to the cent changed, set by typed()
+        self.subcent = 0  # what rounding to the cent changed, set by typed()
         if name == "duckdb":
             settings = duckdb_settings(cfg.duckdb_config)
             self._spill = None if "temp_directory" in cfg.duckdb_config \
                 else settings["temp_directory"]
             self.con = ibis.duckdb.connect(**settings)
+            # texts with an offset become UTC (ibis_typing._timestamp), on any machine
+            self.con.raw_sql("SET TimeZone = 'UTC'")
         elif name == "spark":
             # PySpark installs a SIGINT handler that cancels its jobs and fails once the
             # context is stopped: the handler in place before is put back by close()

@@ -78,7 +78,7 @@ def clean_rules(eng: Connection, t, cfg: CleanParams, today: pd.Timestamp | None
     found = found.groupby("step")[["rows", "cents"]].sum()
     ledger = make_ledger(found["rows"].to_dict(),
                                    {**found["cents"].to_dict(),
-                                    "rounding": rounding_cents(eng.subcent_1e4)})
+                                    "rounding": rounding_cents(eng.subcent)})
     if warnings is not None:
         def example(rule: str):
             rows = alive.filter(alive.n > 1) if rule == "duplicates" else \

@@ -22,7 +22,7 @@ from .ibis_io import Connection
 from .load import missing_columns_text
 from .privacy import redact_row
 from .rules import (CURRENCY_SYMBOLS, EARLIEST_DATE, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS,
-                    amount_error, currency_warning, date_error, date_limit, float_ids_warning,
+                    SUBCENT_UNITS, amount_error, currency_warning, date_error, date_limit, float_ids_warning,
                     implausible_warning, negative_quantity_warning, number_error,
                     too_large_row, too_large_total)
 
@@ -71,7 +71,16 @@ def _timestamp(eng: Connection, col, cfg: ReadParams, text_done: bool = False):
     t = col if text_done else _text(col, cfg.missing_tokens)
     fmt = cfg.date_format
     if not fmt:
-        return t.try_cast("timestamp")
+        if eng.name != "duckdb":  # Spark's cast honours an offset (its session is UTC)
+            return t.try_cast("timestamp")
+        # DuckDB's cast to TIMESTAMP drops an offset (+02:00, Z); a text that has one is
+        # cast with its zone and converted to UTC (the connection's TimeZone), as the
+        # pandas engine does. Only such texts take the slower cast.
+        n = t.length()
+        zoned = (n > 10) & ((t.right(1) == "Z") | t.substr(n - 6, 1).isin(["+", "-"]) |
+                            t.substr(n - 5, 1).isin(["+", "-"]))
+        return ibis.ifelse(zoned, t.try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp"),
+                           t.try_cast("timestamp"))
     # the engine's own parser, which gives NULL where the text does not parse
     if eng.name == "duckdb":
         return _timestamp_function("try_strptime")(t, fmt).cast("timestamp")
@@ -189,12 +198,15 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
                          **{f"_big_{c}": b for c, b in big_money.items()},
                          cents=ibis.ifelse(big, ibis.null("int64"),
                                            rint(step3._amount * 100)),
-                         _fine=ibis.ifelse(big, ibis.null("int64"),
-                                           rint(step3._amount * 10_000)),
+                         _sub=ibis.ifelse(big, ibis.null("int64"), rint(
+                             (step3._amount - rint(step3._amount * 100).cast("float64") / 100)
+                             * SUBCENT_UNITS)),
                          **{f"_{c}_cents": ibis.ifelse(b, ibis.null("int64"),
                                                        rint(step3[f"_{c}_v"] * 100))
                             for c, b in big_money.items()})
-    negative = (step4._quantity_v < 0) if "quantity" in src else (step4._amount < 0)
+    # a return is decided on the cents the rules work on, as the pandas engine does: an
+    # amount of -0.004 is a zero-amount row, not a return
+    negative = (step4._quantity_v < 0) if "quantity" in src else (step4.cents < 0)
     cost = {}
     if "cost" in src:
         cost["cost"] = step4._cost_cents.cast("float64") / 100
@@ -212,7 +224,7 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
     cols = {c: cols[c] for c in [*canon_order, "cents", "day", "ret"]}
     flags = {"_marked": step5._marked, "_blank_date": step5._blank_date, "_big": step5._big,
              **{f"_big_{c}": step5[f"_big_{c}"] for c in money},
-             "_sub": step5._fine - step5.cents * 100,
+             "_sub": step5._sub,
              **{f"_bad_{c}": step5[f"_bad_{c}"] for c in numeric},
              **{f"_sym_{i}": step5[f"_sym_{i}"] for i in symbols.values()}}
     # DuckDB reads the file here; Spark only when the checks below run
@@ -283,7 +295,7 @@ def typed(eng: Connection, raw, cfg: ReadParams, cleaning: CleanParams, file: st
     if float(counts["abs_cents"] or 0) >= MAX_TOTAL_CENTS:
         refuse(too_large_total(float(counts["abs_cents"])), amount_column,
                t.order_by(t.cents.abs().desc()))
-    eng.subcent_1e4 = int(counts["sub"] or 0)
+    eng.subcent = int(counts["sub"] or 0)
     customer_id = t.customer_id
     if int(counts["ids"]) and int(counts["float_ids"]) == int(counts["ids"]):
         customer_id = customer_id.left(customer_id.length() - 2)

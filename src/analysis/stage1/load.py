@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from ..config import ReadParams
 from ..csv_text import has_bytes
 from ..errors import InputError
+from .bounds import check_parquet, check_workbook, missing_columns_text
 from .parse import line_of, coerce
 
 __all__ = ["TEXT_SUFFIXES", "EXCEL_SUFFIXES", "PARQUET_SUFFIXES", "check_path", "sniff_sep",
@@ -71,12 +72,6 @@ def _magic(p: Path) -> bytes:
         return fh.read(8)
 
 
-def missing_columns_text(missing: list[str], where: str) -> str:
-    if len(missing) == 1:
-        return f"mapped column {missing[0]!r} is not in the {where}"
-    return f"mapped columns {', '.join(repr(m) for m in missing)} are not in the {where}"
-
-
 def _read_csv(p: Path, params: ReadParams, usecols: list[str]) -> pd.DataFrame:
     enc = params.encoding
     if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
@@ -85,18 +80,28 @@ def _read_csv(p: Path, params: ReadParams, usecols: list[str]) -> pd.DataFrame:
     if magic.startswith(b"\x1f\x8b") and p.suffix.lower() != ".gz":
         raise InputError("the file is gzip-compressed, not plain text", file=str(p),
                          hint="Decompress it first (gunzip), or name it *.csv.gz")
-    if magic.startswith((b"\xff\xfe", b"\xfe\xff")) and "16" not in enc:
+    wide = "16" in enc or "32" in enc
+    if magic.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")) and not wide:
+        raise InputError("the file is UTF-32 encoded", file=str(p),
+                         hint="Set encoding: utf-32 in the parameter file")
+    if magic.startswith((b"\xff\xfe", b"\xfe\xff")) and not wide:
         raise InputError("the file is UTF-16 encoded", file=str(p),
                          hint="Set encoding: utf-16 in the parameter file")
-    if "16" not in enc and p.suffix.lower() != ".gz":
+    if not wide and p.suffix.lower() != ".gz":
         with open(p, "rb") as fh:
             head = fh.read(8192)
         if b"\x00" in head:
             raise InputError("the file is binary, not a text table", file=str(p),
                              hint="Give a CSV/TXT, XLSX or Parquet file")
     sep = params.sep
-    if sep == "auto":
-        sep = sniff_sep(p, enc)
+    try:
+        if sep == "auto":
+            sep = sniff_sep(p, enc)
+        if p.suffix.lower() != ".gz":
+            with open(p, "r", encoding=enc, newline="") as fh:
+                fh.read(1 << 16)  # the encoding's own check of its start (UTF-32's BOM)
+    except UnicodeError as exc:
+        raise _not_text(p, params, exc) from None
     header = 0 if params.header else None
     names = params.names
     kw: dict[str, Any] = dict(header=header, dtype=str, keep_default_na=False,
@@ -115,11 +120,8 @@ def _read_csv(p: Path, params: ReadParams, usecols: list[str]) -> pd.DataFrame:
         kw["engine"] = "c"
     try:
         df = pd.read_csv(p, **kw)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"the file is not valid {params.encoding} text (byte "
-                         f"{exc.start})", file=str(p),
-                         hint="Set encoding (for example latin-1 or cp1252) in the "
-                         "parameter file") from None
+    except UnicodeError as exc:
+        raise _not_text(p, params, exc) from None
     except pd.errors.EmptyDataError:
         raise InputError("the data file has no columns (empty or blank)", file=str(p)) from None
     except pd.errors.ParserError as exc:
@@ -137,6 +139,14 @@ def _read_csv(p: Path, params: ReadParams, usecols: list[str]) -> pd.DataFrame:
         raise InputError(missing_columns_text(missing, "file"), file=str(p), column=missing[0],
                          hint=hint)
     return df[usecols]
+
+
+def _not_text(p: Path, params: ReadParams, exc: UnicodeError) -> InputError:
+    at = f" (byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else \
+        f" ({str(exc)[:200]})"
+    return InputError(f"the file is not valid {params.encoding} text{at}", file=str(p),
+                      hint="Set encoding (for example latin-1 or cp1252) in the parameter "
+                      "file")
 
 
 def _valid_utf8(p: Path, chunk: int = 16 << 20) -> bool:
@@ -187,6 +197,7 @@ def _read_csv_arrow(p: Path, params: ReadParams, usecols: list[str], sep: str,
 
 
 def _read_excel(p: Path, params: ReadParams, usecols: list[str]) -> pd.DataFrame:
+    check_workbook(p)
     try:
         sheet = params.sheet if params.sheet is not None else 0
         df = pd.read_excel(p, sheet_name=sheet, engine="calamine", dtype=object)
@@ -204,15 +215,12 @@ def _read_excel(p: Path, params: ReadParams, usecols: list[str]) -> pd.DataFrame
 
 
 def _read_parquet(p: Path, usecols: list[str]) -> pd.DataFrame:
+    check_parquet(p, usecols)
     try:
-        names = pq.read_schema(p).names
-    except Exception as exc:
-        raise InputError(f"the file is not a readable Parquet file: {exc}", file=str(p)) from None
-    missing = [c for c in usecols if c not in names]
-    if missing:
-        raise InputError(missing_columns_text(missing, "Parquet file"), file=str(p),
-                         column=missing[0], hint=f"Its columns are {names[:12]}")
-    return pd.read_parquet(p, columns=usecols)
+        return pd.read_parquet(p, columns=usecols)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"the Parquet file could not be read: {str(exc)[:300]}",
+                         file=str(p)) from None
 
 
 def _nowhere(column: pd.Series, text: str) -> bool:

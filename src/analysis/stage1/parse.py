@@ -11,6 +11,7 @@ every engine (``stage1.rules``).
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -24,11 +25,11 @@ from ..config import ReadParams, missing_tokens
 from ..csv_text import text_data
 from ..errors import InputError
 from .privacy import redact_row
-from .rules import (CURRENCY_SYMBOLS, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS, amount_error,
-                           currency_warning, date_error, float_ids_warning, number_error,
-                           too_large_row, too_large_total)
+from .rules import (CURRENCY_SYMBOLS, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS, SUBCENT_UNITS,
+                    amount_error, currency_warning, date_error, float_ids_warning, number_error,
+                    too_large_row, too_large_total)
 
-__all__ = ["TRANSACTIONS_SCHEMA", "coerce", "sheet_dates", "subcent_1e4", "row_cost",
+__all__ = ["TRANSACTIONS_SCHEMA", "coerce", "sheet_dates", "subcent", "row_cost",
            "as_text", "line_of"]
 
 #: the contract of a loaded frame, checked with pandera after coercion
@@ -102,18 +103,52 @@ def _arrow_parse(text: pd.Series, to: str, fmt: str | None = None) -> pd.Series 
     try:
         if to == "number":
             out = pc.cast(arr, pa.float64())
-        elif fmt:
-            out = pc.strptime(arr, format=fmt, unit="ns", error_is_null=False)
+        elif fmt:  # microseconds: years 1 to 9999, which bounded_dates then takes in
+            out = pc.strptime(arr, format=fmt, unit="us", error_is_null=False)
         else:
-            out = pc.cast(arr, pa.timestamp("ns"))
+            try:
+                out = pc.cast(arr, pa.timestamp("us"))
+            except pa.ArrowInvalid:  # texts with a zone offset: as UTC
+                out = pc.cast(arr, pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if out.null_count != arr.null_count:
         return None
+    if to != "number":
+        return pd.Series(out.to_pandas(), index=text.index) if out.type.tz else \
+            pd.Series(out.to_numpy(zero_copy_only=False), index=text.index)
     return pd.Series(out.to_numpy(zero_copy_only=False), index=text.index)
 
 
 # -- what a failed or odd value reads as (one wording for every engine) --------------------
+
+#: where dates outside what a datetime64[ns] holds (before 1677-09-22, after 2262-04-11)
+#: are put: both far outside [1900, today], so the implausible-dates rule drops them with
+#: their revenue, on every reader, instead of a reader failing on them
+EARLY_SENTINEL, LATE_SENTINEL = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
+_NS_MIN, _NS_MAX = np.datetime64("1677-09-22", "us"), np.datetime64("2262-04-11", "us")
+
+
+def bounded_dates(out: pd.Series) -> pd.Series:
+    """Dates of any unit and zone as naive datetime64[ns]: a zone (Parquet timestamps with
+    one, texts with offsets) converted to UTC; dates out of the ns range moved to the
+    sentinels above (which the implausible-dates rule drops)."""
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = out.to_numpy()
+    if values.dtype != np.dtype("datetime64[ns]"):
+        wide = values.astype("datetime64[us]")
+        early, late = wide < _NS_MIN, wide > _NS_MAX
+        if early.any() or late.any():
+            wide = wide.copy()
+            wide[early] = np.datetime64(EARLY_SENTINEL.date(), "us")
+            wide[late] = np.datetime64(LATE_SENTINEL.date(), "us")
+        values = wide.astype("datetime64[ns]")
+    return pd.Series(values, index=out.index, name=out.name)
+
+
+_TIME_ONLY = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp][Mm])?\s*$")
+
 
 def sheet_dates(s: pd.Series) -> pd.Series | None:
     """A workbook column whose cells are all real dates (object dtype), as datetime64; None
@@ -123,36 +158,60 @@ def sheet_dates(s: pd.Series) -> pd.Series | None:
     present = s.dropna()
     if len(present) == 0 or not present.map(lambda v: isinstance(v, _dt.date)).all():
         return None
-    return pd.to_datetime(s).astype("datetime64[ns]")
+    return bounded_dates(pd.Series(pd.to_datetime(
+        present.map(lambda v: np.datetime64(v, "us")).to_numpy(dtype="datetime64[us]")),
+        index=present.index).reindex(s.index))
+
+
+def _to_datetime(text: pd.Series, **kw) -> pd.Series:
+    """pandas' parser; texts with different offsets (+02:00, -05:00) converted to UTC."""
+    try:
+        return pd.to_datetime(text, errors="coerce", **kw)
+    except ValueError:  # mixed offsets, or offsets beside naive texts
+        return pd.to_datetime(text, errors="coerce", utc=True, **kw)
 
 
 def _parse_dates(s: pd.Series, params: ReadParams, warnings: list[str] | None = None,
                  column: str = "date") -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
-        return s.astype("datetime64[ns]")
+        return bounded_dates(s)
     typed = sheet_dates(s)
     if typed is not None:
         return typed
+    times = None
+    if s.dtype == object:
+        times = s.map(lambda v: isinstance(v, _dt.time)).to_numpy(dtype=bool)
+        s = s.mask(times) if times.any() else s
     text = as_text(s, params.missing_tokens)
     fmt = params.date_format
     fast = _arrow_parse(text, "date", fmt)
     if fast is not None:
-        return fast.astype("datetime64[ns]")
-    if fmt:
-        out = pd.to_datetime(text, format=fmt, errors="coerce")
+        out = bounded_dates(fast)
     else:
-        out = pd.to_datetime(text, format="ISO8601", errors="coerce")
-        n_iso_failed = int(out.isna().sum() - text.isna().sum())
-        if n_iso_failed:
-            out = pd.to_datetime(text, format="mixed", errors="coerce",
-                                 dayfirst=params.dayfirst)
-            if warnings is not None and out.notna().sum() > 0:
-                warnings.append(f"column {column!r}: {n_iso_failed:,} dates are not ISO 8601 "
-                                f"and were read one by one (dayfirst={params.dayfirst}); "
-                                f"set date_format to be explicit")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_localize(None)
-    return out.astype("datetime64[ns]")
+        # a cell holding a time of day only (a sheet's time cell, "10:30") is no date: it
+        # must not become a transaction dated today (pandas' "mixed" parser would)
+        clock = text.str.match(_TIME_ONLY.pattern).fillna(False).to_numpy(dtype=bool)
+        # and no date is written in more than 64 characters: such a cell is not parsed
+        # (pandas' one-by-one parser takes minutes on a cell of megabytes)
+        clock = clock | (text.str.len() > 64).fillna(False).to_numpy(dtype=bool)
+        if clock.any():
+            times = clock if times is None else times | clock
+            text = text.mask(clock)
+        if fmt:
+            out = _to_datetime(text, format=fmt)
+        else:
+            out = _to_datetime(text, format="ISO8601")
+            n_iso_failed = int(out.isna().sum() - text.isna().sum())
+            if n_iso_failed:
+                out = _to_datetime(text, format="mixed", dayfirst=params.dayfirst)
+                if warnings is not None and out.notna().sum() > 0:
+                    warnings.append(f"column {column!r}: {n_iso_failed:,} dates are not ISO "
+                                    f"8601 and were read one by one (dayfirst="
+                                    f"{params.dayfirst}); set date_format to be explicit")
+        out = bounded_dates(out)
+    if times is not None and times.any():
+        out = out.mask(times)  # missing: the date check reports them with an example row
+    return out
 
 
 def _parse_number(s: pd.Series, params: ReadParams, warnings: list[str] | None = None,
@@ -212,11 +271,13 @@ def _refuse_large_total(amount_cents: np.ndarray, raw: pd.DataFrame,
         raise amount_error(too_large_total(total), file, column, row, line)
 
 
-def subcent_1e4(amount: np.ndarray, amount_cents: np.ndarray) -> int:
-    """Σ (amount − amount rounded to the cent), in 1/10,000 of the currency, exactly: what
-    rounding each row to the cent changes (the ledger's ``rounding`` line)."""
-    fine = np.rint(amount * 10_000).astype("int64")
-    return int((fine - amount_cents.astype("int64") * 100).sum())
+def subcent(amount: np.ndarray, amount_cents: np.ndarray) -> int:
+    """Σ (amount − amount rounded to the cent), in units of :data:`SUBCENT_UNITS` per unit
+    of the currency, each row's difference rounded once: what rounding each row to the
+    cent changes (the ledger's ``rounding`` line). At 10⁻⁸ a price written with five or
+    more decimals still adds up (20,000 rows of 0.12345 are 2,469.00, not 2,468.00)."""
+    diff = np.rint((amount - amount_cents / 100) * SUBCENT_UNITS)
+    return int(diff.astype("int64").sum())
 
 
 def row_cost(amount_cents: np.ndarray, cost: np.ndarray | None, profit: np.ndarray | None
@@ -304,7 +365,7 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
     amount_cents = np.rint(exact * 100)  # what numpy's round(2) computes, once
     _refuse_large_total(amount_cents, raw, params, file, amount_column)
     out["amount"] = amount_cents / 100
-    out.attrs["subcent_1e4"] = subcent_1e4(exact, amount_cents)
+    out.attrs["subcent"] = subcent(exact, amount_cents)
     for canon in ("quantity", "unit_price"):
         if canon in numeric:
             out[canon] = numeric[canon]

@@ -7,6 +7,7 @@ sample sees the ids as written and the analysis cannot change with the salt.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +16,25 @@ import pandas as pd
 
 from ..config import Privacy
 
-__all__ = ["hash_ids", "anonymize", "anonymize_stage1", "redact_row"]
+__all__ = ["hash_ids", "anonymize", "anonymize_stage1", "redact_row", "IDENTIFYING",
+           "identifying_warnings"]
+
+#: dimension names that look like they identify a person: ids, e-mails, phones, names
+IDENTIFYING = re.compile(r"(^|[^a-z])id($|[^a-z])|id$|^id|e-?mail|phone|mobile|\btel\b|"
+                         r"telefon|name|ssn|passport|address", re.I)
+
+
+def identifying_warnings(dimensions: tuple[str, ...] | list[str], privacy: Privacy
+                         ) -> list[str]:
+    """With ``anonymize`` on, a warning for each dimension whose name looks like an id, an
+    e-mail, a phone number or a name and that is not hashed (``anonymize_columns``): its
+    values reach every output as written."""
+    if not privacy.anonymize:
+        return []
+    return [f"dimension {d!r} looks like it identifies a person (an id, e-mail, phone or "
+            f"name) and is not in anonymize_columns: its values reach every output as "
+            f"written" for d in dimensions
+            if IDENTIFYING.search(d) and d not in privacy.anonymize_columns]
 
 
 def hash_ids(values: pd.Series, salt: str) -> pd.Series:

@@ -21,7 +21,7 @@ from ..narrative.labels import TEXT
 __all__ = ["dropped_rows", "RULES", "RULE_HINT", "EARLIEST_DATE", "CURRENCY_SYMBOLS",
            "MAX_ROW_AMOUNT", "MAX_TOTAL_CENTS", "date_limit", "implausible_warning",
            "negative_quantity_warning", "example_text", "large_drop_warnings",
-           "example_order", "rounding_cents", "make_ledger", "require_purchases",
+           "example_order", "rounding_cents", "SUBCENT_UNITS", "make_ledger", "require_purchases",
            "check_ledger", "ledger_table", "date_error", "number_error", "currency_warning",
            "float_ids_warning", "amount_error", "too_large_row", "too_large_total"]
 
@@ -38,8 +38,12 @@ def date_limit(today: pd.Timestamp | None = None) -> pd.Timestamp:
 
 
 def implausible_warning(n: int, example: pd.Timestamp) -> str:
+    day = pd.Timestamp(example)
+    # dates beyond what a datetime64[ns] holds are read as its ends (parse.bounded_dates)
+    shown = "a date before 1677-09-22" if day <= pd.Timestamp("1677-09-22") else \
+        "a date after 2262-04-10" if day >= pd.Timestamp("2262-04-11") else f"{day:%Y-%m-%d}"
     return (f"{n:,} rows dated before 1900 or after today were dropped (rule "
-            f"implausible_dates), e.g. {pd.Timestamp(example):%Y-%m-%d}")
+            f"implausible_dates), e.g. {shown}")
 
 
 def negative_quantity_warning(n: int, pattern: str | None) -> str:
@@ -100,10 +104,14 @@ def example_order(frame: pd.DataFrame) -> list[str]:
             if c in frame]
 
 
-def rounding_cents(subcent_1e4: int) -> int:
+#: the unit of the rows' sub-cent differences: 10⁻⁸ of the currency
+SUBCENT_UNITS = 100_000_000
+
+
+def rounding_cents(subcent: int) -> int:
     """Cents that rounding each row to the cent removed, from the sum of the rows'
-    differences in 1/10,000 of the currency (rounded half to even, once)."""
-    return int(np.rint(subcent_1e4 / 100))
+    differences in 1/:data:`SUBCENT_UNITS` of the currency (rounded half to even, once)."""
+    return int(np.rint(subcent / (SUBCENT_UNITS // 100)))
 
 
 def make_ledger(rows: Mapping[str, int], cents_: Mapping[str, int]) -> pd.DataFrame:

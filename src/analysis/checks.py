@@ -1,0 +1,99 @@
+"""Checks of single parameter values: each takes a value already of its kind and returns
+an error text (completing "parameter 'x' …") or None. :mod:`analysis.schema` names one per
+field."""
+from __future__ import annotations
+
+import codecs
+import datetime as _dt
+import re
+from typing import Any, Callable
+
+from .engine_settings import check_settings
+
+__all__ = ["SEED_MAX", "DATE_MIN", "DATE_MAX", "INT_MAX", "between", "positive",
+           "non_negative", "regex", "no_digits_only", "cuts", "horizons", "currency",
+           "encoding", "settings", "seed", "k_range"]
+
+
+def between(lo: float, hi: float) -> Callable[[Any], str | None]:
+    def check(v):
+        return None if lo <= v <= hi else f"must be between {lo} and {hi}"
+    return check
+
+
+def positive(v):
+    return None if v > 0 else "must be greater than 0"
+
+
+def non_negative(v):
+    return None if v >= 0 else "must be 0 or more"
+
+
+def regex(v):
+    try:
+        re.compile(v)
+    except re.error as exc:
+        return f"is not a valid regular expression ({exc})"
+    return None
+
+
+def no_digits_only(v):
+    bad = [x for x in v if x.strip().lstrip("-").replace(".", "", 1).isdigit()]
+    return f"must not hold numbers ({bad[0]!r} would erase real values)" if bad else None
+
+
+def cuts(v):
+    if len(v) != 2 or not (0 < v[0] < v[1] < 1):
+        return "must be two increasing shares strictly between 0 and 1, e.g. [0.05, 0.20]"
+    return None
+
+
+def horizons(v):
+    if not v or any(int(x) != x or not 1 <= x <= 120 for x in v):
+        return "must be one or more whole numbers of months between 1 and 120, e.g. [3, 6, 12, 24]"
+    return None
+
+
+def currency(v):
+    bad = sorted(set(v) & set("<>&*_`[]#|\\\"'{}"))
+    if bad or not v.strip() or len(v) > 12:
+        return ("must be a currency code or symbol of up to 12 characters without markup "
+                f"characters (found {' '.join(bad) or repr(v)}), e.g. USD, EUR, ¥")
+    return None
+
+
+def encoding(v):
+    try:
+        info = codecs.lookup(v)
+    except (LookupError, ValueError):
+        return "is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, utf-16)"
+    if not getattr(info, "_is_text_encoding", True):
+        return f"names {info.name!r}, which is not a text encoding"
+    return None
+
+
+def settings(name: str) -> Callable[[Any], str | None]:
+    def check(v):
+        problem = check_settings(name, v)
+        return problem and problem.removeprefix(name).lstrip(" ")
+    return check
+
+
+def seed(v):
+    return None if 0 <= v <= SEED_MAX else \
+        f"must be a whole number, 0 or more and at most {SEED_MAX} (numpy's seeds are 32-bit)"
+
+
+#: numpy's and scikit-learn's seeds are 32-bit
+SEED_MAX = 2 ** 32 - 1
+#: the range of dates a parameter may name: what every engine represents (pandas ends in
+#: 2262) and the implausible-dates rule does not drop wholesale
+DATE_MIN, DATE_MAX = _dt.date(1900, 1, 1), _dt.date(2261, 12, 31)
+#: the largest whole number a count parameter may hold (exact in a float, fits int64)
+INT_MAX = 2 ** 53
+
+
+def k_range(v):
+    if len(v) != 2 or not (2 <= v[0] <= v[1] <= 30) or any(int(x) != x for x in v):
+        return "must be two whole numbers [min, max] with 2 <= min <= max <= 30"
+    return None
