@@ -686,3 +686,29 @@ def test_a_calibration_end_outside_the_window_is_one_line(tmp_path, capsys, engi
     code, _, err = _check(capsys, str(data), "--params", str(params), "-p",
                           f"calibration_end={day}", "-p", f"engine={engine}")
     _one_error_line(code, err, f"calibration_end {day} is outside the data's window")
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_dates_beyond_the_engines_with_the_rule_off_are_refused(tmp_path, capsys, engine):
+    data, params = _tiny(tmp_path, TINY + "3,3024-01-01,5.00\n")
+    code, _, err = _check(capsys, str(data), "--params", str(params), "-p",
+                          "drop_implausible_dates=false", "-p", f"engine={engine}")
+    _one_error_line(code, err, "1 row(s) are dated before 1677-09-22 or after 2262-04-10")
+    data.write_text(TINY + "3,1850-01-01,5.00\n")  # before 1900, kept as asked
+    code, out, err = _check(capsys, str(data), "--params", str(params), "-p",
+                            "drop_implausible_dates=false", "-p", f"engine={engine}")
+    assert code == 0, err
+
+
+def test_zoned_texts_give_the_same_days_on_pandas_and_duckdb(tmp_path):
+    data, params = _tiny(tmp_path, "cid,day,amt\n1,2020-01-02T01:00:00+02:00,10.50\n"
+                         "2,2020-01-03T23:00:00-05:00,4.00\n1,2020-02-10 12:00:00Z,7.25\n"
+                         "3,2020-02-11,1.00\n")
+    tables = []
+    for engine in ("pandas", "duckdb"):
+        p = config.typed(config.resolve(params, {"engine": engine}))
+        _, customers, _ = pipeline.transaction_stage(data, p)
+        tables.append(customers[["first_purchase", "last_purchase", "revenue"]]
+                      .reset_index(drop=True))
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    assert str(tables[0].loc[1, "first_purchase"].date()) == "2020-01-04"

@@ -44,9 +44,9 @@ from ..config import CleanParams
 from ..narrative.stages import ledger_paragraph
 from ..units import cents
 from .privacy import redact_row
-from .rules import (EARLIEST_DATE, RULES, date_limit, example_order,
-                           implausible_warning, large_drop_warnings, make_ledger,
-                           negative_quantity_warning, rounding_cents)
+from .rules import (DATE_CEILING, DATE_FLOOR, EARLIEST_DATE, RULES, beyond_range_error,
+                    date_limit, example_order, implausible_warning, large_drop_warnings,
+                    make_ledger, negative_quantity_warning, rounding_cents)
 
 __all__ = ["cancel_marked", "is_return", "duplicated_rows", "clean_transactions",
            "describe_ledger"]
@@ -128,6 +128,10 @@ def clean_transactions(df: pd.DataFrame, params: CleanParams,
         drop("implausible_dates", odd)
         if odd.any() and warnings is not None:
             warnings.append(implausible_warning(int(odd.sum()), df.loc[odd, "date"].iloc[0]))
+    else:
+        beyond = ((df["date"] <= DATE_FLOOR) | (df["date"] >= DATE_CEILING)).to_numpy()
+        if beyond.any():
+            raise beyond_range_error(int(beyond.sum()))
     if warnings is not None and "quantity" in df:
         # counted among the rows the earlier rules keep (a row without an id is not a return)
         unmarked = (df["quantity"] < 0).to_numpy() & ~cancel_marked(df, params) & alive

@@ -15,7 +15,8 @@ from ..units import to_dates
 from .ibis_io import Connection
 from .ibis_typing import implausible, rint
 from .privacy import redact_row
-from .rules import example_order, large_drop_warnings, make_ledger, rounding_cents
+from .rules import (DATE_CEILING, DATE_FLOOR, beyond_range_error, example_order,
+                    large_drop_warnings, make_ledger, rounding_cents)
 
 __all__ = ["clean_rules", "summarise"]
 
@@ -32,6 +33,12 @@ def clean_rules(eng: Connection, t, cfg: CleanParams, today: pd.Timestamp | None
         rules.append((t.customer_id.isnull(), "missing_customer_id"))
     if cfg.drop_implausible_dates:
         rules.append((odd, "implausible_dates"))
+    else:  # kept dates must be ones the pandas engine holds too (one more pass, rule off)
+        beyond = (t.date <= DATE_FLOOR.to_pydatetime()) | \
+            (t.date >= DATE_CEILING.to_pydatetime())
+        n = int(eng.frame(t.aggregate(n=beyond.sum())).iloc[0]["n"] or 0)
+        if n:
+            raise beyond_range_error(n)
     if cfg.returns == "drop":
         rules.append((t.ret, "cancellations"))
     if cfg.drop_non_product and "product_code" in t.columns and cfg.non_product_codes:

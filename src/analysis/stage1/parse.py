@@ -25,9 +25,10 @@ from ..config import ReadParams, missing_tokens
 from ..csv_text import text_data
 from ..errors import InputError
 from .privacy import redact_row
-from .rules import (CURRENCY_SYMBOLS, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS, SUBCENT_UNITS,
-                    amount_error, currency_warning, date_error, float_ids_warning, number_error,
-                    too_large_row, too_large_total)
+from .rules import (CURRENCY_SYMBOLS, DATE_CEILING, DATE_FLOOR, MAX_ROW_AMOUNT,
+                    MAX_TOTAL_CENTS, SUBCENT_UNITS, amount_error, currency_warning,
+                    date_error, float_ids_warning, number_error, too_large_row,
+                    too_large_total)
 
 __all__ = ["TRANSACTIONS_SCHEMA", "coerce", "sheet_dates", "subcent", "row_cost",
            "as_text", "line_of"]
@@ -125,8 +126,9 @@ def _arrow_parse(text: pd.Series, to: str, fmt: str | None = None) -> pd.Series 
 #: where dates outside what a datetime64[ns] holds (before 1677-09-22, after 2262-04-11)
 #: are put: both far outside [1900, today], so the implausible-dates rule drops them with
 #: their revenue, on every reader, instead of a reader failing on them
-EARLY_SENTINEL, LATE_SENTINEL = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
-_NS_MIN, _NS_MAX = np.datetime64("1677-09-22", "us"), np.datetime64("2262-04-11", "us")
+EARLY_SENTINEL, LATE_SENTINEL = DATE_FLOOR, DATE_CEILING
+_NS_MIN = np.datetime64(DATE_FLOOR.date(), "us")
+_NS_MAX = np.datetime64(DATE_CEILING.date(), "us")
 
 
 def bounded_dates(out: pd.Series) -> pd.Series:

@@ -18,10 +18,12 @@ import pandas as pd
 from ..errors import InputError
 from ..narrative.labels import TEXT
 
-__all__ = ["dropped_rows", "RULES", "RULE_HINT", "EARLIEST_DATE", "CURRENCY_SYMBOLS",
+__all__ = ["DATE_FLOOR", "DATE_CEILING", "beyond_range_error", "dropped_rows", "RULES",
+           "RULE_HINT", "EARLIEST_DATE", "CURRENCY_SYMBOLS",
            "MAX_ROW_AMOUNT", "MAX_TOTAL_CENTS", "date_limit", "implausible_warning",
            "negative_quantity_warning", "example_text", "large_drop_warnings",
-           "example_order", "rounding_cents", "SUBCENT_UNITS", "make_ledger", "require_purchases",
+           "example_order", "rounding_cents", "SUBCENT_UNITS", "make_ledger",
+           "require_purchases",
            "check_ledger", "ledger_table", "date_error", "number_error", "currency_warning",
            "float_ids_warning", "amount_error", "too_large_row", "too_large_total"]
 
@@ -30,6 +32,12 @@ RULES = ("missing_customer_id", "implausible_dates", "cancellations", "non_produ
          "non_positive_price", "duplicates", "out_of_window", "returns_without_purchase")
 
 EARLIEST_DATE = pd.Timestamp("1900-01-01")
+
+#: the ends of what every engine holds as a date (datetime64[ns]); the pandas readers put
+#: dates beyond them on them (``parse.bounded_dates``)
+DATE_FLOOR, DATE_CEILING = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
+
+
 
 
 def date_limit(today: pd.Timestamp | None = None) -> pd.Timestamp:
@@ -40,10 +48,19 @@ def date_limit(today: pd.Timestamp | None = None) -> pd.Timestamp:
 def implausible_warning(n: int, example: pd.Timestamp) -> str:
     day = pd.Timestamp(example)
     # dates beyond what a datetime64[ns] holds are read as its ends (parse.bounded_dates)
-    shown = "a date before 1677-09-22" if day <= pd.Timestamp("1677-09-22") else \
-        "a date after 2262-04-10" if day >= pd.Timestamp("2262-04-11") else f"{day:%Y-%m-%d}"
+    shown = "a date before 1677-09-22" if day <= DATE_FLOOR else \
+        "a date after 2262-04-10" if day >= DATE_CEILING else f"{day:%Y-%m-%d}"
     return (f"{n:,} rows dated before 1900 or after today were dropped (rule "
             f"implausible_dates), e.g. {shown}")
+
+
+def beyond_range_error(n: int) -> InputError:
+    """Dates beyond 1677-09-22 … 2262-04-10 kept because ``drop_implausible_dates`` is off:
+    no engine could count days from them the same way."""
+    return InputError(f"{n:,} row(s) are dated before 1677-09-22 or after 2262-04-10, which "
+                      f"no engine can count days from, and drop_implausible_dates is off",
+                      column="date", hint="Set drop_implausible_dates: true (the default), "
+                      "or fix those dates")
 
 
 def negative_quantity_warning(n: int, pattern: str | None) -> str:
