@@ -8,6 +8,7 @@ what would exhaust memory; out-of-range dates go to their rule; anonymising is c
 the ledger's input line is the file's own total on every engine."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -379,15 +380,23 @@ def _quick_run(monkeypatch, during=None):
     monkeypatch.setattr(runner, "render_report", lambda *a, **k: None)
 
 
-def test_out_on_a_mount_point_publishes_inside_it(tmp_path, monkeypatch):
+@contextlib.contextmanager
+def _mounted(folder: Path):
+    """A tmpfs mounted at ``folder`` (a container's volume, or a disk to make read-only)."""
     if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tmpfs as a volume")
-    volume = tmp_path / "volume"
-    volume.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(volume)],
+        pytest.skip("needs root to mount a tmpfs")
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(folder)],
                       capture_output=True).returncode:
         pytest.skip("tmpfs cannot be mounted here")
     try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_out_on_a_mount_point_publishes_inside_it(tmp_path, monkeypatch):
+    with _mounted(tmp_path / "volume") as volume:
         data, params = _tiny(tmp_path)
         _quick_run(monkeypatch)
         result = runner.run(data, params, out=volume, echo=lambda _: None)
@@ -396,8 +405,6 @@ def test_out_on_a_mount_point_publishes_inside_it(tmp_path, monkeypatch):
         assert json.loads((volume / "manifest.json").read_text())["status"] == "ok"
         assert (volume / "customers.parquet").exists()
         assert not list(tmp_path.glob(".*.partial"))
-    finally:
-        subprocess.run(["umount", str(volume)], capture_output=True)
 
 
 def test_an_out_folder_that_gains_files_mid_run(tmp_path, monkeypatch):
@@ -432,17 +439,33 @@ def test_an_out_folder_that_gains_files_mid_run(tmp_path, monkeypatch):
         folders.reserve_out(out2)
 
 
-def test_a_vanished_or_read_only_folder_is_reported_truthfully(tmp_path, monkeypatch):
+def test_a_vanished_folder_is_reported_truthfully(tmp_path, monkeypatch):
     data, params = _tiny(tmp_path)
     _quick_run(monkeypatch, lambda work: __import__("shutil").rmtree(work))
     result = runner.run(data, params, outputs_root=tmp_path / "o", echo=lambda _: None)
     assert result.status == "failed" and not result.marked
     assert "\n" not in result.error
-    if os.geteuid() == 0:
-        return  # root writes into read-only folders: the chmod case cannot be made here
-    _quick_run(monkeypatch, lambda work: work.chmod(0o555))
-    result = runner.run(data, params, outputs_root=tmp_path / "p", echo=lambda _: None)
-    assert result.status == "failed" and not result.marked
+
+
+def test_a_file_system_gone_read_only_mid_run_is_reported_truthfully(tmp_path, monkeypatch,
+                                                                      capsys):
+    """The outputs' file system is remounted read-only while the notebooks run: the run
+    cannot record its end, and says so instead of "marked failed"."""
+    with _mounted(tmp_path / "disk") as disk:
+        data, params = _tiny(tmp_path)
+
+        def read_only(work):
+            subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+
+        _quick_run(monkeypatch, read_only)
+        args = type("Args", (), {"data": str(data), "params": str(params), "out": None,
+                                 "outputs": str(disk)})
+        code = runner.main_run(args, {})
+        err = capsys.readouterr().err
+        assert code == 1
+        line = [x for x in err.splitlines() if x.startswith("error:")]
+        assert len(line) == 1 and "Read-only file system" in line[0], err
+        assert "marked failed" not in line[0] and "could not be updated" in line[0]
 
 
 # -- 4. the input is pinned ------------------------------------------------------------------
@@ -712,3 +735,44 @@ def test_zoned_texts_give_the_same_days_on_pandas_and_duckdb(tmp_path):
                       .reset_index(drop=True))
     pd.testing.assert_frame_equal(tables[0], tables[1])
     assert str(tables[0].loc[1, "first_purchase"].date()) == "2020-01-04"
+
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_during_notebook_01_prints_no_traceback(tmp_path):
+    """An input of 32 MB or more gets its kernel started during the transaction stage; a
+    SIGTERM to the whole process group (a terminal, a container stop) while notebook 01
+    runs ends the run in one line, the kernel's ZMQ channels silent."""
+    big = tmp_path / "big.csv"
+    with open(big, "w") as fh:
+        fh.write("cid,day,amt\n")
+        for i in range(1_700_000):
+            fh.write(f"{i % 50000},2020-{1 + i % 12:02d}-{1 + i % 28:02d},{i % 97}.5\n")
+    assert big.stat().st_size >= runner.EARLY_KERNEL_BYTES
+    _, params = _tiny(tmp_path)
+    outputs = tmp_path / "o"
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "analysis", "run", str(big), "--params",
+                             str(params), "--outputs", str(outputs)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        found = list(outputs.glob(".*.partial/manifest.json"))
+        try:
+            if found and any(n["status"] == "running" for n in
+                             json.loads(found[0].read_text())["notebooks"]):
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("notebook 01 never started")
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert [x for x in stderr.splitlines() if x.strip()] == \
+        [x for x in stderr.splitlines() if x.startswith("error:")]

@@ -48,7 +48,9 @@ class RunLock:
 
     def __init__(self, work: Path):
         self.path = work / LOCK
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # read-only: flock needs no write access, and an fd open for writing would keep
+        # the file system from going read-only (or being unmounted) under the run
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -71,7 +73,7 @@ class RunLock:
 def _held(work: Path) -> bool | None:
     """Whether a live run holds ``work``'s lock; None when the folder has no lock file."""
     try:
-        fd = os.open(work / LOCK, os.O_RDWR)
+        fd = os.open(work / LOCK, os.O_RDONLY)
     except FileNotFoundError:
         return None
     except OSError:

@@ -181,23 +181,21 @@ def _parse_dates(s: pd.Series, params: ReadParams, warnings: list[str] | None = 
     if typed is not None:
         return typed
     times = None
-    if s.dtype == object:
-        times = s.map(lambda v: isinstance(v, _dt.time)).to_numpy(dtype=bool)
-        s = s.mask(times) if times.any() else s
     text = as_text(s, params.missing_tokens)
     fmt = params.date_format
     fast = _arrow_parse(text, "date", fmt)
     if fast is not None:
         out = bounded_dates(fast)
     else:
-        # a cell holding a time of day only (a sheet's time cell, "10:30") is no date: it
-        # must not become a transaction dated today (pandas' "mixed" parser would)
+        # a cell holding a time of day only (a sheet's time cell, as text "10:30:00", or
+        # "10:30") is no date: it must not become a transaction dated today (pandas'
+        # "mixed" parser would). Only here: no such text passes the fast parser above
         clock = text.str.match(_TIME_ONLY.pattern).fillna(False).to_numpy(dtype=bool)
         # and no date is written in more than 64 characters: such a cell is not parsed
         # (pandas' one-by-one parser takes minutes on a cell of megabytes)
         clock = clock | (text.str.len() > 64).fillna(False).to_numpy(dtype=bool)
         if clock.any():
-            times = clock if times is None else times | clock
+            times = clock
             text = text.mask(clock)
         if fmt:
             out = _to_datetime(text, format=fmt)
