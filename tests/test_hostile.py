@@ -79,7 +79,7 @@ def test_a_spark_setting_that_reaches_the_jvm_is_refused_before_any_engine(tmp_p
     ("spark_config={spark.local.dir: '/tmp/$(touch x)'}", "no spaces, quotes or shell"),
     ("spark_master=local[2] --conf x", "Spark master URL"),
     ("duckdb_config={bogus_setting: 1}", "'duckdb_config' may not set 'bogus_setting'"),
-    ("duckdb_config={threads: -1}", "threads must be between 1 and 1024"),
+    ("duckdb_config={threads: -1}", "sets threads, which must be between 1 and 1024"),
     ("duckdb_config={memory_limit: lots}", "amount of memory"),
     ("seed=.inf", "whole number"),
     ("seed=4294967296", "at most 4294967295"),

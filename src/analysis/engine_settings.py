@@ -114,7 +114,7 @@ def check_settings(name: str, settings: dict[str, Any]) -> str | None:
         kind, lo, hi = allowed[key]
         problem = _value_error(kind, value, lo, hi, engine)
         if problem:
-            return f"{name}.{key} {problem}"
+            return f"{name} sets {key}, which {problem}"
     return None
 
 

@@ -217,7 +217,7 @@ FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 
 def shown(value: Any, limit: int = 200) -> str:
     """A value as an error message echoes it: its repr, cut to ``limit`` characters."""
-    text = repr(value)
+    text = value.isoformat() if isinstance(value, _dt.date) else repr(value)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
 
 

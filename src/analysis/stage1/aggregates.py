@@ -117,7 +117,7 @@ def clv_inputs_end(window: Window, params: ClvParams) -> pd.Timestamp:
         raise InputError(f"calibration_end {pd.Timestamp(end):%Y-%m-%d} is outside the "
                          f"data's window ({window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}): "
                          f"it must fall strictly inside it, to leave a calibration period "
-                         f"and a holdout", file="parameters", column="calibration_end",
+                         f"and a holdout", column="calibration_end",
                          hint="Choose a day inside the window, or leave it unset (the last "
                          "40 % of the window is held out)")
     return end
