@@ -407,27 +407,25 @@ def test_out_on_a_mount_point_publishes_inside_it(tmp_path, monkeypatch):
         assert not list(tmp_path.glob(".*.partial"))
 
 
+def _gains(folder: Path, name: str, text: str):
+    """What someone else does during the run: create ``folder`` with a file in it."""
+    def act(_work):
+        folder.mkdir()
+        (folder / name).write_text(text)
+    return act
+
+
 def test_an_out_folder_that_gains_files_mid_run(tmp_path, monkeypatch):
     data, params = _tiny(tmp_path)
     out = tmp_path / "out"
-
-    def theirs(work):
-        out.mkdir()
-        (out / "notes.txt").write_text("someone else's")
-
-    _quick_run(monkeypatch, theirs)
+    _quick_run(monkeypatch, _gains(out, "notes.txt", "someone else's"))
     result = runner.run(data, params, out=out, echo=lambda _: None)
     assert result.status == "ok", result.error  # no clash: the results join it
     assert (out / "notes.txt").read_text() == "someone else's"
     assert json.loads((out / "manifest.json").read_text())["status"] == "ok"
 
     out2 = tmp_path / "out2"
-
-    def clash(work):
-        out2.mkdir()
-        (out2 / "manifest.json").write_text("theirs")
-
-    _quick_run(monkeypatch, clash)
+    _quick_run(monkeypatch, _gains(out2, "manifest.json", "theirs"))
     result = runner.run(data, params, out=out2, echo=lambda _: None)
     assert result.status == "failed" and "gained files during the run" in result.error
     assert (out2 / "manifest.json").read_text() == "theirs"
