@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import json
 import os
@@ -774,3 +775,20 @@ def test_sigterm_to_the_process_group_during_notebook_01_prints_no_traceback(tmp
     assert "Traceback" not in stderr, stderr[-3000:]
     assert [x for x in stderr.splitlines() if x.strip()] == \
         [x for x in stderr.splitlines() if x.startswith("error:")]
+
+
+def test_a_file_system_without_locks_falls_back_to_pid_and_age(tmp_path, monkeypatch):
+    outputs = tmp_path / "outputs"
+    work = _partial(outputs, "e", json.dumps({"status": "running", "pid": os.getpid(),
+                                              **folders.boot_identity()}))
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(folders.fcntl, "flock", no_locks)
+    lock = folders.RunLock(work)
+    assert lock.fd is None and not (work / folders.LOCK).exists()
+    assert folders.run_is_live(work)  # this process, on this boot: alive
+    (work / folders.LOCK).write_text("")  # a lock file nobody can lock here
+    assert folders.run_is_live(work)
+    assert folders.sweep_stale(outputs) == []

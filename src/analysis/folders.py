@@ -7,6 +7,7 @@ runs started in the same second never share a folder.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -53,9 +54,14 @@ class RunLock:
         self.fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
             os.close(self.fd)
-            raise
+            self.fd = None
+            if exc.errno not in _NO_LOCKS:
+                raise
+            # a file system without locks (some network or FUSE mounts): no lock file, so
+            # a sweep judges this folder by its pid on this host and boot, or its age
+            self.path.unlink(missing_ok=True)
 
     def release(self, folder: Path | None = None) -> None:
         """Drop the lock; remove the lock file from ``folder`` (where the work folder went)."""
@@ -80,11 +86,15 @@ def _held(work: Path) -> bool | None:
         return True  # cannot tell: never take a folder that may be live
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
+    except OSError as exc:
+        return None if exc.errno in _NO_LOCKS else True
     finally:
         os.close(fd)  # closing drops the lock this probe took
     return False
+
+
+#: what flock says on a file system that has no locks
+_NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 
 
 def _pid_alive(pid: int) -> bool:

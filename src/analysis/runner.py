@@ -89,9 +89,8 @@ def _try_write(path: Path, manifest: dict) -> bool:
 
 
 def input_changed(data: str, recorded: dict[str, Any]) -> str | None:
-    """Why the input is no longer what the run read (size, modification time or digest
-    differ from what the manifest recorded), or None. Costs one ``stat`` unless those agree
-    and the digest is checked again, which only a changed-in-place file needs."""
+    """Why the input is no longer what the run read (its size or modification time differ
+    from what the manifest recorded before the transaction stage), or None: one ``stat``."""
     try:
         now = source_info(data)
     except OSError as exc:
