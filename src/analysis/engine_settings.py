@@ -88,8 +88,6 @@ def _value_error(kind: str, value: Any, lo: int | None, hi: int | None,
     if kind == "size":
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) \
             else ""
-        if engine == "spark" and isinstance(value, int):
-            text = str(value)
         return None if _SIZE[engine].match(text.strip()) else \
             "must be an amount of memory such as " + ("8g or 512m" if engine == "spark"
                                                      else "8GB or 512MB")
