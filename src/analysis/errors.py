@@ -15,7 +15,7 @@ from typing import Any, Mapping
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
            "EXIT_HANGUP", "InputError", "ParamError", "Terminated", "TERMINATED", "HANGUP",
            "INTERRUPTED", "SIGNAL_EXIT", "STOP_SIGNALS", "on_sigterm", "catch_stop_signals",
-           "restore_signals", "error_line", "fail_line"]
+           "restore_signals", "error_line", "fail_line", "cut"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -29,7 +29,7 @@ EXIT_HANGUP = 129       # SIGHUP
 CELL_CHARS, PROBLEM_CHARS = 200, 2000
 
 
-def _cut(text: str, limit: int = CELL_CHARS) -> str:
+def cut(text: str, limit: int = CELL_CHARS) -> str:
     """A cell's text as an error line shows it: at most ``limit`` characters, and how long
     it was when cut (a 50 MB cell must not become a 50 MB line)."""
     if len(text) <= limit:
@@ -40,7 +40,7 @@ def _cut(text: str, limit: int = CELL_CHARS) -> str:
 def _fmt_row(row: Mapping[str, Any] | None) -> str:
     if not row:
         return ""
-    parts = [f"{k}={_cut(repr(v))}" for k, v in row.items()]
+    parts = [f"{k}={cut(repr(v))}" for k, v in row.items()]
     return "{" + ", ".join(parts) + "}"
 
 
@@ -78,7 +78,7 @@ class InputError(Exception):
             where.append(f"column {self.column!r}")
         if self.line is not None:
             where.append(f"line {self.line}")
-        text = _cut(self.problem.rstrip("."), PROBLEM_CHARS)
+        text = cut(self.problem.rstrip("."), PROBLEM_CHARS)
         text += "" if text.endswith(("?", "!")) else "."
         if where:
             text = f"{text} ({', '.join(where)})"

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from . import checks
 from .engine_settings import check_spark_master
-from .errors import ParamError
+from .errors import ParamError, cut
 
 __all__ = ["Field", "FIELDS", "FIELD_BY_NAME", "CANONICAL_COLUMNS", "DEFAULT_MISSING_VALUES",
            "DEFAULT_NON_PRODUCT_CODES", "GROUP_TITLES", "coerce", "check_columns",
@@ -215,10 +215,10 @@ FIELDS: tuple[Field, ...] = (
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 
 
-def shown(value: Any, limit: int = 200) -> str:
-    """A value as an error message echoes it: its repr, cut to ``limit`` characters."""
-    text = value.isoformat() if isinstance(value, _dt.date) else repr(value)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
+def shown(value: Any) -> str:
+    """A value as an error message echoes it: a date as a date, else its repr, cut like a
+    cell (:func:`~analysis.errors.cut`)."""
+    return cut(value.isoformat() if isinstance(value, _dt.date) else repr(value))
 
 
 def _finite(x: Any) -> bool:

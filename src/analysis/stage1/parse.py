@@ -115,18 +115,16 @@ def _arrow_parse(text: pd.Series, to: str, fmt: str | None = None) -> pd.Series 
         return None
     if out.null_count != arr.null_count:
         return None
-    if to != "number":
-        return pd.Series(out.to_pandas(), index=text.index) if out.type.tz else \
-            pd.Series(out.to_numpy(zero_copy_only=False), index=text.index)
+    if getattr(out.type, "tz", None):  # zoned: pandas keeps the zone for bounded_dates
+        return pd.Series(out.to_pandas(), index=text.index)
     return pd.Series(out.to_numpy(zero_copy_only=False), index=text.index)
 
 
 # -- what a failed or odd value reads as (one wording for every engine) --------------------
 
-#: where dates outside what a datetime64[ns] holds (before 1677-09-22, after 2262-04-11)
-#: are put: both far outside [1900, today], so the implausible-dates rule drops them with
-#: their revenue, on every reader, instead of a reader failing on them
-EARLY_SENTINEL, LATE_SENTINEL = DATE_FLOOR, DATE_CEILING
+#: where dates outside what a datetime64[ns] holds (``rules.DATE_FLOOR`` …
+#: ``DATE_CEILING``) are put: both far outside [1900, today], so the implausible-dates rule
+#: drops them with their revenue, on every reader, instead of a reader failing on them
 _NS_MIN = np.datetime64(DATE_FLOOR.date(), "us")
 _NS_MAX = np.datetime64(DATE_CEILING.date(), "us")
 
@@ -143,8 +141,7 @@ def bounded_dates(out: pd.Series) -> pd.Series:
         early, late = wide < _NS_MIN, wide > _NS_MAX
         if early.any() or late.any():
             wide = wide.copy()
-            wide[early] = np.datetime64(EARLY_SENTINEL.date(), "us")
-            wide[late] = np.datetime64(LATE_SENTINEL.date(), "us")
+            wide[early], wide[late] = _NS_MIN, _NS_MAX
         values = wide.astype("datetime64[ns]")
     return pd.Series(values, index=out.index, name=out.name)
 
