@@ -245,9 +245,9 @@ def models_vs_lifetimes(n: int) -> dict:
     ours_gg = clv.fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"])
     t_ours = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ref = clv.fit_purchase_model("bgnbd", f, r, T)
+    ref = clv.BetaGeo.lifetimes_fit(f, r, T)
     rep = data[(data["frequency"] > 0) & (data["monetary_value"] > 0)]
-    ref_gg = clv.fit_gamma_gamma_lifetimes(rep["frequency"], rep["monetary_value"])
+    ref_gg = clv.GammaGamma.lifetimes_fit(rep["frequency"], rep["monetary_value"])
     t_ref = time.perf_counter() - t0
     a = np.r_[ours.params_.to_numpy(), ours_gg.params_.to_numpy()]
     b = np.r_[ref.params_.to_numpy(), ref_gg.params_.to_numpy()]

@@ -318,11 +318,10 @@ def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame,
     x, r, t = frequency.ravel(), recency.ravel(), np.full(frequency.size, age)
     with np.errstate(all="ignore"):
         if kind == "alive":
-            z = np.asarray(fitter.conditional_probability_alive(x, r, t), dtype="float64")
+            z = np.asarray(fitter.p_alive(x, r, t), dtype="float64")
             title, label = "Probability that a customer is still active", "P(alive)"
         else:
-            z = np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(
-                1.0, x, r, t), dtype="float64")
+            z = np.asarray(fitter.expected_repeat(1.0, x, r, t), dtype="float64")
             title = f"Expected purchases in the next {time_unit}"
             label = f"expected purchases in the next {time_unit}"
     z = np.where((x == 0) & (r > 0), np.nan, z).reshape(frequency.shape)

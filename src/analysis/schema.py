@@ -170,8 +170,8 @@ FIELDS: tuple[Field, ...] = (
     Field("clv_model", "choice", "auto", "Purchase model: 'auto' (the default: BG/NBD, "
           "MBG/NBD and Pareto/NBD are each fitted on the calibration period and the one with "
           "the smallest holdout error per customer whose fit is sound is used), or one of "
-          "'bgnbd', 'mbgnbd', 'paretonbd'.",
-          choices=("auto", "bgnbd", "paretonbd", "mbgnbd"), group="clv"),
+          "'bgnbd', 'mbgnbd', 'paretonbd', or 'nbd' (no drop-out; never chosen by 'auto').",
+          choices=("auto", "bgnbd", "paretonbd", "mbgnbd", "nbd"), group="clv"),
     Field("clv_horizon_months", "int", 12, "Horizon of the headline predicted CLV "
           "(predicted_clv), in months.", check=checks.positive, group="clv"),
     Field("clv_horizons_months", "list_float", [3, 6, 12, 24], "Further horizons, in months, "

@@ -26,9 +26,7 @@ from joblib import Parallel, delayed
 
 from ..config import ClvParams
 from .diagnostics import log_covariance, purchase_covariance
-from .likelihood import gg_ll, pareto_pairs
-from .models import (PARAM_NAMES, fast_fit, fitter_class, gamma_gamma_sample, model_key,
-                     params_of)
+from .models import NUMERICAL_FAILURES, gamma_gamma_sample
 from .predict import (discounted_transactions, expected_spend, margin_ratio, monthly_rate,
                       triples_of)
 
@@ -47,7 +45,7 @@ def _total(bf, gf, arrays: dict, params: ClvParams) -> float:
     return float((arrays["margin"] * expected_spend(gf, x, m) * disc[arrays["codes"]]).sum())
 
 
-def _replicate(seed_seq, model: str, arrays: dict, est: dict, params: ClvParams):
+def _replicate(seed_seq, model: type, arrays: dict, est: dict, params: ClvParams):
     """One bootstrap replicate: resample customers, refit, total predicted CLV."""
     rng = np.random.default_rng(seed_seq)
     codes, f, r, T, x, m = (arrays[k] for k in ("codes", "f", "r", "T", "x", "m"))
@@ -55,20 +53,20 @@ def _replicate(seed_seq, model: str, arrays: dict, est: dict, params: ClvParams)
     counts = np.bincount(rng.integers(0, n, n), minlength=n)
     w = np.bincount(codes, weights=counts, minlength=len(f))
     keep = w > 0
-    names = PARAM_NAMES[model]
     try:
-        bf = fast_fit(model, (f[keep], r[keep], T[keep]), w[keep], est["penalizer"],
-                      start=est["model"])
-        out = {k: float(bf.params_[k]) for k in names}
+        bf = model.estimate((f[keep], r[keep], T[keep]), w[keep], est["penalizer"],
+                            start=est["model"])
+        out = {k: float(bf.params_[k]) for k in model.param_names}
         total = None
         if est["gg"] is not None:
             sel = (x > 0) & (m > 0) & (counts > 0)
-            gf = fast_fit("gg", (x[sel], m[sel]), counts[sel], est["gg_penalizer"],
-                          start=est["gg"])
-            out.update({k: float(gf.params_[k]) for k in ("p", "q", "v")})
+            spend = est["gg_model"]
+            gf = spend.estimate((x[sel], m[sel]), counts[sel], est["gg_penalizer"],
+                                start=est["gg"])
+            out.update({k: float(gf.params_[k]) for k in spend.param_names})
             total = _total(bf, gf, arrays, params)
         return out, total
-    except Exception:
+    except NUMERICAL_FAILURES:  # a failed refit, counted
         return None
 
 
@@ -106,11 +104,11 @@ def normal_intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, dr
     total predicted CLV; None when a Hessian is not positive definite (the fit checks
     report that flat likelihood already). ``covariance``: the purchase model's (in its
     parameters' order), when computed already."""
-    model = model_key(fitter)
+    model = type(fitter)
     arrays = _arrays(customers, params, triples)
-    if model == "paretonbd":  # its costly terms once per distinct pair, for every draw
-        arrays["pairs"] = pareto_pairs(arrays["f"], arrays["r"], arrays["T"])
-    estimates = params_of(fitter)
+    # what the model shares across evaluations (Pareto/NBD's pairs), once for every draw
+    arrays["pairs"] = model.precompute(arrays["f"], arrays["r"], arrays["T"])
+    estimates = fitter.as_dict()
     names, theta = list(estimates), np.asarray(list(estimates.values()), dtype="float64")
     cov = covariance if covariance is not None else purchase_covariance(
         model, estimates, arrays["f"], arrays["r"], arrays["T"],
@@ -124,14 +122,15 @@ def normal_intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, dr
         gg = gamma_gamma_sample(arrays["x"], arrays["m"])
         gx, gm, gw = (gg[c].to_numpy(dtype="float64")
                       for c in ("frequency", "monetary_value", "weight"))
-        gtheta = ggf.params_[["p", "q", "v"]].to_numpy(dtype="float64")
-        gcov = log_covariance(lambda v: -(gw * gg_ll(*np.exp(v), gx, gm)).sum(), gtheta)
+        gtheta = ggf.theta()
+        gcov = log_covariance(lambda v: -(gw * type(ggf).per_customer(np.exp(v), gx, gm)).sum(),
+                              gtheta)
         if gcov is None:
             return None
         spend = np.exp(rng.multivariate_normal(np.log(gtheta), gcov, size=draws))
     def total_of(i: int) -> float:
-        bf = fitter_class(model).from_params(purchase[i], fitter.penalizer_coef)
-        gf = fitter_class("gg").from_params(spend[i], ggf.penalizer_coef)
+        bf = model.from_params(purchase[i], fitter.penalizer_coef)
+        gf = type(ggf).from_params(spend[i], ggf.penalizer_coef)
         with np.errstate(all="ignore"):
             return _total(bf, gf, arrays, params)
     # the draws on both cores (numpy and scipy release the GIL), results in draw order
@@ -141,7 +140,7 @@ def normal_intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, dr
     failed = len(every) - len(totals)
     draws_by_name = dict(zip(names, purchase.T))
     if spend is not None:
-        draws_by_name.update(zip(("p", "q", "v"), spend.T))
+        draws_by_name.update(zip(type(ggf).param_names, spend.T))
     return {"iterations": draws, "failed": failed, "level": 0.90, "method": "normal",
             "params": {k: _quantiles(list(v)) for k, v in draws_by_name.items()},
             "total_predicted_clv": _quantiles(totals)}
@@ -155,12 +154,13 @@ def bootstrap(customers: pd.DataFrame, params: ClvParams, fitter, ggf,
 
     Each replicate has its own seed from ``SeedSequence(seed)``, so the result does not
     depend on how many processes run them (both cores by default)."""
-    model = model_key(fitter)
+    model = type(fitter)
     arrays = _arrays(customers, params, triples)
     # the refits use the penalizer of the fits they repeat (a fallback one included)
     est = {"model": fitter.params_.to_numpy(dtype="float64"),
            "penalizer": float(fitter.penalizer_coef),
            "gg": ggf.params_.to_numpy(dtype="float64") if ggf is not None else None,
+           "gg_model": type(ggf),
            "gg_penalizer": float(ggf.penalizer_coef) if ggf is not None else 0.0}
     seeds = np.random.SeedSequence(seed).spawn(iterations)
     jobs = n_jobs if n_jobs is not None else (min(2, os.cpu_count() or 1)
@@ -168,7 +168,7 @@ def bootstrap(customers: pd.DataFrame, params: ClvParams, fitter, ggf,
     results = Parallel(n_jobs=jobs)(delayed(_replicate)(s, model, arrays, est, params)
                                     for s in seeds)
     ok = [res for res in results if res is not None]
-    names = PARAM_NAMES[model] + (["p", "q", "v"] if ggf is not None else [])
+    names = [*model.param_names, *(type(ggf).param_names if ggf is not None else ())]
     totals = [t for _, t in ok if t is not None]
     return {"iterations": iterations, "failed": iterations - len(ok), "level": 0.90,
             "method": "bootstrap",

@@ -5,8 +5,10 @@ or weak fit (``diagnostics``); each is also fitted on the calibration period and
 the holdout (``validation.score``). With ``clv_model: auto`` the model used is the one with
 the smallest holdout error per customer (mean absolute error of the holdout purchases)
 among those whose fit is sound, on the whole window and in the bootstrap; without a
-holdout, the one with the highest log-likelihood (all three have four parameters). When
-no fit is sound the best is still used, and the stage's status says it is unreliable.
+holdout, the one with the lowest AIC (2k − 2 log-likelihood, k its parameters: a model
+with fewer parameters is not beaten by one that fits as well with more). When no fit is
+sound the best is still used, and the stage's status says it is unreliable. The models
+are the registry's (``models.COMPARED``).
 """
 from __future__ import annotations
 
@@ -20,14 +22,15 @@ from ..config import ClvParams
 from ..narrative.translate import status_text
 from ..narrative.stages import fit_check_sentence, holdout_error
 from .diagnostics import errors_of, fit_reasons, purchase_covariance
-from .likelihood import log_likelihood
-from .models import MODEL_NAMES, fit_weighted, one_line, params_of, with_fallback
+from .models import (COMPARED, DEFAULT, NUMERICAL_FAILURES, fit_weighted, get, one_line,
+                     params_of, with_fallback)
 from .validation import Score
 
-__all__ = ["MODELS", "Fit", "fit_model", "rank", "fit_status", "comparison_table",
+__all__ = ["MODELS", "Fit", "fit_model", "aic", "fitted_models", "rank", "fit_status",
+           "comparison_table",
            "comparison_metrics"]
 
-MODELS = ("bgnbd", "mbgnbd", "paretonbd")
+MODELS = COMPARED
 
 
 @dataclass
@@ -48,21 +51,32 @@ def fit_model(model: str, customers: pd.DataFrame, triples: pd.DataFrame,
               params: ClvParams) -> Fit:
     """Fit ``model`` on the unique (frequency, recency, T) triples and check the fit."""
     warnings: list[str] = []
-    name = MODEL_NAMES[model]
+    cls = get(model)
     try:
         fitter = with_fallback(
-            lambda pen: fit_weighted(model, customers["frequency"], customers["recency"],
+            lambda pen: fit_weighted(cls, customers["frequency"], customers["recency"],
                                      customers["T"], pen, triples=triples),
-            params.penalizer, name, warnings)
-    except Exception as exc:  # ConvergenceError and numerical failures
-        return Fit(model, error=f"the {name} fit did not converge ({one_line(exc)})")
+            params.penalizer, cls.name, warnings)
+    except NUMERICAL_FAILURES as exc:
+        return Fit(model, error=f"the {cls.name} fit did not converge ({one_line(exc)})")
     u = triples
     estimates = params_of(fitter)
-    ll = log_likelihood(model, estimates, u["frequency"], u["recency"], u["T"], u["weight"])
-    cov = purchase_covariance(model, estimates, u["frequency"], u["recency"], u["T"],
+    ll = fitter.loglik(u["frequency"], u["recency"], u["T"], u["weight"])
+    cov = purchase_covariance(cls, estimates, u["frequency"], u["recency"], u["T"],
                               u["weight"])
     se = errors_of(cov, list(estimates))
-    return Fit(model, fitter, None, ll, se, fit_reasons(estimates, se), warnings, cov)
+    return Fit(model, fitter, None, ll, se, fit_reasons(estimates, se, cls.bounds), warnings,
+               cov)
+
+
+def aic(fit: Fit) -> float:
+    """2k − 2 log L of a whole-window fit (k: the model's parameters)."""
+    return 2 * len(get(fit.model).param_names) - 2 * fit.log_likelihood
+
+
+def fitted_models(requested: str) -> tuple[str, ...]:
+    """The models a run fits: those compared, and the one set when it is not among them."""
+    return MODELS if requested in ("auto", *MODELS) else (*MODELS, requested)
 
 
 def rank(requested: str, fits: Mapping[str, Fit], scores: Mapping[str, Score]
@@ -71,16 +85,16 @@ def rank(requested: str, fits: Mapping[str, Fit], scores: Mapping[str, Score]
     ('set', 'holdout', 'likelihood', 'none'; with ' unsound' when no fit is sound).
 
     With 'auto': the fitted models whose whole-window fit is sound, by holdout error per
-    customer (or, without a holdout, by log-likelihood), then the unsound ones. The stage
+    customer (or, without a holdout, by :func:`aic`), then the unsound ones. The stage
     uses the first whose bootstrap is also sound."""
     if requested != "auto":
         return [requested], "set"
     fitted = [m for m in MODELS if m in fits and fits[m].fitter is not None]
     if not fitted:
-        return ["bgnbd"], "none"
+        return [DEFAULT], "none"
     scored = all(m in scores and scores[m].status == "ok" for m in fitted)
     key = (lambda m: scores[m].metrics["mae"]) if scored \
-        else (lambda m: -fits[m].log_likelihood)
+        else (lambda m: aic(fits[m]))
     sound = sorted((m for m in fitted if not fits[m].reasons), key=key)
     unsound = sorted((m for m in fitted if fits[m].reasons), key=key)
     return sound + unsound, ("holdout" if scored else "likelihood") + \
@@ -91,12 +105,12 @@ def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], cho
                        ) -> list[dict[str, Any]]:
     """One entry per model for metrics.json: holdout scores, whole-window fit and checks."""
     out = []
-    for m in MODELS:
+    for m in (*MODELS, *(m for m in fits if m not in MODELS)):
         fit, sc = fits.get(m), scores.get(m)
         h = sc.metrics if sc is not None and sc.status == "ok" else {}
         err = holdout_error(h)
         out.append({
-            "model": MODEL_NAMES[m], "chosen": m == chosen,
+            "model": get(m).name, "chosen": m == chosen,
             "holdout_status": sc.status if sc is not None else "not run",
             "holdout_mae": h.get("mae"), "naive_mae": h.get("naive_mae"),
             "holdout_predicted": h.get("predicted"), "holdout_actual": h.get("actual"),

@@ -19,20 +19,18 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .likelihood import log_likelihood, pareto_pairs
+from .models import SHAPE_BOUNDS, get
 
 __all__ = ["SHAPE_BOUNDS", "SE_LOG_LIMIT", "FAILED_SHARE_LIMIT", "SPREAD_LIMIT",
            "standard_errors", "errors_of", "purchase_covariance", "log_covariance",
            "fit_reasons", "bootstrap_reasons"]
 
-SHAPE_BOUNDS = (1e-4, 1e4)
-SHAPES = ("r", "a", "b", "s", "p", "q")
 SE_LOG_LIMIT = 1.0
 FAILED_SHARE_LIMIT = 0.10
 SPREAD_LIMIT = 25.0
 
 
-def standard_errors(model: str, params: Mapping[str, float], frequency, recency, T,
+def standard_errors(model, params: Mapping[str, float], frequency, recency, T,
                     weights=None, step: float = 1e-4) -> dict[str, float] | None:
     """Standard errors of the log parameters from the numerical Hessian of the total
     log-likelihood at the estimate; None when the Hessian is not positive definite (the
@@ -46,15 +44,18 @@ def errors_of(cov: np.ndarray | None, names: list[str]) -> dict[str, float] | No
     return None if cov is None else dict(zip(names, np.sqrt(np.diag(cov)).tolist()))
 
 
-def purchase_covariance(model: str, params: Mapping[str, float], frequency, recency, T,
+def purchase_covariance(model, params: Mapping[str, float], frequency, recency, T,
                         weights=None, step: float = 1e-4) -> np.ndarray | None:
-    """:func:`log_covariance` of a purchase model's estimates (in ``params``' order)."""
+    """:func:`log_covariance` of a purchase model's estimates (``model``: its class or key;
+    ``params`` in its parameters' order)."""
+    cls = get(model)
     names = list(params)
-    pairs = pareto_pairs(frequency, recency, T) if model == "paretonbd" else None
+    x, tx, T = (np.asarray(v, dtype="float64") for v in (frequency, recency, T))
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype="float64")
+    pairs = cls.precompute(x, tx, T)
 
     def nll(v):
-        return -log_likelihood(model, dict(zip(names, np.exp(v))), frequency, recency, T,
-                               weights, pairs)
+        return -float((w * cls.per_customer(np.exp(v), x, tx, T, pairs)).sum())
     return log_covariance(nll, [params[k] for k in names], step)
 
 
@@ -85,14 +86,18 @@ def _quiet(nll, v) -> float:
         return float(nll(v))
 
 
-def fit_reasons(params: Mapping[str, float], se: Mapping[str, float] | None
+def fit_reasons(params: Mapping[str, float], se: Mapping[str, float] | None,
+                bounds: Mapping[str, tuple[float, float]] | None = None
                 ) -> list[dict[str, Any]]:
     """Why a fit is degenerate or weak (empty when it is neither): each a dict with the
-    ``check`` and its numbers, put in words by ``narrative.stages.fit_check_sentence``."""
+    ``check`` and its numbers, put in words by ``narrative.stages.fit_check_sentence``.
+    ``bounds``: the model's (``PurchaseModel.bounds``); default: every parameter but a
+    rate (alpha, beta) within :data:`SHAPE_BOUNDS`."""
     reasons: list[dict[str, Any]] = []
-    low, high = SHAPE_BOUNDS
+    bounds = bounds if bounds is not None else \
+        {k: SHAPE_BOUNDS for k in params if k not in ("alpha", "beta")}
     at_bound = [f"{k} = {v:.2g}" for k, v in params.items()
-                if k in SHAPES and not low <= v <= high]
+                if k in bounds and not bounds[k][0] <= v <= bounds[k][1]]
     if at_bound:
         reasons.append({"check": "bound", "params": ", ".join(at_bound)})
     if se is None:

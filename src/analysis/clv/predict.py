@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import hyp2f1
 
 from ..config import ClvParams
 from ..runfolder import horizon_column
 from ..tiers import abc_tiers
 from ..units import monthly_rate
-from .likelihood import pareto_pairs
-from .models import BetaGeo, ParetoNBD, unique_triples
+from .models import unique_triples
 
 __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transactions",
            "discounted_by_horizon", "horizon_column", "horizons_of", "horizon_columns",
@@ -35,58 +33,14 @@ CLV_TIER_CUTS = (0.20, 0.80)
 
 
 def expected_purchases_fn(fitter, frequency, recency, T, pairs=None):
-    """``t -> fitter.conditional_expected_number_of_purchases_up_to_time(t, x, tₓ, T)``.
-
-    For BG/NBD the same formula as lifetimes, but its Gauss hypergeometric term, which
-    depends on (x, T) only, is evaluated once per distinct (x, T) pair instead of once per
-    customer (~10x fewer hyp2f1 calls at a million customers); tests check it equals
-    lifetimes. Pareto/NBD computes P(alive) once for every t (``pairs``: the data's
-    ``likelihood.pareto_pairs``, when computed already); other models use lifetimes'
-    method."""
+    """``t -> E[repeat purchases in (T, T + t] | x, tₓ, T]`` of each customer under
+    ``fitter`` (its :meth:`~.models.base.PurchaseModel.expected_fn`: BG/NBD's and
+    Pareto/NBD's compute what does not depend on t once; tests check both equal
+    lifetimes). ``pairs``: the model's ``precompute`` of the data, when computed already."""
     x = np.asarray(frequency, dtype="float64")
     tx = np.asarray(recency, dtype="float64")
     T = np.asarray(T, dtype="float64")
-    if isinstance(fitter, ParetoNBD):  # P(alive), the costly factor, once for every t
-        with np.errstate(all="ignore"):
-            alive = fitter.conditional_probability_alive(x, tx, T, pairs)
-        if pairs is None:
-            return lambda t: np.asarray(
-                fitter.conditional_expected_number_of_purchases_up_to_time(
-                    t, x, tx, T, p_alive=alive), dtype="float64")
-        # the other factor depends on (x, T) only: once per distinct pair, then gathered
-        # (the same values, multiplied by P(alive) as before: the same result to the bit)
-        ux, uT, inv = pairs[1]
-        ones = np.ones(len(ux))
-        return lambda t: np.asarray(
-            fitter.conditional_expected_number_of_purchases_up_to_time(
-                t, ux, ux, uT, p_alive=ones), dtype="float64")[inv] * alive
-    if not isinstance(fitter, BetaGeo):
-        def generic(t):
-            with np.errstate(all="ignore"):
-                return np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(
-                    t, x, tx, T), dtype="float64")
-        return generic
-    r, alpha, a, b = (float(fitter.params_[k]) for k in ("r", "alpha", "a", "b"))
-    t_code, t_values = pd.factorize(T)
-    x_code, x_values = pd.factorize(x)
-    keys, pair = np.unique(x_code.astype("int64") * len(t_values) + t_code,
-                           return_inverse=True)
-    ux = np.asarray(x_values, dtype="float64")[keys // len(t_values)]
-    uT = np.asarray(t_values, dtype="float64")[keys % len(t_values)]
-    with np.errstate(all="ignore"):
-        first = (a + b + x - 1) / (a - 1)
-        denominator = 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + T) / (alpha + tx)) ** (r + x)
-
-    def at(t):
-        _a, _b, _c = r + ux, b + ux, a + b + ux - 1
-        _z = t / (alpha + uT + t)
-        with np.errstate(all="ignore"):
-            ln_hyp = np.log(hyp2f1(_a, _b, _c, _z))
-            alt = np.log(hyp2f1(_c - _a, _c - _b, _c, _z)) + (_c - _a - _b) * np.log(1 - _z)
-            ln_hyp = np.where(np.isinf(ln_hyp), alt, ln_hyp)
-            second = 1 - np.exp(ln_hyp + (r + ux) * np.log((alpha + uT) / (alpha + t + uT)))
-            return first * second[pair] / denominator
-    return at
+    return fitter.expected_fn(x, tx, T, pairs)
 
 
 def discounted_transactions(fitter, frequency, recency, T, months: int, rate_month: float,
@@ -130,8 +84,7 @@ def expected_spend(ggf, frequency, monetary) -> np.ndarray:
     """Gamma-Gamma expected mean spend (population mean for customers without repeat)."""
     x = np.asarray(frequency, dtype="float64")
     m = np.asarray(monetary, dtype="float64")
-    return np.asarray(ggf.conditional_expected_average_profit(x, np.where(x > 0, m, 0.0)),
-                      dtype="float64")
+    return ggf.expected_spend(x, m)
 
 
 def triples_of(customers: pd.DataFrame, triples=None) -> tuple[pd.DataFrame, np.ndarray]:
@@ -178,10 +131,9 @@ def predict(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
     months = params.clv_horizon_months
     u, codes = triples_of(customers, triples)
     f, r, T = u["frequency"].to_numpy(), u["recency"].to_numpy(), u["T"].to_numpy()
-    pairs = pareto_pairs(f, r, T) if isinstance(fitter, ParetoNBD) else None  # once
+    pairs = fitter.precompute(f, r, T)  # once
     with np.errstate(all="ignore"):
-        p_alive = fitter.conditional_probability_alive(f, r, T, pairs) if pairs is not None \
-            else fitter.conditional_probability_alive(f, r, T)
+        p_alive = fitter.p_alive(f, r, T, pairs)
     p_alive = np.asarray(p_alive, dtype="float64")
     expected = expected_purchases_fn(fitter, f, r, T, pairs)(months * MONTH[freq])
     out = pd.DataFrame({"p_alive": p_alive[codes], "expected_purchases": expected[codes]},

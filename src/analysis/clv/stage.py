@@ -21,10 +21,11 @@ from ..narrative.translate import translate_text
 from ..stage1.aggregates import ClvInputs
 from ..units import Window
 from .bootstrap import intervals as interval_estimates
-from .compare import MODELS, comparison_metrics, comparison_table, fit_model, rank
+from .compare import comparison_metrics, comparison_table, fit_model, fitted_models, rank
 from .diagnostics import bootstrap_reasons
-from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem, fit_rows,
-                     gamma_gamma_sample, one_line, params_of, unique_triples, with_fallback)
+from .models import (MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, fit_gamma_gamma, fit_problem,
+                     fit_rows, gamma_gamma_sample, get, one_line, params_of, unique_triples,
+                     with_fallback)
 from .predict import clv_tiers, definition, horizon_columns, horizons_of, predict
 from .sufficiency import checks
 from .validation import HoldoutResult, calibration_frame, holdout_result, score
@@ -130,23 +131,24 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
         fit_triples = unique_triples(fitted["frequency"], fitted["recency"], fitted["T"])
         metrics["fit_sample"] = {"customers": len(rows), "of": len(customers),
                                  "seed": params.seed}
-    # the three models' holdout scores and whole-window fits, independent of each other, on
-    # both cores (scipy's special functions release the GIL): the same results, sooner
+    # the models' holdout scores and whole-window fits, independent of each other, on both
+    # cores (scipy's special functions release the GIL): the same results, sooner
+    models = fitted_models(params.clv_model)
     with ThreadPoolExecutor(max_workers=2) as pool:
         if ch is not None:  # the calibration customers' triples, once for the three fits
             cal_rows = fit_rows(len(ch), params.seed)
             on = ch if cal_rows is None else ch.iloc[cal_rows]
             cal = unique_triples(on["frequency_cal"], on["recency_cal"], on["T_cal"])[0]
-            scoring = {m: pool.submit(score, m, ch, params, cal) for m in MODELS}
+            scoring = {m: pool.submit(score, m, ch, params, cal) for m in models}
         else:
             scoring = {}
         fitting = {m: pool.submit(fit_model, m, fitted, fit_triples[0], params)
-                   for m in MODELS}
+                   for m in models}
         scores = {m: job.result() for m, job in scoring.items()}
         fits = {m: job.result() for m, job in fitting.items()}
     ranked, why = rank(params.clv_model, fits, scores)
     if fits[ranked[0]].fitter is None:
-        metrics.update(model=MODEL_NAMES[ranked[0]], model_choice=why,
+        metrics.update(model=get(ranked[0]).name, model_choice=why,
                        comparison=comparison_metrics(fits, scores, ranked[0]))
         hold = _holdout(inputs, ch, cal_status, scores, ranked[0], params, end)
         metrics["holdout"] = hold.entry()
@@ -161,12 +163,12 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
                                           params.clv_bootstrap, params.seed,
                                           triples=fit_triples, covariance=fits[m].covariance) \
             if params.clv_bootstrap else None
-        fits[m].reasons += bootstrap_reasons(intervals[m])
+        fits[m].reasons += bootstrap_reasons(intervals[m], get(m).param_names)
         if not fits[m].reasons:
             break
     chosen = next((m for m in intervals if not fits[m].reasons), ranked[0])
     fit, fitter = fits[chosen], fits[chosen].fitter
-    metrics.update(model=MODEL_NAMES[chosen], model_choice=why,
+    metrics.update(model=get(chosen).name, model_choice=why,
                    comparison=comparison_metrics(fits, scores, chosen))
     hold = _holdout(inputs, ch, cal_status, scores, chosen, params, end)
     metrics["holdout"] = hold.entry()
@@ -178,9 +180,10 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
     metrics["intervals"] = intervals[chosen]
     reasons = fit.reasons
     metrics["fit_checks"] = reasons
-    metrics["p_alive_note"] = "one_time_buyers_alive" if chosen == "bgnbd" else None
+    metrics["p_alive_note"] = "one_time_buyers_alive" if get(chosen).one_time_buyers_alive \
+        else None
     if reasons:
-        status = f"unreliable: the {MODEL_NAMES[chosen]} fit is degenerate or weak: " \
+        status = f"unreliable: the {get(chosen).name} fit is degenerate or weak: " \
                  + "; ".join(fit_check_sentence(r, "en") for r in reasons)
         for c in cols.columns.drop("historical_clv"):
             cols[c] = np.nan
@@ -258,7 +261,7 @@ def _spend_model(customers: pd.DataFrame, params: ClvParams, metrics: dict
             params.penalizer, "Gamma-Gamma", metrics["warnings"])
         if ggf.params_["q"] <= 1:
             raise FloatingPointError("q <= 1, so the mean spend is undefined")
-    except Exception as exc:
+    except NUMERICAL_FAILURES as exc:
         return None, f"partial: the Gamma-Gamma spend model could not be fitted " \
                      f"({one_line(exc)}); predicted CLV is not estimated"
     metrics["gamma_gamma"] = {**params_of(ggf), "customers": int(gg["weight"].sum())}

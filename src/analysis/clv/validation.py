@@ -18,9 +18,9 @@ import pandas as pd
 from ..config import ClvParams
 from ..stage1.aggregates import ClvInputs
 from ..units import TimeUnit, day_number, default_calibration_end
-from .likelihood import log_likelihood
-from .models import (MIN_REPEAT_BUYERS, MODEL_NAMES, fit_gamma_gamma, fit_problem, fit_weighted,
-                     gamma_gamma_sample, params_of, unique_triples)
+from .models import (DEFAULT, MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, fit_gamma_gamma,
+                     fit_problem, fit_weighted, gamma_gamma_sample, get, params_of,
+                     unique_triples)
 from .predict import expected_purchases_fn
 
 __all__ = ["default_calibration_end", "tracking", "conditional_expectations", "Score",
@@ -51,7 +51,7 @@ def tracking(repeat_days: pd.DataFrame, cohorts: pd.DataFrame, fitter, cal_end: 
     for i, e in enumerate(edges):
         t = np.clip((e - cf), 0, None) / unit.days
         with np.errstate(all="ignore"):
-            ex = np.asarray(fitter.expected_number_of_purchases_up_to_time(t), dtype="float64")
+            ex = np.asarray(fitter.unconditional_expected(t), dtype="float64")
         expected[i] = float((cn * np.nan_to_num(ex)).sum())
     week_start = pd.to_datetime(edges - 7, unit="D")
     out = pd.DataFrame({"week_start": week_start, "actual_cumulative": actual,
@@ -148,9 +148,9 @@ def score(model: str, ch: pd.DataFrame, params: ClvParams,
     u = triples if triples is not None else \
         unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])[0]
     try:
-        fitter = fit_weighted(model, ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
+        fitter = fit_weighted(get(model), ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
                               params.penalizer, triples=u)
-    except Exception as exc:  # ConvergenceError and numerical failures
+    except NUMERICAL_FAILURES as exc:
         return Score(model, f"not validated: the calibration fit failed "
                             f"({exc.__class__.__name__})")
     pred = expected_purchases_fn(fitter, ch["frequency_cal"], ch["recency_cal"],
@@ -161,8 +161,7 @@ def score(model: str, ch: pd.DataFrame, params: ClvParams,
     metrics = {
         "customers": int(len(ch)),
         "params": params_of(fitter),
-        "log_likelihood": log_likelihood(model, fitter.params_, u["frequency"], u["recency"],
-                                         u["T"], u["weight"]),
+        "log_likelihood": fitter.loglik(u["frequency"], u["recency"], u["T"], u["weight"]),
         "actual": float(actual.sum()),
         "predicted": float(pred.sum()),
         "naive_predicted": float(naive.sum()),
@@ -180,7 +179,7 @@ def spend_fit(ch: pd.DataFrame, params: ClvParams) -> dict[str, Any] | None:
     try:
         out = params_of(fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"],
                                         params.penalizer))
-    except Exception:
+    except NUMERICAL_FAILURES:
         return None
     return {**out, "customers": int(gg["weight"].sum())}
 
@@ -197,7 +196,7 @@ def holdout_result(inputs: ClvInputs, ch: pd.DataFrame, chosen: Score,
     metrics = {"calibration_end": str(cal_end.date()), "holdout_end": str(obs_end.date()),
                **chosen.metrics, "gamma_gamma": spend_fit(ch, params)}
     frame = ch.assign(predicted_holdout=chosen.predicted, naive_holdout=naive)
-    ok = {MODEL_NAMES[m]: s.predicted for m, s in scores.items() if s.status == "ok"}
+    ok = {get(m).name: s.predicted for m, s in scores.items() if s.status == "ok"}
     return HoldoutResult("ok", str(cal_end.date()), metrics, frame,
                          tracking(inputs.repeat_days, inputs.cohorts, chosen.fitter, cal_end,
                                   obs_end, params.time_unit),
@@ -206,9 +205,9 @@ def holdout_result(inputs: ClvInputs, ch: pd.DataFrame, chosen: Score,
 
 def holdout(inputs: ClvInputs, params: ClvParams, obs_end: pd.Timestamp,
             model: str | None = None) -> HoldoutResult:
-    """Calibrate ``model`` (default: ``params.clv_model``; 'auto' means BG/NBD here) on the
+    """Calibrate ``model`` (default: ``params.clv_model``; 'auto' means ``models.DEFAULT``) on the
     calibration period of ``inputs``, predict the purchases up to ``obs_end``."""
-    model = model or (params.clv_model if params.clv_model != "auto" else "bgnbd")
+    model = model or (params.clv_model if params.clv_model != "auto" else DEFAULT)
     ch, status = calibration_frame(inputs, obs_end)
     if ch is None:
         return HoldoutResult(status, str(inputs.calibration_end.date()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..clv.models import by_name
 from ..runfolder import horizon_months
 from .labels import TEXT, t
 
@@ -21,12 +22,13 @@ DIMENSION_DOC: dict[str, tuple[str, str]] = {lang: tuple(pair) for lang, pair in
 def dictionary(columns: list[str], lang: str, currency: str, time_unit: str,
                model: str | None = None) -> pd.DataFrame:
     """Column, description and unit of each column, in ``lang``, units as in this run.
-    ``model``: the purchase model used (under BG/NBD, P(alive) of one-time buyers is 1,
-    and the dictionary says what that means)."""
+    ``model``: the purchase model used, by name (under one whose one-time buyers all have
+    P(alive) = 1, BG/NBD, the dictionary says what that means)."""
     rows = []
     for col in columns:
         months = horizon_months(col)
-        key = "p_alive_bgnbd" if col == "p_alive" and model == "BG/NBD" else col
+        key = "p_alive_bgnbd" if col == "p_alive" and model is not None and \
+            by_name(model).one_time_buyers_alive else col
         if months is not None:
             desc, unit = COLUMN_DOCS["predicted_clv_horizon"][lang]
             desc = desc.format(months=months)
