@@ -127,7 +127,7 @@ def test_historical_clv_by_hand():
                        "date": pd.to_datetime(["2020-01-31", "2020-02-01", "2020-03-15",
                                                "2020-03-01"]),
                        "amount": [100.0, 50.0, 80.0, 10.0], "is_return": False})
-    h = clv.historical_clv(tx, cfg)
+    h = aggregates.historical_clv(tx, cfg)
     d = 1.12 ** (1 / 12) - 1
     exact = 0.5 * (100 + 50 / (1 + d) + 80 / (1 + d) ** 2)
     assert h["a"] == round(exact, 2) and h["a"] != exact  # to the cent

@@ -35,7 +35,7 @@ def main_check(args, overrides: dict) -> int:
     """``python -m analysis check``: load, clean and summarise only; print ledger and warnings."""
     params = typed(resolve(args.params, overrides), str(args.params or "parameters"))
     # the stage's modules take seconds to import; a parameter error is reported before
-    from .pipeline import transaction_stage
+    from .stage1_cache import transaction_stage
     from .stage1.engine import check_source
     data = check_source(args.data, params)
     warnings: list[str] = []

@@ -16,8 +16,8 @@ import pandas as pd
 from .schema import DEFAULT_MISSING_VALUES
 from .units import TimeUnit, Window
 
-__all__ = ["Privacy", "ReadParams", "CleanParams", "SummaryParams", "TierParams",
-           "SegmentParams", "ClvParams", "ReportParams", "EngineParams", "cancel_regex",
+__all__ = ["migration_split_date", "Privacy", "ReadParams", "CleanParams", "SummaryParams",
+           "TierParams", "SegmentParams", "ClvParams", "ReportParams", "EngineParams", "cancel_regex",
            "missing_tokens"]
 
 
@@ -171,3 +171,10 @@ def cancel_regex(pattern: str | None, prefix: str | None) -> str | None:
 def missing_tokens(values=DEFAULT_MISSING_VALUES) -> list[str]:
     """``missing_values`` texts as compared: trimmed, lower case, without repeats."""
     return list(dict.fromkeys(v.strip().lower() for v in values))
+
+
+def migration_split_date(window: Window, params: TierParams) -> pd.Timestamp:
+    """``migration_split``, else the midpoint of the window."""
+    if params.migration_split is not None:
+        return params.migration_split
+    return window.start + (window.end + pd.Timedelta(days=1) - window.start) / 2

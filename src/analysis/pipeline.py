@@ -1,5 +1,6 @@
-"""How the notebooks run the stages: one setup call, stage 1 once per run, and each stage's
-result saved into the run folder.
+"""The notebooks' facade: one setup call, stage 1 once per run (``stage1_cache``), and each
+stage's result saved into the run folder. Only notebooks (and tests) import it: it
+displays Markdown through IPython and sets pandas' display options.
 
 A notebook starts with :func:`setup`, which resolves the parameters (typed,
 :class:`~analysis.config.Params`), creates the run folder, sets the figure style and gives
@@ -12,10 +13,7 @@ from the data file with the same package functions, so every notebook runs on it
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Protocol
@@ -24,185 +22,22 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from . import plots
-from .config import Params, public, resolve, typed
-from .errors import InputError
-from .folders import check_export_target, final_of, mark_export
+from .config import Params, resolve, typed
+from .handoff import Aggregates
 from .narrative.labels import markdown_text, s as sentence
 from .narrative.translate import show_tables_in, status_text, translate_note
-from .runfolder import (CUSTOMERS, LEDGER, METRICS, STAGE1, TRANSACTIONS, add_columns,
-                        read_frame, read_ledger, read_metrics, replacing, update_metrics,
-                        write_customers, write_json, write_tables)
-from .stage1 import aggregates
-from .stage1.aggregates import Aggregates
-from .stage1.engine import open_engine
-from .stage1.load import is_uri, source_info
-from .stage1.privacy import identifying_warnings
-from .stage1.rules import ledger_table
+from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, read_frame, read_metrics,
+                        update_metrics, write_tables)
+from .stage1_cache import (Stage1, clean_path, input_key, read_aggregates, recorded,
+                           shown_name, stage1, stage1_metrics, transaction_stage,
+                           write_stage1)
 from .tiers import tiers_from_params
 from .units import Window
 
+#: the stage-1 names the notebooks and tests reach through this facade are
+#: ``stage1_cache``'s (listed here because this module offers them)
 __all__ = ["transaction_stage", "stage1_metrics", "input_key", "clean_path", "write_stage1",
-           "Stage1", "stage1", "StageResult", "Notebook", "setup"]
-
-
-def transaction_stage(data_path: str | Path, params: Params,
-                      warnings: list[str] | None = None, clean_path: str | Path | None = None
-                      ) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
-    """Load, clean and summarise on the engine the parameters name: (ledger, one row per
-    customer, the aggregates the notebooks need); the engine writes the clean transactions
-    to ``clean_path`` when given. Warnings about usable-but-odd data are appended to
-    ``warnings``."""
-    if warnings is not None:
-        warnings.extend(identifying_warnings(params.read.dimensions, params.read.privacy))
-    with open_engine(params) as engine:
-        return engine.transaction_stage(data_path, warnings,
-                                        clean_path=None if clean_path is None
-                                        else str(clean_path))
-
-
-def stage1_metrics(ledger: pd.DataFrame, customers: pd.DataFrame, agg: Aggregates,
-                   params: Params, warnings: list[str] | None = None) -> dict[str, Any]:
-    steps = ledger.set_index("step")
-    window = agg.window
-    return {
-        "customers": int(len(customers)),
-        "transactions": int(steps.at["kept", "rows"]),
-        "revenue": float(steps.at["kept", "revenue"]),
-        "currency": params.report.currency,
-        "period": {"start": window.start.date().isoformat(),
-                   "end": window.end.date().isoformat(),
-                   "days": window.days, "time_unit": window.unit.name},
-        "cleaning": {"input_rows": int(steps.at["input", "rows"]),
-                     "input_revenue": float(steps.at["input", "revenue"]),
-                     "dropped": {s: {"rows": int(r.rows), "revenue": float(r.revenue)}
-                                 for s, r in steps.drop(index=["input", "kept"]).iterrows()},
-                     "warnings": list(warnings or []),
-                     # kept rows whose amount is exactly 0 (free or promotional purchases)
-                     "zero_amount_rows": agg.zero_amount_rows},
-    }
-
-
-def input_key(data_path: str | Path, params: Params) -> dict[str, Any]:
-    """What stage 1 was computed from: the file (path, size, modification time) and a digest
-    of every parameter but the anonymisation salt (a digest that included it would let
-    anyone holding the run folder confirm a guessed salt offline)."""
-    def canon(v: Any) -> Any:  # 2 and 2.0 are the same parameter value
-        if isinstance(v, dict):
-            return {str(k): canon(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [canon(x) for x in v]
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
-        return v
-
-    digest = hashlib.sha256(json.dumps(canon(public(params.values)), sort_keys=True,
-                                       default=str).encode("utf-8")).hexdigest()
-    return {**source_info(data_path), "params_sha256": digest}
-
-
-def clean_path(run_dir: str | Path, params: Params,
-               data_path: str | Path | None = None) -> Path | str | None:
-    """Where the clean transactions go (``clean_transactions``): the run folder's
-    ``transactions_clean.parquet``, a path or URI of the user's (``s3a://…`` with engine
-    spark), or nowhere. A local path of the user's is checked
-    (:func:`~analysis.folders.check_export_target`: never the input, another run's folder
-    or a file no run wrote) when ``data_path`` is given."""
-    where = params.engine.clean_transactions
-    if where == "off":
-        return None
-    if where == "run":
-        return Path(run_dir) / TRANSACTIONS
-    if is_uri(where):
-        return where
-    if data_path is None or is_uri(data_path):
-        return Path(where)
-    return check_export_target(Path(where), data_path, Path(run_dir))
-
-
-def write_stage1(run_dir: str | Path, ledger: pd.DataFrame, customers: pd.DataFrame,
-                 agg: Aggregates, params: Params, data_path: str | Path | None = None,
-                 warnings: list[str] | None = None, seconds: float | None = None) -> None:
-    """Write stage 1's artifacts (the engine wrote the clean transactions itself); with
-    ``data_path``, also ``stage1.json`` (written last), which lets notebook 01 reuse them
-    instead of loading the file again."""
-    run = Path(run_dir)
-    with replacing(run / LEDGER) as tmp:
-        ledger_table(ledger).to_csv(tmp, index=False)
-    write_customers(run_dir, customers)
-    aggregates.write(run_dir, agg)
-    update_metrics(run_dir, stage1_metrics(ledger, customers, agg, params, warnings))
-    if data_path is not None:
-        info = {**input_key(data_path, params), "warnings": list(warnings or []),
-                "seconds": None if seconds is None else round(seconds, 2)}
-        write_json(run / STAGE1, info)
-
-
-@dataclass
-class Stage1:
-    """Stage 1's result for a notebook: the frames, the warnings, and where they came from."""
-    ledger: pd.DataFrame
-    customers: pd.DataFrame
-    aggregates: Aggregates
-    warnings: list[str] = field(default_factory=list)
-    origin: str = ""  # where it came from, a sentence in the run's language
-    seconds: float | None = None  # load + clean + summarise, when computed here
-
-
-def _recorded(run: Path, data_path: str | Path, params: Params) -> dict[str, Any] | None:
-    """``stage1.json`` when it records this data file and these parameters."""
-    record = run / STAGE1
-    if not record.exists():
-        return None
-    info = json.loads(record.read_text(encoding="utf-8"))
-    key = input_key(data_path, params)
-    if all(info.get(k) == v for k, v in key.items()):
-        return info
-    if info.get("params_sha256") == key["params_sha256"] and (run / "manifest.json").exists():
-        # a run folder of the runner's, pinned to the file its transaction stage read: the
-        # same parameters on a file that changed since would mix two inputs in one run
-        raise InputError(f"the data file {_name(data_path)} changed after this run's "
-                         f"transaction stage read it (size or modification time differ); "
-                         f"the run's results would not be of one file", file=_name(data_path),
-                         hint="Run again on the file as it is now")
-    return None
-
-
-def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1:
-    """Load, clean and summarise, once per run.
-
-    The runner computes stage 1 before the notebooks (to check the data before anything
-    is written) and leaves it in the run folder with ``stage1.json``; when that record
-    matches this data file and these parameters, the artifacts are read back instead of
-    loading the file a second time (on 10 million rows that halves the stage's cost).
-    Otherwise (a notebook opened on its own) the stage is computed and written."""
-    run = Path(run_dir)
-    engine, lang = params.engine.engine, params.report.language
-    info = _recorded(run, data_path, params)
-    if info is not None:
-        return Stage1(read_ledger(run), read_frame(run / CUSTOMERS), aggregates.read(run),
-                      list(info.get("warnings", [])),
-                      sentence("nb_stage1_read", lang, name=_name(data_path),
-                               seconds=info.get("seconds"), engine=engine))
-    t0 = time.perf_counter()
-    warnings: list[str] = []
-    target = clean_path(run, params, data_path)
-    if isinstance(target, Path):  # renamed into place when complete
-        with replacing(target) as tmp:
-            ledger, customers, agg = transaction_stage(data_path, params, warnings, tmp)
-        if target.parent != run:  # an export of the user's: marked as the run's own
-            mark_export(target, final_of(run).name)
-    else:
-        ledger, customers, agg = transaction_stage(data_path, params, warnings, target)
-    seconds = time.perf_counter() - t0
-    write_stage1(run_dir, ledger, customers, agg, params, data_path, warnings, seconds)
-    return Stage1(ledger, customers, agg, warnings,
-                  sentence("nb_stage1_computed", lang, name=_name(data_path), engine=engine,
-                           seconds=f"{seconds:.1f}"), seconds)
-
-
-def _name(data_path: str | Path) -> str:
-    """A data location as shown in text: a file's or directory's name, or a URI."""
-    return str(data_path) if is_uri(data_path) else Path(data_path).name
+           "Stage1", "stage1", "StageResult", "Notebook", "readable_number", "say", "setup"]
 
 
 class StageResult(Protocol):
@@ -236,8 +71,8 @@ class Notebook:
         the run folder when it holds this data's stage 1 with these parameters; else
         computed (and, in an empty folder, written with the rest of stage 1). The clean
         transactions themselves are never read."""
-        if _recorded(self.run_dir, self.data_path, self.params) is not None:
-            return aggregates.read(self.run_dir)
+        if recorded(self.run_dir, self.data_path, self.params) is not None:
+            return read_aggregates(self.run_dir)
         if (self.run_dir / STAGE1).exists():
             # stage 1 of other parameters (an analyst changed calibration_end here, say):
             # computed again for this notebook, the folder's artifacts left as they are
@@ -279,7 +114,7 @@ class Notebook:
 
     def name(self, path: str | Path) -> str:
         """A file or folder as a page shows it: by its name, never its machine path."""
-        return _name(path)
+        return shown_name(path)
 
     @cached_property
     def window(self) -> Window:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import shutil
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .csv_text import csv_bytes
+from .units import horizon_column, horizon_months
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
            "AGGREGATES", "TABLES", "LABEL_COLUMNS", "replacing", "read_ledger", "horizon_column",
@@ -84,18 +84,6 @@ def read_ledger(run_dir: str | Path) -> pd.DataFrame:
     ledger = pd.read_csv(Path(run_dir) / LEDGER)
     ledger["cents"] = np.rint(ledger["revenue"].to_numpy() * 100).astype("int64")
     return ledger
-
-
-def horizon_column(months: int) -> str:
-    """The column of predicted CLV over ``months`` (other than the headline horizon's,
-    ``predicted_clv``)."""
-    return f"predicted_clv_{months}m"
-
-
-def horizon_months(column: str) -> int | None:
-    """The horizon of a :func:`horizon_column`, in months (None for any other column)."""
-    hit = re.fullmatch(r"predicted_clv_(\d+)m", column)
-    return int(hit.group(1)) if hit else None
 
 
 def _known_columns(customers: pd.DataFrame) -> list[str]:

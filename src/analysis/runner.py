@@ -39,7 +39,7 @@ from .errors import (EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, InputError, catch_stop_s
 from .folders import (PublishError, RunLock, boot_identity, final_of, point_latest, publish,
                       reserve, reserve_out, slug, sweep_stale, sweep_temporaries,
                       writable_dir)
-from .pipeline import stage1
+from .stage1_cache import stage1
 from .report import write_index
 from .narrative.labels import NOTEBOOK_TITLES
 from .narrative.translate import translate_notebook
@@ -360,7 +360,7 @@ def _discard(early: Background | None) -> None:
 
 
 def _stage1(data: str, params: Params, work: Path) -> tuple[int, list[str], float]:
-    """Load, clean and summarise into ``work`` (``pipeline.stage1``, which closes the engine
+    """Load, clean and summarise into ``work`` (``stage1_cache.stage1``, which closes the engine
     afterwards: the notebooks only read the run folder); returns (input rows, warnings,
     seconds). The frames are dropped afterwards and pyarrow's pool is asked to give memory
     back, since the runner waits next to the kernel for the rest of the run."""

@@ -31,22 +31,16 @@ import numpy as np
 import pandas as pd
 
 from .config import TierParams
+from .groups import migration_split_date
 from .narrative.stages import tiers_paragraph
+from .ranking import TIERS, abc_tiers, rank_order
 from .units import Window, cents, days_since_last
 
 __all__ = ["TIERS", "TOP_SHARES", "rank_order", "gini", "concentration", "lorenz_curve",
            "abc_tiers", "tiers_from_params", "tier_table", "dimension_breakdown",
            "migration_split_date", "migration", "metrics", "TierResult", "run"]
 
-TIERS = ("A", "B", "C")
 TOP_SHARES = (0.01, 0.05, 0.10, 0.20)
-
-
-def rank_order(customers: pd.DataFrame) -> np.ndarray:
-    """Row positions of ``customers`` from the highest revenue down (ties: row order, never
-    the id's text, which anonymisation changes)."""
-    revenue = customers["revenue"].to_numpy(dtype="float64")
-    return np.argsort(-revenue, kind="stable")
 
 
 def _clipped_cents_desc(revenue: pd.Series | np.ndarray) -> np.ndarray:
@@ -101,33 +95,6 @@ def lorenz_curve(revenue: pd.Series | np.ndarray, points: int = 201) -> pd.DataF
     return pd.DataFrame({"customer_share": share, "revenue_share": cum[idx]})
 
 
-def abc_tiers(customers: pd.DataFrame, method: str = "rank_share",
-              rank_cuts=(0.05, 0.20), revenue_cuts=(0.80, 0.95)) -> pd.Series:
-    """ABC tier of each customer (Series aligned with ``customers``). See the module doc."""
-    n = len(customers)
-    order = rank_order(customers)
-    tier_in_rank = np.full(n, "C", dtype=object)
-    if method == "rank_share":
-        k_a = math.ceil(rank_cuts[0] * n - 1e-9)
-        k_ab = math.ceil(rank_cuts[1] * n - 1e-9)
-        tier_in_rank[:k_a] = "A"
-        tier_in_rank[k_a:k_ab] = "B"
-    elif method == "revenue_share":
-        c = np.clip(cents(customers["revenue"].to_numpy()[order]), 0, None)
-        total = int(c.sum())
-        if total > 0:
-            before = (np.cumsum(c) - c) / total
-            tier_in_rank[before < revenue_cuts[1]] = "B"
-            tier_in_rank[before < revenue_cuts[0]] = "A"
-            tier_in_rank[c == 0] = "C"  # a customer with nothing adds no revenue share
-    else:
-        raise ValueError(f"unknown abc method {method!r}")
-    tiers = np.empty(n, dtype=object)
-    tiers[order] = tier_in_rank
-    return pd.Series(pd.Categorical(tiers, categories=list(TIERS)), index=customers.index,
-                     name="abc_tier")
-
-
 def tiers_from_params(customers: pd.DataFrame, params: TierParams) -> pd.Series:
     return abc_tiers(customers, params.abc_method, params.abc_rank_cuts,
                      params.abc_revenue_cuts)
@@ -169,13 +136,6 @@ def dimension_breakdown(customers: pd.DataFrame, tiers: pd.Series, dim: str
     order = revenue.sum(axis=1).sort_values(ascending=False).index
     return {"customers": counts.loc[order], "tier_share": shares.loc[order],
             "revenue": revenue.loc[order].round(2)}
-
-
-def migration_split_date(window: Window, params: TierParams) -> pd.Timestamp:
-    """``migration_split``, else the midpoint of the window."""
-    if params.migration_split is not None:
-        return params.migration_split
-    return window.start + (window.end + pd.Timedelta(days=1) - window.start) / 2
 
 
 def migration(halves: pd.DataFrame, params: TierParams, split: pd.Timestamp

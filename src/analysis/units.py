@@ -13,14 +13,15 @@ the time unit and the observation window.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["cents", "day_numbers", "day_number", "to_dates", "customer_codes",
-           "purchase_rows", "days_since_last", "money", "monthly_rate",
+__all__ = ["horizon_column", "horizon_months", "cents", "day_numbers", "day_number",
+           "to_dates", "customer_codes", "purchase_rows", "days_since_last", "money", "monthly_rate",
            "default_calibration_end", "TimeUnit", "Window"]
 
 
@@ -129,3 +130,15 @@ class Window:
     def days(self) -> int:
         """Calendar days in the window, both ends included."""
         return int((self.end - self.start).days) + 1
+
+
+def horizon_column(months: int) -> str:
+    """The column of predicted CLV over ``months`` (other than the headline horizon's,
+    ``predicted_clv``)."""
+    return f"predicted_clv_{months}m"
+
+
+def horizon_months(column: str) -> int | None:
+    """The horizon of a :func:`horizon_column`, in months (None for any other column)."""
+    hit = re.fullmatch(r"predicted_clv_(\d+)m", column)
+    return int(hit.group(1)) if hit else None

@@ -10,7 +10,6 @@ pymc-marketing lay out theirs:
 * ``bootstrap``: intervals of the estimates and of the total;
 * ``stage``: :func:`run`, which does all of it for a run's customers.
 """
-from ..stage1.aggregates import historical_clv
 from .bootstrap import bootstrap
 from .likelihood import ConvergenceError
 from .models import (PURCHASE, SPEND, BetaGeo, GammaGamma, ModifiedBetaGeo, NBD, ParetoNBD,
@@ -26,6 +25,6 @@ __all__ = ["bootstrap", "ConvergenceError", "PURCHASE", "SPEND", "BetaGeo", "Gam
            "ModifiedBetaGeo", "NBD", "ParetoNBD", "fit_gamma_gamma", "fit_weighted",
            "gamma_gamma_sample", "get", "params_of", "unique_triples", "MONTH", "clv_tiers",
            "definition", "discounted_transactions", "expected_purchases_fn", "expected_spend",
-           "historical_clv", "margin_ratio", "monthly_rate", "predict", "ClvResult",
+           "margin_ratio", "monthly_rate", "predict", "ClvResult",
            "metrics_entry", "parameter_table", "run", "HoldoutResult",
            "conditional_expectations", "holdout", "tracking"]

@@ -58,11 +58,11 @@ def _replicate(seed_seq, model: type, arrays: dict, est: dict, params: ClvParams
                             start=est["model"])
         out = {k: float(bf.params_[k]) for k in model.param_names}
         total = None
-        if est["gg"] is not None:
+        if est["spend"] is not None:
             sel = (x > 0) & (m > 0) & (counts > 0)
-            spend = est["gg_model"]
-            gf = spend.estimate((x[sel], m[sel]), counts[sel], est["gg_penalizer"],
-                                start=est["gg"])
+            spend = est["spend_model"]
+            gf = spend.estimate((x[sel], m[sel]), counts[sel], est["spend_penalizer"],
+                                start=est["spend"])
             out.update({k: float(gf.params_[k]) for k in spend.param_names})
             total = _total(bf, gf, arrays, params)
         return out, total
@@ -159,9 +159,9 @@ def bootstrap(customers: pd.DataFrame, params: ClvParams, fitter, ggf,
     # the refits use the penalizer of the fits they repeat (a fallback one included)
     est = {"model": fitter.params_.to_numpy(dtype="float64"),
            "penalizer": float(fitter.penalizer_coef),
-           "gg": ggf.params_.to_numpy(dtype="float64") if ggf is not None else None,
-           "gg_model": type(ggf),
-           "gg_penalizer": float(ggf.penalizer_coef) if ggf is not None else 0.0}
+           "spend": ggf.params_.to_numpy(dtype="float64") if ggf is not None else None,
+           "spend_model": type(ggf),
+           "spend_penalizer": float(ggf.penalizer_coef) if ggf is not None else 0.0}
     seeds = np.random.SeedSequence(seed).spawn(iterations)
     jobs = n_jobs if n_jobs is not None else (min(2, os.cpu_count() or 1)
                                               if iterations >= 20 else 1)

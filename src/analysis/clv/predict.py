@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
-from ..runfolder import horizon_column
-from ..tiers import abc_tiers
-from ..units import monthly_rate
+from ..ranking import abc_tiers
+from ..units import horizon_column, monthly_rate
 from .models import unique_triples
 
 __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transactions",

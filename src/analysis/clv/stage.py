@@ -18,7 +18,7 @@ from ..config import ClvParams
 from ..narrative.labels import TEXT
 from ..narrative.stages import clv_paragraph, fit_check_sentence, sufficiency_sentence
 from ..narrative.translate import translate_text
-from ..stage1.aggregates import ClvInputs
+from ..handoff import ClvInputs
 from ..units import Window
 from .bootstrap import intervals as interval_estimates
 from .compare import comparison_metrics, comparison_table, fit_model, fitted_models, rank

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
-from ..stage1.aggregates import ClvInputs
+from ..handoff import ClvInputs
 from ..units import TimeUnit, day_number, default_calibration_end
 from .models import (DEFAULT, MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, fit_gamma_gamma,
                      fit_problem, fit_weighted, gamma_gamma_sample, get, params_of,

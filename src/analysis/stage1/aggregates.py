@@ -16,13 +16,10 @@ on as :class:`Aggregates`:
 
 Their size grows with customers and days, never with transactions. The split and the
 calibration end are fixed here from the parameters, and recorded (the stages use the
-recorded dates). ``write``/``read`` keep them in the run folder (``aggregates/``).
+recorded dates). ``stage1_cache`` keeps them in the run folder (``aggregates/``).
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,42 +28,18 @@ import pyarrow.compute as pc
 
 from ..config import ClvParams, Params
 from ..errors import InputError
-from ..runfolder import AGGREGATES, read_frame, replacing
-from ..tiers import migration_split_date
+from ..groups import migration_split_date
+from ..handoff import Aggregates, ClvInputs
 from ..units import (Window, cents, customer_codes, day_number,
                      default_calibration_end, monthly_rate, purchase_rows)
 from .summary import calibration_holdout, grouped_sum, purchase_days
 
-__all__ = ["AGGREGATES", "SAMPLE_ROWS", "ClvInputs", "Aggregates", "CustomerOrder", "split_dates",
+__all__ = ["SAMPLE_ROWS", "ClvInputs", "Aggregates", "CustomerOrder", "split_dates",
            "clv_inputs_end", "historical_clv", "to_cent", "half_revenues", "monthly_series",
-           "repeat_days_and_cohorts", "sample_rows", "clv_inputs", "compute", "write", "read"]
+           "repeat_days_and_cohorts", "sample_rows", "clv_inputs", "compute"]
 
 #: clean rows shown in notebook 01
 SAMPLE_ROWS = 5
-
-
-@dataclass
-class ClvInputs:
-    """What notebook 04 needs from transaction level."""
-    calibration_end: pd.Timestamp
-    historical_clv: pd.Series  # by customer id, in the customers table's order
-    calibration: pd.DataFrame | None  # summary.calibration_holdout's frame; None: no holdout
-    repeat_days: pd.DataFrame  # day (day number), purchases: repeat purchase days that day
-    cohorts: pd.DataFrame  # first_day (day number), customers: of the calibration customers
-
-
-@dataclass
-class Aggregates:
-    """The transaction stage's hand-over besides the ledger and the customers table."""
-    window: Window
-    last_date: pd.Timestamp
-    transactions: int
-    zero_amount_rows: int
-    monthly: pd.DataFrame  # month (first day), transactions, revenue
-    split: pd.Timestamp
-    halves: pd.DataFrame  # customer_id, first_half, second_half (NaN: no purchase in it)
-    clv: ClvInputs
-    sample: pd.DataFrame  # the first clean rows by date, customer and the other columns
 
 
 class CustomerOrder:
@@ -258,48 +231,3 @@ def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params,
         clv=clv_inputs(clean, params.clv, window, customers["customer_id"], cal_end, codes,
                        daily),
         sample=sample_rows(clean))
-
-
-# -- in the run folder ----------------------------------------------------------------------
-
-_FRAMES = ("monthly", "halves", "sample")
-_CLV_FRAMES = ("repeat_days", "cohorts")
-
-
-def write(run_dir: str | Path, agg: Aggregates) -> None:
-    """``aggregates/``: one Parquet file per table and ``aggregates.json`` (written last)."""
-    folder = Path(run_dir) / AGGREGATES
-    folder.mkdir(exist_ok=True)
-    frames = {**{n: getattr(agg, n) for n in _FRAMES},
-              **{n: getattr(agg.clv, n) for n in _CLV_FRAMES},
-              "historical_clv": agg.clv.historical_clv.to_frame()}
-    if agg.clv.calibration is not None:
-        frames["calibration"] = agg.clv.calibration
-    for name, frame in frames.items():
-        with replacing(folder / f"{name}.parquet") as tmp:
-            frame.to_parquet(tmp)
-    if agg.clv.calibration is None:  # an earlier run's in this folder must not be read
-        (folder / "calibration.parquet").unlink(missing_ok=True)
-    record = {"start": str(agg.window.start.date()), "end": str(agg.window.end.date()),
-              "time_unit": agg.window.unit.name, "last_date": agg.last_date.isoformat(),
-              "transactions": agg.transactions, "zero_amount_rows": agg.zero_amount_rows,
-              "split": agg.split.isoformat(),
-              "calibration_end": agg.clv.calibration_end.isoformat()}
-    with replacing(folder / "aggregates.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
-
-
-def read(run_dir: str | Path) -> Aggregates:
-    """The aggregates :func:`write` left in the run folder."""
-    folder = Path(run_dir) / AGGREGATES
-    record = json.loads((folder / "aggregates.json").read_text(encoding="utf-8"))
-    f = {p.stem: read_frame(p) for p in folder.glob("*.parquet")}
-    return Aggregates(
-        window=Window.from_period(record), last_date=pd.Timestamp(record["last_date"]),
-        transactions=int(record["transactions"]),
-        zero_amount_rows=int(record["zero_amount_rows"]), monthly=f["monthly"],
-        split=pd.Timestamp(record["split"]), halves=f["halves"],
-        clv=ClvInputs(pd.Timestamp(record["calibration_end"]),
-                      f["historical_clv"]["historical_clv"], f.get("calibration"),
-                      f["repeat_days"], f["cohorts"]),
-        sample=f["sample"])

@@ -186,4 +186,4 @@ def write_clean(eng: Connection, kept, path: str, privacy: Privacy) -> None:
                 cols[c] = text.hexdigest("sha256").substr(0, 16)
     # a rerun replaces what an earlier run wrote there, as the pandas engine's file does
     eng.con.to_parquet(kept.select(**cols, is_return=kept.ret), path,
-                       **({"mode": "overwrite"} if eng.name == "spark" else {}))
+                       **eng.overwrite)

@@ -57,7 +57,7 @@ class IbisEngine:
     def __init__(self, params: Params):
         self.params = params
         self.name = params.engine.engine
-        self.connection = Connection(self.name, params.engine)
+        self.connection = Connection.open(self.name, params.engine)
 
     def transaction_stage(self, source: str | Path, warnings: list[str] | None = None,
                           today: pd.Timestamp | None = None, clean_path: str | None = None

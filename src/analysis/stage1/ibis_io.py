@@ -1,6 +1,7 @@
 """Stage 1 on a query engine, part 1: connections, sessions and reading the data.
 
-:class:`Connection` wraps an Ibis backend (DuckDB, or Spark through its session) with what
+:class:`Connection` wraps an Ibis backend (one class per backend: DuckDB, or Spark through
+its session) with what
 the stage needs of it: reading CSV or Parquet files (or a directory of them, or a URI on
 Spark), caching intermediate tables and bringing results to the driver as Arrow.
 """
@@ -24,7 +25,7 @@ from .parse import sheet_dates
 from .sources import first_file
 
 __all__ = ["SPARK_REQUIRED", "SPARK_DEFAULTS", "duckdb_settings", "spark_session", "Connection",
-           "arrow_ready"]
+           "DuckDBConnection", "SparkConnection", "arrow_ready"]
 
 #: Spark settings the rules rely on: UTC timestamps (no shift by the session's zone) and
 #: NULL, not an error, for a value that does not parse (the checks count and report them)
@@ -72,44 +73,34 @@ def spark_session(cfg: EngineParams):
 
 
 class Connection:
-    """An Ibis connection plus how to bring a result to the driver as Arrow."""
+    """An Ibis connection plus how to bring a result to the driver as Arrow: what both
+    backends share; :class:`DuckDBConnection` and :class:`SparkConnection` what differs.
+    :meth:`open` gives the one an engine name means."""
+    name = ""
+    #: whether casting a text with an offset to a timestamp honours the offset (Spark's,
+    #: its session being in UTC); DuckDB's cast needs TIMESTAMPTZ (``ibis_typing``)
+    casts_offsets = False
+    #: what ``to_parquet`` needs to replace an existing output
+    overwrite: dict = {}
+    #: the engine's ``parse(text, format)`` returning NULL where a text does not parse, and
+    #: whether it takes Java's date pattern rather than strftime's
+    date_parser = ("try_strptime", False)
 
-    def __init__(self, name: str, cfg: EngineParams):
-        self.name = name
-        self._started_session = False
-        self.session = None  # Spark's, for engine spark
+    @staticmethod
+    def open(name: str, cfg: EngineParams) -> "Connection":
+        kinds = {c.name: c for c in (DuckDBConnection, SparkConnection)}
+        if name not in kinds:
+            raise ValueError(f"no query engine {name!r}; use 'duckdb' or 'spark'")
+        return kinds[name](cfg)
+
+    def __init__(self, cfg: EngineParams):
         self._cached: list = []
         self.parsed = None  # the typed table (cached), set by typed()
         self.subcent = 0  # what rounding to the cent changed, set by typed()
-        if name == "duckdb":
-            settings = duckdb_settings(cfg.duckdb_config)
-            self._spill = None if "temp_directory" in cfg.duckdb_config \
-                else settings["temp_directory"]
-            self.con = ibis.duckdb.connect(**settings)
-            # texts with an offset become UTC (ibis_typing._timestamp), on any machine
-            self.con.raw_sql("SET TimeZone = 'UTC'")
-        elif name == "spark":
-            # PySpark installs a SIGINT handler that cancels its jobs and fails once the
-            # context is stopped: the handler in place before is put back by close()
-            self._sigint = signal.getsignal(signal.SIGINT)
-            self.session, self._started_session = spark_session(cfg)
-            self.con = ibis.pyspark.connect(self.session)
-        else:
-            raise ValueError(f"no query engine {name!r}; use 'duckdb' or 'spark'")
 
     def fit_partitions(self, source: str, user: dict) -> int | None:
-        """Spark: ``spark.sql.shuffle.partitions`` from the input's size, one partition per
-        64 MiB and at least two per core (unless ``spark_config`` sets it); adaptive
-        execution then merges partitions that turn out small. Returns the number set."""
-        if self.name != "spark" or "spark.sql.shuffle.partitions" in user:
-            return None
-        size = 0 if is_uri(source) else sum(
-            p.stat().st_size for p in ([Path(source)] if Path(source).is_file()
-                                       else Path(source).rglob("*")) if p.is_file())
-        cores = self.session.sparkContext.defaultParallelism
-        n = int(min(max(-(-size // (64 << 20)), 2 * cores), 2000))
-        self.session.conf.set("spark.sql.shuffle.partitions", str(n))
-        return n
+        """The engine's shuffle partitions from the input's size (None: nothing set)."""
+        return None
 
     def cache(self, expr):
         """Materialise ``expr`` once (DuckDB temp table, Spark persist); freed by close()."""
@@ -134,23 +125,11 @@ class Connection:
         self.parsed = None
 
     def close(self) -> None:
-        """Free the cached tables, DuckDB's connection, and the Spark session when this
-        connection started it (one that was running before is left running)."""
+        """Free the cached tables and what the backend holds."""
         self.release_all()
-        if self.name == "duckdb":
-            self.con.disconnect()
-            if self._spill:  # the spill folder this connection made
-                shutil.rmtree(self._spill, ignore_errors=True)
-        elif self._started_session:
-            self.session.stop()
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGINT, self._sigint)
 
     def arrow(self, expr):
         """Run ``expr`` and collect it as a pyarrow Table."""
-        if self.name == "spark":
-            self.con._run_pre_execute_hooks(expr)
-            return self.con.raw_sql(self.con.compile(expr)).toArrow()
         return expr.to_pyarrow()
 
     def frame(self, expr) -> pd.DataFrame:
@@ -159,30 +138,109 @@ class Connection:
         return self.arrow(expr).to_pandas(self_destruct=True, split_blocks=True)
 
     def read(self, source: str, fmt: str, cfg: ReadParams):
-        s = source
         if fmt == "parquet":
-            if self.name == "duckdb" and not is_uri(s) and Path(s).is_dir():
-                s = str(Path(s) / "**" / "*.parquet")
-            return self.con.read_parquet(s)
+            return self.con.read_parquet(self._parquet_path(source))
         sep = cfg.sep
         if sep == "auto":
-            sep = sniff_sep(Path(first_file(s)), "utf-8") if not is_uri(s) else ","
-        if self.name == "duckdb":
-            path = str(Path(s) / "*") if not is_uri(s) and Path(s).is_dir() else s
-            return self.con.read_csv(path, all_varchar=True, delim=sep, header=True,
-                                     quote='"', escape='"', null_padding=False)
-        return self.con.read_csv(s, inferSchema=False, header=True, sep=sep, quote='"',
-                                 escape='"', mode="FAILFAST")
+            sep = sniff_sep(Path(first_file(source)), "utf-8") if not is_uri(source) else ","
+        return self._read_csv(source, sep)
+
+    def _parquet_path(self, source: str) -> str:
+        return source
+
+    def _read_csv(self, source: str, sep: str):
+        raise NotImplementedError
 
     def table(self, df: pd.DataFrame):
         """A frame loaded on the driver (the pandas reader's result) as an engine table."""
+        raise NotImplementedError
+
+
+class DuckDBConnection(Connection):
+    name = "duckdb"
+
+    def __init__(self, cfg: EngineParams):
+        super().__init__(cfg)
+        settings = duckdb_settings(cfg.duckdb_config)
+        self._spill = None if "temp_directory" in cfg.duckdb_config \
+            else settings["temp_directory"]
+        self.con = ibis.duckdb.connect(**settings)
+        # texts with an offset become UTC (ibis_typing._timestamp), on any machine
+        self.con.raw_sql("SET TimeZone = 'UTC'")
+
+    def close(self) -> None:
+        """Also DuckDB's connection and the spill folder this connection made."""
+        super().close()
+        self.con.disconnect()
+        if self._spill:
+            shutil.rmtree(self._spill, ignore_errors=True)
+
+    def _parquet_path(self, source: str) -> str:
+        if not is_uri(source) and Path(source).is_dir():
+            return str(Path(source) / "**" / "*.parquet")
+        return source
+
+    def _read_csv(self, source: str, sep: str):
+        path = str(Path(source) / "*") if not is_uri(source) and Path(source).is_dir() \
+            else source
+        return self.con.read_csv(path, all_varchar=True, delim=sep, header=True,
+                                 quote='"', escape='"', null_padding=False)
+
+    def table(self, df: pd.DataFrame):
         table = pa.Table.from_pandas(df, preserve_index=False)
-        if self.name == "spark":
-            session = self.session
-            name = ibis.util.gen_name("driver_input")
-            session.createDataFrame(table).createOrReplaceTempView(name)
-            return self.con.table(name)
         return self.con.create_table(ibis.util.gen_name("driver_input"), table, temp=True)
+
+
+class SparkConnection(Connection):
+    name = "spark"
+    casts_offsets = True
+    overwrite = {"mode": "overwrite"}
+    date_parser = ("try_to_timestamp", True)
+
+    def __init__(self, cfg: EngineParams):
+        super().__init__(cfg)
+        # PySpark installs a SIGINT handler that cancels its jobs and fails once the
+        # context is stopped: the handler in place before is put back by close()
+        self._sigint = signal.getsignal(signal.SIGINT)
+        self.session, self._started_session = spark_session(cfg)
+        self.con = ibis.pyspark.connect(self.session)
+
+    def fit_partitions(self, source: str, user: dict) -> int | None:
+        """``spark.sql.shuffle.partitions`` from the input's size, one partition per 64 MiB
+        and at least two per core (unless ``spark_config`` sets it); adaptive execution
+        then merges partitions that turn out small. Returns the number set."""
+        if "spark.sql.shuffle.partitions" in user:
+            return None
+        size = 0 if is_uri(source) else sum(
+            p.stat().st_size for p in ([Path(source)] if Path(source).is_file()
+                                       else Path(source).rglob("*")) if p.is_file())
+        cores = self.session.sparkContext.defaultParallelism
+        n = int(min(max(-(-size // (64 << 20)), 2 * cores), 2000))
+        self.session.conf.set("spark.sql.shuffle.partitions", str(n))
+        return n
+
+    def close(self) -> None:
+        """Also the Spark session when this connection started it (one that was running
+        before is left running)."""
+        super().close()
+        if self._started_session:
+            self.session.stop()
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, self._sigint)
+
+    def arrow(self, expr):
+        self.con._run_pre_execute_hooks(expr)
+        return self.con.raw_sql(self.con.compile(expr)).toArrow()
+
+    def _read_csv(self, source: str, sep: str):
+        return self.con.read_csv(source, inferSchema=False, header=True, sep=sep, quote='"',
+                                 escape='"', mode="FAILFAST")
+
+    def table(self, df: pd.DataFrame):
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        name = ibis.util.gen_name("driver_input")
+        self.session.createDataFrame(table).createOrReplaceTempView(name)
+        return self.con.table(name)
 
 
 def arrow_ready(raw: pd.DataFrame) -> pd.DataFrame:

@@ -71,7 +71,7 @@ def _timestamp(eng: Connection, col, cfg: ReadParams, text_done: bool = False):
     t = col if text_done else _text(col, cfg.missing_tokens)
     fmt = cfg.date_format
     if not fmt:
-        if eng.name != "duckdb":  # Spark's cast honours an offset (its session is UTC)
+        if eng.casts_offsets:  # Spark's cast honours an offset (its session is UTC)
             return t.try_cast("timestamp")
         # DuckDB's cast to TIMESTAMP drops an offset (+02:00, Z); a text that has one is
         # cast with its zone and converted to UTC (the connection's TimeZone), as the
@@ -82,9 +82,8 @@ def _timestamp(eng: Connection, col, cfg: ReadParams, text_done: bool = False):
         return ibis.ifelse(zoned, t.try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp"),
                            t.try_cast("timestamp"))
     # the engine's own parser, which gives NULL where the text does not parse
-    if eng.name == "duckdb":
-        return _timestamp_function("try_strptime")(t, fmt).cast("timestamp")
-    return _timestamp_function("try_to_timestamp")(t, java_pattern(fmt)).cast("timestamp")
+    name, java = eng.date_parser
+    return _timestamp_function(name)(t, java_pattern(fmt) if java else fmt).cast("timestamp")
 
 
 def _timestamp_function(name: str):

@@ -1,0 +1,36 @@
+"""What the transaction stage hands the later stages besides the ledger and the customers
+table (computed in ``stage1.aggregates`` on pandas, ``stage1.ibis_aggregates`` on DuckDB and
+Spark): a layer of its own, so that a later stage reads it without importing stage 1."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .units import Window
+
+__all__ = ["ClvInputs", "Aggregates"]
+
+
+@dataclass
+class ClvInputs:
+    """What notebook 04 needs from transaction level."""
+    calibration_end: pd.Timestamp
+    historical_clv: pd.Series  # by customer id, in the customers table's order
+    calibration: pd.DataFrame | None  # summary.calibration_holdout's frame; None: no holdout
+    repeat_days: pd.DataFrame  # day (day number), purchases: repeat purchase days that day
+    cohorts: pd.DataFrame  # first_day (day number), customers: of the calibration customers
+
+
+@dataclass
+class Aggregates:
+    """The transaction stage's hand-over besides the ledger and the customers table."""
+    window: Window
+    last_date: pd.Timestamp
+    transactions: int
+    zero_amount_rows: int
+    monthly: pd.DataFrame  # month (first day), transactions, revenue
+    split: pd.Timestamp
+    halves: pd.DataFrame  # customer_id, first_half, second_half (NaN: no purchase in it)
+    clv: ClvInputs
+    sample: pd.DataFrame  # the first clean rows by date, customer and the other columns
