@@ -422,3 +422,23 @@ def test_no_churned_customer_is_named_or_treated_as_active(cdnow_run):
     active_names = {"Champions", "Loyal", "Potential Loyalist", "New Customers", "Promising"}
     named_active = c["rfm_segment"].isin(active_names)
     assert c.loc[named_active, "lifecycle_stage"].isin(["new", "active"]).all()
+
+
+def test_metrics_hold_only_documented_keys_and_the_report_reads_through_them(retail_run,
+                                                                              cdnow_run):
+    """Every key the stages write to metrics.json is in its schema (``metrics_schema``);
+    the report reads the file through the schema, so reading a key no stage writes fails
+    (the pages of both runs were built that way)."""
+    from analysis import metrics_schema
+    for out in (retail_run[0], cdnow_run[0]):
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics_schema.undocumented(metrics) == []
+        view = metrics_schema.checked(metrics)
+        assert view["clv"]["holdout"]["status"] == metrics["clv"]["holdout"]["status"]
+        with pytest.raises(metrics_schema.SchemaError, match="'stauts' in clv"):
+            view["clv"].get("stauts")
+        # statuses and sentences travel by key: the record renders to the English kept
+        from analysis.messages import Status, from_record
+        assert Status.from_record(metrics["clv"]["status_record"]) == metrics["clv"]["status"]
+        assert [from_record(w) for w in metrics["cleaning"]["warning_records"]] == \
+            metrics["cleaning"]["warnings"]

@@ -269,9 +269,10 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def test_stage_notes_read_in_chinese_and_keep_their_numbers():
-    """Every warning stage 1 writes, and the CLV stage's notes, come out Chinese in a zh
-    run with the numbers, codes and example of the English; unknown text stays as it is."""
-    from analysis.narrative.translate import status_text, translate_note
+    """Every warning stage 1 writes, and the CLV stage's statuses, are messages by key: in
+    a zh run Chinese with the numbers, codes and example of the English, and their English
+    is what metrics.json and the logs keep."""
+    from analysis.messages import Status, from_record, msg, record, render
     from analysis.stage1 import rules
     ledger = pd.DataFrame({"step": ["input", "rounding", *rules.RULES, "kept"]})
     ledger["rows"] = [1000, 0] + [0] * len(rules.RULES) + [600]
@@ -286,25 +287,35 @@ def test_stage_notes_read_in_chinese_and_keep_their_numbers():
              *rules.large_drop_warnings(ledger, 0.1, lambda rule: {"order_id": "C536379"})]
     assert len(notes) == 7 and notes[-1].startswith("LARGE DROP")
     for note in notes:
-        zh = translate_note(note, "zh")
+        zh = render(note, "zh")
         assert _CJK.search(zh) and not re.search(r"\b(rows|column|removed|treated)\b", zh), zh
         numbers = re.findall(r"\d[\d,.]*\d|\d", re.sub(r"\{.*?\}", "", note))
         assert all(n in zh for n in numbers), (note, zh)
-        assert translate_note(note, "en") == note
-    assert "order_id=C536379" in translate_note(notes[-1], "zh")
-    assert narrative.TEXT["rule_hint"]["cancellations"]["zh"] in translate_note(notes[-1], "zh")
-    assert translate_note("something new", "zh") == "something new"
-    assert status_text("ok", "zh") == "正常" and status_text("ok", "en") == "ok"
-    assert status_text("not estimated: too few repeat buyers (12, at least 20 needed)", "zh") \
-        == "未估计：复购客户太少（12 位，至少需要 20 位）"
-    assert status_text("partial: something new", "zh") == "部分完成：something new"
+        assert render(note, "en") == note
+        assert from_record(record(note)) == note and render(record(note), "zh") == zh
+    assert "order_id=C536379" in render(notes[-1], "zh")
+    assert render(msg("rule_hint.cancellations"), "zh") in render(notes[-1], "zh")
+    assert render("a value from the data", "zh") == "a value from the data"
+    assert Status("ok").render("zh") == "正常" and Status("ok").render("en") == "ok"
+    few = Status("not estimated", msg("reason.too_few_repeat_buyers", n=12, needed=20))
+    assert few == "not estimated: too few repeat buyers (12, at least 20 needed)"
+    assert few.render("zh") == "未估计：复购客户太少（12 位，至少需要 20 位）"
+    assert Status.from_record(few.record()).render("zh") == few.render("zh")
+    with pytest.raises(ValueError):
+        Status("estimated")  # a kind that is not one is refused, never read as "missing"
 
 
-def test_note_templates_have_the_same_fields_in_both_languages():
+def test_every_message_is_in_every_language_with_the_same_fields():
+    """Adding a language is adding a file: every key of en.yaml is in each, with the same
+    fields, and the model parameters' meanings likewise."""
     import string
+    from analysis.messages import CATALOG, LANGUAGES
     fields = lambda t: sorted(f for _, f, _, _ in string.Formatter().parse(t) if f)
-    for en, zh in narrative.TEXT["notes"].items():
-        assert fields(en) == fields(zh), en
+    assert set(LANGUAGES) >= {"en", "zh"}
+    for lang in LANGUAGES:
+        assert set(CATALOG[lang]) == set(CATALOG["en"]), lang
+        for key, template in CATALOG["en"].items():
+            assert fields(CATALOG[lang][key]) == fields(template), (lang, key)
     for key, both in narrative.TEXT["parameter_meaning"].items():
         assert fields(both["en"]) == fields(both["zh"]), key
 

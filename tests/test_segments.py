@@ -90,7 +90,8 @@ def test_clusters_degrade_gracefully():
     c = customers(3)
     c["n_orders"], c["revenue"], c["last_purchase"] = 1, 10.0, END
     out = cluster(c, END, seg_params(seed=1))
-    assert out["status"].startswith("not enough distinct") and (out["labels"] == 1).all()
+    assert out["status"].kind == "not estimated" and (out["labels"] == 1).all()
+    assert out["status"].reason.key == "reason.not_enough_profiles"
 
 
 def test_minibatch_is_used_above_the_threshold():

@@ -23,11 +23,10 @@ ABOVE_STAGES = {"runfolder", "folders", "report", "pipeline", "stage1_cache", "r
 #: imports of the narrative from a stage that remain: each stage still writes its own
 #: prose (``describe``, warnings in English). Messages by key (issue 29, item 4) empty
 #: this list; it may only shrink.
-NARRATIVE_LEFT = {("clv.compare", "narrative.stages"), ("clv.compare", "narrative.translate"),
-                  ("clv.stage", "narrative.labels"), ("clv.stage", "narrative.stages"),
+NARRATIVE_LEFT = {("clv.stage", "narrative.labels"), ("clv.stage", "narrative.stages"),
                   ("clv.stage", "narrative.translate"), ("segments", "narrative.labels"),
                   ("segments", "narrative.stages"), ("stage1.clean", "narrative.stages"),
-                  ("stage1.rules", "narrative.labels"), ("tiers", "narrative.stages"),
+                  ("tiers", "narrative.stages"),
                   ("clusters", "narrative.stages")}
 
 

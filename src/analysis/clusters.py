@@ -17,6 +17,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from .config import SegmentParams
+from .messages import Status, msg
 from .narrative.stages import cluster_words
 from .units import days_since_last
 
@@ -75,8 +76,8 @@ def cluster(customers: pd.DataFrame, end: pd.Timestamp, params: SegmentParams,
         scores[k] = float(silhouette_score(X[idx], labels[idx], n_jobs=-1))
         models[k] = model
     if not scores:
-        return {"status": f"not enough distinct customers to cluster ({distinct} distinct "
-                          f"R/F/M profiles)", "labels": pd.Series(1, index=customers.index),
+        return {"status": Status("not estimated", msg("reason.not_enough_profiles",
+                                                      n=int(distinct))), "labels": pd.Series(1, index=customers.index),
                 "k": 1, "silhouette": {}, "best_silhouette": None, "ari": None,
                 "profile": None}
     best = max(scores, key=lambda k: (round(scores[k], 6), -k))
@@ -93,7 +94,7 @@ def cluster(customers: pd.DataFrame, end: pd.Timestamp, params: SegmentParams,
     mapping = {old: new for new, old in enumerate(means.index, start=1)}
     labels = pd.Series(np.vectorize(mapping.get)(raw), index=customers.index, name="cluster")
     repeat = customers["frequency"].to_numpy(dtype="float64") > 0
-    return {"status": "ok", "labels": labels, "k": best, "silhouette": scores,
+    return {"status": Status("ok"), "labels": labels, "k": best, "silhouette": scores,
             "algorithm": type(models[best]).__name__,
             "best_silhouette": scores[best], "ari": {"mean": float(np.mean(aris)),
                                                      "min": float(np.min(aris))},

@@ -25,7 +25,8 @@ from . import plots
 from .config import Params, resolve, typed
 from .handoff import Aggregates
 from .narrative.labels import markdown_text, s as sentence
-from .narrative.translate import show_tables_in, status_text, translate_note
+from .messages import Message, Status, render
+from .narrative.translate import show_tables_in
 from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, read_frame, read_metrics,
                         update_metrics, write_tables)
 from .stage1_cache import (Stage1, clean_path, input_key, read_aggregates, recorded,
@@ -104,13 +105,13 @@ class Notebook:
         paragraphs) in the run's language, filled with ``values``."""
         say(sentence(key, self.lang, **values))
 
-    def warn(self, warning: str) -> None:
-        """Show a stage's warning (written in English for the logs) in the run's language."""
-        self.say("nb_warning", text=translate_note(warning, self.lang))
+    def warn(self, warning: Message) -> None:
+        """Show a stage's warning (a message by key) in the run's language."""
+        self.say("nb_warning", text=render(warning, self.lang))
 
-    def status(self, status: str) -> str:
-        """A stage's status with its leading word in the run's language."""
-        return status_text(status, self.lang)
+    def status(self, status: Status) -> str:
+        """A stage's status in the run's language."""
+        return status.render(self.lang)
 
     def name(self, path: str | Path) -> str:
         """A file or folder as a page shows it: by its name, never its machine path."""

@@ -45,11 +45,14 @@ def segment_names() -> list[str]:
 
 
 def segment_label(name: str, language: str) -> str:
-    if language == "zh":
-        table = _default_segments()
-        hit = table.loc[table["segment"] == name, "segment_zh"]
-        return hit.iloc[0] if len(hit) else name
-    return name
+    """A segment's name in ``language`` (the table's ``segment_<language>`` column; the
+    name itself, which is English, where there is none)."""
+    table = _default_segments()
+    column = f"segment_{language}"
+    if column not in table:
+        return name
+    hit = table.loc[table["segment"] == name, column]
+    return hit.iloc[0] if len(hit) else name
 
 
 def segment_description(name: str, language: str) -> str:

@@ -42,6 +42,7 @@ from .folders import (PublishError, RunLock, boot_identity, final_of, point_late
 from .stage1_cache import stage1
 from .report import write_index
 from .narrative.labels import NOTEBOOK_TITLES
+from .narrative.stages import stage_status
 from .narrative.translate import translate_notebook
 from .report.html import clean_page
 from .runfolder import read_metrics, replacing, write_json
@@ -324,7 +325,7 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
     # what the models found about the data (sufficiency, weak fits) joins stage 1's warnings
     clv = read_metrics(work).get("clv") or {}
     manifest["warnings"] += [f"CLV: {w}" for w in clv.get("warnings", [])]
-    if str(clv.get("status", "")).startswith("unreliable"):
+    if stage_status(clv).kind == "unreliable":
         manifest["warnings"].append(f"CLV: {clv['status']}")
     if status == "ok":
         t0 = time.perf_counter()

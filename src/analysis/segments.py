@@ -43,6 +43,7 @@ import pandas as pd
 from .clusters import cluster
 from .config import SegmentParams
 from .errors import ParamError
+from .messages import CATALOG
 from .narrative.labels import TIER_WORD, action_label, stage_label
 from .narrative.stages import segments_paragraph, thresholds_sentence
 from .playbook import STAGES, playbook_table, segment_label, segment_names, segment_table
@@ -171,7 +172,7 @@ def recommend(labels: pd.DataFrame, language: str = "en") -> pd.DataFrame:
         rule[hit] = i
     if (rule < 0).any():
         raise ValueError("playbook leaves customers without an action")
-    rationale_col = "rationale_zh" if language == "zh" else "rationale_en"
+    rationale_col = f"rationale_{language}"
     actions = book["action"].to_numpy()
     names = np.array([action_label(a, language) for a in actions], dtype=object)
     return pd.DataFrame({
@@ -197,11 +198,10 @@ def playbook_summary(customers: pd.DataFrame, rec: pd.DataFrame, language: str =
                  stage_label(b["lifecycle_stage"], language) if b["lifecycle_stage"] != "*"
                  else None,
                  segment_label(b["rfm_segment"], language) if b["rfm_segment"] != "*" else None]
-        who.append(("、" if language == "zh" else " & ").join(p for p in parts if p))
+        who.append(CATALOG[language]["both_separator"].join(p for p in parts if p))
     g.insert(1, "who", who)
     g["revenue_share"] = g["revenue"] / customers["revenue"].sum()
-    g["why"] = [book.loc[r, "rationale_zh" if language == "zh" else "rationale_en"]
-                for r in g["rule"]]
+    g["why"] = [book.loc[r, f"rationale_{language}"] for r in g["rule"]]
     return g.sort_values("revenue", ascending=False).reset_index(drop=True)
 
 

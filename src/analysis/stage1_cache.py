@@ -23,6 +23,7 @@ from .config import Params, public
 from .errors import InputError
 from .folders import check_export_target, final_of, mark_export
 from .handoff import Aggregates, ClvInputs
+from .messages import from_record, record
 from .narrative.labels import s as sentence
 from .runfolder import (AGGREGATES, CUSTOMERS, LEDGER, STAGE1, TRANSACTIONS, read_frame,
                         read_ledger, replacing, update_metrics, write_customers, write_json)
@@ -68,6 +69,8 @@ def stage1_metrics(ledger: pd.DataFrame, customers: pd.DataFrame, agg: Aggregate
                      "dropped": {s: {"rows": int(r.rows), "revenue": float(r.revenue)}
                                  for s, r in steps.drop(index=["input", "kept"]).iterrows()},
                      "warnings": list(warnings or []),
+                     # the same sentences by key, which the page renders in its language
+                     "warning_records": [record(w) for w in warnings or []],
                      # kept rows whose amount is exactly 0 (free or promotional purchases)
                      "zero_amount_rows": agg.zero_amount_rows},
     }
@@ -124,6 +127,7 @@ def write_stage1(run_dir: str | Path, ledger: pd.DataFrame, customers: pd.DataFr
     update_metrics(run_dir, stage1_metrics(ledger, customers, agg, params, warnings))
     if data_path is not None:
         info = {**input_key(data_path, params), "warnings": list(warnings or []),
+                "warning_records": [record(w) for w in warnings or []],
                 "seconds": None if seconds is None else round(seconds, 2)}
         write_json(run / STAGE1, info)
 
@@ -171,7 +175,7 @@ def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1
     info = recorded(run, data_path, params)
     if info is not None:
         return Stage1(read_ledger(run), read_frame(run / CUSTOMERS), read_aggregates(run),
-                      list(info.get("warnings", [])),
+                      [from_record(w) for w in info.get("warning_records", info["warnings"])],
                       sentence("nb_stage1_read", lang, name=shown_name(data_path),
                                seconds=info.get("seconds"), engine=engine))
     t0 = time.perf_counter()

@@ -19,12 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
-from ..narrative.translate import status_text
-from ..narrative.stages import fit_check_sentence, holdout_error
 from .diagnostics import errors_of, fit_reasons, purchase_covariance
+from ..messages import Message, Status, msg, render
 from .models import (COMPARED, DEFAULT, NUMERICAL_FAILURES, fit_weighted, get, one_line,
                      params_of, with_fallback)
-from .validation import Score
+from .validation import Score, holdout_error
 
 __all__ = ["MODELS", "Fit", "fit_model", "aic", "fitted_models", "rank", "fit_status",
            "comparison_table",
@@ -38,7 +37,7 @@ class Fit:
     """A model fitted on the whole window, with what the checks found."""
     model: str
     fitter: Any = None
-    error: str | None = None
+    error: Message | None = None
     log_likelihood: float | None = None
     standard_errors: dict[str, float] | None = None
     reasons: list[str] = field(default_factory=list)
@@ -58,7 +57,8 @@ def fit_model(model: str, customers: pd.DataFrame, triples: pd.DataFrame,
                                      customers["T"], pen, triples=triples),
             params.penalizer, cls.name, warnings)
     except NUMERICAL_FAILURES as exc:
-        return Fit(model, error=f"the {cls.name} fit did not converge ({one_line(exc)})")
+        return Fit(model, error=msg("reason.fit_did_not_converge", model=cls.name,
+                                    error=one_line(exc)))
     u = triples
     estimates = params_of(fitter)
     ll = fitter.loglik(u["frequency"], u["recency"], u["T"], u["weight"])
@@ -109,6 +109,7 @@ def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], cho
         fit, sc = fits.get(m), scores.get(m)
         h = sc.metrics if sc is not None and sc.status == "ok" else {}
         err = holdout_error(h)
+        status = fit_status(fit.error, fit.reasons) if fit else Status("sound")
         out.append({
             "model": get(m).name, "chosen": m == chosen,
             "holdout_status": sc.status if sc is not None else "not run",
@@ -119,8 +120,9 @@ def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], cho
             "log_likelihood": fit.log_likelihood if fit else None,
             "standard_errors_log": fit.standard_errors if fit else None,
             "fit_error": fit.error if fit else None,
-            "fit_status": fit_status(fit.error, fit.reasons) if fit else "sound",
+            "fit_status": status,
             "fit_checks": fit.reasons if fit else [],
+            "fit_status_record": status.record(),
         })
     return out
 
@@ -128,7 +130,7 @@ def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], cho
 def comparison_table(entries: list[Mapping[str, Any]], lang: str = "en") -> pd.DataFrame:
     """The comparison as a table (notebook 04): one row per model, its fit's status and
     the checks it failed in ``lang``."""
-    used = "（采用）" if lang == "zh" else " (used)"
+    used = render(msg("comparison.used"), lang)
     rows = [{"model": e["model"] + (used if e["chosen"] else ""),
              "holdout MAE per customer": e["holdout_mae"],
              "naive rule's MAE": e["naive_mae"],
@@ -136,19 +138,18 @@ def comparison_table(entries: list[Mapping[str, Any]], lang: str = "en") -> pd.D
              "holdout purchases actual": e["holdout_actual"],
              "total error": e["holdout_total_error"],
              "log-likelihood (whole window)": e["log_likelihood"],
-             "fit": fit_status(e.get("fit_error"), e.get("fit_checks"), lang)}
+             "fit": Status.from_record(e["fit_status_record"]).render(lang)}
             for e in entries]
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).set_index("model").replace({None: np.nan})
 
 
-def fit_status(error: str | None, reasons: list | None, lang: str = "en") -> str:
-    """A whole-window fit in words: "sound", "weak: <the checks it failed>" or "not fitted:
-    <why>" (metrics.json keeps the English; notebook 04 shows ``lang``)."""
+def fit_status(error: Message | None, reasons: list | None) -> Status:
+    """A whole-window fit's status: sound, weak (the checks it failed) or not fitted (why)."""
     if error:
-        return status_text("not fitted: " + error, lang)
+        return Status("not fitted", error)
     if reasons:
-        return status_text("weak: " + "; ".join(fit_check_sentence(r, lang) for r in reasons),
-                           lang)
-    return status_text("sound", lang)
+        return Status("weak", msg("items", items=[msg("fit_check." + r["check"], **r)
+                                                  for r in reasons]))
+    return Status("sound")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+from ..messages import msg
+
 __all__ = ["ConvergenceError", "minimise", "minimise_numeric"]
 
 
@@ -28,7 +30,7 @@ def minimise_numeric(objective, x0, step: float = 1e-6) -> np.ndarray:
                        options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000})
     if not (np.isfinite(res.fun) and np.all(np.isfinite(res.x))) or \
             np.linalg.norm(grad(res.x), np.inf) > 1e-5:
-        raise ConvergenceError("the likelihood maximisation did not converge")
+        raise ConvergenceError(msg("error.no_convergence"))
     return res.x
 
 
@@ -39,5 +41,5 @@ def minimise(objective, x0) -> np.ndarray:
                        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000})
     if not (np.isfinite(res.fun) and np.all(np.isfinite(res.x))) or \
             np.linalg.norm(res.jac, np.inf) > 1e-5:
-        raise ConvergenceError("the likelihood maximisation did not converge")
+        raise ConvergenceError(msg("error.no_convergence"))
     return res.x

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
+from ..messages import Message, msg
 from ..ranking import abc_tiers
 from ..units import horizon_column, monthly_rate
 from .models import unique_triples
@@ -110,15 +111,13 @@ def margin_ratio(customers: pd.DataFrame, params: ClvParams) -> np.ndarray:
     return np.where(own, np.divide(prof, rev, out=np.zeros(n), where=pos), population)
 
 
-def definition(customers: pd.DataFrame, params: ClvParams) -> str:
+def definition(customers: pd.DataFrame, params: ClvParams) -> Message:
     """Which CLV definition the run used, in words (metrics, report and notebook 04)."""
     if "profit" in customers:
-        return ("profit: Σ(revenue − cost) per month, discounted, from the cost/profit column; "
-                "predicted CLV keeps each repeat buyer's own profit ratio (the population's "
-                "for one-time buyers)")
+        return msg("definition.profit")
     if params.margin == 1.0:
-        return "revenue: no cost column and margin 1.0, so CLV is discounted revenue"
-    return f"margin: {params.margin:.0%} of revenue (the margin parameter), discounted"
+        return msg("definition.revenue")
+    return msg("definition.margin", margin=params.margin)
 
 
 def predict(fitter, ggf, customers: pd.DataFrame, params: ClvParams,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..config import ClvParams
 from ..narrative.labels import TEXT
+from ..messages import Status, msg, record
 from ..narrative.stages import clv_paragraph, fit_check_sentence, sufficiency_sentence
 from ..narrative.translate import translate_text
 from ..handoff import ClvInputs
@@ -40,7 +41,7 @@ class ClvResult:
     """Stage 4's result: the customers' CLV columns (``table``), what the models found
     (``stats``: status, estimates, holdout, intervals, totals, warnings), the fitted
     models and the holdout check."""
-    status: str
+    status: Status
     table: pd.DataFrame
     stats: dict[str, Any]
     fitter: Any = None
@@ -106,21 +107,20 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
                                "margin": params.margin if "profit" not in customers
                                else None, "definition": definition(customers, params),
                                "sufficiency": found, "fit_sample": None,
-                               "warnings": [sufficiency_sentence(c, "en") for c in found],
+                               "warnings": [msg("sufficiency." + c["check"], **c)
+                                            for c in found],
                                "historical_clv_total": float(cols["historical_clv"].sum())}
     for c in ["p_alive", "expected_purchases", *horizon_columns(params).values()]:
         cols[c] = np.nan
     corr = _frequency_spend_corr(customers)
     metrics["frequency_monetary_corr"] = corr
     if corr is not None and abs(corr) > CORR_WARNING:
-        metrics["warnings"].append(
-            f"frequency and spend of repeat buyers are correlated ({corr:.2f} > "
-            f"{CORR_WARNING}): Gamma-Gamma assumes they are independent, so spend "
-            f"predictions are less reliable")
+        metrics["warnings"].append(msg("warning.frequency_spend_correlated", corr=corr,
+                                       limit=CORR_WARNING))
     ch, cal_status = calibration_frame(inputs, end)
     problem = fit_problem(customers["frequency"])
     if problem:
-        return _not_estimated(cols, metrics, f"not estimated: {problem}",
+        return _not_estimated(cols, metrics, Status("not estimated", problem),
                               HoldoutResult(cal_status, str(cal_end.date())))
     triples = unique_triples(customers["frequency"], customers["recency"], customers["T"])
     # above FIT_SAMPLE customers the models are fitted on a seeded sample of them
@@ -152,8 +152,8 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
                        comparison=comparison_metrics(fits, scores, ranked[0]))
         hold = _holdout(inputs, ch, cal_status, scores, ranked[0], params, end)
         metrics["holdout"] = hold.entry()
-        return _not_estimated(cols, metrics, f"not estimated: {fits[ranked[0]].error}; try a "
-                              f"small penalizer, e.g. 0.001", hold)
+        return _not_estimated(cols, metrics, Status("not estimated", msg(
+            "reason.try_penalizer", error=fits[ranked[0]].error)), hold)
     ggf, status = _spend_model(fitted, params, metrics)
     intervals: dict[str, Any] = {}
     for m in ranked:  # the first whose bootstrap is sound too (auto); else the best
@@ -183,8 +183,9 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
     metrics["p_alive_note"] = "one_time_buyers_alive" if get(chosen).one_time_buyers_alive \
         else None
     if reasons:
-        status = f"unreliable: the {get(chosen).name} fit is degenerate or weak: " \
-                 + "; ".join(fit_check_sentence(r, "en") for r in reasons)
+        status = Status("unreliable", msg(
+            "reason.fit_degenerate", model=get(chosen).name,
+            reasons=[msg("fit_check." + r["check"], **r) for r in reasons]))
         for c in cols.columns.drop("historical_clv"):
             cols[c] = np.nan
         metrics.update(predicted_clv_total=None, expected_purchases_total=None,
@@ -236,7 +237,7 @@ def _frequency_spend_corr(customers: pd.DataFrame) -> float | None:
     return None
 
 
-def _not_estimated(cols: pd.DataFrame, metrics: dict, status: str, hold: HoldoutResult
+def _not_estimated(cols: pd.DataFrame, metrics: dict, status: Status, hold: HoldoutResult
                    ) -> ClvResult:
     cols["clv_tier"] = "not estimated"
     metrics.setdefault("holdout", hold.entry())
@@ -246,26 +247,24 @@ def _not_estimated(cols: pd.DataFrame, metrics: dict, status: str, hold: Holdout
 
 
 def _spend_model(customers: pd.DataFrame, params: ClvParams, metrics: dict
-                 ) -> tuple[Any, str]:
+                 ) -> tuple[Any, Status]:
     """The Gamma-Gamma fit on the repeat buyers (None when it cannot be fitted) and the
     stage's status that follows."""
     gg = gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
     metrics["gamma_gamma"] = None
     if gg["weight"].sum() < MIN_REPEAT_BUYERS or len(gg) < 2:
-        return None, "partial: too few repeat buyers with a positive spend for the " \
-                     "Gamma-Gamma model; predicted CLV is not estimated"
+        return None, Status("partial", msg("reason.gg_too_few"))
     try:
         ggf = with_fallback(
             lambda pen: fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"],
                                         pen),
             params.penalizer, "Gamma-Gamma", metrics["warnings"])
         if ggf.params_["q"] <= 1:
-            raise FloatingPointError("q <= 1, so the mean spend is undefined")
+            raise FloatingPointError(msg("error.q_at_most_1"))
     except NUMERICAL_FAILURES as exc:
-        return None, f"partial: the Gamma-Gamma spend model could not be fitted " \
-                     f"({one_line(exc)}); predicted CLV is not estimated"
+        return None, Status("partial", msg("reason.gg_failed", error=one_line(exc)))
     metrics["gamma_gamma"] = {**params_of(ggf), "customers": int(gg["weight"].sum())}
-    return ggf, "ok"
+    return ggf, Status("ok")
 
 
 def parameter_table(stats: Mapping[str, Any], time_unit: str = "day", currency: str = "",
@@ -306,4 +305,7 @@ def metrics_entry(result: ClvResult) -> dict[str, Any]:
         "historical_clv_total": m["historical_clv_total"],
         "frequency_monetary_corr": m.get("frequency_monetary_corr"),
         "warnings": m.get("warnings", []),
+        # the same sentences by key, which the page renders in its language
+        "status_record": m["status"].record(), "definition_record": record(m["definition"]),
+        "warning_records": [record(w) for w in m.get("warnings", [])],
     }}

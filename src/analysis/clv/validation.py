@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..config import ClvParams
 from ..handoff import ClvInputs
+from ..messages import Status, msg
 from ..units import TimeUnit, day_number, default_calibration_end
 from .models import (DEFAULT, MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, fit_gamma_gamma,
                      fit_problem, fit_weighted, gamma_gamma_sample, get, params_of,
@@ -25,7 +26,7 @@ from .predict import expected_purchases_fn
 
 __all__ = ["default_calibration_end", "tracking", "conditional_expectations", "Score",
            "HoldoutResult", "calibration_frame", "naive_predictions", "score", "spend_fit",
-           "holdout_result", "holdout"]
+           "holdout_result", "holdout", "holdout_error"]
 
 
 def tracking(repeat_days: pd.DataFrame, cohorts: pd.DataFrame, fitter, cal_end: pd.Timestamp,
@@ -82,7 +83,7 @@ def conditional_expectations(ch: pd.DataFrame, predicted: Mapping[str, np.ndarra
 class Score:
     """One model fitted on the calibration period and scored on the holdout."""
     model: str
-    status: str
+    status: Status
     metrics: dict[str, Any] = field(default_factory=dict)
     fitter: Any = None
     predicted: np.ndarray | None = None
@@ -92,7 +93,7 @@ class Score:
 class HoldoutResult:
     """The holdout check: status, its numbers, the calibration frame, the weekly tracking
     and the conditional expectations by calibration frequency."""
-    status: str
+    status: Status
     calibration_end: str
     metrics: dict[str, Any] = field(default_factory=dict)
     frame: pd.DataFrame | None = None
@@ -102,8 +103,9 @@ class HoldoutResult:
     def entry(self) -> dict[str, Any]:
         """The ``holdout`` entry of metrics.json."""
         if self.status == "ok":
-            return {"status": self.status, **self.metrics}
-        return {"status": self.status, "calibration_end": self.calibration_end}
+            return {"status": self.status, **self.metrics, "status_record": self.status.record()}
+        return {"status": self.status, "calibration_end": self.calibration_end,
+                "status_record": self.status.record()}
 
     def summary(self) -> pd.DataFrame:
         """Model vs naive baseline vs what happened: total holdout repeat purchases and the
@@ -117,19 +119,20 @@ class HoldoutResult:
 
 
 def calibration_frame(inputs: ClvInputs, obs_end: pd.Timestamp
-                      ) -> tuple[pd.DataFrame | None, str]:
+                      ) -> tuple[pd.DataFrame | None, Status]:
     """Each calibration customer's summary up to the calibration end and purchases after
     it (from the transaction stage), with "ok"; or None and why the holdout check cannot
     run."""
     cal_end = inputs.calibration_end
     if cal_end >= obs_end or inputs.calibration is None:
-        return None, (f"not validated: calibration_end {cal_end.date()} is not before the end "
-                      f"{obs_end.date()}")
+        return None, Status("not validated", msg("reason.calibration_not_before_end",
+                                                 date=str(cal_end.date()),
+                                                 end=str(obs_end.date())))
     ch = inputs.calibration
     problem = fit_problem(ch["frequency_cal"])
     if problem:
-        return None, f"not validated: {problem} in the calibration period"
-    return ch, "ok"
+        return None, Status("not validated", msg("reason.in_calibration", problem=problem))
+    return ch, Status("ok")
 
 
 def naive_predictions(ch: pd.DataFrame) -> np.ndarray:
@@ -151,8 +154,8 @@ def score(model: str, ch: pd.DataFrame, params: ClvParams,
         fitter = fit_weighted(get(model), ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
                               params.penalizer, triples=u)
     except NUMERICAL_FAILURES as exc:
-        return Score(model, f"not validated: the calibration fit failed "
-                            f"({exc.__class__.__name__})")
+        return Score(model, Status("not validated", msg("reason.calibration_fit_failed",
+                                                        error=exc.__class__.__name__)))
     pred = expected_purchases_fn(fitter, ch["frequency_cal"], ch["recency_cal"],
                                  ch["T_cal"])(float(ch["duration_holdout"].iloc[0]))
     pred = np.nan_to_num(pred)
@@ -168,7 +171,7 @@ def score(model: str, ch: pd.DataFrame, params: ClvParams,
         "mae": float(np.abs(pred - actual).mean()),
         "naive_mae": float(np.abs(naive - actual).mean()),
     }
-    return Score(model, "ok", metrics, fitter, pred)
+    return Score(model, Status("ok"), metrics, fitter, pred)
 
 
 def spend_fit(ch: pd.DataFrame, params: ClvParams) -> dict[str, Any] | None:
@@ -196,8 +199,8 @@ def holdout_result(inputs: ClvInputs, ch: pd.DataFrame, chosen: Score,
     metrics = {"calibration_end": str(cal_end.date()), "holdout_end": str(obs_end.date()),
                **chosen.metrics, "gamma_gamma": spend_fit(ch, params)}
     frame = ch.assign(predicted_holdout=chosen.predicted, naive_holdout=naive)
-    ok = {get(m).name: s.predicted for m, s in scores.items() if s.status == "ok"}
-    return HoldoutResult("ok", str(cal_end.date()), metrics, frame,
+    ok = {get(m).name: s.predicted for m, s in scores.items() if s.status.ok}
+    return HoldoutResult(Status("ok"), str(cal_end.date()), metrics, frame,
                          tracking(inputs.repeat_days, inputs.cohorts, chosen.fitter, cal_end,
                                   obs_end, params.time_unit),
                          conditional_expectations(ch, ok, naive))
@@ -213,3 +216,12 @@ def holdout(inputs: ClvInputs, params: ClvParams, obs_end: pd.Timestamp,
         return HoldoutResult(status, str(inputs.calibration_end.date()))
     s = score(model, ch, params)
     return holdout_result(inputs, ch, s, {model: s}, params, obs_end)
+
+
+def holdout_error(h: Mapping[str, Any] | None) -> float | None:
+    """Relative error of the predicted total of holdout repeat purchases against what
+    happened (a holdout entry of metrics.json, or a model's holdout scores); None when no
+    holdout check ran or nothing happened in the holdout."""
+    if not h or h.get("status", "ok") != "ok" or not h.get("actual"):
+        return None
+    return (h["predicted"] - h["actual"]) / h["actual"]

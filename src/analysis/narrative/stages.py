@@ -3,10 +3,9 @@
 Every function takes a stage's numbers (not its parameters mapping) and ``lang``, picks
 that language's templates from ``text.yaml`` (``paragraphs``) and fills them by one code
 path, so the two languages say the same things. The stage Results call them
-(``TierResult.describe`` …), so notebooks and tests read the same words. Texts computed
-inside a stage in English (a model's status, a warning, the CLV definition) are shown
-through ``translate.translate_note``: in Chinese where text.yaml knows them (``notes``),
-as the stage wrote them otherwise.
+(``TierResult.describe`` …), so notebooks and tests read the same words. What a stage
+says inside (a model's status, a warning, the CLV definition) is a message by key
+(``analysis.messages``), rendered here in ``lang``.
 """
 from __future__ import annotations
 
@@ -17,11 +16,13 @@ import pandas as pd
 from ..playbook import SLIPPING
 from ..units import Window
 from .labels import TEXT, stage_label
-from .translate import status_text, translate_note
+from ..clv.validation import holdout_error
+from ..messages import Status, from_record, join, msg, render
 
-__all__ = ["ledger_paragraph", "coverage_paragraph", "tiers_paragraph", "cluster_words",
-           "thresholds_sentence", "segments_paragraph", "sufficiency_sentence",
-           "fit_check_sentence", "model_choice_text", "join_sentences", "holdout_error",
+__all__ = ["stage_status", "entry_message", "entry_warnings", "ledger_paragraph",
+           "coverage_paragraph", "tiers_paragraph", "cluster_words", "thresholds_sentence",
+           "segments_paragraph", "sufficiency_sentence",
+           "fit_check_sentence", "model_choice_text", "join_sentences",
            "sorted_horizons", "clv_paragraph"]
 
 RULE_TEXT: dict[str, dict[str, str]] = TEXT["rule_text"]
@@ -169,15 +170,6 @@ def segments_paragraph(seg_summary: pd.DataFrame, stages: pd.Series,
     return text
 
 
-def holdout_error(h: Mapping[str, Any] | None) -> float | None:
-    """Relative error of the predicted total of holdout repeat purchases against what
-    happened (a holdout entry of metrics.json, or a model's holdout scores); None when no
-    holdout check ran or nothing happened in the holdout."""
-    if not h or h.get("status", "ok") != "ok" or not h.get("actual"):
-        return None
-    return (h["predicted"] - h["actual"]) / h["actual"]
-
-
 def sorted_horizons(totals: Mapping[str, float] | None) -> list[tuple[int, float]]:
     """``horizon_totals`` of metrics.json as (months, total), shortest horizon first."""
     return sorted((int(k), v) for k, v in (totals or {}).items())
@@ -185,12 +177,12 @@ def sorted_horizons(totals: Mapping[str, float] | None) -> list[tuple[int, float
 
 def sufficiency_sentence(check: Mapping[str, Any], lang: str = "en") -> str:
     """A failed data-sufficiency check (``clv.sufficiency.checks``) in words."""
-    return TEXT["sufficiency"][check["check"]][lang].format(**check)
+    return render(msg("sufficiency." + check["check"], **check), lang)
 
 
 def fit_check_sentence(check: Mapping[str, Any], lang: str = "en") -> str:
     """A failed fit check (``clv.diagnostics``) in words."""
-    return TEXT["fit_checks"][check["check"]][lang].format(**check)
+    return render(msg("fit_check." + check["check"], **check), lang)
 
 
 def model_choice_text(key: str, lang: str = "en") -> str:
@@ -201,7 +193,30 @@ def model_choice_text(key: str, lang: str = "en") -> str:
 
 
 def join_sentences(items: list[str], lang: str) -> str:
-    return TEXT["sufficiency"]["separator"][lang].join(items)
+    return join(items, lang)
+
+
+def stage_status(entry: Mapping[str, Any]) -> Status:
+    """The status of a stage's entry: the :class:`Status` itself (a stage's result) or its
+    record (``status_record`` in metrics.json)."""
+    status = entry.get("status")
+    if isinstance(status, Status):
+        return status
+    data = entry.get("status_record")
+    return Status.from_record(data) if data else Status(status or "not run")
+
+
+def entry_message(entry: Mapping[str, Any], key: str) -> Any:
+    """A sentence of a stage's entry by key: the message itself, or its ``<key>_record``."""
+    data = entry.get(key + "_record")
+    return from_record(data) if data is not None else entry.get(key)
+
+
+def entry_warnings(entry: Mapping[str, Any]) -> list[Any]:
+    """A stage's warnings as messages: themselves, or ``warning_records`` in metrics.json."""
+    data = entry.get("warning_records")
+    return [from_record(w) for w in data] if data is not None else list(entry.get("warnings")
+                                                                         or [])
 
 
 def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> str:
@@ -210,14 +225,16 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
     m, cur = stats, currency
     checks = [sufficiency_sentence(c, lang) for c in m.get("sufficiency") or []]
     tail = w["sufficiency"].format(items=join_sentences(checks, lang)) if checks else ""
-    if m["status"].startswith("not estimated"):
-        return w["not_estimated"].format(reason=translate_note(m["status"][15:], lang),
+    status = stage_status(m)
+    definition = render(entry_message(m, "definition"), lang)
+    if status.kind == "not estimated":
+        return w["not_estimated"].format(reason=render(status.reason, lang),
                                          hist=m["historical_clv_total"], cur=cur,
-                                         definition=translate_note(m["definition"], lang)) + tail
+                                         definition=definition) + tail
     estimates = ", ".join(f"{k} = {v:.3g}" for k, v in m["params"].items())
     text = w["choice"].format(model=m["model"], why=model_choice_text(m["model_choice"], lang)) \
         if m.get("model_choice") else ""
-    if m["status"].startswith("unreliable"):
+    if status.kind == "unreliable":
         reasons = join_sentences([fit_check_sentence(c, lang)
                                   for c in m.get("fit_checks") or []], lang)
         return text + w["unreliable"].format(model=m["model"], estimates=estimates,
@@ -260,14 +277,13 @@ def clv_paragraph(stats: Mapping[str, Any], currency: str, lang: str = "en") -> 
                                     verdict=w["better" if better else "not_better"])
         text += w["trust"] if better else w["caution"]
     else:
-        text += w["no_holdout"].format(status=status_text(h.get("status"), lang))
+        text += w["no_holdout"].format(status=stage_status(h).render(lang))
     if m.get("p_alive_note"):
         text += w["p_alive"]
-    text += w["definition"].format(definition=translate_note(m["definition"], lang))
-    said = {sufficiency_sentence(c, "en") for c in m.get("sufficiency") or []}
-    text += "".join(w["warning"].format(warning=translate_note(x, lang))
-                    for x in m.get("warnings", []) if x not in said)
-    if m["status"].startswith("partial"):
-        reason = translate_note(m["status"][9:], lang)
-        text += w["partial"].format(reason=reason[:1].upper() + reason[1:])
+    text += w["definition"].format(definition=definition)
+    said = {"sufficiency." + c["check"] for c in m.get("sufficiency") or []}
+    text += "".join(w["warning"].format(warning=render(x, lang))
+                    for x in entry_warnings(m) if getattr(x, "key", None) not in said)
+    if status.kind == "partial":
+        text += w["partial"].format(reason=status.reason.capitalised(lang))
     return text + tail

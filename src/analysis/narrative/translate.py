@@ -13,10 +13,10 @@ import yaml
 
 from ..playbook import segment_label, segment_names
 from ..runfolder import horizon_months
+from ..messages import Status
 from .labels import COLUMN_LABELS, STAGE_LABELS, TEXT, VALUE_LABELS
 
-__all__ = ["NOTEBOOK_TEXT", "FIGURE_TEXT", "translate_text", "translate_note", "status_text",
-           "translate_figure", "translate_header", "translate_value", "translate_table",
+__all__ = ["NOTEBOOK_TEXT", "FIGURE_TEXT", "translate_text", "translate_figure", "translate_header", "translate_value", "translate_table",
            "show_tables_in", "translate_notebook"]
 
 
@@ -48,59 +48,6 @@ def translate_text(text: str, lang: str) -> str:
         if hit:
             return zh.format(**{k: translate_text(v, lang) for k, v in hit.groupdict().items()})
     return text
-
-
-def _pattern(template: str) -> re.Pattern:
-    """A template's English as a regular expression: each {field} (with or without a format
-    spec) a named group."""
-    parts = re.split(r"\{(\w+)(?::[^}]*)?\}", template)
-    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)"
-                    for i, p in enumerate(parts))
-    return re.compile(f"^{regex}$", re.S)
-
-
-def _plain(template: str) -> str:
-    """A zh template to be filled with texts already formatted: format specs dropped."""
-    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", template)
-
-
-_HINTS = {v["en"]: v["zh"] for v in TEXT["rule_hint"].values()}
-_NOTES = {**{en: zh for en, zh in TEXT["notes"].items() if "{" not in en}, **_HINTS}
-_NOTE_PATTERNS = [(_pattern(en), _plain(zh)) for en, zh in TEXT["notes"].items() if "{" in en]
-_NOTE_PATTERNS += [(_pattern(v["en"]), _plain(v["zh"]))
-                   for table in ("fit_checks", "sufficiency") for k, v in TEXT[table].items()
-                   if k != "separator"]
-
-
-def translate_note(text: str, lang: str) -> str:
-    """A note a stage wrote in English (a warning, a status's reason, the CLV definition)
-    in ``lang``: an exact text, a template (``notes``, ``fit_checks``, ``sufficiency`` in
-    text.yaml, each field translated again), or parts joined by "; ", each translated.
-    Unknown text is returned as it is: it is still true, only not translated."""
-    if lang == "en" or not text:
-        return text
-    if text in _NOTES:
-        return _NOTES[text]
-    if text in VALUE_LABELS["step"]:  # a cleaning rule's code
-        return VALUE_LABELS["step"][text]
-    for pattern, zh in _NOTE_PATTERNS:
-        hit = pattern.match(text)
-        if hit:
-            return zh.format(**{k: translate_note(v, lang) for k, v in hit.groupdict().items()})
-    if "; " in text:
-        return "；".join(translate_note(part, lang) for part in text.split("; "))
-    return text
-
-
-def status_text(status: str, lang: str) -> str:
-    """A stage's status ("ok", "not estimated: <reason>", "weak: <reason>", …) in ``lang``:
-    its leading word from ``status_words``, its reason through :func:`translate_note`."""
-    word, sep, reason = str(status).partition(": ")
-    entry = TEXT["status_words"].get(word)
-    head = entry[lang] if entry else word
-    if not sep:
-        return head
-    return head + ("：" if lang == "zh" else ": ") + translate_note(reason, lang)
 
 
 def translate_figure(fig: Any, lang: str) -> Any:
@@ -139,16 +86,17 @@ def translate_header(name: Any, lang: str) -> Any:
 #: columns whose values are codes a zh table shows as labels
 _SEGMENT_COLUMNS = {"rfm_segment", "segment"}
 _STAGE_COLUMNS = {"lifecycle_stage", "stage"}
-_STATUS_COLUMNS = {"fit", "status"}
 
 
 def translate_value(column: Any, value: Any, lang: str) -> Any:
-    """A cell of a code column (segment, stage, ledger step, CLV tier, fit status, a yes/no
-    flag) as ``lang`` shows it; other cells unchanged."""
+    """A cell of a code column (segment, stage, ledger step, CLV tier, a yes/no flag) or a
+    status as ``lang`` shows it; other cells unchanged."""
     if lang == "en":
         return value
     if isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, Status):
+        return value.render(lang)
     if not isinstance(value, str):
         return value
     if column in VALUE_LABELS:
@@ -157,15 +105,13 @@ def translate_value(column: Any, value: Any, lang: str) -> Any:
         return segment_label(value, lang)
     if column in _STAGE_COLUMNS and value in STAGE_LABELS:
         return STAGE_LABELS[value][lang]
-    if column in _STATUS_COLUMNS:
-        return status_text(value, lang)
     return value
 
 
 def _code_columns(frame: Any) -> list[Any]:
     return [c for c in frame.columns
             if c in VALUE_LABELS or c in _SEGMENT_COLUMNS or c in _STAGE_COLUMNS
-            or c in _STATUS_COLUMNS or str(frame[c].dtype) == "bool"]
+            or str(frame[c].dtype) == "bool"]
 
 
 def translate_table(frame: Any, lang: str) -> Any:

@@ -16,6 +16,7 @@ from matplotlib.text import Text
 from ..config import ReportParams
 from ..plots import plain_log_ticks
 from ..narrative.labels import NOTEBOOK_TITLES, s, t
+from ..metrics_schema import checked
 from ..runfolder import CUSTOMERS, read_frame, read_metrics, read_tables, replacing
 from ..units import money
 from .exports import at_risk_list
@@ -160,7 +161,7 @@ def write_index(run_dir: str | Path, params: ReportParams, pages: list[str],
     when the caller holds it already), metrics, the stages' tables and the at-risk list
     (``risk``: :func:`at_risk_list` of these customers, when the caller made it)."""
     run = Path(run_dir)
-    metrics = read_metrics(run)
+    metrics = checked(read_metrics(run))  # read through its schema: no key read is unknown
     customers = read_frame(run / CUSTOMERS) if customers is None else customers
     risk = at_risk_list(customers, metrics) if risk is None else risk
     html_text = index_html(build(customers, metrics, read_tables(run), params, risk), metrics,

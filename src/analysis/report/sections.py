@@ -15,9 +15,12 @@ import pandas as pd
 from .. import plots
 from . import story
 from ..config import ReportParams
+from ..messages import CATALOG
 from ..narrative.labels import SENTENCES, markdown_text, s, stage_label, t
-from ..narrative.stages import (fit_check_sentence, holdout_error, join_sentences,
-                                model_choice_text, sorted_horizons, sufficiency_sentence)
+from ..clv.validation import holdout_error
+from ..narrative.stages import (entry_message, fit_check_sentence, join_sentences,
+                                model_choice_text, sorted_horizons, stage_status,
+                                sufficiency_sentence)
 from ..playbook import SLIPPING, STAGES, segment_label
 from ..runfolder import dimension_columns
 from ..units import money
@@ -116,7 +119,7 @@ def _behaviour_section(summ: pd.DataFrame, lang, cur) -> Section:
     slip = summ.loc[[x for x in SLIPPING if x in summ.index]]
     top = summ.head(2)
     names = [segment_label(x, lang) for x in top.index]
-    sep = "、" if lang == "zh" else ", "
+    sep = CATALOG[lang]["list_separator"]
     text = s("behaviour", lang, seg1=names[0], n1=int(top["customers"].iloc[0]),
              r1=top["revenue_share"].iloc[0], seg2=names[-1],
              r2=top["revenue_share"].iloc[-1], n_slip=int(slip["customers"].sum()),
@@ -143,12 +146,13 @@ def _lifecycle_section(life, lang) -> Section:
 
 def _clv_section(customers, clv, lang, cur) -> Section:
     months = clv["horizon_months"]
-    kind = (clv.get("definition") or "revenue").split(":")[0]
+    kind = getattr(entry_message(clv, "definition"), "key", "definition.revenue") \
+        .removeprefix("definition.")
     meaning = s(f"clv_def_{kind}", lang, margin=clv.get("margin") or 0)
     found = [sufficiency_sentence(c, lang) for c in clv.get("sufficiency") or []]
     caveat = s("clv_sufficiency", lang, items=join_sentences(found, lang)) if found else ""
     hist = money(clv["historical_clv_total"], cur)
-    if str(clv.get("status", "")).startswith("unreliable"):
+    if stage_status(clv).kind == "unreliable":
         reasons = join_sentences([fit_check_sentence(c, lang)
                                   for c in clv.get("fit_checks") or []], lang)
         return Section("clv", t("clv", lang), s("clv_unreliable", lang, reason=reasons,

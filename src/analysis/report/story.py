@@ -8,7 +8,6 @@ the customers concerned brought, or their predicted value for the CLV finding.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -16,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..narrative.labels import action_label, s, t
-from ..narrative.stages import RULE_TEXT, holdout_error
+from ..clv.validation import holdout_error
+from ..messages import join, render
+from ..narrative.stages import RULE_TEXT, entry_warnings
 from ..playbook import segment_description, segment_label, segment_names
 from ..units import money
 
@@ -79,10 +80,11 @@ def findings(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str, cur
     return out
 
 
-def large_drops(metrics: Mapping[str, Any]) -> list[str]:
-    """Stage 1's LARGE DROP warnings (cleaning removed a large share of the file)."""
-    return [w for w in (metrics.get("cleaning") or {}).get("warnings", [])
-            if w.startswith("LARGE DROP")]
+def large_drops(metrics: Mapping[str, Any]) -> list[Any]:
+    """Stage 1's LARGE DROP warnings (cleaning removed a large share of the file), as
+    messages."""
+    return [w for w in entry_warnings(metrics.get("cleaning") or {})
+            if getattr(w, "key", None) == "warning.large_drop"]
 
 
 def action_groups(customers: pd.DataFrame, playbook: pd.DataFrame | None) -> pd.DataFrame:
@@ -199,17 +201,16 @@ def quality_text(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str,
 def glossary_text(lang: str) -> str:
     items = [s("glossary_segment", lang, name=segment_label(n, lang),
                description=segment_description(n, lang)) for n in segment_names()]
-    return s("glossary", lang, segments=("；" if lang == "zh" else "; ").join(items))
+    return s("glossary", lang, segments=join(items, lang))
 
 
-def large_drop_text(warning: str, metrics: Mapping[str, Any], lang: str, cur: str) -> str:
-    """A LARGE DROP warning of stage 1 in ``lang``: the rule's name, both shares and the
-    example row, from metrics.json's ledger figures (the warning's own English otherwise)."""
-    hit = re.match(r"LARGE DROP: rule (\w+) removed .*?, e\.g\. (\{.*?\});", warning)
+def large_drop_text(warning: Any, metrics: Mapping[str, Any], lang: str, cur: str) -> str:
+    """A LARGE DROP warning of stage 1 (a message) in ``lang``: the rule's name, both shares
+    and the example row, from metrics.json's ledger figures."""
     cleaning = metrics.get("cleaning") or {}
-    if lang == "en" or not hit or hit.group(1) not in (cleaning.get("dropped") or {}):
-        return warning
-    rule, example = hit.groups()
+    rule, example = warning.params["rule"], warning.params["example"]
+    if lang == "en" or rule not in (cleaning.get("dropped") or {}):
+        return render(warning, lang)
     d = cleaning["dropped"][rule]
     n, total = cleaning["input_rows"], cleaning["input_revenue"]
     return s("large_drop", lang, rule=RULE_TEXT[rule][lang], rows=d["rows"], n=n,

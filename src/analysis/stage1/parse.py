@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from ..config import ReadParams, missing_tokens
 from ..csv_text import text_data
 from ..errors import InputError
+from ..messages import msg
 from .privacy import redact_row
 from .rules import (CURRENCY_SYMBOLS, DATE_CEILING, DATE_FLOOR, MAX_ROW_AMOUNT,
                     MAX_TOTAL_CENTS, SUBCENT_UNITS, amount_error, currency_warning,
@@ -202,9 +203,8 @@ def _parse_dates(s: pd.Series, params: ReadParams, warnings: list[str] | None = 
             if n_iso_failed:
                 out = _to_datetime(text, format="mixed", dayfirst=params.dayfirst)
                 if warnings is not None and out.notna().sum() > 0:
-                    warnings.append(f"column {column!r}: {n_iso_failed:,} dates are not ISO "
-                                    f"8601 and were read one by one (dayfirst="
-                                    f"{params.dayfirst}); set date_format to be explicit")
+                    warnings.append(msg("warning.iso_dates", column=str(column),
+                                        n=n_iso_failed, dayfirst=params.dayfirst))
         out = bounded_dates(out)
     if times is not None and times.any():
         out = out.mask(times)  # missing: the date check reports them with an example row

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Privacy
+from ..messages import Message, msg
 
 __all__ = ["hash_ids", "anonymize", "anonymize_stage1", "redact_row", "IDENTIFYING",
            "identifying_warnings"]
@@ -25,15 +26,13 @@ IDENTIFYING = re.compile(r"(^|[^a-z])id($|[^a-z])|id$|^id|e-?mail|phone|mobile|\
 
 
 def identifying_warnings(dimensions: tuple[str, ...] | list[str], privacy: Privacy
-                         ) -> list[str]:
+                         ) -> list[Message]:
     """With ``anonymize`` on, a warning for each dimension whose name looks like an id, an
     e-mail, a phone number or a name and that is not hashed (``anonymize_columns``): its
     values reach every output as written."""
     if not privacy.anonymize:
         return []
-    return [f"dimension {d!r} looks like it identifies a person (an id, e-mail, phone or "
-            f"name) and is not in anonymize_columns: its values reach every output as "
-            f"written" for d in dimensions
+    return [msg("warning.identifying_dimension", dimension=str(d)) for d in dimensions
             if IDENTIFYING.search(d) and d not in privacy.anonymize_columns]
 
 

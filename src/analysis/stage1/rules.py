@@ -4,8 +4,8 @@ check, the wording of every input error and warning, and the limits of exact mon
 
 The pandas engine (``parse``, ``clean``) and the query engines (``ibis_typing``,
 ``ibis_rules``) both build their ledgers, errors and warnings from these, so a file gives
-the same words on every engine. (What each rule removes, in words for the reader, is in
-``narrative/text.yaml``.)
+the same words on every engine: warnings are messages by key (``analysis.messages``). (What
+each rule removes, in words for the reader, is in ``narrative/text.yaml``.)
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..narrative.labels import TEXT
+from ..messages import Message, msg
 
 __all__ = ["DATE_FLOOR", "DATE_CEILING", "beyond_range_error", "dropped_rows", "RULES",
            "RULE_HINT", "EARLIEST_DATE", "CURRENCY_SYMBOLS",
@@ -45,13 +45,12 @@ def date_limit(today: pd.Timestamp | None = None) -> pd.Timestamp:
     return (today or pd.Timestamp.today()).normalize() + pd.Timedelta(days=1)
 
 
-def implausible_warning(n: int, example: pd.Timestamp) -> str:
+def implausible_warning(n: int, example: pd.Timestamp) -> Message:
     day = pd.Timestamp(example)
     # dates beyond what a datetime64[ns] holds are read as its ends (parse.bounded_dates)
-    shown = "a date before 1677-09-22" if day <= DATE_FLOOR else \
-        "a date after 2262-04-10" if day >= DATE_CEILING else f"{day:%Y-%m-%d}"
-    return (f"{n:,} rows dated before 1900 or after today were dropped (rule "
-            f"implausible_dates), e.g. {shown}")
+    shown = msg("date.before_floor") if day <= DATE_FLOOR else \
+        msg("date.after_ceiling") if day >= DATE_CEILING else f"{day:%Y-%m-%d}"
+    return msg("warning.implausible_dates", n=int(n), date=shown)
 
 
 def beyond_range_error(n: int) -> InputError:
@@ -63,18 +62,19 @@ def beyond_range_error(n: int) -> InputError:
                       "or fix those dates")
 
 
-def negative_quantity_warning(n: int, pattern: str | None) -> str:
+def negative_quantity_warning(n: int, pattern: str | None) -> Message:
     """``pattern``: the cancellation mark those rows lack, None when none is looked for.
     ``n`` counts only rows that the rules before ``cancellations`` keep."""
     if pattern:
-        return (f"{n:,} rows have a negative quantity but no cancellation mark (an order id "
-                f"matching {pattern!r}); they are treated as returns")
-    return f"{n:,} rows have a negative quantity; they are treated as returns"
+        return msg("warning.negative_quantity_unmarked", n=int(n), pattern=pattern)
+    return msg("warning.negative_quantity", n=int(n))
 
 
-#: what to check when a rule removes a large share of the file (``rule_hint`` in text.yaml,
-#: which also holds the Chinese a zh page shows)
-RULE_HINT = {rule: hint["en"] for rule, hint in TEXT["rule_hint"].items()}
+#: what to check when a rule removes a large share of the file (``rule_hint.<rule>`` in the
+#: message catalogs)
+RULE_HINT = {rule: msg("rule_hint." + rule) for rule in (
+    "missing_customer_id", "implausible_dates", "cancellations", "non_product_codes",
+    "non_positive_price", "duplicates", "out_of_window", "returns_without_purchase")}
 
 
 def example_text(row: Mapping[str, Any] | None) -> str:
@@ -97,7 +97,7 @@ def example_text(row: Mapping[str, Any] | None) -> str:
 
 
 def large_drop_warnings(ledger: pd.DataFrame, share: float,
-                        example: Callable[[str], Mapping[str, Any] | None]) -> list[str]:
+                        example: Callable[[str], Mapping[str, Any] | None]) -> list[Message]:
     """A loud warning for every rule that removed more than ``share`` of the rows or of the
     revenue, with the shares, an example row (``example(rule)``) and what to check."""
     steps = ledger.set_index("step")
@@ -108,9 +108,10 @@ def large_drop_warnings(ledger: pd.DataFrame, share: float,
         row_share = rows / n if n else 0.0
         rev_share = c / total if total > 0 else 0.0
         if rows and (row_share > share or abs(rev_share) > share):
-            out.append(f"LARGE DROP: rule {rule} removed {rows:,} of {n:,} rows ({row_share:.1%})"
-                       f" and {c / 100:,.2f} of {total / 100:,.2f} revenue ({rev_share:.1%}), "
-                       f"e.g. {example_text(example(rule))}; {RULE_HINT[rule]}")
+            out.append(msg("warning.large_drop", rule=rule, rows=rows, n=n,
+                           row_share=row_share, revenue=c / 100, total=total / 100,
+                           revenue_share=rev_share, example=example_text(example(rule)),
+                           hint=RULE_HINT[rule]))
     return out
 
 
@@ -198,15 +199,15 @@ def number_error(n: int, canon: str, file: str, column: str, row: dict | None,
                       "commas and thousands: ',' (or '.') for digit grouping")
 
 
-def currency_warning(column: str, n: int) -> str:
-    return f"column {column!r}: currency symbols removed from {n:,} values"
+def currency_warning(column: str, n: int) -> Message:
+    return msg("warning.currency_symbols", column=str(column), n=int(n))
 
 
-def float_ids_warning(column: str, example: str | None) -> str:
+def float_ids_warning(column: str, example: str | None) -> Message:
     """``example``: a raw id, or None when ids are anonymised (no raw id is ever printed)."""
-    shown = f" (e.g. {example!r})" if example is not None else ""
-    return (f"column {column!r}: customer ids were written as decimals{shown}; "
-            f"the trailing '.0' was removed")
+    if example is None:
+        return msg("warning.float_ids_hidden", column=str(column))
+    return msg("warning.float_ids", column=str(column), example=str(example))
 
 
 CURRENCY_SYMBOLS = r"[$€£¥₹]|\b(?:USD|EUR|GBP|CNY|RMB|JPY)\b"

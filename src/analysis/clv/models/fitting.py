@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...messages import Message, msg
 from .base import NUMERICAL_FAILURES, PurchaseModel
 from .gamma_gamma import GammaGamma
 from .registry import get
@@ -84,28 +85,31 @@ def with_fallback(fit, penalizer: float, what: str, warnings_out: list[str]):
     try:
         fitter = fit(penalizer)
         if not np.isfinite(fitter.params_.to_numpy(dtype="float64")).all():
-            raise FloatingPointError("non-finite parameters")
+            raise FloatingPointError(msg("error.non_finite"))
         return fitter
     except NUMERICAL_FAILURES:
         if penalizer:
             raise
     fitter = fit(FALLBACK_PENALIZER)
-    warnings_out.append(f"the {what} fit converged only with a penalizer of "
-                        f"{FALLBACK_PENALIZER} (shrinks the estimates slightly)")
+    warnings_out.append(msg("warning.penalizer_fallback", what=what,
+                            penalizer=FALLBACK_PENALIZER))
     return fitter
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> Message | str:
+    """A failure in one line: the message it carries (this package's), else its text."""
+    if exc.args and isinstance(exc.args[0], Message):
+        return exc.args[0]
     return " ".join(str(exc).split()) or exc.__class__.__name__
 
 
-def fit_problem(frequency: pd.Series) -> str | None:
+def fit_problem(frequency: pd.Series) -> Message | None:
     n = len(frequency)
     repeat = int((frequency > 0).sum())
     if n < MIN_CUSTOMERS:
-        return f"too few customers ({n}, at least {MIN_CUSTOMERS} needed)"
+        return msg("reason.too_few_customers", n=n, needed=MIN_CUSTOMERS)
     if repeat == 0:
-        return "no repeat buyers (everyone bought on one day only)"
+        return msg("reason.no_repeat_buyers")
     if repeat < MIN_REPEAT_BUYERS:
-        return f"too few repeat buyers ({repeat}, at least {MIN_REPEAT_BUYERS} needed)"
+        return msg("reason.too_few_repeat_buyers", n=repeat, needed=MIN_REPEAT_BUYERS)
     return None
