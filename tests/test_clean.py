@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from analysis import config
+from analysis.narrative.describe import describe_ledger
 from analysis.stage1 import clean, load, rules
 from conftest import RETAIL
 
@@ -91,8 +92,8 @@ def test_check_ledger_fails_when_a_cent_is_missing():
 
 def test_describe_ledger_states_the_numbers():
     _, ledger = clean.clean_transactions(frame(ROWS), CFG)
-    text = clean.describe_ledger(ledger, CFG)
+    text = describe_ledger(ledger, CFG)
     assert "Of 9 input rows" in text and "kept 2" in text
     assert "2 rows of cancellations" in text
-    zh = clean.describe_ledger(ledger, CFG, "zh")
+    zh = describe_ledger(ledger, CFG, "zh")
     assert "输入 9 行" in zh and "保留 2 行" in zh and "取消和退货" in zh and "2 行" in zh

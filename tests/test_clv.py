@@ -8,6 +8,7 @@ import pytest
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 
 from analysis import clv, config, pipeline
+from analysis.narrative.describe import describe, parameter_table
 from analysis.stage1 import aggregates, summary
 from analysis.clv import models
 from analysis.units import Window
@@ -167,8 +168,8 @@ def test_no_repeat_buyers_is_a_status_not_a_crash():
     assert res.table["historical_clv"].notna().all()
     assert (res.table["clv_tier"] == "not estimated").all()
     assert res.stats["holdout"]["status"].startswith("not validated")
-    assert "could not be estimated" in res.describe("USD")
-    assert "无法估计预测 CLV" in res.describe("USD", "zh")
+    assert "could not be estimated" in describe(res, "en", "USD")
+    assert "无法估计预测 CLV" in describe(res, "zh", "USD")
 
 
 def test_too_few_customers():
@@ -229,14 +230,14 @@ def test_bootstrap_is_seeded_and_independent_of_workers(sample):
 def test_parameter_table_pairs_estimates_with_intervals():
     metrics = {"params": {"r": 0.25, "alpha": 4.0}, "gamma_gamma": {"p": 6.0, "customers": 9},
                "intervals": {"params": {"r": [0.2, 0.3], "p": [5.0, 7.0]}}}
-    table = clv.parameter_table(metrics, "week", "EUR")
+    table = parameter_table(metrics, "week", "EUR")
     assert list(table.index) == ["r", "alpha", "p"]
     assert "per week" in table.loc["alpha", "meaning"] and "no unit" in table.loc["r", "meaning"]
-    assert "EUR" in clv.parameter_table({"gamma_gamma": {"v": 15.0}}, "week", "EUR").loc[
+    assert "EUR" in parameter_table({"gamma_gamma": {"v": 15.0}}, "week", "EUR").loc[
         "v", "meaning"]
     assert table.loc["r", "90% low"] == 0.2 and table.loc["p", "90% high"] == 7.0
     assert pd.isna(table.loc["alpha", "90% low"])
-    assert clv.parameter_table({"params": None, "gamma_gamma": None}).empty
+    assert parameter_table({"params": None, "gamma_gamma": None}).empty
 
 
 def test_models_carrying_given_estimates_predict_as_lifetimes_does(sample):

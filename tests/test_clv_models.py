@@ -9,6 +9,7 @@ import pytest
 from lifetimes import ParetoNBDFitter
 
 from analysis import clv, config, pipeline
+from analysis.narrative.describe import describe
 from conftest import ROOT
 from analysis.clv import compare, diagnostics, sufficiency
 from analysis.clv.simulate import bgnbd_log
@@ -68,9 +69,9 @@ def test_a_fit_to_data_without_drop_out_is_flagged_and_not_reported(no_churn):
     assert res.table["historical_clv"].notna().all()
     # the analyst still sees what was fitted and why it is not used
     assert res.stats["params"]["a"] < diagnostics.SHAPE_BOUNDS[0]
-    words = res.describe("USD")
+    words = describe(res, "en", "USD")
     assert "is not reported as a prediction" in words and "edge of its range" in words
-    assert "不作为预测发布" in res.describe("USD", "zh")
+    assert "不作为预测发布" in describe(res, "zh", "USD")
 
 
 def test_the_page_gives_no_precise_clv_for_a_flagged_fit_but_says_what_holds(no_churn):
@@ -179,7 +180,7 @@ def test_p_alive_of_one_time_buyers_follows_the_model(known):
     once = (customers["frequency"] == 0).to_numpy()
     assert (res.table.loc[once, "p_alive"] == 1).all()
     assert res.stats["p_alive_note"] == "one_time_buyers_alive"
-    assert "P(alive) = 1" in res.describe("USD")
+    assert "P(alive) = 1" in describe(res, "en", "USD")
     from analysis.narrative.glossary import dictionary
     doc = dictionary(["p_alive"], "en", "USD", "week", model="BG/NBD")["description"][0]
     assert "one-time buyer has 1" in doc
@@ -236,7 +237,7 @@ def test_clv_over_several_horizons_adds_up_and_grows(known):
     assert totals["24"] == pytest.approx(cols["predicted_clv_24m"].sum())
     table = res.horizon_table("USD")
     assert table.index.tolist() == [3, 6, 12, 24]
-    words = res.describe("USD")
+    words = describe(res, "en", "USD")
     assert "By horizon: 3 months" in words and f"{totals['24']:,.0f} USD" in words
 
 
@@ -279,9 +280,9 @@ def test_thin_data_is_named_before_modelling():
     assert found["window"]["window_days"] == 13 and found["window"]["gaps"] < 4
     assert found["one_time"]["share"] > 0.9
     assert any(w.startswith("the window (13 days) holds only") for w in res.stats["warnings"])
-    words = res.describe("USD")
+    words = describe(res, "en", "USD")
     assert "Data checks:" in words and "bought only once" in words
-    assert "数据检查" in res.describe("USD", "zh")
+    assert "数据检查" in describe(res, "zh", "USD")
     from analysis.report.sections import _clv_section
     text = _clv_section(customers.join(res.table), res.metrics()["clv"], "en", "USD").text
     assert "Read these figures with care" in text and "typical gaps" in text
@@ -374,11 +375,11 @@ def test_above_fit_sample_the_models_are_fitted_on_a_seeded_sample(monkeypatch):
     lo, hi = ci["total_predicted_clv"]
     assert lo < s["predicted_clv_total"] < hi
     assert abs(s["predicted_clv_total"] / f["predicted_clv_total"] - 1) < 0.1
-    en, zh = res.describe("GBP", "en"), res.describe("GBP", "zh")
+    en, zh = describe(res, "en", "GBP"), describe(res, "zh", "GBP")
     assert f"fitted on a seeded random sample of 3,000 of the {len(customers):,} customers " \
            f"(seed {cfg.clv.seed})" in en and "scaled to all of them" in en
     assert "3,000" in zh and f"{len(customers):,}" in zh and "随机种子" in zh
-    assert "sample" not in full.describe("GBP", "en")
+    assert "sample" not in describe(full, "en", "GBP")
 
 
 def test_a_sample_interval_is_scaled_by_the_totals_or_dropped():

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from analysis import config, pipeline, runfolder, tiers
-from analysis.units import Window
 
 TINY = ("cid,day,amt\n"
         + "".join(f"{c},2020-{m:02d}-1{c},{10 * c + m}.50\n" for c in range(1, 7)

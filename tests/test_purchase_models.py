@@ -4,7 +4,6 @@ gradient against finite differences, the probability of no purchase against simu
 and the registry against the parameter schema. A model added to ``models/registry.py``
 is tested here without a line more."""
 import numpy as np
-import pandas as pd
 import pytest
 from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 from scipy.optimize import approx_fprime

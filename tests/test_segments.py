@@ -5,6 +5,7 @@ import pytest
 from analysis import config, narrative, playbook, segments
 from analysis.clusters import cluster
 from analysis.errors import ParamError
+from analysis.narrative.describe import describe
 from analysis.narrative.stages import thresholds_sentence
 from analysis.units import TimeUnit, Window, days_since_last
 
@@ -178,8 +179,8 @@ def test_the_stage_result_labels_every_customer_once_and_says_so_in_both_languag
     assert sum(m["rfm"]["segments"].values()) == len(c)
     assert sum(m["lifecycle"][s] for s in playbook.STAGES) == len(c)
     top = result.summary.index[0]
-    assert top in result.describe("en")
-    assert playbook.segment_label(top, "zh") in result.describe("zh")
+    assert top in describe(result, "en")
+    assert playbook.segment_label(top, "zh") in describe(result, "zh")
     zh = segments.run(c, window(365), seg_params(k_range=[2, 3], silhouette_sample=300,
                                                  language="zh"))
     assert set(zh.columns()["recommended_action"]) <= {v["zh"] for v in narrative.ACTIONS.values()}

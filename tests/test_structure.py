@@ -20,14 +20,10 @@ STAGES = set(STAGE_OF)
 #: what no stage may import: the run folder and its files, the pages, the notebooks' side
 ABOVE_STAGES = {"runfolder", "folders", "report", "pipeline", "stage1_cache", "runner",
                 "kernel", "plots", "__main__"}
-#: imports of the narrative from a stage that remain: each stage still writes its own
-#: prose (``describe``, warnings in English). Messages by key (issue 29, item 4) empty
-#: this list; it may only shrink.
-NARRATIVE_LEFT = {("clv.stage", "narrative.labels"), ("clv.stage", "narrative.stages"),
-                  ("clv.stage", "narrative.translate"), ("segments", "narrative.labels"),
-                  ("segments", "narrative.stages"), ("stage1.clean", "narrative.stages"),
-                  ("tiers", "narrative.stages"),
-                  ("clusters", "narrative.stages")}
+#: imports of the narrative from a stage that remain: the segments stage writes the label
+#: columns of the customers table (``recommended_action`` …) in the run's language, and
+#: its clusters' profiles in words. They may only shrink.
+NARRATIVE_LEFT = {("segments", "narrative.labels"), ("clusters", "narrative.stages")}
 
 
 def _module(path: Path) -> str:

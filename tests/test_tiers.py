@@ -6,6 +6,7 @@ import pytest
 
 from analysis import config, tiers
 from analysis.stage1 import aggregates, summary
+from analysis.narrative.describe import describe
 from analysis.units import TimeUnit, Window
 
 PARAMS = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"}})
@@ -161,7 +162,7 @@ def test_the_stage_result_holds_what_the_notebook_and_report_show():
                                              result.moves)
     assert list(result.tables()) == ["lorenz"] and len(result.tables()["lorenz"]) == 201
     assert set(result.breakdowns) == {"Country"}
-    en, zh = result.describe("en"), result.describe("zh")
+    en, zh = describe(result, "en"), describe(result, "zh")
     gini = f"{result.pareto['gini']:.2f}"
     assert f"Gini coefficient is {gini}" in en and f"基尼系数为 {gini}" in zh
     assert "Tier A is 2 customers (40.0%)" in en and "A 层级有 2 位客户（40.0%）" in zh

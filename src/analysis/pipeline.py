@@ -26,6 +26,7 @@ from .config import Params, resolve, typed
 from .handoff import Aggregates
 from .narrative.labels import markdown_text, s as sentence
 from .messages import Message, Status, render
+from .narrative.describe import describe
 from .narrative.translate import show_tables_in
 from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, read_frame, read_metrics,
                         update_metrics, write_tables)
@@ -112,6 +113,10 @@ class Notebook:
     def status(self, status: Status) -> str:
         """A stage's status in the run's language."""
         return status.render(self.lang)
+
+    def describe(self, result: Any) -> str:
+        """A stage's result in words, in the run's language (``narrative.describe``)."""
+        return describe(result, self.lang, self.currency)
 
     def name(self, path: str | Path) -> str:
         """A file or folder as a page shows it: by its name, never its machine path."""

@@ -45,7 +45,6 @@ from .config import SegmentParams
 from .errors import ParamError
 from .messages import CATALOG
 from .narrative.labels import TIER_WORD, action_label, stage_label
-from .narrative.stages import segments_paragraph, thresholds_sentence
 from .playbook import STAGES, playbook_table, segment_label, segment_names, segment_table
 from .units import Window, days_since_last
 
@@ -264,16 +263,6 @@ class SegmentResult:
         per playbook rule."""
         return {"segments": self.summary, "playbook": self.playbook}
 
-    def describe(self, lang: str | None = None) -> str:
-        """What the segments say, in words (``narrative.stages``; the run's language by
-        default)."""
-        lang = lang or self.params.language
-        names = {s: segment_label(s, lang) for s in self.summary.index}
-        return segments_paragraph(self.summary, self.stages, self.clusters, self.thresholds,
-                                  self.params.currency, names, lang)
-
-    def describe_thresholds(self, lang: str | None = None) -> str:
-        return thresholds_sentence(self.thresholds, lang or self.params.language)
 
 
 def run(customers: pd.DataFrame, window: Window, params: SegmentParams) -> SegmentResult:

@@ -32,7 +32,6 @@ import pandas as pd
 
 from .config import TierParams
 from .groups import migration_split_date
-from .narrative.stages import tiers_paragraph
 from .ranking import TIERS, abc_tiers, rank_order
 from .units import Window, cents, days_since_last
 
@@ -228,11 +227,6 @@ class TierResult:
     def tables(self) -> dict[str, pd.DataFrame]:
         """What the report shows of this stage: the Lorenz curve (201 points)."""
         return {"lorenz": self.curve}
-
-    def describe(self, lang: str = "en") -> str:
-        """What the tiers say, in words (``narrative.stages``)."""
-        return tiers_paragraph(self.pareto, self.table, self.moves, self.params.currency,
-                               lang)
 
 
 def run(customers: pd.DataFrame, halves: pd.DataFrame, split: pd.Timestamp, window: Window,

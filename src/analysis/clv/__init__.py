@@ -18,7 +18,7 @@ from .models import (PURCHASE, SPEND, BetaGeo, GammaGamma, ModifiedBetaGeo, NBD,
 from .predict import (MONTH, clv_tiers, definition, discounted_transactions,
                       expected_purchases_fn, expected_spend, margin_ratio,
                       monthly_rate, predict)
-from .stage import ClvResult, metrics_entry, parameter_table, run
+from .stage import ClvResult, metrics_entry, run
 from .validation import HoldoutResult, conditional_expectations, holdout, tracking
 
 __all__ = ["bootstrap", "ConvergenceError", "PURCHASE", "SPEND", "BetaGeo", "GammaGamma",
@@ -26,5 +26,5 @@ __all__ = ["bootstrap", "ConvergenceError", "PURCHASE", "SPEND", "BetaGeo", "Gam
            "gamma_gamma_sample", "get", "params_of", "unique_triples", "MONTH", "clv_tiers",
            "definition", "discounted_transactions", "expected_purchases_fn", "expected_spend",
            "margin_ratio", "monthly_rate", "predict", "ClvResult",
-           "metrics_entry", "parameter_table", "run", "HoldoutResult",
+           "metrics_entry", "run", "HoldoutResult",
            "conditional_expectations", "holdout", "tracking"]

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
-from ..narrative.labels import TEXT
 from ..messages import Status, msg, record
-from ..narrative.stages import clv_paragraph, fit_check_sentence, sufficiency_sentence
-from ..narrative.translate import translate_text
 from ..handoff import ClvInputs
 from ..units import Window
 from .bootstrap import intervals as interval_estimates
@@ -31,7 +28,7 @@ from .predict import clv_tiers, definition, horizon_columns, horizons_of, predic
 from .sufficiency import checks
 from .validation import HoldoutResult, calibration_frame, holdout_result, score
 
-__all__ = ["CORR_WARNING", "ClvResult", "run", "parameter_table", "metrics_entry"]
+__all__ = ["CORR_WARNING", "ClvResult", "run", "metrics_entry"]
 
 CORR_WARNING = 0.3
 
@@ -60,14 +57,6 @@ class ClvResult:
         """BG/NBD, MBG/NBD and Pareto/NBD side by side: holdout error, fit and checks."""
         return comparison_table(self.stats.get("comparison") or [], lang)
 
-    def findings(self, lang: str = "en") -> pd.DataFrame:
-        """The data-sufficiency checks and the fit checks that failed, in words."""
-        rows = [("data", sufficiency_sentence(c, lang))
-                for c in self.stats.get("sufficiency") or []]
-        rows += [("fit", fit_check_sentence(c, lang))
-                 for c in self.stats.get("fit_checks") or []]
-        return pd.DataFrame(rows, columns=["check", "finding"])
-
     def horizon_table(self, currency: str) -> pd.DataFrame:
         """Total predicted CLV over each horizon (empty when it is not estimated)."""
         totals = self.stats.get("horizon_totals") or {}
@@ -78,10 +67,6 @@ class ClvResult:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The report reads this stage from the customers table and metrics.json only."""
         return {}
-
-    def describe(self, currency: str, lang: str = "en") -> str:
-        """What the models say and how far to trust them (``narrative.stages``)."""
-        return clv_paragraph(self.stats, currency, lang)
 
 
 def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvParams
@@ -265,24 +250,6 @@ def _spend_model(customers: pd.DataFrame, params: ClvParams, metrics: dict
         return None, Status("partial", msg("reason.gg_failed", error=one_line(exc)))
     metrics["gamma_gamma"] = {**params_of(ggf), "customers": int(gg["weight"].sum())}
     return ggf, Status("ok")
-
-
-def parameter_table(stats: Mapping[str, Any], time_unit: str = "day", currency: str = "",
-                    lang: str = "en") -> pd.DataFrame:
-    """Estimates of the purchase and spend models with their 90 % bootstrap intervals and
-    what each means, with its unit (``parameter_meaning`` in ``text.yaml``, in ``lang``)."""
-    ci = (stats.get("intervals") or {}).get("params") or {}
-    spend = {k: v for k, v in (stats.get("gamma_gamma") or {}).items() if k != "customers"}
-    unit = translate_text(time_unit, lang)
-    rows = []
-    for name, value in {**(stats.get("params") or {}), **spend}.items():
-        lo, hi = ci.get(name) or [None, None]
-        meaning = TEXT["parameter_meaning"][name][lang].format(unit=unit, cur=currency)
-        rows.append({"parameter": name, "estimate": value, "90% low": lo, "90% high": hi,
-                     "meaning": meaning})
-    return pd.DataFrame(rows, columns=["parameter", "estimate", "90% low", "90% high",
-                                       "meaning"]).set_index("parameter").astype(
-        {"estimate": float, "90% low": float, "90% high": float})  # None -> NaN, shown "–"
 
 
 def metrics_entry(result: ClvResult) -> dict[str, Any]:

@@ -41,15 +41,13 @@ import numpy as np
 import pandas as pd
 
 from ..config import CleanParams
-from ..narrative.stages import ledger_paragraph
 from ..units import cents
 from .privacy import redact_row
 from .rules import (DATE_CEILING, DATE_FLOOR, EARLIEST_DATE, RULES, beyond_range_error,
                     date_limit, example_order, implausible_warning, large_drop_warnings,
                     make_ledger, negative_quantity_warning, rounding_cents)
 
-__all__ = ["cancel_marked", "is_return", "duplicated_rows", "clean_transactions",
-           "describe_ledger"]
+__all__ = ["cancel_marked", "is_return", "duplicated_rows", "clean_transactions"]
 
 
 def cancel_marked(df: pd.DataFrame, params: CleanParams) -> np.ndarray:
@@ -177,12 +175,3 @@ def clean_transactions(df: pd.DataFrame, params: CleanParams,
     clean = df.loc[alive].reset_index(drop=True)
     clean["is_return"] = ret[alive]
     return clean, ledger
-
-
-def describe_ledger(ledger: pd.DataFrame, params: CleanParams, lang: str = "en") -> str:
-    """One paragraph, generated from the ledger, on what cleaning removed and why."""
-    off = [rule for rule, on in (("missing_customer_id", params.drop_missing_customer),
-                                 ("non_product_codes", params.drop_non_product),
-                                 ("non_positive_price", params.drop_non_positive_price),
-                                 ("duplicates", params.drop_duplicates)) if not on]
-    return ledger_paragraph(ledger, params.currency, off, params.returns == "net", lang)

@@ -58,7 +58,9 @@ class _Estimates:
     key: ClassVar[str] = ""
     name: ClassVar[str] = ""
     param_names: ClassVar[tuple[str, ...]] = ()
-    #: plausible estimates (what the simulator-based tests draw from)
+    #: plausible estimates, in weeks: the model's fit to CDNOW's 2,357-customer sample
+    #: (calibration period; Gamma-Gamma's published fit), what the simulator-based tests
+    #: draw from
     example: ClassVar[tuple[float, ...]] = ()
     #: the shape parameters' plausible range (``diagnostics.fit_reasons``)
     bounds: ClassVar[dict[str, tuple[float, float]]] = {}
@@ -108,16 +110,22 @@ class PurchaseModel(_Estimates):
     warm_start_above: ClassVar[int | None] = None
 
     # -- likelihood ------------------------------------------------------------------
+    #: ``f(*theta, x, tx, T)``: each customer's log-likelihood in the data's time unit
+    loglik_fn: ClassVar[Callable]
+    #: ``f(x, tx, T, weights, penalizer)``: the objective a fit minimises (``objective``)
+    objective_fn: ClassVar[Callable]
+
     @classmethod
     def per_customer(cls, theta, x, tx, T, pairs=None) -> np.ndarray:
-        """Each customer's log-likelihood in the data's own time unit."""
-        raise NotImplementedError
+        """Each customer's log-likelihood in the data's own time unit (``pairs``: what
+        :meth:`precompute` gave for these customers, for a model that uses it)."""
+        return cls.loglik_fn(*theta, x, tx, T)
 
     @classmethod
     def objective(cls, x, tx, T, weights, penalizer: float) -> Callable:
         """The negative mean log-likelihood plus ``penalizer * Σ params²`` as a function of
         the log parameters; returns (value, gradient) where :attr:`analytic_gradient`."""
-        raise NotImplementedError
+        return cls.objective_fn(x, tx, T, weights, penalizer)
 
     @classmethod
     def precompute(cls, x, tx, T) -> Any:

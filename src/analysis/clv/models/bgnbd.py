@@ -14,7 +14,8 @@ from scipy.special import digamma, gammaln, hyp2f1
 
 from .base import PurchaseModel, poisson_summaries, quiet, shape_bounds
 
-__all__ = ["BetaGeo", "bgnbd_ll", "bgnbd_objective", "LifetimesBacked"]
+__all__ = ["BetaGeo", "bgnbd_ll", "bgnbd_objective", "LifetimesBacked",
+           "beta_geometric_summaries"]
 
 
 def bgnbd_ll(r, alpha, a, b, x, tx, T) -> np.ndarray:
@@ -73,6 +74,19 @@ def bgnbd_objective(x, tx, T, weights, penalizer: float, modified: bool = False)
     return f
 
 
+def beta_geometric_summaries(theta, T, seed: int, first: bool = False) -> pd.DataFrame:
+    """Customers of BG/NBD (``first``: MBG/NBD, who may also drop out right after the first
+    purchase): λ ~ Gamma(r, α), p ~ Beta(a, b), a drop-out with chance p after each
+    purchase; their (frequency, recency, T) over ``T``."""
+    r, alpha, a, b = theta
+    rng = np.random.default_rng(seed)
+    n = len(T)
+    lam, p = rng.gamma(r, 1.0 / alpha, n), rng.beta(a, b, n)
+    death = np.where(rng.random(n) < p, 0.0, np.inf) if first else None
+    return poisson_summaries(rng, lam, np.asarray(T, dtype="float64"),
+                             lambda alive: rng.random(n) < p, death)
+
+
 class LifetimesBacked(PurchaseModel):
     """A model lifetimes has: its fitter's P(alive) and expectations are used as they are
     (``lifetimes_fit`` is lifetimes' own fit, the reference of the tests)."""
@@ -114,23 +128,13 @@ class LifetimesBacked(PurchaseModel):
 
 class BetaGeo(LifetimesBacked, BetaGeoFitter):
     """BG/NBD (Fader, Hardie & Lee 2005)."""
-    key = "bgnbd"
-    name = "BG/NBD"
+    key, name = "bgnbd", "BG/NBD"
     param_names = ("r", "alpha", "a", "b")
-    #: estimates in weeks on a known data set (CDNOW's 2,357 customers, or its published fit),
-    #: for the tests and the docs
+    loglik_fn, objective_fn = staticmethod(bgnbd_ll), staticmethod(bgnbd_objective)
     example = (0.243, 4.414, 0.793, 2.426)
     bounds = shape_bounds("r", "a", "b")
     cold_start = 0.1
     one_time_buyers_alive = True
-
-    @classmethod
-    def per_customer(cls, theta, x, tx, T, pairs=None):
-        return bgnbd_ll(*theta, x, tx, T)
-
-    @classmethod
-    def objective(cls, x, tx, T, weights, penalizer):
-        return bgnbd_objective(x, tx, T, weights, penalizer)
 
     def p_no_purchase(self, t, x, tx, T):
         """Alive at T, no purchase in t: the gamma-Poisson zero, ((α + T)/(α + T + t))^(r+x)
@@ -172,9 +176,4 @@ class BetaGeo(LifetimesBacked, BetaGeoFitter):
 
     @classmethod
     def simulate(cls, theta, T, seed):
-        r, alpha, a, b = theta
-        rng = np.random.default_rng(seed)
-        n = len(T)
-        lam, p = rng.gamma(r, 1.0 / alpha, n), rng.beta(a, b, n)
-        return poisson_summaries(rng, lam, np.asarray(T, dtype="float64"),
-                                 lambda alive: rng.random(n) < p)
+        return beta_geometric_summaries(theta, T, seed)

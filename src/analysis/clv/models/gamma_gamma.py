@@ -53,11 +53,8 @@ def gg_objective(x, m, weights, penalizer: float):
 
 class GammaGamma(SpendModel, GammaGammaFitter):
     """Gamma-Gamma model of the mean spend of repeat buyers."""
-    key = "gg"
-    name = "Gamma-Gamma"
+    key, name = "gg", "Gamma-Gamma"
     param_names = ("p", "q", "v")
-    #: estimates in weeks on a known data set (CDNOW's 2,357 customers, or its published fit),
-    #: for the tests and the docs
     example = (6.25, 3.74, 15.44)
     bounds = shape_bounds("p", "q")
     cold_start = 0.1

@@ -5,11 +5,12 @@ analytic gradient: lifetimes' own BFGS fails next to a warm start."""
 from __future__ import annotations
 
 import numpy as np
+from functools import partial
+
 from lifetimes import ModifiedBetaGeoFitter
 from scipy.special import gammaln
 
-from .base import poisson_summaries, shape_bounds
-from .bgnbd import BetaGeo, LifetimesBacked, bgnbd_objective
+from .bgnbd import BetaGeo, LifetimesBacked, beta_geometric_summaries, bgnbd_objective
 
 __all__ = ["ModifiedBetaGeo", "mbgnbd_ll"]
 
@@ -26,33 +27,17 @@ def mbgnbd_ll(r, alpha, a, b, x, tx, T) -> np.ndarray:
 
 class ModifiedBetaGeo(LifetimesBacked, ModifiedBetaGeoFitter):
     """MBG/NBD (Batislam, Denizel & Filiztekin 2007)."""
-    key = "mbgnbd"
-    name = "MBG/NBD"
-    param_names = ("r", "alpha", "a", "b")
-    #: estimates in weeks on a known data set (CDNOW's 2,357 customers, or its published fit),
-    #: for the tests and the docs
+    key, name = "mbgnbd", "MBG/NBD"
+    param_names = BetaGeo.param_names
+    loglik_fn = staticmethod(mbgnbd_ll)
+    objective_fn = staticmethod(partial(bgnbd_objective, modified=True))
     example = (0.525, 6.183, 0.891, 1.614)
-    bounds = shape_bounds("r", "a", "b")
+    bounds = BetaGeo.bounds
     cold_start = 0.0
-
-    @classmethod
-    def per_customer(cls, theta, x, tx, T, pairs=None):
-        return mbgnbd_ll(*theta, x, tx, T)
-
-    @classmethod
-    def objective(cls, x, tx, T, weights, penalizer):
-        return bgnbd_objective(x, tx, T, weights, penalizer, modified=True)
 
     #: as BG/NBD: alive at T, no purchase in t is the gamma-Poisson zero
     p_no_purchase = BetaGeo.p_no_purchase
 
     @classmethod
     def simulate(cls, theta, T, seed):
-        r, alpha, a, b = theta
-        rng = np.random.default_rng(seed)
-        n = len(T)
-        lam, p = rng.gamma(r, 1.0 / alpha, n), rng.beta(a, b, n)
-        gone = rng.random(n) < p  # right after the first purchase
-        return poisson_summaries(rng, lam, np.asarray(T, dtype="float64"),
-                                 lambda alive: rng.random(n) < p,
-                                 death=np.where(gone, 0.0, np.inf))
+        return beta_geometric_summaries(theta, T, seed, first=True)

@@ -16,18 +16,20 @@ from .base import PurchaseModel, Standalone, poisson_summaries, shape_bounds
 __all__ = ["NBD", "nbd_ll", "nbd_objective"]
 
 
-def nbd_ll(r, alpha, x, T) -> np.ndarray:
+def nbd_ll(r, alpha, x, tx, T) -> np.ndarray:
+    """Each customer's log-likelihood (``tx``, the recency, says nothing under NBD)."""
+    x, T = np.asarray(x, dtype="float64"), np.asarray(T, dtype="float64")
     return gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + T)
 
 
-def nbd_objective(x, T, weights, penalizer: float):
+def nbd_objective(x, tx, T, weights, penalizer: float):
     """Negative mean log-likelihood and its analytic gradient in log parameters."""
     w = np.asarray(weights, dtype="float64")
     wsum = w.sum()
 
     def f(lp):
         r, alpha = theta = np.exp(lp)
-        ll = (w * nbd_ll(r, alpha, x, T)).sum()
+        ll = (w * nbd_ll(r, alpha, x, tx, T)).sum()
         g = np.array([(w * (digamma(r + x) - digamma(r) + np.log(alpha)
                             - np.log(alpha + T))).sum(),
                       (w * (r / alpha - (r + x) / (alpha + T))).sum()])
@@ -38,26 +40,15 @@ def nbd_objective(x, T, weights, penalizer: float):
 
 class NBD(Standalone, PurchaseModel):
     """NBD: no drop-out (lifetimes has no such fitter)."""
-    key = "nbd"
-    name = "NBD"
+    key, name = "nbd", "NBD"
     param_names = ("r", "alpha")
-    #: estimates in weeks on a known data set (CDNOW's 2,357 customers, or its published fit),
-    #: for the tests and the docs
+    loglik_fn, objective_fn = staticmethod(nbd_ll), staticmethod(nbd_objective)
     example = (0.385, 12.07)
     bounds = shape_bounds("r")
     cold_start = 0.0
     #: not in ``clv_model: auto``'s comparison: it cannot see churn, so on data with churn it
     #: is not a rival but a limit; a run uses it when asked (``clv_model: nbd``)
     compared = False
-
-    @classmethod
-    def per_customer(cls, theta, x, tx, T, pairs=None):
-        r, alpha = theta
-        return nbd_ll(r, alpha, np.asarray(x, dtype="float64"), np.asarray(T, dtype="float64"))
-
-    @classmethod
-    def objective(cls, x, tx, T, weights, penalizer):
-        return nbd_objective(x, T, weights, penalizer)
 
     def p_alive(self, x, tx, T, pairs=None):
         return np.ones(np.shape(np.asarray(x, dtype="float64")))

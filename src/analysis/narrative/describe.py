@@ -1,0 +1,89 @@
+"""Each stage's result in words, in a run's language: the paragraphs the notebooks show
+(``stages``' templates) and the tables of words beside them. The stages hand over numbers,
+statuses and messages; this is where they are put in words, so that no stage imports the
+narrative."""
+from __future__ import annotations
+
+from functools import singledispatch
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ..clv.stage import ClvResult
+from ..config import CleanParams
+from ..playbook import segment_label
+from ..segments import SegmentResult
+from ..tiers import TierResult
+from .labels import TEXT
+from .stages import (clv_paragraph, fit_check_sentence, ledger_paragraph, segments_paragraph,
+                     sufficiency_sentence, thresholds_sentence, tiers_paragraph)
+from .translate import translate_text
+
+__all__ = ["describe", "describe_thresholds", "clv_findings", "describe_ledger",
+           "parameter_table"]
+
+
+@singledispatch
+def describe(result: Any, lang: str = "en", currency: str | None = None) -> str:
+    """What a stage's result says, in words."""
+    raise TypeError(f"no words for a {type(result).__name__}")
+
+
+@describe.register
+def _(result: TierResult, lang: str = "en", currency: str | None = None) -> str:
+    return tiers_paragraph(result.pareto, result.table, result.moves,
+                           currency or result.params.currency, lang)
+
+
+@describe.register
+def _(result: SegmentResult, lang: str = "en", currency: str | None = None) -> str:
+    names = {s: segment_label(s, lang) for s in result.summary.index}
+    return segments_paragraph(result.summary, result.stages, result.clusters,
+                              result.thresholds, currency or result.params.currency, names,
+                              lang)
+
+
+@describe.register
+def _(result: ClvResult, lang: str = "en", currency: str | None = None) -> str:
+    return clv_paragraph(result.stats, currency or "", lang)
+
+
+def describe_thresholds(result: SegmentResult, lang: str = "en") -> str:
+    """The lifecycle thresholds a segmentation used, in words."""
+    return thresholds_sentence(result.thresholds, lang)
+
+
+def clv_findings(result: ClvResult, lang: str = "en") -> pd.DataFrame:
+    """The data-sufficiency checks and the fit checks that failed, in words."""
+    rows = [("data", sufficiency_sentence(c, lang))
+            for c in result.stats.get("sufficiency") or []]
+    rows += [("fit", fit_check_sentence(c, lang))
+             for c in result.stats.get("fit_checks") or []]
+    return pd.DataFrame(rows, columns=["check", "finding"])
+
+
+def describe_ledger(ledger: pd.DataFrame, params: CleanParams, lang: str = "en") -> str:
+    """One paragraph, generated from the ledger, on what cleaning removed and why."""
+    off = [rule for rule, on in (("missing_customer_id", params.drop_missing_customer),
+                                 ("non_product_codes", params.drop_non_product),
+                                 ("non_positive_price", params.drop_non_positive_price),
+                                 ("duplicates", params.drop_duplicates)) if not on]
+    return ledger_paragraph(ledger, params.currency, off, params.returns == "net", lang)
+
+
+def parameter_table(stats: Mapping[str, Any], time_unit: str = "day", currency: str = "",
+                    lang: str = "en") -> pd.DataFrame:
+    """Estimates of the purchase and spend models with their 90 % bootstrap intervals and
+    what each means, with its unit (``parameter_meaning`` in ``text.yaml``, in ``lang``)."""
+    ci = (stats.get("intervals") or {}).get("params") or {}
+    spend = {k: v for k, v in (stats.get("gamma_gamma") or {}).items() if k != "customers"}
+    unit = translate_text(time_unit, lang)
+    rows = []
+    for name, value in {**(stats.get("params") or {}), **spend}.items():
+        lo, hi = ci.get(name) or [None, None]
+        meaning = TEXT["parameter_meaning"][name][lang].format(unit=unit, cur=currency)
+        rows.append({"parameter": name, "estimate": value, "90% low": lo, "90% high": hi,
+                     "meaning": meaning})
+    return pd.DataFrame(rows, columns=["parameter", "estimate", "90% low", "90% high",
+                                       "meaning"]).set_index("parameter").astype(
+        {"estimate": float, "90% low": float, "90% high": float})  # None -> NaN, shown "–"
