@@ -337,7 +337,7 @@ def test_dictionary_covers_every_column(retail_run, cdnow_run):
     for out, lang in ((retail_run[0], "zh"), (cdnow_run[0], "en")):
         name = {k: v[lang] for k, v in narrative.TEXT["sheet_names"].items()}
         head = {k: (v if lang == "zh" else k)
-                for k, v in narrative.TEXT["column_labels"].items()}
+                for k, v in narrative.TEXT["column_labels"]["zh"].items()}
         csv_cols = list(pd.read_csv(out / "customers.csv", nrows=1).columns)
         dic = pd.read_excel(out / "customers.xlsx", sheet_name=name["dictionary"],
                             engine="calamine")

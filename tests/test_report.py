@@ -66,8 +66,9 @@ def test_every_label_and_sentence_exists_in_both_languages():
 
 
 def test_every_paragraph_template_says_the_same_in_both_languages():
-    """text.yaml: every leaf is text (YAML reads a bare off or no as a boolean), and each
-    paragraph has the same templates, with the same placeholders, in English and Chinese."""
+    """text.<language>.yaml: every leaf is text (YAML reads a bare off or no as a boolean);
+    every language's file has English's keys (and the tables that translate from English),
+    and every template the same placeholders: adding a language is adding a file."""
     def leaves(node, path=()):
         if isinstance(node, dict):
             for key, value in node.items():
@@ -81,15 +82,17 @@ def test_every_paragraph_template_says_the_same_in_both_languages():
     for path, value in leaves(narrative.labels.TEXT):
         assert isinstance(value, str) and value, path
     fields = lambda text: sorted(re.findall(r"\{(\w+)", text))
-    for name, langs in narrative.labels.TEXT["paragraphs"].items():
-        assert set(langs) == set(narrative.LANGUAGES), name
-        en, zh = langs["en"], langs["zh"]
-        assert set(en) == set(zh), name
-        for key in en:
-            if isinstance(en[key], str):
-                assert fields(en[key]) == fields(zh[key]), (name, key)
-            else:
-                assert len(en[key]) == len(zh[key]), (name, key)
+    by_language = narrative.labels.BY_LANGUAGE
+    assert set(by_language) == set(narrative.LANGUAGES) >= {"en", "zh"}
+    english = dict(leaves({k: v for k, v in by_language["en"].items()}))
+    for lang, tree in by_language.items():
+        shown = dict(leaves({k: v for k, v in tree.items()
+                             if k not in narrative.labels.TRANSLATIONS}))
+        assert set(shown) == set(english), (lang, set(shown) ^ set(english))
+        for path, text in english.items():
+            assert fields(shown[path]) == fields(text), (lang, path)
+        if lang != "en":
+            assert set(narrative.labels.TRANSLATIONS) <= set(tree), lang
 
 
 def _stages(language="en"):
@@ -238,9 +241,9 @@ def test_every_markdown_cell_has_its_chinese_text():
     for path in sorted((ROOT / "notebooks").glob("0*.ipynb")):
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         ids += [c["id"] for c in cells if c["cell_type"] == "markdown"]
-    assert sorted(ids) == sorted(NOTEBOOK_TEXT)
+    assert sorted(ids) == sorted(NOTEBOOK_TEXT["zh"])
     for i in ids:
-        head = NOTEBOOK_TEXT[i].lstrip().splitlines()[0]
+        head = NOTEBOOK_TEXT["zh"][i].lstrip().splitlines()[0]
         assert head.startswith("#") and re.search(r"[\u4e00-\u9fff]", head), i
 
 

@@ -5,7 +5,7 @@ import pytest
 from analysis import config, narrative, playbook, segments
 from analysis.clusters import cluster
 from analysis.errors import ParamError
-from analysis.narrative.describe import describe
+from analysis.narrative.describe import cluster_table, describe
 from analysis.narrative.stages import thresholds_sentence
 from analysis.units import TimeUnit, Window, days_since_last
 
@@ -143,7 +143,8 @@ def test_playbook_precedence():
 
 def test_every_english_label_has_a_chinese_one():
     book = playbook.playbook_table()
-    assert (book["rationale_zh"].str.len() > 0).all() and (book["rationale_en"].str.len() > 0).all()
+    for lang in ("en", "zh"):
+        assert all(playbook.rationale(p, lang) for p in book["priority"])
     assert set(book["action"]) == set(narrative.ACTIONS)
     for labels in list(narrative.ACTIONS.values()) + list(narrative.STAGE_LABELS.values()):
         assert labels["zh"] and labels["zh"] != labels["en"]
@@ -184,7 +185,7 @@ def test_the_stage_result_labels_every_customer_once_and_says_so_in_both_languag
     zh = segments.run(c, window(365), seg_params(k_range=[2, 3], silhouette_sample=300,
                                                  language="zh"))
     assert set(zh.columns()["recommended_action"]) <= {v["zh"] for v in narrative.ACTIONS.values()}
-    assert not zh.clusters["profile"]["profile"].str.isascii().any()
+    assert not cluster_table(zh.clusters, "zh")["profile"].str.isascii().any()
 
 
 #: the actions that fit each lifecycle stage (a new customer is active too)
@@ -238,7 +239,7 @@ def test_clusters_are_described_from_their_numbers_and_say_when_they_add_nothing
     th = segments.lifecycle_thresholds(c, seg_params(), window(365))
     stages = segments.lifecycle(c, END, th)
     out = cluster(c, END, seg_params(k_range=[2, 3], silhouette_sample=300), stages)
-    for k, row in out["profile"].iterrows():
+    for k, row in cluster_table(out).iterrows():
         words = row["profile"]
         assert f"{row['mean_days_since_last']:,.0f} days since the last purchase" in words
         members = stages[out["labels"] == k].astype(str)

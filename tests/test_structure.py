@@ -1,5 +1,6 @@
 """The layers of the package, read from its import statements (issue 29): a stage imports
-neither the run folder, the report, the notebooks' facade nor a sibling stage; the schema
+neither the run folder, the report, the narrative, the notebooks' facade nor a sibling
+stage; the schema
 imports no stage; the command line never loads the notebooks' facade. A new import across
 a layer fails here."""
 import ast
@@ -17,13 +18,10 @@ PACKAGE = ROOT / "src" / "analysis"
 STAGE_OF = {"stage1": "stage1", "tiers": "tiers", "segments": "segments",
             "clusters": "segments", "clv": "clv"}
 STAGES = set(STAGE_OF)
-#: what no stage may import: the run folder and its files, the pages, the notebooks' side
-ABOVE_STAGES = {"runfolder", "folders", "report", "pipeline", "stage1_cache", "runner",
-                "kernel", "plots", "__main__"}
-#: imports of the narrative from a stage that remain: the segments stage writes the label
-#: columns of the customers table (``recommended_action`` …) in the run's language, and
-#: its clusters' profiles in words. They may only shrink.
-NARRATIVE_LEFT = {("segments", "narrative.labels"), ("clusters", "narrative.stages")}
+#: what no stage may import: the run folder and its files, the pages and their words
+#: (a stage hands over numbers, statuses and messages by key), the notebooks' side
+ABOVE_STAGES = {"runfolder", "folders", "report", "narrative", "pipeline", "stage1_cache",
+                "runner", "kernel", "plots", "__main__"}
 
 
 def _module(path: Path) -> str:
@@ -72,20 +70,13 @@ def test_stages_import_no_run_folder_report_or_sibling_stage():
             if top in ABOVE_STAGES or (top in STAGES and STAGE_OF[top] !=
                                        STAGE_OF[_top(module)]):
                 crossings.add((module, target))
-            elif top == "narrative" and (module, target) not in NARRATIVE_LEFT:
-                crossings.add((module, target))
     assert crossings == set(), sorted(crossings)
-
-
-def test_the_narrative_list_only_shrinks():
-    graph = _imports()
-    stale = {(m, t) for m, t in NARRATIVE_LEFT if t not in graph.get(m, set())}
-    assert stale == set(), f"no longer imported, remove from NARRATIVE_LEFT: {sorted(stale)}"
 
 
 def test_the_schema_and_the_parameters_import_no_stage():
     graph = _imports()
-    for module in ("schema", "checks", "groups", "config", "units", "handoff", "ranking"):
+    for module in ("schema", "checks", "groups", "config", "units", "handoff", "ranking",
+                   "messages", "metrics_schema"):
         assert not {t for t in graph[module] if _top(t) in STAGES | ABOVE_STAGES}, module
 
 
@@ -102,3 +93,13 @@ def test_the_model_layer_is_one_file_per_model_behind_the_registry():
 def test_the_command_line_does_not_load_the_notebooks_facade(module):
     code = f"import sys, {module}; sys.exit('analysis.pipeline' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_the_languages_are_the_files_there_are():
+    """A language is its files: the message catalog, the narrative's words and the
+    notebooks' Markdown; the ``language`` parameter offers exactly those."""
+    from analysis import messages, narrative, schema
+    from analysis.narrative.translate import NOTEBOOK_TEXT
+    assert set(messages.LANGUAGES) == set(narrative.LANGUAGES) == \
+        set(schema.FIELD_BY_NAME["language"].choices)
+    assert set(NOTEBOOK_TEXT) == set(narrative.LANGUAGES) - {"en"}  # English is the source

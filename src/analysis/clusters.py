@@ -18,7 +18,6 @@ from sklearn.preprocessing import StandardScaler
 
 from .config import SegmentParams
 from .messages import Status, msg
-from .narrative.stages import cluster_words
 from .units import days_since_last
 
 __all__ = ["cluster_features", "cluster", "cluster_profile"]
@@ -99,16 +98,15 @@ def cluster(customers: pd.DataFrame, end: pd.Timestamp, params: SegmentParams,
             "best_silhouette": scores[best], "ari": {"mean": float(np.mean(aris)),
                                                      "min": float(np.min(aris))},
             "repeat_split_ari": float(adjusted_rand_score(repeat, labels.to_numpy())),
-            "profile": cluster_profile(customers, labels, end, X, params.language,
-                                       params.currency, stages)}
+            "profile": cluster_profile(customers, labels, end, X, stages)}
 
 
 def cluster_profile(customers: pd.DataFrame, labels: pd.Series, end: pd.Timestamp,
-                    X: np.ndarray, lang: str = "en", currency: str = "",
-                    stages: pd.Series | None = None) -> pd.DataFrame:
-    """Per cluster: size, shares, raw means, standardised means and a profile in words (in
-    ``lang``) written from the means, with the main lifecycle stage when ``stages`` is
-    given: a cluster is called recent only when its customers are."""
+                    X: np.ndarray, stages: pd.Series | None = None) -> pd.DataFrame:
+    """Per cluster: size, shares, raw means, standardised means and, when ``stages`` is
+    given, the main lifecycle stage with its share (``main_stage``, ``main_stage_share``);
+    ``narrative.describe.cluster_table`` puts each in words (a cluster is called recent
+    only when its customers are)."""
     frame = pd.DataFrame({"cluster": labels.to_numpy(),
                           "days_since_last": days_since_last(customers, end),
                           "orders": customers["n_orders"].to_numpy(),
@@ -125,12 +123,8 @@ def cluster_profile(customers: pd.DataFrame, labels: pd.Series, end: pd.Timestam
     z = pd.DataFrame(X, columns=["z_recency_days", "z_orders", "z_revenue"]) \
         .groupby(labels.to_numpy()).mean()
     prof = prof.join(z)
-    main = None
     if stages is not None:
         counts = pd.crosstab(labels.to_numpy(), stages.astype(str).to_numpy())
-        main = pd.DataFrame({"stage": counts.idxmax(axis=1),
-                             "share": counts.max(axis=1) / counts.sum(axis=1)})
-    prof["profile"] = [cluster_words(row, lang, currency,
-                                     None if main is None else main.loc[k])
-                       for k, row in prof.iterrows()]
+        prof["main_stage"] = counts.idxmax(axis=1)
+        prof["main_stage_share"] = counts.max(axis=1) / counts.sum(axis=1)
     return prof

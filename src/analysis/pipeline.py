@@ -102,13 +102,17 @@ class Notebook:
         return self.params.report.currency
 
     def say(self, key: str, **values: Any) -> None:
-        """Show the sentence ``key`` of ``text.yaml`` (a notebook's line between its
+        """Show the sentence ``key`` of ``text.<language>.yaml`` (a notebook's line between its
         paragraphs) in the run's language, filled with ``values``."""
         say(sentence(key, self.lang, **values))
 
     def warn(self, warning: Message) -> None:
         """Show a stage's warning (a message by key) in the run's language."""
-        self.say("nb_warning", text=render(warning, self.lang))
+        self.say("nb_warning", text=self.words(warning))
+
+    def words(self, message: Message) -> str:
+        """A stage's sentence (a message by key) in the run's language."""
+        return render(message, self.lang)
 
     def status(self, status: Status) -> str:
         """A stage's status in the run's language."""

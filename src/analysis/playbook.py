@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import ParamError
+from .messages import CATALOG
 
 __all__ = ["STAGES", "SLIPPING", "playbook_table", "segment_names", "segment_label",
-           "segment_description", "segment_table", "check_partition", "check_playbook_covers"]
+           "segment_description", "rationale", "segment_table", "check_partition", "check_playbook_covers"]
 
 STAGES = ("new", "active", "dormant", "churned")
 #: segments of customers who used to buy and have not lately
@@ -45,21 +46,19 @@ def segment_names() -> list[str]:
 
 
 def segment_label(name: str, language: str) -> str:
-    """A segment's name in ``language`` (the table's ``segment_<language>`` column; the
-    name itself, which is English, where there is none)."""
-    table = _default_segments()
-    column = f"segment_{language}"
-    if column not in table:
-        return name
-    hit = table.loc[table["segment"] == name, column]
-    return hit.iloc[0] if len(hit) else name
+    """A segment's name in ``language`` (``segment.<name>`` in the message catalogs; the
+    name itself for a segment of the user's that they do not name)."""
+    return CATALOG[language].get("segment." + name, name)
 
 
 def segment_description(name: str, language: str) -> str:
     """What a segment's customers have in common, in ``language`` (the report's glossary)."""
-    table = _default_segments()
-    hit = table.loc[table["segment"] == name, f"description_{language}"]
-    return hit.iloc[0] if len(hit) else ""
+    return CATALOG[language].get("segment_description." + name, "")
+
+
+def rationale(priority: int, language: str) -> str:
+    """Why a playbook rule's action fits its customers, in ``language``."""
+    return CATALOG[language]["rationale." + str(priority)]
 
 
 def segment_table(overrides: Mapping[str, Any] | None = None) -> pd.DataFrame:

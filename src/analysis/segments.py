@@ -43,9 +43,9 @@ import pandas as pd
 from .clusters import cluster
 from .config import SegmentParams
 from .errors import ParamError
-from .messages import CATALOG
-from .narrative.labels import TIER_WORD, action_label, stage_label
-from .playbook import STAGES, playbook_table, segment_label, segment_names, segment_table
+from .messages import CATALOG, action_label, stage_label, tier_word
+from .playbook import (STAGES, playbook_table, rationale, segment_label, segment_names,
+                       segment_table)
 from .units import Window, days_since_last
 
 __all__ = ["quintile_scores", "recency_scores", "rfm_scores", "assign_segments",
@@ -171,13 +171,13 @@ def recommend(labels: pd.DataFrame, language: str = "en") -> pd.DataFrame:
         rule[hit] = i
     if (rule < 0).any():
         raise ValueError("playbook leaves customers without an action")
-    rationale_col = f"rationale_{language}"
     actions = book["action"].to_numpy()
     names = np.array([action_label(a, language) for a in actions], dtype=object)
     return pd.DataFrame({
         "action": actions[rule],
         "recommended_action": names[rule],
-        "rationale": book[rationale_col].to_numpy()[rule],
+        "rationale": np.array([rationale(p, language) for p in book["priority"]],
+                              dtype=object)[rule],
         "playbook_rule": book["priority"].to_numpy()[rule],
     }, index=labels.index)
 
@@ -193,14 +193,14 @@ def playbook_summary(customers: pd.DataFrame, rec: pd.DataFrame, language: str =
     who = []
     for r in g["rule"]:
         b = book.loc[r]
-        parts = [TIER_WORD[language].format(b["abc_tier"]) if b["abc_tier"] != "*" else None,
+        parts = [tier_word(b["abc_tier"], language) if b["abc_tier"] != "*" else None,
                  stage_label(b["lifecycle_stage"], language) if b["lifecycle_stage"] != "*"
                  else None,
                  segment_label(b["rfm_segment"], language) if b["rfm_segment"] != "*" else None]
         who.append(CATALOG[language]["both_separator"].join(p for p in parts if p))
     g.insert(1, "who", who)
     g["revenue_share"] = g["revenue"] / customers["revenue"].sum()
-    g["why"] = [book.loc[r, f"rationale_{language}"] for r in g["rule"]]
+    g["why"] = [rationale(r, language) for r in g["rule"]]
     return g.sort_values("revenue", ascending=False).reset_index(drop=True)
 
 

@@ -81,7 +81,7 @@ def fitted_models(requested: str) -> tuple[str, ...]:
 
 def rank(requested: str, fits: Mapping[str, Fit], scores: Mapping[str, Score]
          ) -> tuple[list[str], str]:
-    """The models to try, best first, and why as a key of ``model_choice`` in text.yaml
+    """The models to try, best first, and why as a key of ``model_choice`` in text.<language>.yaml
     ('set', 'holdout', 'likelihood', 'none'; with ' unsound' when no fit is sound).
 
     With 'auto': the fitted models whose whole-window fit is sound, by holdout error per

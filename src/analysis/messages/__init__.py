@@ -19,7 +19,8 @@ import numpy as np
 import yaml
 
 __all__ = ["CATALOG", "LANGUAGES", "KINDS", "Message", "msg", "render", "record",
-           "from_record", "Status", "join"]
+           "from_record", "Status", "join", "vocabulary", "stage_label", "action_label",
+           "tier_word"]
 
 
 def _load() -> dict[str, dict[str, str]]:
@@ -85,6 +86,28 @@ def render(text: Any, lang: str) -> str:
     if isinstance(text, Message):
         return _fill(CATALOG[lang][text.key], text.params, lang)
     return "" if text is None else str(text)
+
+
+def vocabulary(prefix: str) -> dict[str, dict[str, str]]:
+    """The words of one kind (``action``, ``stage``): code -> language -> word."""
+    head = prefix + "."
+    return {key[len(head):]: {lang: CATALOG[lang][key] for lang in CATALOG}
+            for key in CATALOG["en"] if key.startswith(head)}
+
+
+def stage_label(stage: str, lang: str) -> str:
+    """A lifecycle stage's name (new, active, dormant, churned) in ``lang``."""
+    return CATALOG[lang]["stage." + stage]
+
+
+def action_label(action: str, lang: str) -> str:
+    """A playbook action's name (its key in playbook.csv) in ``lang``."""
+    return CATALOG[lang]["action." + action]
+
+
+def tier_word(tier: str, lang: str) -> str:
+    """"tier A" in ``lang``."""
+    return CATALOG[lang]["tier_word"].format(tier)
 
 
 def join(items: list[str], lang: str) -> str:

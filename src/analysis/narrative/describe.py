@@ -15,11 +15,11 @@ from ..playbook import segment_label
 from ..segments import SegmentResult
 from ..tiers import TierResult
 from .labels import TEXT
-from .stages import (clv_paragraph, fit_check_sentence, ledger_paragraph, segments_paragraph,
+from .stages import (cluster_words, clv_paragraph, fit_check_sentence, ledger_paragraph, segments_paragraph,
                      sufficiency_sentence, thresholds_sentence, tiers_paragraph)
 from .translate import translate_text
 
-__all__ = ["describe", "describe_thresholds", "clv_findings", "describe_ledger",
+__all__ = ["describe", "describe_thresholds", "cluster_table", "clv_findings", "describe_ledger",
            "parameter_table"]
 
 
@@ -53,6 +53,15 @@ def describe_thresholds(result: SegmentResult, lang: str = "en") -> str:
     return thresholds_sentence(result.thresholds, lang)
 
 
+def cluster_table(clusters: Mapping[str, Any], lang: str = "en", currency: str = ""
+                  ) -> pd.DataFrame:
+    """The clusters' profile (``clusters.cluster_profile``) with each cluster in words."""
+    prof = clusters["profile"]
+    words = [cluster_words(row, lang, currency) for _, row in prof.iterrows()]
+    return prof.drop(columns=["main_stage", "main_stage_share"], errors="ignore") \
+        .assign(profile=words)
+
+
 def clv_findings(result: ClvResult, lang: str = "en") -> pd.DataFrame:
     """The data-sufficiency checks and the fit checks that failed, in words."""
     rows = [("data", sufficiency_sentence(c, lang))
@@ -74,7 +83,7 @@ def describe_ledger(ledger: pd.DataFrame, params: CleanParams, lang: str = "en")
 def parameter_table(stats: Mapping[str, Any], time_unit: str = "day", currency: str = "",
                     lang: str = "en") -> pd.DataFrame:
     """Estimates of the purchase and spend models with their 90 % bootstrap intervals and
-    what each means, with its unit (``parameter_meaning`` in ``text.yaml``, in ``lang``)."""
+    what each means, with its unit (``parameter_meaning`` in ``text.<language>.yaml``)."""
     ci = (stats.get("intervals") or {}).get("params") or {}
     spend = {k: v for k, v in (stats.get("gamma_gamma") or {}).items() if k != "customers"}
     unit = translate_text(time_unit, lang)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..clv.models import by_name
+from ..messages import CATALOG
 from ..runfolder import horizon_months
 from .labels import TEXT, t
 
@@ -34,8 +35,7 @@ def dictionary(columns: list[str], lang: str, currency: str, time_unit: str,
             desc = desc.format(months=months)
         else:
             desc, unit = COLUMN_DOCS.get(key, DIMENSION_DOC)[lang]
-        unit = {"currency": currency, "货币": currency, "time unit of the run": time_unit + "s",
-                "本次运行的时间单位": {"day": "天", "week": "周"}[time_unit]}.get(unit, unit)
+        unit = unit.format(currency=currency, time_unit=CATALOG[lang]["time_unit." + time_unit])
         rows.append({"column": col, "description": desc, "unit": unit})
     return pd.DataFrame(rows)
 

@@ -1,7 +1,7 @@
 """The paragraphs each notebook writes from its numbers, in English and Chinese.
 
 Every function takes a stage's numbers (not its parameters mapping) and ``lang``, picks
-that language's templates from ``text.yaml`` (``paragraphs``) and fills them by one code
+that language's templates from ``text.<language>.yaml`` (``paragraphs``) and fills them by one code
 path, so the two languages say the same things. The stage Results call them
 (``TierResult.describe`` …), so notebooks and tests read the same words. What a stage
 says inside (a model's status, a warning, the CLV definition) is a message by key
@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..playbook import SLIPPING
 from ..units import Window
-from .labels import TEXT, stage_label
+from .labels import BY_LANGUAGE, TEXT, stage_label
 from ..clv.validation import holdout_error
 from ..messages import Status, from_record, join, msg, render
 
@@ -32,7 +32,7 @@ REPEAT_SPLIT_ARI = 0.8
 
 
 def _templates(paragraph: str, lang: str) -> dict[str, Any]:
-    return TEXT["paragraphs"][paragraph][lang]
+    return BY_LANGUAGE[lang]["paragraphs"][paragraph]
 
 
 def ledger_paragraph(ledger: pd.DataFrame, currency: str, switched_off: list[str],
@@ -113,12 +113,12 @@ def tiers_paragraph(pareto: Mapping[str, Any], table: pd.DataFrame, moves: Mappi
     return text
 
 
-def cluster_words(row, lang: str = "en", currency: str = "", main=None) -> str:
+def cluster_words(row, lang: str = "en", currency: str = "") -> str:
     """A cluster in words from its means (days since the last purchase, orders, revenue per
-    customer) and, when known, its main lifecycle stage with that stage's share."""
+    customer) and, when known (``main_stage``), its main lifecycle stage with its share."""
     w = _templates("cluster", lang)
-    stage = "" if main is None else w["stage"].format(share=main["share"],
-                                                      stage=stage_label(main["stage"], lang))
+    stage = "" if "main_stage" not in row else w["stage"].format(
+        share=row["main_stage_share"], stage=stage_label(row["main_stage"], lang))
     return w["text"].format(days=row["mean_days_since_last"], stage=stage,
                             orders=row["mean_orders"], revenue=row["mean_revenue"],
                             cur=currency)
@@ -161,7 +161,8 @@ def segments_paragraph(seg_summary: pd.DataFrame, stages: pd.Series,
         first = clusters["profile"].iloc[0]
         ari = clusters["ari"]["mean"]
         text += w["clusters"].format(k=clusters["k"], silhouette=clusters["best_silhouette"],
-                                     share=first["customer_share"], profile=first["profile"],
+                                     share=first["customer_share"],
+                                     profile=cluster_words(first, lang, currency),
                                      revenue_share=first["revenue_share"])
         text += (w["stable"] if ari >= 0.8 else w["unstable"]).format(ari=ari)
         split = clusters.get("repeat_split_ari")

@@ -1,52 +1,47 @@
-"""What a zh run shows a person from the notebooks, in Chinese: the Markdown cells of the
-rendered pages (``notebook_text.yaml``, by cell id) and the texts of the notebooks' figures
-(``figure_text`` in ``text.yaml``: exact texts, or templates whose fields are filled from
-the English text). Segment and lifecycle names in figures become their labels. The
+"""What a run in another language than English shows a person from the notebooks: the
+Markdown cells of the rendered pages (``notebooks.<language>.yaml``, by cell id) and the
+texts of the notebooks' figures and tables (``figure_text``, ``column_labels`` and
+``value_labels`` in ``text.<language>.yaml``: exact texts, or templates whose fields are
+filled from the English text). Segment and lifecycle names become their labels. The
 notebooks' source stays English for the analysts who edit it."""
 from __future__ import annotations
 
 import re
-from importlib import resources
 from typing import Any
 
-import yaml
-
+from ..messages import CATALOG, Status
 from ..playbook import segment_label, segment_names
 from ..runfolder import horizon_months
-from ..messages import Status
-from .labels import COLUMN_LABELS, STAGE_LABELS, TEXT, VALUE_LABELS
+from .labels import COLUMN_LABELS, STAGE_LABELS, TEXT, VALUE_LABELS, language_files
 
-__all__ = ["NOTEBOOK_TEXT", "FIGURE_TEXT", "translate_text", "translate_figure", "translate_header", "translate_value", "translate_table",
-           "show_tables_in", "translate_notebook"]
-
-
-def _load() -> dict[str, str]:
-    with resources.files("analysis.narrative").joinpath("notebook_text.yaml").open(
-            "r", encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+__all__ = ["NOTEBOOK_TEXT", "FIGURE_TEXT", "translate_text", "translate_figure",
+           "translate_header", "translate_value", "translate_table", "show_tables_in",
+           "translate_notebook"]
 
 
-#: cell id -> the Markdown cell in Chinese
-NOTEBOOK_TEXT: dict[str, str] = _load()
-FIGURE_TEXT: dict[str, str] = TEXT["figure_text"]
-_PATTERNS = [(re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+?)", re.escape(en)) + "$"),
-              zh) for en, zh in FIGURE_TEXT.items() if "{" in en]
+#: language -> cell id -> the notebook's Markdown cell in it (``notebooks.<language>.yaml``)
+NOTEBOOK_TEXT: dict[str, dict[str, str]] = language_files("notebooks")
+#: language -> English figure text -> the text in that language
+FIGURE_TEXT: dict[str, dict[str, str]] = TEXT["figure_text"]
+_PATTERNS = {lang: [(re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+?)", re.escape(en))
+                                + "$"), words) for en, words in table.items() if "{" in en]
+             for lang, table in FIGURE_TEXT.items()}
 
 
 def translate_text(text: str, lang: str) -> str:
     """A figure text in ``lang`` (unchanged when no translation is known)."""
     if lang == "en" or not text:
         return text
-    if text in FIGURE_TEXT:
-        return FIGURE_TEXT[text]
+    if text in FIGURE_TEXT[lang]:
+        return FIGURE_TEXT[lang][text]
     if text in STAGE_LABELS:
         return STAGE_LABELS[text][lang]
     if text in segment_names():
         return segment_label(text, lang)
-    for pattern, zh in _PATTERNS:
+    for pattern, words in _PATTERNS[lang]:
         hit = pattern.match(text)
         if hit:
-            return zh.format(**{k: translate_text(v, lang) for k, v in hit.groupdict().items()})
+            return words.format(**{k: translate_text(v, lang) for k, v in hit.groupdict().items()})
     return text
 
 
@@ -79,11 +74,11 @@ def translate_header(name: Any, lang: str) -> Any:
         return name
     months = horizon_months(name)
     if months is not None:
-        return COLUMN_LABELS["predicted_clv_horizon"].format(months=months)
-    return COLUMN_LABELS.get(name) or translate_text(name, lang)
+        return COLUMN_LABELS[lang]["predicted_clv_horizon"].format(months=months)
+    return COLUMN_LABELS[lang].get(name) or translate_text(name, lang)
 
 
-#: columns whose values are codes a zh table shows as labels
+#: columns whose values are codes a table in another language shows as labels
 _SEGMENT_COLUMNS = {"rfm_segment", "segment"}
 _STAGE_COLUMNS = {"lifecycle_stage", "stage"}
 
@@ -94,13 +89,13 @@ def translate_value(column: Any, value: Any, lang: str) -> Any:
     if lang == "en":
         return value
     if isinstance(value, bool):
-        return "是" if value else "否"
+        return CATALOG[lang]["yes" if value else "no"]
     if isinstance(value, Status):
         return value.render(lang)
     if not isinstance(value, str):
         return value
-    if column in VALUE_LABELS:
-        return VALUE_LABELS[column].get(value, value)
+    if column in VALUE_LABELS[lang]:
+        return VALUE_LABELS[lang][column].get(value, value)
     if column in _SEGMENT_COLUMNS and value in segment_names():
         return segment_label(value, lang)
     if column in _STAGE_COLUMNS and value in STAGE_LABELS:
@@ -108,9 +103,9 @@ def translate_value(column: Any, value: Any, lang: str) -> Any:
     return value
 
 
-def _code_columns(frame: Any) -> list[Any]:
+def _code_columns(frame: Any, lang: str) -> list[Any]:
     return [c for c in frame.columns
-            if c in VALUE_LABELS or c in _SEGMENT_COLUMNS or c in _STAGE_COLUMNS
+            if c in VALUE_LABELS[lang] or c in _SEGMENT_COLUMNS or c in _STAGE_COLUMNS
             or str(frame[c].dtype) == "bool"]
 
 
@@ -124,7 +119,7 @@ def translate_table(frame: Any, lang: str) -> Any:
     names = lambda idx: [head(n) for n in idx.names]
     if hasattr(frame, "format_index"):  # a Styler: relabel what it shows, keep the formats
         data = frame.data
-        for col in _code_columns(data):
+        for col in _code_columns(data, lang):
             frame = frame.format(lambda v, c=col: translate_value(c, v, lang), subset=[col])
         frame = frame.format_index(head, axis=0).format_index(head, axis=1)
         # the index and column names are read from the data it renders
@@ -132,7 +127,7 @@ def translate_table(frame: Any, lang: str) -> Any:
         frame.index, frame.columns = frame.data.index, frame.data.columns
         return frame
     out = frame.copy()
-    for col in _code_columns(out):
+    for col in _code_columns(out, lang):
         out[col] = out[col].map(lambda v, c=col: translate_value(c, v, lang))
     out = out.rename(columns=head, index=head)
     out.columns.names = names(out.columns)
@@ -163,6 +158,6 @@ def translate_notebook(nb: Any, lang: str) -> Any:
     if lang == "en":
         return nb
     for cell in nb.cells:
-        if cell.cell_type == "markdown" and cell.get("id") in NOTEBOOK_TEXT:
-            cell.source = NOTEBOOK_TEXT[cell["id"]].rstrip("\n")
+        if cell.cell_type == "markdown" and cell.get("id") in NOTEBOOK_TEXT.get(lang, {}):
+            cell.source = NOTEBOOK_TEXT[lang][cell["id"]].rstrip("\n")
     return nb

@@ -5,7 +5,7 @@ check, the wording of every input error and warning, and the limits of exact mon
 The pandas engine (``parse``, ``clean``) and the query engines (``ibis_typing``,
 ``ibis_rules``) both build their ledgers, errors and warnings from these, so a file gives
 the same words on every engine: warnings are messages by key (``analysis.messages``). (What
-each rule removes, in words for the reader, is in ``narrative/text.yaml``.)
+each rule removes, in words for the reader, is in ``narrative/text.<language>.yaml``.)
 """
 from __future__ import annotations
 
