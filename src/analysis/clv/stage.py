@@ -73,64 +73,22 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
         ) -> ClvResult:
     """Historical and predicted CLV for every customer, the model comparison, the holdout
     check and intervals, from the customers table and the transaction stage's
-    :class:`~analysis.stage1.aggregates.ClvInputs` (historical CLV, the calibration frame at
+    :class:`~analysis.handoff.ClvInputs` (historical CLV, the calibration frame at
     ``inputs.calibration_end``, the tracking counts).
 
     Never raises on degenerate data: what cannot be estimated is NaN in the columns and
-    explained in ``stats['status']``; a fit that is degenerate or weak leaves the predicted
-    columns empty and says why (``unreliable: …``)."""
+    explained by the status (a :class:`~analysis.messages.Status`); a fit that is
+    degenerate or weak leaves the predicted columns empty and says why (``unreliable``)."""
     end = window.end
-    cols = pd.DataFrame(index=customers.index)
-    hist = inputs.historical_clv
-    cols["historical_clv"] = hist.reindex(customers["customer_id"].to_numpy()).to_numpy()
-    cal_end = inputs.calibration_end
-    found = checks(customers, window, int((end - cal_end).days) if cal_end < end else None)
-    metrics: dict[str, Any] = {"model": None, "model_choice": None,
-                               "horizon_months": params.clv_horizon_months,
-                               "horizons_months": list(horizons_of(params)),
-                               "discount_rate": params.discount_rate,
-                               "margin": params.margin if "profit" not in customers
-                               else None, "definition": definition(customers, params),
-                               "sufficiency": found, "fit_sample": None,
-                               "warnings": [msg("sufficiency." + c["check"], **c)
-                                            for c in found],
-                               "historical_clv_total": float(cols["historical_clv"].sum())}
-    for c in ["p_alive", "expected_purchases", *horizon_columns(params).values()]:
-        cols[c] = np.nan
-    corr = _frequency_spend_corr(customers)
-    metrics["frequency_monetary_corr"] = corr
-    if corr is not None and abs(corr) > CORR_WARNING:
-        metrics["warnings"].append(msg("warning.frequency_spend_correlated", corr=corr,
-                                       limit=CORR_WARNING))
+    cols, metrics = _before_fitting(inputs, customers, window, params)
     ch, cal_status = calibration_frame(inputs, end)
     problem = fit_problem(customers["frequency"])
     if problem:
         return _not_estimated(cols, metrics, Status("not estimated", problem),
-                              HoldoutResult(cal_status, str(cal_end.date())))
-    triples = unique_triples(customers["frequency"], customers["recency"], customers["T"])
-    # above FIT_SAMPLE customers the models are fitted on a seeded sample of them
-    rows = fit_rows(len(customers), params.seed)
-    fitted, fit_triples = customers, triples
-    if rows is not None:
-        fitted = customers.iloc[rows]
-        fit_triples = unique_triples(fitted["frequency"], fitted["recency"], fitted["T"])
-        metrics["fit_sample"] = {"customers": len(rows), "of": len(customers),
-                                 "seed": params.seed}
-    # the models' holdout scores and whole-window fits, independent of each other, on both
-    # cores (scipy's special functions release the GIL): the same results, sooner
-    models = fitted_models(params.clv_model)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        if ch is not None:  # the calibration customers' triples, once for the three fits
-            cal_rows = fit_rows(len(ch), params.seed)
-            on = ch if cal_rows is None else ch.iloc[cal_rows]
-            cal = unique_triples(on["frequency_cal"], on["recency_cal"], on["T_cal"])[0]
-            scoring = {m: pool.submit(score, m, ch, params, cal) for m in models}
-        else:
-            scoring = {}
-        fitting = {m: pool.submit(fit_model, m, fitted, fit_triples[0], params)
-                   for m in models}
-        scores = {m: job.result() for m, job in scoring.items()}
-        fits = {m: job.result() for m, job in fitting.items()}
+                              HoldoutResult(cal_status, str(inputs.calibration_end.date())))
+    sample = _FitSample.of(customers, params.seed)
+    metrics["fit_sample"] = sample.entry(params.seed)
+    scores, fits = _fit_and_score(fitted_models(params.clv_model), sample, ch, params)
     ranked, why = rank(params.clv_model, fits, scores)
     if fits[ranked[0]].fitter is None:
         metrics.update(model=get(ranked[0]).name, model_choice=why,
@@ -139,55 +97,144 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
         metrics["holdout"] = hold.entry()
         return _not_estimated(cols, metrics, Status("not estimated", msg(
             "reason.try_penalizer", error=fits[ranked[0]].error)), hold)
-    ggf, status = _spend_model(fitted, params, metrics)
+    ggf, status = _spend_model(sample.customers, params, metrics)
+    chosen, intervals = _first_sound(ranked, fits, ggf, sample, params)
+    fit = fits[chosen]
+    hold = _holdout(inputs, ch, cal_status, scores, chosen, params, end)
+    metrics.update(model=get(chosen).name, model_choice=why,
+                   comparison=comparison_metrics(fits, scores, chosen), holdout=hold.entry(),
+                   params=params_of(fit.fitter), log_likelihood=fit.log_likelihood,
+                   standard_errors_log=fit.standard_errors, intervals=intervals,
+                   fit_checks=fit.reasons, p_alive_note="one_time_buyers_alive"
+                   if get(chosen).one_time_buyers_alive else None)
+    metrics["warnings"] += fit.warnings
+    pred = predict(fit.fitter, ggf, customers, params, sample.triples)
+    cols[list(pred.columns)] = pred.to_numpy()
+    metrics["status"] = _outcome(cols, customers, metrics, fit, ggf, params, sample, status)
+    return ClvResult(metrics["status"], cols, metrics, fit.fitter, ggf, hold)
+
+
+def _before_fitting(inputs: ClvInputs, customers: pd.DataFrame, window: Window,
+                    params: ClvParams) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The columns before any fit (historical CLV; the predicted ones empty) and what is
+    known of the data: its sufficiency checks, the CLV definition, the horizons, the
+    frequency-spend correlation, and the warnings these give."""
+    end, cal_end = window.end, inputs.calibration_end
+    cols = pd.DataFrame(index=customers.index)
+    cols["historical_clv"] = inputs.historical_clv.reindex(
+        customers["customer_id"].to_numpy()).to_numpy()
+    found = checks(customers, window, int((end - cal_end).days) if cal_end < end else None)
+    corr = _frequency_spend_corr(customers)
+    warnings = [msg("sufficiency." + c["check"], **c) for c in found]
+    if corr is not None and abs(corr) > CORR_WARNING:
+        warnings.append(msg("warning.frequency_spend_correlated", corr=corr,
+                            limit=CORR_WARNING))
+    metrics: dict[str, Any] = {"model": None, "model_choice": None,
+                               "horizon_months": params.clv_horizon_months,
+                               "horizons_months": list(horizons_of(params)),
+                               "discount_rate": params.discount_rate,
+                               "margin": params.margin if "profit" not in customers
+                               else None, "definition": definition(customers, params),
+                               "sufficiency": found, "fit_sample": None,
+                               "warnings": warnings,
+                               "historical_clv_total": float(cols["historical_clv"].sum()),
+                               "frequency_monetary_corr": corr}
+    for c in ["p_alive", "expected_purchases", *horizon_columns(params).values()]:
+        cols[c] = np.nan
+    return cols, metrics
+
+
+@dataclass
+class _FitSample:
+    """The customers the models are fitted on (a seeded sample of them above
+    ``models.FIT_SAMPLE``; ``rows``, their positions, else None) with their unique
+    triples, and every customer's triples (``triples``, for the predictions)."""
+    customers: pd.DataFrame
+    fit_triples: tuple[pd.DataFrame, np.ndarray]
+    triples: tuple[pd.DataFrame, np.ndarray]
+    rows: np.ndarray | None
+    everyone: int
+
+    @classmethod
+    def of(cls, customers: pd.DataFrame, seed: int) -> "_FitSample":
+        triples = unique_triples(customers["frequency"], customers["recency"], customers["T"])
+        rows = fit_rows(len(customers), seed)
+        if rows is None:
+            return cls(customers, triples, triples, None, len(customers))
+        fitted = customers.iloc[rows]
+        fit_triples = unique_triples(fitted["frequency"], fitted["recency"], fitted["T"])
+        return cls(fitted, fit_triples, triples, rows, len(customers))
+
+    def entry(self, seed: int) -> dict[str, Any] | None:
+        """``fit_sample`` of metrics.json."""
+        if self.rows is None:
+            return None
+        return {"customers": len(self.rows), "of": self.everyone, "seed": seed}
+
+
+def _fit_and_score(models: tuple[str, ...], sample: _FitSample, ch: pd.DataFrame | None,
+                   params: ClvParams) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each model's holdout score (fitted on the calibration period) and whole-window fit,
+    independent of each other, on both cores (scipy's special functions release the GIL):
+    the same results, sooner."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        if ch is not None:  # the calibration customers' triples, once for every model
+            cal_rows = fit_rows(len(ch), params.seed)
+            on = ch if cal_rows is None else ch.iloc[cal_rows]
+            cal = unique_triples(on["frequency_cal"], on["recency_cal"], on["T_cal"])[0]
+            scoring = {m: pool.submit(score, m, ch, params, cal) for m in models}
+        else:
+            scoring = {}
+        fitting = {m: pool.submit(fit_model, m, sample.customers, sample.fit_triples[0], params)
+                   for m in models}
+        return ({m: job.result() for m, job in scoring.items()},
+                {m: job.result() for m, job in fitting.items()})
+
+
+def _first_sound(ranked: list[str], fits: dict[str, Any], ggf, sample: _FitSample,
+                 params: ClvParams) -> tuple[str, dict[str, Any] | None]:
+    """The model used, with its intervals: the first of ``ranked`` whose bootstrap is
+    sound too (auto), else the best; a model whose bootstrap scatters is marked so."""
     intervals: dict[str, Any] = {}
-    for m in ranked:  # the first whose bootstrap is sound too (auto); else the best
+    for m in ranked:
         if fits[m].fitter is None or (fits[m].reasons and m != ranked[0]):
             continue
-        intervals[m] = interval_estimates(fitted, params, fits[m].fitter, ggf,
+        intervals[m] = interval_estimates(sample.customers, params, fits[m].fitter, ggf,
                                           params.clv_bootstrap, params.seed,
-                                          triples=fit_triples, covariance=fits[m].covariance) \
+                                          triples=sample.fit_triples,
+                                          covariance=fits[m].covariance) \
             if params.clv_bootstrap else None
         fits[m].reasons += bootstrap_reasons(intervals[m], get(m).param_names)
         if not fits[m].reasons:
             break
     chosen = next((m for m in intervals if not fits[m].reasons), ranked[0])
-    fit, fitter = fits[chosen], fits[chosen].fitter
-    metrics.update(model=get(chosen).name, model_choice=why,
-                   comparison=comparison_metrics(fits, scores, chosen))
-    hold = _holdout(inputs, ch, cal_status, scores, chosen, params, end)
-    metrics["holdout"] = hold.entry()
-    metrics["warnings"] += fit.warnings
-    metrics.update(params=params_of(fitter), log_likelihood=fit.log_likelihood,
-                   standard_errors_log=fit.standard_errors)
-    pred = predict(fitter, ggf, customers, params, triples)
-    cols[list(pred.columns)] = pred.to_numpy()
-    metrics["intervals"] = intervals[chosen]
-    reasons = fit.reasons
-    metrics["fit_checks"] = reasons
-    metrics["p_alive_note"] = "one_time_buyers_alive" if get(chosen).one_time_buyers_alive \
-        else None
-    if reasons:
-        status = Status("unreliable", msg(
-            "reason.fit_degenerate", model=get(chosen).name,
-            reasons=[msg("fit_check." + r["check"], **r) for r in reasons]))
+    return chosen, intervals[chosen]
+
+
+def _outcome(cols: pd.DataFrame, customers: pd.DataFrame, metrics: dict[str, Any], fit,
+             ggf, params: ClvParams, sample: _FitSample, status: Status) -> Status:
+    """The predictions kept, with their totals and tiers, or withheld when the fit is
+    degenerate or weak; the stage's status that follows."""
+    if fit.reasons:
         for c in cols.columns.drop("historical_clv"):
             cols[c] = np.nan
         metrics.update(predicted_clv_total=None, expected_purchases_total=None,
                        horizon_totals=None, p_alive_note=None)
         cols["clv_tier"] = "not estimated"
-    else:
-        cols["clv_tier"] = clv_tiers(customers, cols["predicted_clv"])
-        metrics["expected_purchases_total"] = float(cols["expected_purchases"].sum())
-        metrics["predicted_clv_total"] = float(np.nansum(cols["predicted_clv"])) \
-            if ggf is not None else None
-        metrics["horizon_totals"] = {
-            str(h): float(np.nansum(cols[col])) for h, col in horizon_columns(params).items()
-        } if ggf is not None else None
-        if rows is not None:
-            metrics["intervals"] = _scaled(metrics["intervals"], cols["predicted_clv"], rows)
-    metrics["status"] = status
-    return ClvResult(metrics["status"], cols, metrics, fitter, ggf, hold)
+        return Status("unreliable", msg(
+            "reason.fit_degenerate", model=get(fit.model).name,
+            reasons=[msg("fit_check." + r["check"], **r) for r in fit.reasons]))
+    cols["clv_tier"] = clv_tiers(customers, cols["predicted_clv"])
+    metrics["expected_purchases_total"] = float(cols["expected_purchases"].sum())
+    metrics["predicted_clv_total"] = float(np.nansum(cols["predicted_clv"])) \
+        if ggf is not None else None
+    metrics["horizon_totals"] = {
+        str(h): float(np.nansum(cols[col])) for h, col in horizon_columns(params).items()
+    } if ggf is not None else None
+    if sample.rows is not None:
+        metrics["intervals"] = _scaled(metrics["intervals"], cols["predicted_clv"],
+                                       sample.rows)
+    return status
 
 
 def _scaled(intervals: dict[str, Any] | None, predicted: pd.Series, rows: np.ndarray
