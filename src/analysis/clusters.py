@@ -76,7 +76,8 @@ def cluster(customers: pd.DataFrame, end: pd.Timestamp, params: SegmentParams,
         models[k] = model
     if not scores:
         return {"status": Status("not estimated", msg("reason.not_enough_profiles",
-                                                      n=int(distinct))), "labels": pd.Series(1, index=customers.index),
+                                                      n=int(distinct))),
+                "labels": pd.Series(1, index=customers.index),
                 "k": 1, "silhouette": {}, "best_silhouette": None, "ari": None,
                 "profile": None}
     best = max(scores, key=lambda k: (round(scores[k], 6), -k))

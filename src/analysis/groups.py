@@ -17,8 +17,8 @@ from .schema import DEFAULT_MISSING_VALUES
 from .units import TimeUnit, Window
 
 __all__ = ["migration_split_date", "Privacy", "ReadParams", "CleanParams", "SummaryParams",
-           "TierParams", "SegmentParams", "ClvParams", "ReportParams", "EngineParams", "cancel_regex",
-           "missing_tokens"]
+           "TierParams", "SegmentParams", "ClvParams", "ReportParams", "EngineParams",
+           "cancel_regex", "missing_tokens"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from .errors import ParamError
 from .messages import CATALOG
 
 __all__ = ["STAGES", "SLIPPING", "playbook_table", "segment_names", "segment_label",
-           "segment_description", "rationale", "segment_table", "check_partition", "check_playbook_covers"]
+           "segment_description", "rationale", "segment_table", "check_partition",
+           "check_playbook_covers"]
 
 STAGES = ("new", "active", "dormant", "churned")
 #: segments of customers who used to buy and have not lately

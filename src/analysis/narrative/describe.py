@@ -15,7 +15,8 @@ from ..playbook import segment_label
 from ..segments import SegmentResult
 from ..tiers import TierResult
 from .labels import TEXT
-from .stages import (cluster_words, clv_paragraph, fit_check_sentence, ledger_paragraph, segments_paragraph,
+from .stages import (cluster_words, clv_paragraph, fit_check_sentence, ledger_paragraph,
+                     segments_paragraph,
                      sufficiency_sentence, thresholds_sentence, tiers_paragraph)
 from .translate import translate_text
 

@@ -1,10 +1,10 @@
 """Labels and sentences in English and Chinese, one table for the notebooks and the report.
 
 The words live in ``text.<language>.yaml`` beside this module (one file per language, the
-same keys in each: adding a language is adding a file); this module reads them once. :func:`t` looks up a label, :func:`s` fills a sentence template;
-every text a stakeholder reads comes from these tables (or ``narrative.stages`` for the
-notebooks' paragraphs, from the same file), so a run with ``language: zh`` reads in
-Chinese throughout.
+same keys in each: adding a language is adding a file); this module reads them once.
+:func:`t` looks up a label, :func:`s` fills a sentence template; every text a stakeholder
+reads comes from these tables (or ``narrative.stages`` for the notebooks' paragraphs, from
+the same file), so a run with ``language: zh`` reads in Chinese throughout.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import yaml
 
 from ..messages import CATALOG, action_label, stage_label, vocabulary
 
-__all__ = ["language_files", "BY_LANGUAGE", "TRANSLATIONS", "TEXT", "LANGUAGES", "LABELS", "NOTEBOOK_TITLES", "SENTENCES", "ACTIONS", "TIER_WORD",
+__all__ = ["language_files", "BY_LANGUAGE", "TRANSLATIONS", "TEXT", "LANGUAGES", "LABELS",
+           "NOTEBOOK_TITLES", "SENTENCES", "ACTIONS", "TIER_WORD",
            "STAGE_LABELS", "COLUMN_LABELS", "VALUE_LABELS", "markdown_text", "t", "s",
            "stage_label", "action_label"]
 

@@ -14,10 +14,11 @@ A purchase model is a class with
   (:meth:`simulate`), which is what the parameter-recovery tests draw from.
 
 Fits are the class method :meth:`~PurchaseModel.estimate` (lifetimes' ``fit`` stays the
-lifetimes fitter's own, the reference the tests compare with). A model built from estimates (:meth:`from_params`) carries them in ``params_`` and the
-penalizer it was fitted with in ``penalizer_coef``, as lifetimes' fitters do; the models
-lifetimes has are subclasses of its fitters, so its own methods work on them unchanged.
-Adding a model is one file with one such class, and one line in ``models/__init__.py``.
+lifetimes fitter's own, the reference the tests compare with). A model built from estimates
+(:meth:`from_params`) carries them in ``params_`` and the penalizer it was fitted with in
+``penalizer_coef``, as lifetimes' fitters do; the models lifetimes has are subclasses of its
+fitters, so its own methods work on them unchanged. Adding a model is one file with one such
+class, and one line in ``models/registry.py``.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ import pandas as pd
 
 from ..likelihood import ConvergenceError, minimise, minimise_numeric
 
-__all__ = ["NUMERICAL_FAILURES", "SHAPE_BOUNDS", "PurchaseModel", "SpendModel", "Standalone", "quiet", "shape_bounds",
-           "poisson_summaries"]
+__all__ = ["NUMERICAL_FAILURES", "SHAPE_BOUNDS", "PurchaseModel", "SpendModel", "Standalone",
+           "quiet", "shape_bounds", "poisson_summaries"]
 
 #: what a fit raises when the numbers fail it (a programming error is not among them)
 NUMERICAL_FAILURES = (ConvergenceError, FloatingPointError, ValueError, ZeroDivisionError,

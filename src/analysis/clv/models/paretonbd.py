@@ -84,10 +84,11 @@ def paretonbd_p_alive(r, alpha, s, beta, x, tx, T, pairs=None) -> np.ndarray:
 
 
 def _share_of_purchases(p, q, a, b) -> np.ndarray:
-    """E[λ/(λ + μ)] for λ ~ Gamma(p, a), μ ~ Gamma(q, b) independent (shapes, rates; arrays
-    of one length, q a number). With v = u/(a + u) in E[λ/(λ + μ)] = ∫ E[λ e^−uλ] E[e^−uμ] du
-    it is p ∫₀¹ (1 − v)^(p+q−1) (b / (b(1 − v) + a v))^q dv: the weight (1 − v)^(p+q−1)
-    goes to Gauss-Jacobi (exact for any p, however peaked), the rest is smooth. Equal
+    """E[λ/(λ + μ)] for λ ~ Gamma(p, a), μ ~ Gamma(q, b) independent (shapes, rates;
+    arrays of one length, q a number). With v = u/(a + u) in
+    E[λ/(λ + μ)] = ∫ E[λ e^−uλ] E[e^−uμ] du it is
+    p ∫₀¹ (1 − v)^(p+q−1) (b / (b(1 − v) + a v))^q dv: the weight (1 − v)^(p+q−1) goes
+    to Gauss-Jacobi (exact for any p, however peaked), the rest is smooth. Equal
     rates give p / (p + q), the beta mean."""
     out = np.empty(len(p))
     for k in np.unique(p):
