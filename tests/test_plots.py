@@ -129,7 +129,7 @@ def test_shared_figures_draw_on_the_callers_axes_and_speak_chinese():
 
 def test_show_closes_the_figure(monkeypatch):
     shown = []
-    monkeypatch.setattr(plots, "display", shown.append)
+    monkeypatch.setattr("IPython.display.display", shown.append)  # imported where it shows
     fig = FIGURES["bar_counts"]()
     plots.show(fig)
     assert shown == [fig] and not plt.fignum_exists(fig.number)

@@ -17,7 +17,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from IPython.display import display
 from matplotlib import font_manager
 from matplotlib import ticker as mticker
 
@@ -120,6 +119,7 @@ def first_purchase_cohorts(customers: pd.DataFrame, ax: plt.Axes | None = None) 
 def show(fig: plt.Figure) -> None:
     """Display a figure in the notebook (its texts in the run's language) and free it
     (keeps memory flat in long runs)."""
+    from IPython.display import display  # only a notebook shows figures; the CLI never loads it
     display(translate_figure(plain_log_ticks(fig), _STYLE["language"]))
     plt.close(fig)
 

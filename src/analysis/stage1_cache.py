@@ -5,8 +5,8 @@ keep the result in the run folder (the ledger, the customers table, the aggregat
 The runner computes it before the notebooks (to check the data before anything is written);
 a notebook reads it back when the record matches its data file and parameters, and computes
 it itself otherwise (an analyst opened notebook 03 on its own). The command line and the
-runner import this module, never the notebooks' facade (``pipeline``), so they load no
-IPython.
+runner import this module, never the notebooks' facade (``pipeline``, which shows Markdown
+and sets pandas' display options for a notebook).
 """
 from __future__ import annotations
 

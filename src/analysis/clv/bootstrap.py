@@ -160,7 +160,7 @@ def bootstrap(customers: pd.DataFrame, params: ClvParams, fitter, ggf,
     est = {"model": fitter.params_.to_numpy(dtype="float64"),
            "penalizer": float(fitter.penalizer_coef),
            "spend": ggf.params_.to_numpy(dtype="float64") if ggf is not None else None,
-           "spend_model": type(ggf),
+           "spend_model": type(ggf) if ggf is not None else None,
            "spend_penalizer": float(ggf.penalizer_coef) if ggf is not None else 0.0}
     seeds = np.random.SeedSequence(seed).spawn(iterations)
     jobs = n_jobs if n_jobs is not None else (min(2, os.cpu_count() or 1)

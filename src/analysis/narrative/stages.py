@@ -1,11 +1,11 @@
 """The paragraphs each notebook writes from its numbers, in English and Chinese.
 
 Every function takes a stage's numbers (not its parameters mapping) and ``lang``, picks
-that language's templates from ``text.<language>.yaml`` (``paragraphs``) and fills them by one code
-path, so the two languages say the same things. The stage Results call them
-(``TierResult.describe`` …), so notebooks and tests read the same words. What a stage
-says inside (a model's status, a warning, the CLV definition) is a message by key
-(``analysis.messages``), rendered here in ``lang``.
+that language's templates from ``text.<language>.yaml`` (``paragraphs``) and fills them by
+one code path, so the languages say the same things. ``describe`` calls them with a stage's
+result, so notebooks and tests read the same words. What a stage says inside (a model's
+status, a warning, the CLV definition) is a message by key (``analysis.messages``),
+rendered here in ``lang``.
 """
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from ..clv.validation import holdout_error
+from ..messages import Status, from_record, join, msg, render
 from ..playbook import SLIPPING
 from ..units import Window
 from .labels import BY_LANGUAGE, TEXT, stage_label
-from ..clv.validation import holdout_error
-from ..messages import Status, from_record, join, msg, render
 
 __all__ = ["stage_status", "entry_message", "entry_warnings", "ledger_paragraph",
            "coverage_paragraph", "tiers_paragraph", "cluster_words", "thresholds_sentence",
