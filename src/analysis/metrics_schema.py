@@ -103,10 +103,8 @@ class Checked(Mapping):
         return _wrap(self._data[key], node, f"{self._path}.{key}".lstrip("."))
 
     def get(self, key: str, default: Any = None) -> Any:
-        node = _node(self._schema, key, self._path)
-        if key not in self._data:
-            return default
-        return _wrap(self._data[key], node, f"{self._path}.{key}".lstrip("."))
+        _node(self._schema, key, self._path)  # an undocumented key fails even when absent
+        return self[key] if key in self._data else default
 
     def __contains__(self, key: object) -> bool:
         return key in self._data

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..config import ClvParams
 from .diagnostics import errors_of, fit_reasons, purchase_covariance
-from ..messages import Message, Status, msg, render
+from ..messages import Message, Status, check_message, msg, render
 from .models import (COMPARED, DEFAULT, NUMERICAL_FAILURES, fit_weighted, get, one_line,
                      params_of, with_fallback)
 from .validation import Score, holdout_error
@@ -150,6 +150,6 @@ def fit_status(error: Message | None, reasons: list | None) -> Status:
     if error:
         return Status("not fitted", error)
     if reasons:
-        return Status("weak", msg("items", items=[msg("fit_check." + r["check"], **r)
+        return Status("weak", msg("items", items=[check_message("fit_check", r)
                                                   for r in reasons]))
     return Status("sound")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
-from ..messages import Status, msg, record
+from ..messages import Status, check_message, msg, record
 from ..handoff import ClvInputs
 from ..units import Window
 from .bootstrap import intervals as interval_estimates
@@ -125,7 +125,7 @@ def _before_fitting(inputs: ClvInputs, customers: pd.DataFrame, window: Window,
         customers["customer_id"].to_numpy()).to_numpy()
     found = checks(customers, window, int((end - cal_end).days) if cal_end < end else None)
     corr = _frequency_spend_corr(customers)
-    warnings = [msg("sufficiency." + c["check"], **c) for c in found]
+    warnings = [check_message("sufficiency", c) for c in found]
     if corr is not None and abs(corr) > CORR_WARNING:
         warnings.append(msg("warning.frequency_spend_correlated", corr=corr,
                             limit=CORR_WARNING))
@@ -223,7 +223,7 @@ def _outcome(cols: pd.DataFrame, customers: pd.DataFrame, metrics: dict[str, Any
         cols["clv_tier"] = "not estimated"
         return Status("unreliable", msg(
             "reason.fit_degenerate", model=get(fit.model).name,
-            reasons=[msg("fit_check." + r["check"], **r) for r in fit.reasons]))
+            reasons=[check_message("fit_check", r) for r in fit.reasons]))
     cols["clv_tier"] = clv_tiers(customers, cols["predicted_clv"])
     metrics["expected_purchases_total"] = float(cols["expected_purchases"].sum())
     metrics["predicted_clv_total"] = float(np.nansum(cols["predicted_clv"])) \

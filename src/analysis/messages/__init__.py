@@ -18,7 +18,8 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-__all__ = ["CATALOG", "LANGUAGES", "KINDS", "Message", "msg", "render", "record",
+__all__ = ["CATALOG", "LANGUAGES", "KINDS", "Message", "msg", "check_message", "render",
+           "record",
            "from_record", "Status", "join", "vocabulary", "stage_label", "action_label",
            "tier_word"]
 
@@ -76,6 +77,12 @@ def _rebuild(key: str, params: dict[str, Any]) -> Message:
 
 def msg(key: str, **params: Any) -> Message:
     return Message(key, **params)
+
+
+def check_message(table: str, check: Mapping[str, Any]) -> Message:
+    """A failed check (a dict with its ``check`` and numbers, as ``clv.sufficiency`` and
+    ``clv.diagnostics`` give them) as the message ``<table>.<check>``."""
+    return Message(f"{table}.{check['check']}", **check)
 
 
 def render(text: Any, lang: str) -> str:

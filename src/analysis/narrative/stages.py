@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..clv.validation import holdout_error
-from ..messages import Status, from_record, join, msg, render
+from ..messages import Status, check_message, from_record, join, render
 from ..playbook import SLIPPING
 from ..units import Window
 from .labels import BY_LANGUAGE, TEXT, stage_label
@@ -178,12 +178,12 @@ def sorted_horizons(totals: Mapping[str, float] | None) -> list[tuple[int, float
 
 def sufficiency_sentence(check: Mapping[str, Any], lang: str = "en") -> str:
     """A failed data-sufficiency check (``clv.sufficiency.checks``) in words."""
-    return render(msg("sufficiency." + check["check"], **check), lang)
+    return render(check_message("sufficiency", check), lang)
 
 
 def fit_check_sentence(check: Mapping[str, Any], lang: str = "en") -> str:
     """A failed fit check (``clv.diagnostics``) in words."""
-    return render(msg("fit_check." + check["check"], **check), lang)
+    return render(check_message("fit_check", check), lang)
 
 
 def model_choice_text(key: str, lang: str = "en") -> str:

@@ -17,7 +17,7 @@ from scipy.special import gammaln, hyp2f1, roots_jacobi
 from .base import poisson_summaries, shape_bounds
 from .bgnbd import LifetimesBacked
 
-__all__ = ["ParetoNBD", "pareto_pairs", "paretonbd_ll", "paretonbd_p_alive"]
+__all__ = ["ParetoNBD", "pareto_pairs", "distinct_pairs", "paretonbd_ll", "paretonbd_p_alive"]
 
 #: Gauss-Jacobi nodes of :func:`_share_of_purchases` (its integrand is a smooth ratio)
 QUADRATURE_NODES = 32
@@ -29,13 +29,15 @@ def pareto_pairs(x, tx, T) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], .
     customers have some 470,000 distinct (x, tₓ, T) but only 32,000 (x, tₓ) and 17,000
     (x, T) (the synthetic benchmark), so the costly term is evaluated ~15x fewer times.
     Computed once per data set, passed to :func:`paretonbd_ll` as ``pairs``."""
-    x = np.asarray(x, dtype="float64")
-    out = []
-    for y in (tx, T):
-        # a pair as one complex number: np.unique sorts them as (x, y), fast
-        u, inv = np.unique(x + 1j * np.asarray(y, dtype="float64"), return_inverse=True)
-        out.append((u.real.copy(), u.imag.copy(), np.asarray(inv).ravel()))
-    return tuple(out)
+    return distinct_pairs(x, tx), distinct_pairs(x, T)
+
+
+def distinct_pairs(x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (x, y), sorted, and the index of each customer's pair among them."""
+    # a pair as one complex number: np.unique sorts them as (x, y), fast
+    u, inv = np.unique(np.asarray(x, dtype="float64") + 1j * np.asarray(y, dtype="float64"),
+                       return_inverse=True)
+    return u.real.copy(), u.imag.copy(), np.asarray(inv).ravel()
 
 
 def paretonbd_ll(r, alpha, s, beta, x, tx, T, pairs=None) -> np.ndarray:
@@ -195,7 +197,7 @@ class ParetoNBD(LifetimesBacked, ParetoNBDFitter):
         r, alpha, s, beta = self.theta()
         x, tx, T = (np.asarray(v, dtype="float64") for v in (x, tx, T))
         alive = self.conditional_probability_alive(x, tx, T)
-        (ux, uT, inv), = pareto_pairs(x, T, T)[1:]
+        ux, uT, inv = distinct_pairs(x, T)
         shape = r + ux
         tilt = ((alpha + uT) / (alpha + uT + t)) ** shape * ((beta + uT) / (beta + uT + t)) ** s
         quiet_given_alive = 1 - _share_of_purchases(shape, s, alpha + uT, beta + uT) \
