@@ -143,3 +143,46 @@ def test_orders_per_customer_is_drop_duplicates(rows, overflow):
     frame = pd.DataFrame({"code": codes, "day": days, "order": orders}).drop_duplicates()
     want = np.bincount(frame["code"].to_numpy(), minlength=8)
     assert summary._orders(codes, days, orders, 8).tolist() == want.tolist()
+
+
+def _labels(kept: pd.DataFrame, cfg) -> pd.DataFrame:
+    """Every label of stages 2 and 3 but the clusters, by customer id."""
+    s = summary.customer_summary(kept, cfg.summary, end=END)
+    s["abc_tier"] = tiers.abc_tiers(s, cfg.tiers.abc_method, cfg.tiers.abc_rank_cuts,
+                                    cfg.tiers.abc_revenue_cuts).astype(str)
+    window = Window(END - pd.Timedelta(days=729), END, TimeUnit("day"))
+    th = segments.lifecycle_thresholds(s, cfg.segments, window)
+    s["lifecycle_stage"] = segments.lifecycle(s, END, th).astype(str)
+    s = s.join(segments.rfm_scores(s, END, th, cfg.segments.rfm_monetary))
+    s["rfm_segment"] = segments.assign_segments(s)
+    s["action"] = segments.recommend(s)["action"]
+    return s.set_index("customer_id")[["abc_tier", "lifecycle_stage", "r_score", "f_score",
+                                       "m_score", "rfm_segment", "action"]]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(row, min_size=1, max_size=60), st.data(), st.sampled_from(["revenue",
+                                                                          "mean_order_value"]))
+def test_equal_histories_get_equal_labels(rows, data, monetary):
+    """A customer's history copied under another id, its rows put anywhere in the file, gets
+    exactly the original's labels; shuffling the file changes no label."""
+    df = frame(rows)
+    ids = sorted(df["customer_id"].dropna().unique())
+    if not ids:
+        return
+    who = data.draw(st.sampled_from(ids))
+    new_id = data.draw(st.sampled_from(["000", "zzz", " c0.0", "C-копия"]))
+    copy = df[df["customer_id"] == who].assign(customer_id=new_id)
+    both = pd.concat([df, copy], ignore_index=True)
+    both = both.sample(frac=1, random_state=data.draw(st.integers(0, 2**16))) \
+        .reset_index(drop=True)
+    cfg = PARAMS.replace(rfm_monetary=monetary)
+    kept, _ = clean.clean_transactions(both, cfg.clean, today=END)
+    if who not in set(kept.loc[~kept["is_return"], "customer_id"]):
+        return
+    labels = _labels(kept, cfg)
+    assert labels.loc[who].tolist() == labels.loc[new_id].tolist()
+    kept2, _ = clean.clean_transactions(both.iloc[::-1].reset_index(drop=True), cfg.clean,
+                                        today=END)
+    again = _labels(kept2, cfg).loc[labels.index]
+    pd.testing.assert_frame_equal(again, labels)

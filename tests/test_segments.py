@@ -54,12 +54,15 @@ def test_overrides_replace_rows_and_are_checked():
                          "segment_map": {"Lost": [[1, 1], [1, 1]]}})  # leaves a gap
 
 
-def test_quintile_scores_are_balanced_even_with_heavy_ties():
+def test_quintile_scores_share_a_score_on_ties():
+    # 80 % bought once: they all score 1; 80 % of customers are below a two-order customer
     values = np.array([1] * 80 + [2] * 15 + [10] * 5)
     scores = segments.quintile_scores(values)
-    assert np.bincount(scores)[1:].tolist() == [20, 20, 20, 20, 20]
-    assert segments.quintile_scores([7.0]).tolist() == [3]
-    assert sorted(segments.quintile_scores([1.0, 2.0]).tolist()) == [1, 5]
+    assert np.bincount(scores, minlength=6)[1:].tolist() == [80, 0, 0, 0, 20]
+    assert segments.quintile_scores([7.0]).tolist() == [1]
+    assert segments.quintile_scores([1.0, 2.0]).tolist() == [1, 3]
+    assert segments.quintile_scores(np.arange(10.0)[::-1]).tolist() == \
+        [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
 
 
 def test_scores_are_monotone():

@@ -19,38 +19,66 @@ def cust(revenues, ids=None):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 19, 20, 21, 100, 101, 997])
-def test_rank_share_counts_are_exact(n):
+def test_rank_share_counts_are_exact_without_ties(n):
     rng = np.random.default_rng(n)
-    t = tiers.abc_tiers(cust(rng.integers(0, 5, n)), "rank_share", (0.05, 0.20))
+    t = tiers.abc_tiers(cust(rng.permutation(n) + 1.0), "rank_share", (0.05, 0.20))
     counts = t.value_counts()
     assert counts["A"] == math.ceil(0.05 * n)
     assert counts["A"] + counts["B"] == math.ceil(0.20 * n)
     assert counts.sum() == n
 
 
-def test_ties_keep_the_table_order_not_the_id_text():
-    # the ids run backwards: a tie-break on the text would pick z00; the table order is kept,
-    # so hashing the ids (anonymize) cannot move a customer between tiers
-    c = cust([5, 5, 5, 5, 5] * 4, ids=[f"z{i:02d}" for i in range(20)][::-1])
+@pytest.mark.parametrize("n", [19, 100, 997])
+def test_ties_share_a_tier_and_are_reported(n):
+    rng = np.random.default_rng(n)
+    c = cust(rng.integers(1, 6, n))
     t = tiers.abc_tiers(c, "rank_share", (0.05, 0.20))
-    assert c.loc[t == "A", "customer_id"].tolist() == ["z19"]
-    assert sorted(c.loc[t == "B", "customer_id"]) == ["z16", "z17", "z18"]
-    hashed = c.assign(customer_id=[f"h{(i * 7919) % 97:02d}" for i in range(20)])
-    assert tiers.abc_tiers(hashed, "rank_share", (0.05, 0.20)).tolist() == t.tolist()
+    # one tier per revenue value, better revenue never a worse tier
+    per_value = pd.DataFrame({"r": c["revenue"], "t": t.astype(str)}).groupby("r")["t"]
+    assert (per_value.nunique() == 1).all()
+    ranks = per_value.first().sort_index(ascending=False)
+    assert ranks.tolist() == sorted(ranks.tolist())
+    # at least the nominal number of places; a tier is larger only by a reported tie
+    counts = t.value_counts()
+    assert counts["A"] >= math.ceil(0.05 * n)
+    ties = tiers.tier_ties(c, "rank_share", (0.05, 0.20))
+    grown = {tie["tier"]: tie["customers"] - tie["places"] for tie in ties}
+    assert counts["A"] == math.ceil(0.05 * n) + grown.get("A", 0)
+    assert all(tie["customers"] > tie["places"] for tie in ties)
+
+
+def test_ties_ignore_the_row_order_and_the_id_text():
+    # twenty customers tied at 5 around the cut: all tier A whatever their ids or rows,
+    # so hashing the ids (anonymize) or sorting the table cannot move anyone
+    c = cust([9.0] + [5.0] * 20 + [1.0] * 20, ids=[f"z{i:02d}" for i in range(41)][::-1])
+    t = tiers.abc_tiers(c, "rank_share", (0.05, 0.20))
+    assert t.astype(str).tolist() == ["A"] + ["A"] * 20 + ["C"] * 20
+    assert tiers.tier_ties(c, "rank_share", (0.05, 0.20)) == [
+        {"tier": "A", "value": 5.0, "customers": 20, "places": 2}]
+    shuffled = c.sample(frac=1, random_state=3)
+    assert tiers.abc_tiers(shuffled, "rank_share", (0.05, 0.20)).loc[c.index].tolist() \
+        == t.tolist()
+    # totals equal in cents are equal, however the floats were summed
+    assert tiers.abc_tiers(cust([0.1 + 0.2, 0.3, 0.0, 0.0]), "rank_share", (0.25, 0.5)) \
+        .astype(str).tolist() == ["A", "A", "C", "C"]
 
 
 def test_all_equal_and_zero_revenue():
-    t = tiers.abc_tiers(cust([0.0] * 10), "rank_share")
-    assert t.value_counts().to_dict() == {"A": 1, "B": 1, "C": 8}
+    # nothing to rank by: nobody is A or B
+    assert (tiers.abc_tiers(cust([0.0] * 10), "rank_share") == "C").all()
     assert (tiers.abc_tiers(cust([0.0] * 10), "revenue_share") == "C").all()
+    assert tiers.abc_tiers(cust([7.0] * 10), "rank_share").astype(str).tolist() == ["A"] * 10
     assert tiers.gini([7.0] * 10) == 0.0
     assert tiers.concentration([0.0, 0.0])["customer_share_for_80pct_revenue"] is None
 
 
 def test_revenue_share_includes_the_customer_who_crosses_the_line():
-    # shares: 50, 25, 10, 10, 5 (%): A needs the first two (75 %) and the third crosses 80 %
+    # shares: 50, 25, 10, 9, 6 (%): A needs the first two (75 %) and the third crosses 80 %
+    t = tiers.abc_tiers(cust([50, 25, 10, 9, 6]), "revenue_share", revenue_cuts=(0.80, 0.95))
+    assert t.astype(str).tolist() == ["A", "A", "A", "B", "B"]
+    # the fourth ties with the one who crossed the line: it is tier A too
     t = tiers.abc_tiers(cust([50, 25, 10, 10, 5]), "revenue_share", revenue_cuts=(0.80, 0.95))
-    assert t.astype(str).tolist() == ["A", "A", "A", "B", "C"]
+    assert t.astype(str).tolist() == ["A", "A", "A", "A", "C"]
 
 
 def test_gini_hand_calculations():

@@ -5,10 +5,12 @@ thresholds (:func:`recency_scores`: 5 and 4 active, 3 and 2 dormant, 1 churned),
 segment never says "recent" of a customer the lifecycle calls churned — a quintile of
 recency would, on a base where most customers have lapsed (on CDNOW, R = 3 was a year
 gone). A strictly more recent customer never gets a lower R. F ranks the number of
-orders, M ranks revenue (or mean order value, ``rfm_monetary``); each is a quintile of
-ranks: ``rank(method="first")`` then ``qcut`` into five equal groups, so heavy ties (most
-customers buy once) still give five usable bins; tied customers are ordered by customer
-id (the table's order), so scores are deterministic.
+orders, M ranks revenue (or mean order value, ``rfm_monetary``), both in cents; each score
+is one plus the whole fifths of customers with a strictly lower value
+(:func:`analysis.ranking.fifth_scores`), so customers with equal values share a score and
+nothing depends on the id or the row's place. With heavy ties a score can stay empty (on
+CDNOW every one-time buyer has F = 1 and two orders give F = 3: no customer has F = 2);
+``metrics.json`` lists the scores given (``rfm.scores_given``) and notebook 03 says so.
 
 **Named segments.** ``segments.csv`` holds the eleven segments as rectangles on R
 and FM = (F + M) / 2; a segment may take several rectangles, but only R scores of one
@@ -44,21 +46,19 @@ from .clusters import cluster
 from .config import SegmentParams
 from .errors import ParamError
 from .messages import CATALOG, action_label, stage_label, tier_word
+from .ranking import fifth_scores
 from .playbook import (STAGES, playbook_table, rationale, segment_label, segment_names,
                        segment_table)
-from .units import Window, days_since_last
+from .units import Window, cents, days_since_last
 
 __all__ = ["quintile_scores", "recency_scores", "rfm_scores", "assign_segments",
            "median_interpurchase_days", "lifecycle_thresholds", "lifecycle", "recommend",
            "playbook_summary", "segment_table_summary", "metrics", "SegmentResult", "run"]
 
 def quintile_scores(values: np.ndarray | pd.Series) -> np.ndarray:
-    """Scores 1..5: quintiles of ``rank(method='first')`` (higher value → higher score)."""
-    s = pd.Series(np.asarray(values, dtype="float64"))
-    if len(s) == 1:
-        return np.array([3], dtype="int64")
-    ranks = s.rank(method="first")
-    return pd.qcut(ranks, 5, labels=[1, 2, 3, 4, 5]).astype("int64").to_numpy()
+    """Scores 1..5 of ``values`` (:func:`analysis.ranking.fifth_scores`): equal values share
+    a score."""
+    return fifth_scores(values)
 
 
 def _r_edges(thresholds: Mapping[str, Any]) -> list[float]:
@@ -82,10 +82,9 @@ def rfm_scores(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[s
     """r_score (:func:`recency_scores`), f_score and m_score (quintiles, 1–5) and the three
     digits ``rfm_score``."""
     days = days_since_last(customers, end)
+    m = cents(customers["revenue"]).astype("float64")  # equal totals compare equal
     if monetary == "mean_order_value":
-        m = customers["revenue"] / customers["n_orders"].clip(lower=1)
-    else:
-        m = customers["revenue"]
+        m = m / customers["n_orders"].clip(lower=1).to_numpy(dtype="float64")
     out = pd.DataFrame({"r_score": recency_scores(days, thresholds),
                         "f_score": quintile_scores(customers["n_orders"]),
                         "m_score": quintile_scores(m)}, index=customers.index)
@@ -216,11 +215,13 @@ def segment_table_summary(customers: pd.DataFrame, segments: pd.Series) -> pd.Da
 
 
 def metrics(seg_summary: pd.DataFrame, stages: pd.Series, clusters: Mapping[str, Any],
-            thresholds: Mapping[str, Any]) -> dict[str, Any]:
+            thresholds: Mapping[str, Any], scores: pd.DataFrame) -> dict[str, Any]:
     counts = stages.value_counts()
     return {
         "rfm": {"segments": {s: int(v) for s, v in seg_summary["customers"].items()},
-                "r_score_upper_days": _r_edges(thresholds)},
+                "r_score_upper_days": _r_edges(thresholds),
+                "scores_given": {k: sorted(int(v) for v in scores[k].unique())
+                                 for k in ("r_score", "f_score", "m_score")}},
         "clusters": {"status": clusters["status"], "k": clusters["k"],
                      "repeat_split_ari": clusters.get("repeat_split_ari"),
                      "silhouette": clusters["best_silhouette"],
@@ -249,7 +250,7 @@ class SegmentResult:
     params: SegmentParams
 
     def metrics(self) -> dict[str, Any]:
-        return metrics(self.summary, self.stages, self.clusters, self.thresholds)
+        return metrics(self.summary, self.stages, self.clusters, self.thresholds, self.scores)
 
     def columns(self) -> pd.DataFrame:
         """The customers table's new columns."""

@@ -2,18 +2,20 @@
 
 Conventions (stated once, used everywhere):
 
-* **Ranking and ties.** Customers are ranked by revenue, highest first; equal
-  revenue keeps the order of the customers table, which is the order of the ids as
-  written (the transaction stage sorts by the raw id and hashes it only afterwards).
-  The ranking is therefore total and deterministic, tier counts are exact, and
-  anonymising the ids changes no tier.
+* **Ranking and ties.** Customers are ranked by revenue (in cents), highest first; a
+  group of customers with equal revenue takes, as a whole, the tier of the place where
+  it begins (``analysis.ranking``), so a tier depends on the revenue alone, never on the
+  id or the row's place, and anonymising changes no tier. A tie that straddles a cut
+  makes the upper tier larger than its nominal share: ``abc.ties`` in metrics.json
+  records each such group (value, customers, places), and the notebook says so.
 * **Negative revenue.** Net revenue can be negative when returns exceed purchases.
   For the ranking (Lorenz, Gini, top-share, 80/20) and for the revenue-share cut-offs
   it is clipped to 0; the number of such customers is reported as
   ``negative_revenue_customers``. Every *share* (top-x %, the 80 % line, the tier
   table) is of one total, the net revenue of all customers (the headline figure).
 * **rank_share** (default): with n customers and cuts (a, b), tier A holds the
-  first ceil(a·n) customers of the ranking, A+B the first ceil(b·n), C the rest.
+  first ceil(a·n) places of the ranking, A+B the first ceil(b·n), C the rest (plus
+  whoever ties with the last customer of a tier); no positive revenue, no A or B.
 * **revenue_share**: tier A holds the customers who together bring the first
   ``a`` of revenue — every customer whose preceding cumulative share is below
   ``a``, so the customer who crosses the line is in A — B likewise up to ``b``, C
@@ -24,7 +26,7 @@ Conventions (stated once, used everywhere):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -32,7 +34,7 @@ import pandas as pd
 
 from .config import TierParams
 from .groups import migration_split_date
-from .ranking import TIERS, abc_tiers, rank_order
+from .ranking import TIERS, abc_tiers, rank_order, tier_ties
 from .units import Window, cents, days_since_last
 
 __all__ = ["TIERS", "TOP_SHARES", "rank_order", "gini", "concentration", "lorenz_curve",
@@ -142,9 +144,8 @@ def migration(halves: pd.DataFrame, params: TierParams, split: pd.Timestamp
     """Tier in the first half (before ``split``) vs the second (from ``split``), same method.
 
     ``halves``: each customer's net revenue in the two halves (``first_half``,
-    ``second_half``; empty where they made no purchase in it), in the customers table's
-    order, which breaks revenue ties as in :func:`abc_tiers` (from the transaction stage:
-    ``aggregates.half_revenues``). Rows: A/B/C in the first half, or ``new`` (no purchase
+    ``second_half``; empty where they made no purchase in it), from the transaction stage
+    (``aggregates.half_revenues``); ties share a tier as in :func:`abc_tiers`. Rows: A/B/C in the first half, or ``new`` (no purchase
     in it); columns: A/B/C in the second half, or ``lapsed`` (no purchase in it)."""
     rows, cols = list(TIERS) + ["new"], list(TIERS) + ["lapsed"]
     # each customer's tier in each half as a position in rows / cols (one row per customer:
@@ -172,7 +173,8 @@ def migration(halves: pd.DataFrame, params: TierParams, split: pd.Timestamp
 
 
 def metrics(pareto: Mapping[str, Any], table: pd.DataFrame, params: TierParams,
-            moves: Mapping[str, Any]) -> dict[str, Any]:
+            moves: Mapping[str, Any], ties: list[dict[str, Any]] | None = None
+            ) -> dict[str, Any]:
     """The ``pareto``, ``abc`` and ``migration`` entries of metrics.json."""
     method = params.abc_method
     return {
@@ -184,7 +186,8 @@ def metrics(pareto: Mapping[str, Any], table: pd.DataFrame, params: TierParams,
                               "revenue": float(table.at[t, "revenue"]),
                               "revenue_share": float(table.at[t, "revenue_share"])
                               if pd.notna(table.at[t, "revenue_share"]) else None}
-                          for t in TIERS}},
+                          for t in TIERS},
+                "ties": list(ties or [])},
         "migration": {"split": moves["split"], "a_retention": moves["a_retention"],
                       "a_lapsed": moves["a_lapsed"],
                       "counts": {r: {c: int(v) for c, v in row.items()}
@@ -208,9 +211,10 @@ class TierResult:
     breakdowns: dict[str, dict[str, pd.DataFrame]]
     moves: dict[str, Any]
     params: TierParams
+    ties: list[dict[str, Any]] = field(default_factory=list)
 
     def metrics(self) -> dict[str, Any]:
-        return metrics(self.pareto, self.table, self.params, self.moves)
+        return metrics(self.pareto, self.table, self.params, self.moves, self.ties)
 
     def columns(self) -> pd.DataFrame:
         """The customers table's new column (``abc_tier``)."""
@@ -242,4 +246,6 @@ def run(customers: pd.DataFrame, halves: pd.DataFrame, split: pd.Timestamp, wind
         breakdowns={dim: dimension_breakdown(customers, abc, dim) for dim in dimensions
                     if dim in customers},
         moves=migration(halves, params, split),
-        params=params)
+        params=params,
+        ties=tier_ties(customers, params.abc_method, params.abc_rank_cuts,
+                       params.abc_revenue_cuts))

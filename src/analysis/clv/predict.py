@@ -150,8 +150,8 @@ def predict(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
 
 
 def clv_tiers(customers: pd.DataFrame, value: pd.Series) -> pd.Series:
-    """top (20 %) / middle (60 %) / bottom (20 %) by ``value`` (:data:`CLV_TIER_CUTS`), ties
-    by the customers table's order."""
+    """top (20 %) / middle (60 %) / bottom (20 %) by ``value`` (:data:`CLV_TIER_CUTS`): equal
+    values share a tier (``analysis.ranking``); no positive value, bottom."""
     frame = pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(),
                           "revenue": value.to_numpy()}, index=customers.index)
     tiers = abc_tiers(frame, "rank_share", CLV_TIER_CUTS).astype(str)

@@ -33,7 +33,7 @@ def describe(result: Any, lang: str = "en", currency: str | None = None) -> str:
 @describe.register
 def _(result: TierResult, lang: str = "en", currency: str | None = None) -> str:
     return tiers_paragraph(result.pareto, result.table, result.moves,
-                           currency or result.params.currency, lang)
+                           currency or result.params.currency, lang, result.ties)
 
 
 @describe.register
@@ -41,7 +41,7 @@ def _(result: SegmentResult, lang: str = "en", currency: str | None = None) -> s
     names = {s: segment_label(s, lang) for s in result.summary.index}
     return segments_paragraph(result.summary, result.stages, result.clusters,
                               result.thresholds, currency or result.params.currency, names,
-                              lang)
+                              lang, result.metrics()["rfm"]["scores_given"])
 
 
 @describe.register

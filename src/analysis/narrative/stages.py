@@ -87,8 +87,10 @@ def coverage_paragraph(monthly: pd.DataFrame, last: pd.Timestamp, customers: pd.
 
 
 def tiers_paragraph(pareto: Mapping[str, Any], table: pd.DataFrame, moves: Mapping[str, Any],
-                    currency: str, lang: str = "en") -> str:
-    """Concentration and the stability of the top tier."""
+                    currency: str, lang: str = "en", ties: list[Mapping[str, Any]] = ()
+                    ) -> str:
+    """Concentration, ties at a tier's cut (``ranking.tier_ties``) and the stability of the
+    top tier."""
     w = _templates("tiers", lang)
     g = pareto["gini"]
     level = w["levels"][0 if g >= 0.8 else 1 if g >= 0.6 else 2 if g >= 0.4 else 3]
@@ -105,6 +107,8 @@ def tiers_paragraph(pareto: Mapping[str, Any], table: pd.DataFrame, moves: Mappi
                                a_orders=a["mean_orders"], c_orders=table.at["C", "mean_orders"])
     if pareto.get("negative_revenue_customers"):
         text += w["negative"].format(neg=pareto["negative_revenue_customers"])
+    for tie in ties:
+        text += w["tie"].format(cur=currency, **tie)
     retained = moves["a_retention"]
     if retained is not None:
         text += w["migration"].format(split=moves["split"], retained=retained,
@@ -136,9 +140,11 @@ def thresholds_sentence(thresholds: Mapping[str, Any], lang: str = "en") -> str:
 
 def segments_paragraph(seg_summary: pd.DataFrame, stages: pd.Series,
                        clusters: Mapping[str, Any], thresholds: Mapping[str, Any],
-                       currency: str, names: Mapping[str, str], lang: str = "en") -> str:
-    """Where revenue sits by segment, who is slipping, the lifecycle and the clusters
-    (``names``: each segment's label in ``lang``)."""
+                       currency: str, names: Mapping[str, str], lang: str = "en",
+                       scores_given: Mapping[str, list[int]] | None = None) -> str:
+    """Where revenue sits by segment, who is slipping, the lifecycle, the scores that ties
+    left empty (``scores_given``: each score's values given) and the clusters (``names``:
+    each segment's label in ``lang``)."""
     w = _templates("segments", lang)
     text = w["top"].format(items=w["top_sep"].join(
         w["top_item"].format(name=names.get(s, s), n=int(r.customers), share=r.revenue_share)
@@ -157,6 +163,11 @@ def segments_paragraph(seg_summary: pd.DataFrame, stages: pd.Series,
                                   dormant=counts.get("dormant", 0),
                                   churned=counts.get("churned", 0),
                                   churn_days=thresholds["churn_days"], new=counts.get("new", 0))
+    short = {k: v for k, v in (scores_given or {}).items() if len(v) < 5}
+    if short:
+        text += w["scores"].format(items=w["names_sep"].join(
+            w["scores_item"].format(score=k[0].upper(), given=", ".join(map(str, v)))
+            for k, v in short.items()))
     if clusters.get("status") == "ok":
         first = clusters["profile"].iloc[0]
         ari = clusters["ari"]["mean"]
