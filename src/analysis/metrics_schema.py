@@ -51,6 +51,10 @@ SCHEMA: dict[str, Any] = {
                   "median_interpurchase_days": None,
                   "thresholds_days": {"new_days": None, "active_days": None,
                                       "churn_days": None}},
+    # the customer-state table's named filters (``state.state_metrics``)
+    "state": {"filters": {ANY: {"filter": None, "customers": None, "revenue": None,
+                                "predicted_clv": None, "value_at_risk": None,
+                                "actions": {ANY: None}}}},
     # stage 4: CLV (``clv.metrics_entry``)
     "clv": {"status": None, "status_record": _RECORD, "model": None, "model_choice": None,
             "comparison": [{"model": None, "chosen": None, "holdout_status": None,

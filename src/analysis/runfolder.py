@@ -26,7 +26,7 @@ from .csv_text import csv_bytes
 from .units import horizon_column, horizon_months
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
-           "AGGREGATES", "TABLES", "LABEL_COLUMNS", "replacing", "read_ledger", "horizon_column",
+           "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "replacing", "read_ledger", "horizon_column",
            "horizon_months", "order_columns", "dimension_columns", "read_frame",
            "write_customers",
            "add_columns", "write_json", "read_metrics", "update_metrics", "write_tables",
@@ -39,6 +39,8 @@ CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders"
                     "f_score", "m_score", "rfm_segment", "cluster", "lifecycle_stage",
                     "historical_clv", "p_alive", "expected_purchases", "predicted_clv",
                     "clv_tier", "recommended_action"]
+#: the customer-state table's own columns (``state``, ``risk.risk_columns``), after the stages'
+STATE_COLUMNS = ["days_since_last", "usual_gap_days", "at_risk", "value_at_risk"]
 
 #: label columns beside the coded ones in a run whose language is not English
 LABEL_COLUMNS = ("rfm_segment_label", "lifecycle_stage_label")
@@ -93,7 +95,7 @@ def _known_columns(customers: pd.DataFrame) -> list[str]:
     first = [c for c in CUSTOMER_COLUMNS if c in customers]
     first += sorted((c for c in customers if horizon_months(c) is not None),
                     key=horizon_months)
-    return first + [c for c in ("profit", *LABEL_COLUMNS) if c in customers]
+    return first + [c for c in ("profit", *STATE_COLUMNS, *LABEL_COLUMNS) if c in customers]
 
 
 def order_columns(customers: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,8 @@ CDNOW every one-time buyer has F = 1 and two orders give F = 3: no customer has 
 **Named segments.** ``segments.csv`` holds the eleven segments as rectangles on R
 and FM = (F + M) / 2; a segment may take several rectangles, but only R scores of one
 lifecycle class: Champions, Loyal, Potential Loyalist, New Customers and Promising are
-active (R 4–5); Need Attention, About to Sleep, At Risk, Cannot Lose Them and Hibernating
+active (R 4–5; a New Customer whose first purchase is older than ``new_days`` is
+Promising instead); Need Attention, About to Sleep, At Risk, Cannot Lose Them and Hibernating
 are dormant (R 2–3); Lost is every churned customer (R 1). Together they partition all
 125 (R, F, M) combinations (tested); ``segment_map`` in the parameters replaces a
 segment's rectangles, and the partition is checked again.
@@ -93,8 +94,12 @@ def rfm_scores(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[s
     return out
 
 
-def assign_segments(scores: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.Series:
-    """The named segment of each customer from its R score and FM = (F + M) / 2."""
+def assign_segments(scores: pd.DataFrame, table: pd.DataFrame | None = None,
+                    stages: pd.Series | None = None) -> pd.Series:
+    """The named segment of each customer from its R score and FM = (F + M) / 2. With the
+    lifecycle ``stages``, a customer in the New Customers rectangle who is not new (a
+    first purchase long ago, one recent small order) is Promising instead: the name never
+    calls an old customer new."""
     table = segment_table() if table is None else table
     r = scores["r_score"].to_numpy()
     fm = (scores["f_score"].to_numpy() + scores["m_score"].to_numpy()) / 2
@@ -102,6 +107,9 @@ def assign_segments(scores: pd.DataFrame, table: pd.DataFrame | None = None) -> 
     for row in table.itertuples():
         hit = (row.r_min <= r) & (r <= row.r_max) & (row.fm_min <= fm) & (fm <= row.fm_max)
         out[hit] = row.segment
+    if stages is not None:
+        old = (out == "New Customers") & (stages.astype(str).to_numpy() != "new")
+        out[old] = "Promising"
     return pd.Series(out, index=scores.index, name="rfm_segment")
 
 
@@ -272,7 +280,7 @@ def run(customers: pd.DataFrame, window: Window, params: SegmentParams) -> Segme
     thresholds = lifecycle_thresholds(customers, params, window)
     stages = lifecycle(customers, end, thresholds)
     scores = rfm_scores(customers, end, thresholds, params.rfm_monetary)
-    seg = assign_segments(scores, segment_table(params.segment_map))
+    seg = assign_segments(scores, segment_table(params.segment_map), stages)
     clusters = cluster(customers, end, params, stages)
     labels = pd.DataFrame({"rfm_segment": seg, "abc_tier": customers["abc_tier"],
                            "lifecycle_stage": stages})

@@ -65,9 +65,7 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
         out.append(Section("actions", t("actions", lang),
                            story.decisions_text(groups, metrics, lang, cur), table=groups))
     if risk is not None:
-        text = s("at_risk", lang, n=len(risk), value=money(float(risk["revenue"].sum()), cur),
-                 shown=min(len(risk), story.AT_RISK_SHOWN)) if len(risk) \
-            else s("at_risk_none", lang)
+        text = story.at_risk_text(customers, risk, metrics, lang, cur)
         out.append(Section("at_risk", t("at_risk", lang), text,
                            table=story.at_risk_table(risk, lang, cur) if len(risk) else None))
     pareto, abc = metrics.get("pareto"), metrics.get("abc")
@@ -78,7 +76,8 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
         out.append(_behaviour_section(tables["segments"], lang, cur))
     life = metrics.get("lifecycle")
     if life:
-        out.append(_lifecycle_section(life, lang))
+        out.append(_lifecycle_section(life, lang, story.lifecycle_text(
+            customers, life, metrics.get("period"), lang)))
     moved = story.migration_text(metrics.get("migration") or {}, lang)
     if moved:
         out.append(Section("migration", t("migration", lang), moved))
@@ -95,7 +94,8 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
         quality = s("data_quality", lang, n=len(large)) + " " + " ".join(
             story.large_drop_text(w, metrics, lang, cur) for w in large) + " " + quality
     out.append(Section("data_quality", t("data_quality", lang), quality.strip()))
-    out.append(Section("glossary", t("glossary", lang), story.glossary_text(lang)))
+    out.append(Section("glossary", t("glossary", lang), story.glossary_text(
+        lang, customers["rfm_segment"].unique() if "rfm_segment" in customers else None)))
     return out
 
 
@@ -132,12 +132,12 @@ def _behaviour_section(summ: pd.DataFrame, lang, cur) -> Section:
     return Section("behaviour", t("behaviour", lang), text, fig)
 
 
-def _lifecycle_section(life, lang) -> Section:
+def _lifecycle_section(life, lang, more: str = "") -> Section:
     n = max(sum(life[k] for k in STAGES), 1)
     th = life["thresholds_days"]
     text = s("lifecycle", lang, active=life["active"], active_share=life["active"] / n,
              dormant=life["dormant"], churned=life["churned"], new=life["new"],
-             active_days=th["active_days"], churn_days=th["churn_days"])
+             active_days=th["active_days"], churn_days=th["churn_days"]) + more
     counts = pd.Series({stage_label(k, lang): life[k] for k in STAGES})
     fig = plots.bar_counts(counts, s("lifecycle_title", lang, churned_share=life["churned"] / n),
                            t("stage", lang), t("n_customers", lang))

@@ -2,9 +2,11 @@
 per customer, adding up to everyone), the valuable customers at risk, how tiers moved,
 the dimensions, data quality and a short glossary.
 
-Every number comes from the run's customers table, metrics and the stages' tables;
-nothing here reads transactions. Findings are ranked by the money at stake: the revenue
-the customers concerned brought, or their predicted value for the CLV finding.
+Every number comes from the run's customer-state table (``analysis.state``: each finding
+and the at-risk section is one of its named filters, with the actions of the rows it
+selects), metrics and the stages' tables; nothing here reads transactions. Findings are
+ranked by the money at stake: the revenue the customers concerned brought, or their
+predicted value for the CLV finding.
 """
 from __future__ import annotations
 
@@ -16,17 +18,21 @@ import pandas as pd
 
 from ..narrative.labels import action_label, s, t
 from ..clv.validation import holdout_error
-from ..messages import join, render
+from .. import state
+from ..messages import CATALOG, join, render
 from ..narrative.stages import RULE_TEXT, entry_warnings
 from ..playbook import segment_description, segment_label, segment_names
 from ..units import money
 
 __all__ = ["MAX_FINDINGS", "AT_RISK_SHOWN", "Finding", "findings", "large_drops",
-           "large_drop_text", "action_groups", "decisions_text", "at_risk_table", "migration_text",
+           "large_drop_text", "action_groups", "action_text", "decisions_text", "at_risk_text",
+           "at_risk_table", "lifecycle_text", "migration_text",
            "dimension_table", "quality_text", "glossary_text"]
 
 MAX_FINDINGS = 5
 AT_RISK_SHOWN = 10
+#: fewer tier-A customers than this in the first half: no verdict on the tier's stability
+MIGRATION_MIN = 30
 #: distinct values of a dimension shown before the rest become "other"
 DIMENSION_ROWS = 8
 
@@ -39,39 +45,42 @@ class Finding:
     text: str
 
 
+def action_text(actions: Mapping[str, int], lang: str) -> str:
+    """The action of a group of customers as the table gives it: the one action they all
+    have, or each action with its customers (``actions``: label -> customers, most
+    first), so the sentence is true of every row it names."""
+    if len(actions) == 1:
+        return next(iter(actions))
+    ranked = sorted(actions.items(), key=lambda kv: (-kv[1], kv[0]))
+    return s("actions_split", lang, items=CATALOG[lang]["list_separator"].join(
+        s("actions_split_item", lang, action=a, n=n) for a, n in ranked))
+
+
 def findings(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str, cur: str
              ) -> list[Finding]:
     """Up to :data:`MAX_FINDINGS` findings, the most money at stake first (a data-quality
-    warning, when cleaning removed a large share, comes before all of them)."""
+    warning, when cleaning removed a large share, comes before all of them). Each is a
+    named filter of the customer-state table (``state.FILTERS``): its count and money are
+    the rows the filter selects, its action theirs."""
     c = customers
-    rev = c["revenue"].to_numpy(dtype="float64")
-    total = float(rev.sum()) or 1.0
+    total = float(c["revenue"].sum()) or 1.0
     out: list[Finding] = []
-
-    def add(key, mask, action):
-        n = int(mask.sum())
-        if n:
-            value = float(rev[mask].sum())
-            out.append(Finding(key, value, n, s(f"finding_{key}", lang, n=n,
-                                                value=money(value, cur), share=value / total,
-                                                action=action_label(action, lang))))
-    if "abc_tier" in c and "lifecycle_stage" in c:
-        a = c["abc_tier"].astype(str).to_numpy() == "A"
-        stage = c["lifecycle_stage"].to_numpy()
-        add("key_lapsing", a & np.isin(stage, ["dormant", "churned"]), "win_back")
-        add("key_active", a & np.isin(stage, ["new", "active"]), "retain_reward")
-        add("slipping", ~a & (stage == "dormant"), "win_back")
-        add("churned", ~a & (stage == "churned"), "low_cost")
+    for key in ("key_lapsing", "key_active", "slipping", "churned"):
+        if state.applies(c, key):
+            g = state.group(c, key)
+            if g["customers"]:
+                out.append(Finding(key, g["revenue"], g["customers"], s(
+                    f"finding_{key}", lang, n=g["customers"], value=money(g["revenue"], cur),
+                    share=g["revenue"] / total, action=action_text(g["actions"], lang))))
     clv = metrics.get("clv") or {}
-    if clv.get("predicted_clv_total") and "clv_tier" in c:
-        top = (c["clv_tier"] == "top").to_numpy()
-        value = float(np.nansum(c.loc[top, "predicted_clv"]))
+    if clv.get("predicted_clv_total") and state.applies(c, "future"):
+        g = state.group(c, "future")
         err = holdout_error(clv.get("holdout"))
         key = "future" if err is not None else "future_untested"
-        out.append(Finding(key, value, int(top.sum()), s(
-            f"finding_{key}", lang, n=int(top.sum()), value=money(value, cur),
-            months=clv["horizon_months"], share=value / clv["predicted_clv_total"],
-            err=err or 0.0)))
+        out.append(Finding("future", g["predicted_clv"], g["customers"], s(
+            f"finding_{key}", lang, n=g["customers"], value=money(g["predicted_clv"], cur),
+            months=clv["horizon_months"], share=g["predicted_clv"] / clv["predicted_clv_total"],
+            err=err or 0.0, action=action_text(g["actions"], lang))))
     out.sort(key=lambda f: -f.money)
     out = out[:MAX_FINDINGS]
     large = large_drops(metrics)
@@ -119,18 +128,66 @@ def decisions_text(groups: pd.DataFrame, metrics: Mapping[str, Any], lang: str, 
              basis=s("basis_clv" if has_clv else "basis_revenue", lang))
 
 
+def at_risk_text(customers: pd.DataFrame, risk: pd.DataFrame, metrics: Mapping[str, Any],
+                 lang: str, cur: str) -> str:
+    """The at-risk section's sentence: the whole group (the ``at_risk`` filter of the
+    customer-state table), what it brought, its value at risk, and its actions."""
+    if not state.applies(customers, "at_risk"):
+        return ""
+    g = state.group(customers, "at_risk")
+    if not g["customers"]:
+        return s("at_risk_none", lang)
+    var = ""
+    if g["value_at_risk"] is not None and g["predicted_clv"] is not None:
+        var = s("at_risk_var", lang, if_alive=money(g["predicted_clv"] + g["value_at_risk"], cur),
+                var=money(g["value_at_risk"], cur),
+                months=(metrics.get("clv") or {}).get("horizon_months", 12))
+    basis = "at_risk_basis_var" if risk["value_at_risk"].notna().any() \
+        else "at_risk_basis_revenue"
+    return s("at_risk", lang, n=g["customers"], value=money(g["revenue"], cur), var=var,
+             shown=min(len(risk), AT_RISK_SHOWN), basis=s(basis, lang),
+             action=action_text(g["actions"], lang))
+
+
 def at_risk_table(risk: pd.DataFrame, lang: str, cur: str) -> pd.DataFrame:
-    """The first :data:`AT_RISK_SHOWN` rows of the at-risk list, formatted for the page."""
+    """The first :data:`AT_RISK_SHOWN` rows of the at-risk list, formatted for the page,
+    each with its value at risk (where predicted) and its own action."""
     top = risk.head(AT_RISK_SHOWN)
     gap = top["usual_gap_days"].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}")
-    out = pd.DataFrame({
-        t("customer_id", lang): top["customer_id"].astype(str),
-        t("revenue", lang): top["revenue"].map(lambda v: money(v, cur)),
-        t("last_purchase", lang): pd.to_datetime(top["last_purchase"]).dt.strftime("%Y-%m-%d"),
-        t("days_since", lang): [f"{d:,} ({g})" for d, g in zip(top["days_since_last"], gap)]})
-    if top["p_alive"].notna().any():
+    out = pd.DataFrame({t("customer_id", lang): top["customer_id"].astype(str)})
+    if "value_at_risk" in top and top["value_at_risk"].notna().any():
+        out[t("value_at_risk", lang)] = top["value_at_risk"].map(lambda v: money(v, cur))
+    out[t("revenue", lang)] = top["revenue"].map(lambda v: money(v, cur))
+    out[t("last_purchase", lang)] = pd.to_datetime(top["last_purchase"]).dt.strftime("%Y-%m-%d")
+    out[t("days_since", lang)] = [f"{d:,} ({g})" for d, g in zip(top["days_since_last"], gap)]
+    if "p_alive" in top and top["p_alive"].notna().any():
         out[t("p_alive", lang)] = top["p_alive"].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}")
+    if "recommended_action" in top:
+        out[t("action", lang)] = top["recommended_action"].astype(str)
     return out
+
+
+def lifecycle_text(customers: pd.DataFrame, life: Mapping[str, Any],
+                   period: Mapping[str, Any], lang: str) -> str:
+    """What the lifecycle section adds to its counts: a churn threshold longer than the
+    window, and the customers for whom the lifecycle and the model's P(alive) disagree
+    (the ``churned_but_alive`` and ``active_but_fading`` filters)."""
+    text = ""
+    churn, days = life["thresholds_days"]["churn_days"], (period or {}).get("days")
+    if days is not None and churn > days:
+        text += s("lifecycle_window", lang, churn_days=churn, days=days)
+    parts, n = [], 0
+    for key, words in (("churned_but_alive", "lifecycle_disagree_churned"),
+                       ("active_but_fading", "lifecycle_disagree_active")):
+        if state.applies(customers, key):
+            k = int(state.select(customers, key).sum())
+            if k:
+                parts.append(s(words, lang, n=k))
+                n += k
+    if parts:
+        text += s("lifecycle_disagree", lang, n=n,
+                  items=CATALOG[lang]["list_separator"].join(parts))
+    return text
 
 
 def migration_text(migration: Mapping[str, Any], lang: str) -> str | None:
@@ -140,7 +197,8 @@ def migration_text(migration: Mapping[str, Any], lang: str) -> str | None:
     if not n_a:
         return None
     kept, lapsed = row.get("A", 0) / n_a, row.get("lapsed", 0) / n_a
-    action = s("migration_action_high" if kept >= 0.5 else "migration_action_low", lang)
+    action = s("migration_action_few" if n_a < MIGRATION_MIN else "migration_action_high"
+               if kept >= 0.5 else "migration_action_low", lang)
     return s("migration", lang, n_a=n_a, split=migration.get("split", "?"), kept=kept,
              down=1 - kept - lapsed, lapsed=lapsed, action=action)
 
@@ -163,9 +221,12 @@ def dimension_table(customers: pd.DataFrame, dim: str, lang: str, cur: str
                      ).sort_values("revenue", ascending=False)
     total = float(g["revenue"].sum()) or 1.0
     named = g.drop(index=t("other", lang), errors="ignore")
-    worst = named["churned"].idxmax()
-    text = s("dimension", lang, top=g.index[0], share=g["revenue"].iloc[0] / total,
-             worst=worst, churn=named.at[worst, "churned"])
+    if len(named) and named["churned"].max() > 0:
+        worst = named["churned"].idxmax()
+        text = s("dimension", lang, top=g.index[0], share=g["revenue"].iloc[0] / total,
+                 worst=worst, churn=named.at[worst, "churned"])
+    else:  # no "highest share of churned (0 %)"
+        text = s("dimension_no_churn", lang, top=g.index[0], share=g["revenue"].iloc[0] / total)
     table = pd.DataFrame({
         dim: g.index.astype(str),
         t("customers", lang): g["customers"].map(lambda v: f"{v:,}").to_numpy(),
@@ -182,7 +243,9 @@ def quality_text(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str,
     cleaning = metrics.get("cleaning") or {}
     rows, kept = cleaning.get("input_rows"), metrics.get("transactions")
     text = ""
-    if rows and kept is not None:
+    if rows and kept == rows and metrics.get("revenue") == cleaning.get("input_revenue"):
+        text += s("quality_rows_all", lang, rows=int(rows), rev=money(metrics.get("revenue"), cur))
+    elif rows and kept is not None:
         text += s("quality_rows", lang, kept=int(kept), rows=int(rows), kept_share=kept / rows,
                   kept_rev=money(metrics.get("revenue"), cur),
                   rev=money(cleaning.get("input_revenue"), cur))
@@ -198,9 +261,11 @@ def quality_text(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str,
     return text + s("quality_action", lang)
 
 
-def glossary_text(lang: str) -> str:
+def glossary_text(lang: str, present: Any = None) -> str:
+    """The glossary, with the segments ``present`` in the customers table (all when None)."""
     items = [s("glossary_segment", lang, name=segment_label(n, lang),
-               description=segment_description(n, lang)) for n in segment_names()]
+               description=segment_description(n, lang)) for n in segment_names()
+             if present is None or n in set(present)]
     return s("glossary", lang, segments=join(items, lang))
 
 

@@ -1,0 +1,110 @@
+"""The one customer-state table, and the named filters that every count on the page is.
+
+After the stages (tiers, segments, CLV) have written their columns, :func:`run` adds the
+state they imply together — days since the last purchase, the usual gap, whether the
+customer is at risk and the value at risk (``analysis.risk``) — once, to the customers
+table that every output is written from. A finding, the at-risk section or a
+disagreement between the lifecycle and the model is a *named filter* of that table
+(:data:`FILTERS`, a pandas expression over its columns): its customers are exactly the
+rows the filter selects, and its action is theirs (:func:`group` lists the actions of
+the rows, so a sentence can say the split instead of one action that is not true of all).
+``metrics.json`` keeps, under ``state.filters``, each filter with its expression and
+its counts, so anyone can check a sentence against ``customers.csv``::
+
+    pd.read_csv("customers.csv").query(metrics["state"]["filters"]["key_lapsing"]["filter"])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .risk import P_ALIVE_LIMIT, risk_columns
+from .units import Window
+
+__all__ = ["FILTERS", "applies", "select", "group", "state_metrics", "StateResult", "run"]
+
+#: name -> the filter, a pandas expression over the customers table
+FILTERS: dict[str, str] = {
+    "key_lapsing": "abc_tier == 'A' and lifecycle_stage in ['dormant', 'churned']",
+    "key_active": "abc_tier == 'A' and lifecycle_stage in ['new', 'active']",
+    "slipping": "abc_tier != 'A' and lifecycle_stage == 'dormant'",
+    "churned": "abc_tier != 'A' and lifecycle_stage == 'churned'",
+    "future": "clv_tier == 'top'",
+    "at_risk": "at_risk == True",
+    # where the lifecycle (days since the last purchase) and the model (P(alive)) disagree
+    "churned_but_alive": f"lifecycle_stage == 'churned' and p_alive > {P_ALIVE_LIMIT}",
+    "active_but_fading": f"lifecycle_stage in ['new', 'active'] and p_alive < {P_ALIVE_LIMIT}",
+}
+#: the columns each filter reads (a filter applies only where the table has them all)
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "key_lapsing": ("abc_tier", "lifecycle_stage"), "key_active": ("abc_tier", "lifecycle_stage"),
+    "slipping": ("abc_tier", "lifecycle_stage"), "churned": ("abc_tier", "lifecycle_stage"),
+    "future": ("clv_tier",), "at_risk": ("at_risk",),
+    "churned_but_alive": ("lifecycle_stage", "p_alive"),
+    "active_but_fading": ("lifecycle_stage", "p_alive"),
+}
+
+
+def applies(customers: pd.DataFrame, name: str) -> bool:
+    """Whether the table has every column the filter ``name`` reads (with a value)."""
+    return all(col in customers and customers[col].notna().any() for col in _NEEDS[name])
+
+
+def select(customers: pd.DataFrame, name: str) -> np.ndarray:
+    """The rows the filter ``name`` selects, as a boolean array."""
+    return np.asarray(customers.eval(FILTERS[name]), dtype=bool)
+
+
+def _sum(customers: pd.DataFrame, mask: np.ndarray, col: str) -> float | None:
+    if col not in customers or not customers[col].notna().any():
+        return None
+    return round(float(np.nansum(customers[col].to_numpy(dtype="float64")[mask])), 2)
+
+
+def group(customers: pd.DataFrame, name: str) -> dict[str, Any]:
+    """The filter ``name`` with what it selects: customers, past revenue, predicted CLV and
+    value at risk (where the table has them), and the customers of each action among
+    them, most first."""
+    mask = select(customers, name)
+    actions = customers.loc[mask, "recommended_action"].value_counts() \
+        if "recommended_action" in customers else pd.Series(dtype="int64")
+    return {"filter": FILTERS[name], "customers": int(mask.sum()),
+            "revenue": _sum(customers, mask, "revenue"),
+            "predicted_clv": _sum(customers, mask, "predicted_clv"),
+            "value_at_risk": _sum(customers, mask, "value_at_risk"),
+            "actions": {str(k): int(v) for k, v in actions.items()}}
+
+
+def state_metrics(customers: pd.DataFrame) -> dict[str, Any]:
+    """The ``state`` entry of metrics.json: every filter that applies to this table."""
+    return {"state": {"filters": {name: group(customers, name) for name in FILTERS
+                                  if applies(customers, name)}}}
+
+
+@dataclass
+class StateResult:
+    """The customer-state table's own columns (``risk.risk_columns``) and its filters."""
+    columns_: pd.DataFrame
+    table: pd.DataFrame
+
+    def columns(self) -> pd.DataFrame:
+        return self.columns_
+
+    def metrics(self) -> dict[str, Any]:
+        return state_metrics(self.table)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {}
+
+    def filters(self) -> Mapping[str, dict[str, Any]]:
+        return self.metrics()["state"]["filters"]
+
+
+def run(customers: pd.DataFrame, window: Window) -> StateResult:
+    """The customer state of every customer, from the stages' columns."""
+    cols = risk_columns(customers, window)
+    table = customers.drop(columns=[c for c in cols if c in customers]).join(cols)
+    return StateResult(cols, table)
