@@ -98,6 +98,8 @@ def test_anonymising_changes_no_label_no_figure(runs):
     assert len(tied) > 20
     assert any(sorted(ids) != ids for ids in tied), "no tie that hashing re-orders"
     assert raw_order["customer_id"].is_monotonic_increasing  # table order: raw ids
+    # anonymised, the rows are in the order of the hashes: row N is not the N-th raw id
+    assert anon["customer_id"].is_monotonic_increasing
     merged = plain.merge(anon, on="customer_id", suffixes=("", "_anon"), validate="1:1")
     assert len(merged) == len(plain) == len(anon)
     for col in LABELS:

@@ -58,11 +58,17 @@ class ReadParams(_Cancellations):
     missing_values: tuple[str, ...]
     dimensions: tuple[str, ...]
     privacy: Privacy
+    dimension_missing_values: tuple[str, ...] = ("",)
 
     @property
     def missing_tokens(self) -> list[str]:
         """The ``missing_values`` texts as compared: trimmed, lower case, without repeats."""
         return missing_tokens(self.missing_values)
+
+    @property
+    def dimension_missing_tokens(self) -> list[str]:
+        """The ``dimension_missing_values`` texts as compared (the blank cell always)."""
+        return missing_tokens(("", *self.dimension_missing_values))
 
 
 @dataclass(frozen=True)

@@ -75,9 +75,12 @@ FIELDS: tuple[Field, ...] = (
           "(up to 12 characters; no markup characters such as < > & * _ ` [ ] # |).",
           check=checks.currency),
     Field("missing_values", "list_str", DEFAULT_MISSING_VALUES, "Cell texts read as missing "
-          "in every text column, in any letter case, after trimming blanks (R's NA, Excel's "
-          "#N/A, ...); a customer id written so is dropped by missing_customer_id.",
-          check=checks.no_digits_only),
+          "in the id, date, amount, order and product columns, in any letter case, after "
+          "trimming blanks (R's NA, Excel's #N/A, ...); a customer id written so is dropped "
+          "by missing_customer_id.", check=checks.no_digits_only),
+    Field("dimension_missing_values", "list_str", [""], "Cell texts read as missing in the "
+          "dimensions (default: only the blank cell, so a region 'NA', North America, stays "
+          "a value); e.g. ['', 'n/a', '(none)'].", check=checks.no_digits_only),
     Field("dimensions", "list_str", [], "Customer attributes to carry into the customers "
           "table (file columns, e.g. [Country]); a customer's value is its most frequent one."),
     # -- cleaning ----------------------------------------------------------------------------

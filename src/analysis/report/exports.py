@@ -165,11 +165,14 @@ def localised_sheets(sheets: Mapping[str, pd.DataFrame], lang: str
 def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportParams,
                  metrics: Mapping[str, Any], risk: pd.DataFrame | None = None
                  ) -> dict[str, Path]:
-    """customers.csv / .parquet / .xlsx (with summary and dictionary sheets),
+    """customers.csv / .parquet / .xlsx (with summary and dictionary sheets; anonymised, in
+    the order of the hashed ids, since the table's own order follows the raw ids),
     data_dictionary.md and at_risk.csv (``risk``: :func:`at_risk_list` of these customers,
     when the caller made it already)."""
     run = Path(run_dir)
     lang = params.language
+    if params.anonymize:  # rows in the order of the hashes: the place of a row says nothing
+        customers = customers.sort_values("customer_id", kind="stable")  # of the raw id
     table = export_customers(run, labelled(customers, lang))
     risk = at_risk_list(table, metrics) if risk is None else risk
     with replacing(run / "at_risk.csv") as tmp:

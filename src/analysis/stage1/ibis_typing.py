@@ -166,7 +166,8 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
     money = [c for c in ("cost", "profit") if c in src]  # the row's cost, or its profit
     nulls = cfg.missing_tokens
     step1 = raw.select(
-        **{c: _text(raw[col], nulls) for c, col in text_cols.items()},
+        **{c: _text(raw[col], cfg.dimension_missing_tokens if c in cfg.dimensions else nulls)
+           for c, col in text_cols.items()},
         _date_in=raw[src["date"]] if kept_type(raw[src["date"]])
         else _text(raw[src["date"]], nulls),
         **{f"_{c}_in": raw[src[c]] if kept_type(raw[src[c]]) else _text(raw[src[c]], nulls)

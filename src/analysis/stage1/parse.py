@@ -313,17 +313,20 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
                    if c in src]
     # (output column, task key, file column); a dimension's key cannot clash with a
     # canonical name, whatever the file calls its columns
-    text_cols = [(c, c, src[c]) for c in ("order_id", "product_code") if c in src] + \
-        [(d, f"dimension {d}", d) for d in params.dimensions]
+    # ids are strict (every missing word); a dimension loses only the blank cell by default
+    # (dimension_missing_values), so a region "NA" (North America) stays a region
+    text_cols = [(c, c, src[c], missing_words) for c in ("order_id", "product_code")
+                 if c in src] + \
+        [(d, f"dimension {d}", d, params.dimension_missing_tokens) for d in params.dimensions]
     cells = {**{c: raw[col] for c, col in src.items()},
-             **{key: raw[col] for _, key, col in text_cols}}
+             **{key: raw[col] for _, key, col, _ in text_cols}}
     parsed = _in_parallel({
         "customer_id": lambda w: _customer_ids(cells["customer_id"], w, src["customer_id"],
                                                missing_words, not params.privacy.anonymize),
         "date": lambda w: _parse_dates(cells["date"], params, w, src["date"]),
         **{c: (lambda w, c=c: _parse_number(cells[c], params, w, src[c])) for c in number_cols},
-        **{key: (lambda w, key=key: as_text(cells[key], missing_words).astype("str"))
-           for _, key, _ in text_cols}})
+        **{key: (lambda w, key=key, words=words: as_text(cells[key], words).astype("str"))
+           for _, key, _, words in text_cols}})
 
     def take(canon: str):
         value, said = parsed[canon]
@@ -368,7 +371,7 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
             out[canon] = numeric[canon]
     if money:
         out["cost"] = row_cost(amount_cents, money.get("cost"), money.get("profit"))
-    for name, key, _ in text_cols:
+    for name, key, _, _ in text_cols:
         out[name] = take(key)
     try:
         TRANSACTIONS_SCHEMA.validate(out, lazy=True, inplace=True)  # no copy of the frame
