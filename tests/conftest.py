@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis import config
@@ -92,3 +93,42 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "spark" in item.keywords:
             item.add_marker(skip)
+
+
+#: the labels two customers with the same history must share (issue 30)
+EQUAL_LABELS = ["abc_tier", "r_score", "f_score", "m_score", "rfm_segment", "cluster",
+                "lifecycle_stage", "p_alive", "predicted_clv", "clv_tier",
+                "recommended_action", "at_risk", "value_at_risk"]
+
+
+def assert_state_is_the_table(out: Path) -> pd.DataFrame:
+    """What a run's page and metrics say of its customers is what customers.csv holds:
+    every named filter of ``metrics.json`` (``state.filters``) selects exactly its count,
+    revenue and actions from the table; customers with the same (frequency, recency, T,
+    revenue) share every label; at_risk.csv is the at-risk filter's rows with the most
+    value at risk, each with its own action. Returns the table."""
+    import json
+
+    import numpy as np
+    c = pd.read_csv(out / "customers.csv", dtype={"customer_id": str})
+    filters = json.loads((out / "metrics.json").read_text())["state"]["filters"]
+    assert {"key_lapsing", "key_active", "slipping", "churned", "at_risk"} <= set(filters)
+    for name, f in filters.items():
+        rows = c.query(f["filter"])
+        assert len(rows) == f["customers"], name
+        assert rows["revenue"].sum() == pytest.approx(f["revenue"], abs=0.011), name
+        assert rows["recommended_action"].value_counts().to_dict() == f["actions"], name
+    key = ["frequency", "recency", "T", "revenue"]
+    spread = c.groupby(key)[[col for col in EQUAL_LABELS if col in c]].nunique()
+    assert (spread <= 1).all().all(), spread[(spread > 1).any(axis=1)].head()
+    risk = pd.read_csv(out / "at_risk.csv", dtype={"customer_id": str})
+    group = c.query(filters["at_risk"]["filter"]).set_index("customer_id")
+    assert len(risk) == min(100, len(group)) and set(risk["customer_id"]) <= set(group.index)
+    if group["value_at_risk"].notna().any():
+        rest = group.drop(index=risk["customer_id"])["value_at_risk"]
+        assert risk["value_at_risk"].is_monotonic_decreasing
+        assert len(rest) == 0 or risk["value_at_risk"].min() >= rest.max() - 1e-9
+    assert (risk["recommended_action"].to_numpy()
+            == group.loc[risk["customer_id"], "recommended_action"].to_numpy()).all()
+    assert np.isfinite(c["value_at_risk"].dropna()).all()
+    return c

@@ -12,7 +12,8 @@ import pytest
 from analysis import config, narrative, playbook, report, runfolder, runner, schema
 from analysis.stage1 import load
 from analysis.runfolder import CUSTOMER_COLUMNS
-from conftest import CDNOW, RETAIL, RETAIL_PARAMS, RETAIL_RUN_ARGS, SALT, run_cli
+from conftest import (CDNOW, RETAIL, RETAIL_PARAMS, RETAIL_RUN_ARGS, SALT,
+                      assert_state_is_the_table, run_cli)
 
 pytestmark = pytest.mark.slow
 
@@ -367,14 +368,15 @@ def _sentences(run_dir):
     # the run's parameters (the salt is never written; the sentences do not depend on it)
     params = config.typed({**config.read_yaml(run_dir / "params.yaml"), "language": "en",
                            "anonymize_salt": "not-written-out"})
-    sections = report.build(customers, metrics, runfolder.read_tables(run_dir), params.report)
+    sections = report.build(customers, metrics, runfolder.read_tables(run_dir), params.report,
+                            report.at_risk_list(customers, metrics))
     return {s.key: s.text + " ".join(s.items or []) for s in sections}, metrics
 
 
 def test_sentences_follow_the_data(retail_run, cdnow_run):
     retail, rm = _sentences(retail_run[0])
     cdnow, cm = _sentences(cdnow_run[0])
-    assert set(cdnow) == {"summary", "actions", "concentration", "behaviour", "lifecycle",
+    assert set(cdnow) == {"summary", "actions", "at_risk", "concentration", "behaviour", "lifecycle",
                           "migration", "clv", "data_quality", "glossary"}
     # the retail fixture carries a Country dimension: a section of its own
     assert set(retail) == set(cdnow) | {"dimension:Country"}
@@ -446,3 +448,32 @@ def test_metrics_hold_only_documented_keys_and_the_report_reads_through_them(ret
         assert Status.from_record(metrics["clv"]["status_record"]) == metrics["clv"]["status"]
         assert [from_record(w) for w in metrics["cleaning"]["warning_records"]] == \
             metrics["cleaning"]["warnings"]
+
+
+def test_cdnow_page_is_filters_of_the_customer_table(cdnow_run):
+    """Issue 30: every finding and the at-risk section is a named filter of customers.csv,
+    with its count, money and the actions of its rows; equal histories share every label;
+    one-time buyers all have F = 1."""
+    out = cdnow_run[0]
+    c = assert_state_is_the_table(out)
+    assert (c.loc[c["n_orders"] == 1, "f_score"] == 1).all()
+    assert c.groupby("n_orders")["f_score"].nunique().max() == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    filters = metrics["state"]["filters"]
+    assert metrics["rfm"]["scores_given"]["f_score"] == [1, 3, 4, 5]
+    sections, _ = _sentences(out)
+    for name in ("key_lapsing", "key_active", "slipping", "churned", "future"):
+        f = filters[name]
+        assert f"{f['customers']:,}" in sections["summary"], name
+        for action, n in f["actions"].items():  # the finding names its rows' actions
+            assert action in sections["summary"] and (len(f["actions"]) == 1
+                                                      or f"{action} for {n:,}" in sections["summary"])
+    group = filters["at_risk"]
+    assert f"{group['customers']:,} customers who brought {group['revenue']:,.0f} USD" \
+        in sections["at_risk"]
+    assert f"{group['value_at_risk']:,.0f} USD of it is at risk" in sections["at_risk"]
+    # where the lifecycle and P(alive) disagree, the page says how many
+    n = filters["churned_but_alive"]["customers"] + filters["active_but_fading"]["customers"]
+    assert n and f"disagree for {n:,} customers" in sections["lifecycle"]
+    assert "the rest is listed by reason" not in sections["data_quality"]
+    assert "no rule removed anything" in sections["data_quality"]
