@@ -95,17 +95,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-#: the labels two customers with the same history must share (issue 30)
-EQUAL_LABELS = ["abc_tier", "r_score", "f_score", "m_score", "rfm_segment", "cluster",
-                "lifecycle_stage", "p_alive", "predicted_clv", "clv_tier",
-                "recommended_action", "at_risk", "value_at_risk"]
+#: the labels two customers with the same history must share (issue 30): those of the
+#: purchase days and revenue alone, and, with the number of orders (F) and the mean value of
+#: the repeat days (Gamma-Gamma's input) too, every label
+DAY_LABELS = ["abc_tier", "r_score", "m_score", "lifecycle_stage", "p_alive"]
+EQUAL_LABELS = DAY_LABELS + ["f_score", "rfm_segment", "cluster", "predicted_clv", "clv_tier",
+                             "recommended_action", "at_risk", "value_at_risk"]
 
 
 def assert_state_is_the_table(out: Path) -> pd.DataFrame:
     """What a run's page and metrics say of its customers is what customers.csv holds:
     every named filter of ``metrics.json`` (``state.filters``) selects exactly its count,
     revenue and actions from the table; customers with the same (frequency, recency, T,
-    revenue) share every label; at_risk.csv is the at-risk filter's rows with the most
+    revenue) share every label of those values, and with the same orders and mean repeat
+    value too, every label; at_risk.csv is the at-risk filter's rows with the most
     value at risk, each with its own action. Returns the table."""
     import json
 
@@ -119,7 +122,10 @@ def assert_state_is_the_table(out: Path) -> pd.DataFrame:
         assert rows["revenue"].sum() == pytest.approx(f["revenue"], abs=0.011), name
         assert rows["recommended_action"].value_counts().to_dict() == f["actions"], name
     key = ["frequency", "recency", "T", "revenue"]
-    spread = c.groupby(key)[[col for col in EQUAL_LABELS if col in c]].nunique()
+    spread = c.groupby(key)[[col for col in DAY_LABELS if col in c]].nunique()
+    assert (spread <= 1).all().all(), spread[(spread > 1).any(axis=1)].head()
+    spread = c.groupby(key + ["n_orders", "monetary_value"])[
+        [col for col in EQUAL_LABELS if col in c]].nunique()
     assert (spread <= 1).all().all(), spread[(spread > 1).any(axis=1)].head()
     risk = pd.read_csv(out / "at_risk.csv", dtype={"customer_id": str})
     group = c.query(filters["at_risk"]["filter"]).set_index("customer_id")

@@ -150,9 +150,11 @@ def build() -> None:
                         ("12583", 8.5, "nan"), ("13047", 9.5, "United Kingdom")])),
          params={"dimensions": ["country"]}, exit=0,
          warnings=["LARGE DROP: rule missing_customer_id removed 2 of 21 rows",
-                   "customer_id=missing", "country=missing"],
+                   "customer_id=missing", "country=NA"],
          ledger={"missing_customer_id": 2, "kept": 19},
-         note="'NA' is a missing id (counted by missing_customer_id), not a customer named NA")
+         note="'NA' is a missing id (counted by missing_customer_id), not a customer named "
+              "NA; in a dimension it stays a value (North America), as "
+              "dimension_missing_values says")
     case("amount too large to count in cents", "huge_amount.csv",
          GOOD + "3,2020-03-01,1e300\n", contains=["'amt'", "too large to count exactly",
                                                    "1e300", "line 5"])
