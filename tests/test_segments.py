@@ -260,3 +260,27 @@ def test_clusters_are_described_from_their_numbers_and_say_when_they_add_nothing
     plain = narrative.stages.segments_paragraph(seg_summary, stages,
                                                 {**out, "repeat_split_ari": 0.1}, th, "EUR", {})
     assert "repeat buyers" not in plain
+
+
+def test_lifecycle_follows_each_repeat_buyers_own_rhythm():
+    """Issue 30: a weekly buyer 60 days quiet is churned, a twice-a-year buyer 60 days quiet
+    is active, a one-time buyer keeps the population's thresholds; R says the same; with
+    lifecycle_rhythm: population all three are judged by the same days."""
+    end = pd.Timestamp("2021-12-31")
+    c = pd.DataFrame({
+        "customer_id": ["weekly", "slow", "once"],
+        "first_purchase": pd.to_datetime(["2021-01-04", "2020-01-01", "2021-03-01"]),
+        "last_purchase": pd.to_datetime(["2021-11-01"] * 3),
+        "frequency": [43, 3, 0], "recency": [301.0, 670.0, 0.0], "n_orders": [44, 4, 1],
+        "revenue": [440.0, 40.0, 10.0], "T": [361.0, 730.0, 305.0]})
+    th = {"new_days": 30, "active_days": 60, "churn_days": 120,
+          "median_interpurchase_days": 30.0, "rhythm": "own", "unit_days": 1}
+    days = segments.rhythm_days(c, end, th)
+    # weekly: own gap 7 days shrunk toward 30 with two gaps' weight: (43*7 + 2*30)/45 = 8.0
+    assert days[0] == pytest.approx(60 * 30 / ((301 + 60) / 45))
+    assert days[2] == 60  # no rhythm of its own
+    assert segments.lifecycle(c, end, th).astype(str).tolist() == ["churned", "active", "active"]
+    r = segments.rfm_scores(c, end, th)["r_score"].tolist()
+    assert r[0] == 1 and r[1] >= 4
+    flat = {**th, "rhythm": "population"}
+    assert segments.lifecycle(c, end, flat).astype(str).tolist() == ["active"] * 3

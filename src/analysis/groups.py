@@ -127,6 +127,7 @@ class SegmentParams:
     seed: int
     currency: str
     language: str
+    lifecycle_rhythm: str = "own"
 
 
 @dataclass(frozen=True)

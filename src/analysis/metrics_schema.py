@@ -48,7 +48,7 @@ SCHEMA: dict[str, Any] = {
     "clusters": {"status": None, "k": None, "silhouette": None, "silhouette_by_k": {ANY: None},
                  "ari": {"mean": None, "min": None}, "repeat_split_ari": None},
     "lifecycle": {"new": None, "active": None, "dormant": None, "churned": None,
-                  "median_interpurchase_days": None,
+                  "median_interpurchase_days": None, "rhythm": None,
                   "thresholds_days": {"new_days": None, "active_days": None,
                                       "churn_days": None}},
     # the customer-state table's named filters (``state.state_metrics``)

@@ -169,6 +169,11 @@ FIELDS: tuple[Field, ...] = (
     Field("churn_days", "int", None, "Last purchase more than this many days ago: 'churned'; "
           "between active_days and churn_days: 'dormant'.", nullable=True, check=checks.positive,
           group="segments"),
+    Field("lifecycle_rhythm", "choice", "own", "'own': a repeat buyer's active and churn "
+          "thresholds scale with their own gap between purchases (shrunk toward the median "
+          "gap by two purchases' weight), so a weekly buyer is dormant sooner than a "
+          "quarterly one; 'population': the same thresholds for everyone.",
+          choices=("own", "population"), group="segments"),
     # -- CLV (notebook 04) ---------------------------------------------------------------
     Field("clv_model", "choice", "auto", "Purchase model: 'auto' (the default: BG/NBD, "
           "MBG/NBD and Pareto/NBD are each fitted on the calibration period and the one with "

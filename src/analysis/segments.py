@@ -26,7 +26,17 @@ segment's rectangles, and the partition is checked again.
 **Lifecycle.** new (first purchase at most ``new_days`` before the end), else active
 (last purchase at most ``active_days`` before the end), dormant (up to
 ``churn_days``), churned (beyond). Defaults come from the median inter-purchase
-time g of repeat buyers: new = g, active = 2g, churn = 4g days (rounded up).
+time g of repeat buyers: new = g, active = 2g, churn = 4g days (rounded up). With
+``lifecycle_rhythm: own`` (the default) a repeat buyer is measured against their own
+rhythm: the days since their last purchase are divided by their own mean gap g_i over g,
+with g_i shrunk toward g by :data:`RHYTHM_WEIGHT` gaps' weight ((f·g_i + 2g) / (f + 2),
+f repeat purchase days: one repeat purchase says little, twenty say much), so a customer
+who buys every 10 days is dormant after about 20 days, one who buys twice a year only
+after a year (:func:`rhythm_days`). One-time buyers have no rhythm of their own and keep
+the population's thresholds. R scores the same rhythm-relative days, so Lost is still
+exactly the churned customers. On CDNOW this leaves 2 churned customers with P(alive)
+above 0.5 and no active one below it, against 254 and 35 with the population's
+thresholds; the report counts what remains.
 Potential customers (no purchase yet) are outside a transaction log.
 
 **Playbook.** ``playbook.csv``: rules with an ABC tier, lifecycle stage and RFM
@@ -53,7 +63,8 @@ from .playbook import (STAGES, playbook_table, rationale, segment_label, segment
 from .units import Window, cents, days_since_last
 
 __all__ = ["quintile_scores", "recency_scores", "rfm_scores", "assign_segments",
-           "median_interpurchase_days", "lifecycle_thresholds", "lifecycle", "recommend",
+           "median_interpurchase_days", "RHYTHM_WEIGHT", "rhythm_days", "lifecycle_thresholds",
+           "lifecycle", "recommend",
            "playbook_summary", "segment_table_summary", "metrics", "SegmentResult", "run"]
 
 def quintile_scores(values: np.ndarray | pd.Series) -> np.ndarray:
@@ -82,7 +93,7 @@ def rfm_scores(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[s
                monetary: str = "revenue") -> pd.DataFrame:
     """r_score (:func:`recency_scores`), f_score and m_score (quintiles, 1–5) and the three
     digits ``rfm_score``."""
-    days = days_since_last(customers, end)
+    days = rhythm_days(customers, end, thresholds)
     m = cents(customers["revenue"]).astype("float64")  # equal totals compare equal
     if monetary == "mean_order_value":
         m = m / customers["n_orders"].clip(lower=1).to_numpy(dtype="float64")
@@ -115,6 +126,26 @@ def assign_segments(scores: pd.DataFrame, table: pd.DataFrame | None = None,
 
 # -- lifecycle --------------------------------------------------------------------------
 
+#: the median gap's weight, in purchases, in a repeat buyer's own gap (``rhythm_days``)
+RHYTHM_WEIGHT = 2
+
+
+def rhythm_days(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[str, Any]
+                ) -> np.ndarray:
+    """Days since the last purchase, measured in the customer's own rhythm (module doc):
+    the days divided by g_i / g for repeat buyers when ``thresholds['rhythm']`` is "own";
+    the plain days otherwise (one-time buyers, no repeat buyers, ``population``)."""
+    days = days_since_last(customers, end).astype("float64")
+    g = thresholds.get("median_interpurchase_days")
+    if not g or thresholds.get("rhythm") != "own":
+        return days
+    f = customers["frequency"].to_numpy(dtype="float64")
+    own = customers["recency"].to_numpy(dtype="float64") * thresholds["unit_days"] \
+        / np.where(f > 0, f, 1.0)
+    shrunk = (f * own + RHYTHM_WEIGHT * g) / (f + RHYTHM_WEIGHT)
+    return np.where(f > 0, days * g / shrunk, days)
+
+
 def median_interpurchase_days(customers: pd.DataFrame, unit_days: int) -> float | None:
     """Median over repeat buyers of their mean gap between purchase days, in days."""
     rep = customers[customers["frequency"] > 0]
@@ -139,6 +170,8 @@ def lifecycle_thresholds(customers: pd.DataFrame, params: SegmentParams, window:
         raise ParamError(f"active_days ({out['active_days']}) must be smaller than churn_days "
                          f"({out['churn_days']})", column="active_days")
     out["median_interpurchase_days"] = gap
+    out["rhythm"] = getattr(params, "lifecycle_rhythm", "own")
+    out["unit_days"] = window.unit.days
     out["source"] = {k: "parameter" if given[k] else
                      ("median inter-purchase time" if gap else "window length / 8 (no "
                       "repeat buyers)") for k in derived}
@@ -147,10 +180,11 @@ def lifecycle_thresholds(customers: pd.DataFrame, params: SegmentParams, window:
 
 def lifecycle(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[str, Any]
               ) -> pd.Series:
-    """new / active / dormant / churned, in that precedence."""
+    """new / active / dormant / churned, in that precedence (the days since the last
+    purchase in the customer's own rhythm, :func:`rhythm_days`)."""
     end = pd.Timestamp(end).normalize()
     since_first = (end - customers["first_purchase"]).dt.days.to_numpy()
-    since_last = days_since_last(customers, end)
+    since_last = rhythm_days(customers, end, thresholds)
     stage = np.where(since_last <= thresholds["active_days"], "active",
                      np.where(since_last <= thresholds["churn_days"], "dormant", "churned"))
     stage = np.where(since_first <= thresholds["new_days"], "new", stage)
@@ -238,7 +272,8 @@ def metrics(seg_summary: pd.DataFrame, stages: pd.Series, clusters: Mapping[str,
         "lifecycle": {**{s: int(counts.get(s, 0)) for s in STAGES},
                       "thresholds_days": {k: thresholds[k] for k in
                                           ("new_days", "active_days", "churn_days")},
-                      "median_interpurchase_days": thresholds["median_interpurchase_days"]},
+                      "median_interpurchase_days": thresholds["median_interpurchase_days"],
+                      "rhythm": thresholds.get("rhythm", "population")},
     }
 
 
