@@ -16,6 +16,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PAGES = ["index.html", "01_data_cleaning.html", "02_value_tiers.html", "03_segments.html",
          "04_clv.html", "05_report.html"]
 MIN_FONT_PX = 9.0
+#: the words and numbers of the page's text whose letters stand on more than one line
+BROKEN_WORDS = """
+const bad = [], re = /[A-Za-z0-9][A-Za-z0-9,.%']*[A-Za-z0-9%]/g;
+const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+while (walk.nextNode() && bad.length < 5) {
+  const node = walk.currentNode; let m; re.lastIndex = 0;
+  while ((m = re.exec(node.data)) && bad.length < 5) {
+    const r = document.createRange();
+    r.setStart(node, m.index); r.setEnd(node, m.index + m[0].length);
+    const lines = new Set([...r.getClientRects()].filter(x => x.width > 0)
+                            .map(x => Math.round(x.bottom)));
+    if (lines.size > 1) bad.push(m[0]);
+  }
+}
+return bad;
+"""
 
 
 def _driver_path():
@@ -77,6 +93,10 @@ def _check_page(driver, path, width):
         ".filter(n => !n.startsWith('data:') && !n.startsWith('file:'))")
     if outside:
         problems.append(f"requests outside the run folder: {outside[:3]}")
+    if path.name == "index.html":  # no word or number broken across two lines
+        broken = driver.execute_script(BROKEN_WORDS)
+        if broken:
+            problems.append(f"words broken mid-way: {broken}")
     if path.name != "index.html" and width < 700:  # notebook figures: full size, own box
         shrunk = driver.execute_script(
             "return [...document.querySelectorAll('.jp-RenderedImage img')]"

@@ -185,3 +185,20 @@ def test_log_axes_show_plain_numbers_not_raw_tex():
     assert ticks and not any("\\" in t or "$" in t for t in ticks), ticks
     assert {"10", "100", "1,000"} <= set(ticks), ticks
     plt.close(fig)
+
+
+def test_bar_labels_do_not_overlap_at_the_report_size():
+    """Issue 30: the three tiers' names side by side overlapped on the page's CLV chart."""
+    from analysis.report.html import FIGURE_WIDTH
+    counts = pd.Series({"A: key customers": 318.0, "B: major customers": 74.0,
+                        "C: ordinary customers": 10.0})
+    fig = plots.bar_counts(counts, "title", "Tier", "mean predicted CLV (USD)")
+    fig.set_size_inches(FIGURE_WIDTH, FIGURE_WIDTH * 0.55)
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in fig.axes[0].get_xticklabels()]
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), boxes
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    big = plots.bar_counts(pd.Series({"active": 5762, "churned": 15758}), "t", "stage")
+    big.canvas.draw()
+    assert "15,000" in [t.get_text() for t in big.axes[0].get_yticklabels()], ticks
+    plt.close("all")

@@ -255,7 +255,7 @@ def test_figure_texts_are_translated_exactly_or_by_template():
     assert translate_text("Predicted CLV per customer, next 12 months", "zh") == \
         "每位客户未来 12 个月的预测 CLV"
     assert translate_text("expected purchases in the next week", "zh") == "下一周的预期购买次数"
-    assert translate_text("Cannot Lose Them", "zh") == "不容流失"
+    assert translate_text("Cannot Lose Them", "zh") == "重要保持客户"
     assert translate_text("churned", "zh") == narrative.STAGE_LABELS["churned"]["zh"]
     assert translate_text("unknown words", "zh") == "unknown words"
     assert translate_text("Transactions per month", "en") == "Transactions per month"
@@ -337,11 +337,11 @@ def test_zh_tables_show_labels_for_headers_and_codes():
                                 "预测 CLV（24 个月）", "步骤"]
     assert zh.index.name == "ABC 层级" and list(zh["客户数"]) == [3, 4]
     assert list(zh["价值层级"]) == ["高（前 20%）", "未估计"]
-    assert list(zh["RFM 分群"]) == ["已流失", "冠军客户"] and list(zh["是否退货"]) == ["是", "否"]
+    assert list(zh["RFM 分群"]) == ["流失客户", "重要价值客户"] and list(zh["是否退货"]) == ["是", "否"]
     assert list(zh["步骤"]) == ["输入", "取消与退货"]
     assert frame.index.name == "abc_tier" and translate_table(frame, "en") is frame
     html = translate_table(frame.style.format({"revenue_share": "{:.1%}"}), "zh").to_html()
-    assert "ABC 层级" in html and "25.0%" in html and "冠军客户" in html and "abc_tier" not in html
+    assert "ABC 层级" in html and "25.0%" in html and "重要价值客户" in html and "abc_tier" not in html
     assert frame.index.name == "abc_tier"  # the analyst's frame is not renamed
 
 

@@ -10,6 +10,7 @@ language of their labels.
 from __future__ import annotations
 
 import logging
+import textwrap
 from importlib import resources
 from typing import Any, Mapping
 
@@ -255,11 +256,15 @@ def silhouette_by_k(scores: dict, chosen: int, ax: plt.Axes | None = None) -> pl
 
 def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "customers",
                ax: plt.Axes | None = None) -> plt.Figure:
-    """One bar per group, labelled with its value."""
+    """One bar per group, labelled with its value; a long group name wraps onto a second
+    line (three tiers' names side by side overlap on a phone-sized figure), the value axis
+    with thousands separators."""
     fig, ax = _axes(ax, (7, 3.6))
-    sns.barplot(x=[str(i) for i in counts.index], y=counts.to_numpy(), ax=ax, color="#457b9d")
+    names = ["\n".join(textwrap.wrap(str(i), 14)) or str(i) for i in counts.index]
+    sns.barplot(x=names, y=counts.to_numpy(), ax=ax, color="#457b9d")
     for cont in ax.containers:
         ax.bar_label(cont, fmt="{:,.0f}", fontsize=9)
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     fig.tight_layout()
     return fig

@@ -26,7 +26,8 @@ from .csv_text import csv_bytes
 from .units import horizon_column, horizon_months
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
-           "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "replacing", "read_ledger", "horizon_column",
+           "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "replacing", "read_ledger",
+           "horizon_column",
            "horizon_months", "order_columns", "dimension_columns", "read_frame",
            "write_customers",
            "add_columns", "write_json", "read_metrics", "update_metrics", "write_tables",

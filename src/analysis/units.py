@@ -63,10 +63,16 @@ def days_since_last(customers: pd.DataFrame, end: pd.Timestamp) -> np.ndarray:
     return (pd.Timestamp(end).normalize() - customers["last_purchase"]).dt.days.to_numpy()
 
 
-def money(x: float | None, currency: str) -> str:
-    """An amount as a headline shows it: whole units with thousands separators; — if none."""
+def money(x: float | None, currency: str, lang: str = "en") -> str:
+    """An amount as a headline shows it: whole units with thousands separators; in Chinese,
+    from 10,000 up, in 万 (ten thousands) or 亿 (hundred millions), as Chinese readers count;
+    — if none."""
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "—"
+    if lang == "zh" and abs(x) >= 1e8:
+        return f"{x / 1e8:,.2f} 亿 {currency}"
+    if lang == "zh" and abs(x) >= 1e4:
+        return f"{x / 1e4:,.1f} 万 {currency}"
     return f"{x:,.0f} {currency}"
 
 

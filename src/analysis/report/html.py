@@ -26,8 +26,9 @@ __all__ = ["CSS", "DPI", "FIGURE_WIDTH", "figure_png", "clean_page", "index_html
            "write_index"]
 
 CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans CJK SC','Microsoft YaHei',sans-serif;
-margin:0 auto;max-width:900px;padding:1rem;color:#1d3557;line-height:1.5;overflow-wrap:anywhere}
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'PingFang SC','Hiragino Sans GB',
+'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei',sans-serif;
+margin:0 auto;max-width:900px;padding:1rem;color:#1d3557;line-height:1.5;overflow-wrap:break-word}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;border-bottom:2px solid #a8dadc;
 padding-bottom:.2rem;margin-top:1.6rem}
 img{max-width:100%;height:auto;display:block;margin:.6rem 0}
@@ -35,7 +36,8 @@ img{max-width:100%;height:auto;display:block;margin:.6rem 0}
 .card{background:#f1faee;border-radius:8px;padding:.6rem .8rem}
 .card .v{font-size:1.2rem;font-weight:700}.card .k{font-size:.85rem;color:#457b9d}
 .findings li{margin:.5rem 0}
-table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.4rem 0;table-layout:auto}
+.tw{overflow-x:auto;margin:.4rem 0}
+table{border-collapse:collapse;width:100%;font-size:.85rem;table-layout:auto}
 th,td{text-align:left;padding:.25rem .35rem;border-bottom:1px solid #ddd;vertical-align:top}
 .note{color:#6c757d;font-size:.85rem}.actions li{margin:.55rem 0}
 @media (max-width:480px){body{padding:.6rem}table{font-size:.75rem}th,td{padding:.2rem .25rem}}
@@ -76,7 +78,10 @@ def _table_html(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in df.columns)
     body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>"
                    for row in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # in a box of its own that scrolls sideways when a phone is too narrow for it, so that
+    # no word or number is broken mid-way and the page itself never scrolls sideways
+    return (f"<div class='tw'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+            "</table></div>")
 
 
 def _actions_html(groups: pd.DataFrame, lang: str, cur: str) -> str:
@@ -84,9 +89,10 @@ def _actions_html(groups: pd.DataFrame, lang: str, cur: str) -> str:
     its customers, past revenue and predicted value, and the playbook rules inside."""
     items = []
     for action, g in groups.iterrows():
-        line = s("decision_item", lang, n=int(g["customers"]), revenue=money(g["revenue"], cur))
+        line = s("decision_item", lang, n=int(g["customers"]),
+                 revenue=money(g["revenue"], cur, lang))
         if pd.notna(g["predicted_clv"]):
-            line += s("decision_item_clv", lang, clv=money(g["predicted_clv"], cur))
+            line += s("decision_item_clv", lang, clv=money(g["predicted_clv"], cur, lang))
         items.append(f"<li><b>{_e(action)}</b> · {_e(line)}"
                      f"<br><span class='note'>{_e(g['who'])}</span></li>")
     return "<ul class='actions'>" + "".join(items) + "</ul>"
@@ -122,7 +128,7 @@ def index_html(sections: list[Section], metrics: Mapping[str, Any], pages: list[
         f"<div class='card'><div class='v'>{_e(v)}</div><div class='k'>{_e(t(k, lang))}</div></div>"
         for k, v in (("customers", f"{metrics.get('customers', 0):,}"),
                      ("transactions", f"{metrics.get('transactions', 0):,}"),
-                     ("revenue", money(metrics.get("revenue"), cur)),
+                     ("revenue", money(metrics.get("revenue"), cur, lang)),
                      ("period", f"{period.get('start', '?')} – {period.get('end', '?')}")))
     parts = [f"<h1>{_e(t('title', lang))}</h1>",
              f"<p class='note'>{_e(params.dataset or '')}</p>"]

@@ -109,7 +109,7 @@ def _concentration_section(pareto, abc, curve, n, lang, cur) -> Section:
         if curve is not None else None
     table = pd.DataFrame([{t("tier", lang): t(k, lang), t("customers", lang): f"{v['customers']:,}",
                            t("share_customers", lang): f"{v['customers'] / n:.1%}",
-                           t("revenue", lang): money(v["revenue"], cur),
+                           t("revenue", lang): money(v["revenue"], cur, lang),
                            t("share_revenue", lang): f"{(v['revenue_share'] or 0):.1%}"}
                           for k, v in abc["tiers"].items()])
     return Section("concentration", t("concentration", lang), text, fig, table)
@@ -124,7 +124,7 @@ def _behaviour_section(summ: pd.DataFrame, lang, cur) -> Section:
              r1=top["revenue_share"].iloc[0], seg2=names[-1],
              r2=top["revenue_share"].iloc[-1], n_slip=int(slip["customers"].sum()),
              slip_names=sep.join(segment_label(x, lang) for x in slip.index) or "—",
-             slip_rev=money(float(slip["revenue"].sum()), cur),
+             slip_rev=money(float(slip["revenue"].sum()), cur, lang),
              slip_share=float(slip["revenue_share"].sum()))
     title = s("behaviour_title", lang, seg1=names[0], c1=top["customer_share"].iloc[0],
               r1=top["revenue_share"].iloc[0])
@@ -151,7 +151,7 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     meaning = s(f"clv_def_{kind}", lang, margin=clv.get("margin") or 0)
     found = [sufficiency_sentence(c, lang) for c in clv.get("sufficiency") or []]
     caveat = s("clv_sufficiency", lang, items=join_sentences(found, lang)) if found else ""
-    hist = money(clv["historical_clv_total"], cur)
+    hist = money(clv["historical_clv_total"], cur, lang)
     if stage_status(clv).kind == "unreliable":
         reasons = join_sentences([fit_check_sentence(c, lang)
                                   for c in clv.get("fit_checks") or []], lang)
@@ -166,16 +166,17 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     err = holdout_error(h)
     tested = err is not None
     if ci and tested:  # the holdout error stands beside the interval, which omits it
-        ci_text = s("clv_ci_holdout", lang, lo=money(ci[0], cur), hi=money(ci[1], cur),
+        ci_text = s("clv_ci_holdout", lang, lo=money(ci[0], cur, lang), hi=money(ci[1], cur, lang),
                     err=err)
     elif ci:
-        ci_text = s("clv_ci", lang, lo=money(ci[0], cur), hi=money(ci[1], cur))
+        ci_text = s("clv_ci", lang, lo=money(ci[0], cur, lang), hi=money(ci[1], cur, lang))
     else:
         ci_text = ""
-    text = s("clv", lang, months=months, clv=money(clv["predicted_clv_total"], cur), ci=ci_text)
+    text = s("clv", lang, months=months, clv=money(clv["predicted_clv_total"], cur, lang),
+             ci=ci_text)
     totals = sorted_horizons(clv.get("horizon_totals"))
     if len(totals) > 1:
-        items = [s("clv_horizon_item", lang, months=k, value=money(v, cur))
+        items = [s("clv_horizon_item", lang, months=k, value=money(v, cur, lang))
                  for k, v in totals]
         text += s("clv_horizons", lang, items=join_sentences(items, lang))
     if intervals.get("failed"):
@@ -197,7 +198,7 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     fig = None
     if "abc_tier" in customers:
         means = customers.groupby("abc_tier")["predicted_clv"].mean().reindex(["A", "B", "C"])
-        title = s("clv_title", lang, a_clv=money(float(means.get("A", np.nan)), cur),
+        title = s("clv_title", lang, a_clv=money(float(means.get("A", np.nan)), cur, lang),
                   months=months)
         fig = plots.bar_counts(means.rename(index=lambda k: t(k, lang)), title, t("tier", lang),
                                f"{t('mean_clv', lang)} ({cur})")

@@ -70,7 +70,7 @@ def findings(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str, cur
             g = state.group(c, key)
             if g["customers"]:
                 out.append(Finding(key, g["revenue"], g["customers"], s(
-                    f"finding_{key}", lang, n=g["customers"], value=money(g["revenue"], cur),
+                    f"finding_{key}", lang, n=g["customers"], value=money(g["revenue"], cur, lang),
                     share=g["revenue"] / total, action=action_text(g["actions"], lang))))
     clv = metrics.get("clv") or {}
     if clv.get("predicted_clv_total") and state.applies(c, "future"):
@@ -78,7 +78,7 @@ def findings(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str, cur
         err = holdout_error(clv.get("holdout"))
         key = "future" if err is not None else "future_untested"
         out.append(Finding("future", g["predicted_clv"], g["customers"], s(
-            f"finding_{key}", lang, n=g["customers"], value=money(g["predicted_clv"], cur),
+            f"finding_{key}", lang, n=g["customers"], value=money(g["predicted_clv"], cur, lang),
             months=clv["horizon_months"], share=g["predicted_clv"] / clv["predicted_clv_total"],
             err=err or 0.0, action=action_text(g["actions"], lang))))
     out.sort(key=lambda f: -f.money)
@@ -121,10 +121,10 @@ def decisions_text(groups: pd.DataFrame, metrics: Mapping[str, Any], lang: str, 
     """The sentence above the action groups; its totals are the groups' totals."""
     has_clv = groups["predicted_clv"].notna().any()
     months = (metrics.get("clv") or {}).get("horizon_months", 12)
-    clv = s("decisions_clv", lang, clv=money(float(groups["predicted_clv"].sum()), cur),
+    clv = s("decisions_clv", lang, clv=money(float(groups["predicted_clv"].sum()), cur, lang),
             months=months) if has_clv else ""
     return s("decisions", lang, k=len(groups), n=int(groups["customers"].sum()),
-             revenue=money(float(groups["revenue"].sum()), cur), clv=clv,
+             revenue=money(float(groups["revenue"].sum()), cur, lang), clv=clv,
              basis=s("basis_clv" if has_clv else "basis_revenue", lang))
 
 
@@ -139,12 +139,13 @@ def at_risk_text(customers: pd.DataFrame, risk: pd.DataFrame, metrics: Mapping[s
         return s("at_risk_none", lang)
     var = ""
     if g["value_at_risk"] is not None and g["predicted_clv"] is not None:
-        var = s("at_risk_var", lang, if_alive=money(g["predicted_clv"] + g["value_at_risk"], cur),
-                var=money(g["value_at_risk"], cur),
+        if_alive = g["predicted_clv"] + g["value_at_risk"]
+        var = s("at_risk_var", lang, if_alive=money(if_alive, cur, lang),
+                var=money(g["value_at_risk"], cur, lang),
                 months=(metrics.get("clv") or {}).get("horizon_months", 12))
     basis = "at_risk_basis_var" if risk["value_at_risk"].notna().any() \
         else "at_risk_basis_revenue"
-    return s("at_risk", lang, n=g["customers"], value=money(g["revenue"], cur), var=var,
+    return s("at_risk", lang, n=g["customers"], value=money(g["revenue"], cur, lang), var=var,
              shown=min(len(risk), AT_RISK_SHOWN), basis=s(basis, lang),
              action=action_text(g["actions"], lang))
 
@@ -156,8 +157,8 @@ def at_risk_table(risk: pd.DataFrame, lang: str, cur: str) -> pd.DataFrame:
     gap = top["usual_gap_days"].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}")
     out = pd.DataFrame({t("customer_id", lang): top["customer_id"].astype(str)})
     if "value_at_risk" in top and top["value_at_risk"].notna().any():
-        out[t("value_at_risk", lang)] = top["value_at_risk"].map(lambda v: money(v, cur))
-    out[t("revenue", lang)] = top["revenue"].map(lambda v: money(v, cur))
+        out[t("value_at_risk", lang)] = top["value_at_risk"].map(lambda v: money(v, cur, lang))
+    out[t("revenue", lang)] = top["revenue"].map(lambda v: money(v, cur, lang))
     out[t("last_purchase", lang)] = pd.to_datetime(top["last_purchase"]).dt.strftime("%Y-%m-%d")
     out[t("days_since", lang)] = [f"{d:,} ({g})" for d, g in zip(top["days_since_last"], gap)]
     if "p_alive" in top and top["p_alive"].notna().any():
@@ -230,7 +231,7 @@ def dimension_table(customers: pd.DataFrame, dim: str, lang: str, cur: str
     table = pd.DataFrame({
         dim: g.index.astype(str),
         t("customers", lang): g["customers"].map(lambda v: f"{v:,}").to_numpy(),
-        t("revenue", lang): g["revenue"].map(lambda v: money(v, cur)).to_numpy(),
+        t("revenue", lang): g["revenue"].map(lambda v: money(v, cur, lang)).to_numpy(),
         t("share_revenue", lang): (g["revenue"] / total).map(lambda v: f"{v:.1%}").to_numpy(),
         t("churned_share", lang): g["churned"].map(lambda v: f"{v:.0%}").to_numpy()})
     return text, table
@@ -244,11 +245,12 @@ def quality_text(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str,
     rows, kept = cleaning.get("input_rows"), metrics.get("transactions")
     text = ""
     if rows and kept == rows and metrics.get("revenue") == cleaning.get("input_revenue"):
-        text += s("quality_rows_all", lang, rows=int(rows), rev=money(metrics.get("revenue"), cur))
+        text += s("quality_rows_all", lang, rows=int(rows),
+                  rev=money(metrics.get("revenue"), cur, lang))
     elif rows and kept is not None:
         text += s("quality_rows", lang, kept=int(kept), rows=int(rows), kept_share=kept / rows,
-                  kept_rev=money(metrics.get("revenue"), cur),
-                  rev=money(cleaning.get("input_revenue"), cur))
+                  kept_rev=money(metrics.get("revenue"), cur, lang),
+                  rev=money(cleaning.get("input_revenue"), cur, lang))
     zero_rows = cleaning.get("zero_amount_rows")
     if zero_rows:
         text += s("quality_zero_rows", lang, n=int(zero_rows))
@@ -279,6 +281,6 @@ def large_drop_text(warning: Any, metrics: Mapping[str, Any], lang: str, cur: st
     d = cleaning["dropped"][rule]
     n, total = cleaning["input_rows"], cleaning["input_revenue"]
     return s("large_drop", lang, rule=RULE_TEXT[rule][lang], rows=d["rows"], n=n,
-             row_share=d["rows"] / n if n else 0.0, revenue=money(d["revenue"], cur),
-             total=money(total, cur),
+             row_share=d["rows"] / n if n else 0.0, revenue=money(d["revenue"], cur, lang),
+             total=money(total, cur, lang),
              revenue_share=abs(d["revenue"] / total) if total else 0.0, example=example)
