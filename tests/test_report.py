@@ -10,7 +10,7 @@ import pytest
 
 from analysis import config, narrative, report, segments, tiers
 from analysis.stage1 import aggregates, summary
-from analysis.units import TimeUnit, Window
+from analysis.units import TimeUnit, Window, money
 
 
 @pytest.fixture(autouse=True)
@@ -213,10 +213,12 @@ def test_the_clv_total_stands_beside_its_holdout_error_and_failed_refits(languag
                                   "mae": 0.5, "naive_mae": 0.6}}
     text = {s.key: s.text for s in report.build(customers, metrics, tables,
                                                params.report)}["clv"]
-    total, interval = "789,387 EUR", "778,708 EUR"
+    # amounts as the language writes them: 789,387 EUR, or 78.9 万 EUR in Chinese
+    total, interval = (money(v, "EUR", language) for v in (789_387.0, 778_708.0))
+    assert total == {"en": "789,387 EUR", "zh": "78.9 万 EUR"}[language]
     assert total in text and interval in text and "-14%" in text
     k = text.index(interval)
-    stop = min(i for i in (text.find(".", k), text.find("。", k)) if i >= 0)
+    stop = text.find("。" if language == "zh" else ". ", k)  # the sentence's end
     assert k < text.index("-14%") < stop  # in the same sentence as the interval
     assert ("10 of 100" in text) if language == "en" else ("100 次" in text and "10 次" in text)
     del metrics["clv"]["holdout"]
