@@ -372,3 +372,21 @@ def test_large_csv_is_written_in_pieces_with_the_same_bytes(tmp_path, monkeypatc
     assert pd.read_csv(tmp_path / "ours.csv")["customer_id"].tolist() == frame["customer_id"].tolist()
     runfolder.write_csv(frame, tmp_path / "ours_safe.csv", safe=True)
     assert (tmp_path / "ours_safe.csv").read_bytes() == safe.read_bytes()
+
+
+def test_a_segment_rule_says_when_an_earlier_rule_took_part_of_the_segment():
+    """Issue 30: "Champions (4,071)" in the actions, "(4,777)" in the segments: a segment's
+    rule now says it holds part of the segment, and how much."""
+    from analysis.report import story
+    labels = pd.DataFrame({"rfm_segment": ["Champions"] * 3 + ["Lost"],
+                           "abc_tier": ["C"] * 4,
+                           "lifecycle_stage": ["new", "active", "active", "churned"]})
+    customers = labels.assign(customer_id=list("abcd"), revenue=[1.0, 2.0, 3.0, 4.0])
+    rec = segments.recommend(labels)
+    customers["recommended_action"] = rec["recommended_action"]
+    book = segments.playbook_summary(customers, rec)
+    groups = story.action_groups(customers, book)
+    assert groups.at["Retain and reward", "who"] == \
+        "Champions (2 of 3; the others matched an earlier rule)"
+    assert groups.at["Low-cost maintenance", "who"] == "Lost (1)"
+    assert groups["customers"].sum() == 4

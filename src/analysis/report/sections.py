@@ -61,7 +61,7 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
     if found:
         out.append(Section("summary", t("summary", lang), "", items=[f.text for f in found]))
     if "recommended_action" in customers:
-        groups = story.action_groups(customers, tables.get("playbook"))
+        groups = story.action_groups(customers, tables.get("playbook"), lang)
         out.append(Section("actions", t("actions", lang),
                            story.decisions_text(groups, metrics, lang, cur), table=groups))
     if risk is not None:

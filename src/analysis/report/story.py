@@ -21,7 +21,7 @@ from ..clv.validation import holdout_error
 from .. import state
 from ..messages import CATALOG, join, render
 from ..narrative.stages import RULE_TEXT, entry_warnings
-from ..playbook import segment_description, segment_label, segment_names
+from ..playbook import playbook_table, segment_description, segment_label, segment_names
 from ..units import money
 
 __all__ = ["MAX_FINDINGS", "AT_RISK_SHOWN", "Finding", "findings", "large_drops",
@@ -96,7 +96,8 @@ def large_drops(metrics: Mapping[str, Any]) -> list[Any]:
             if getattr(w, "key", None) == "warning.large_drop"]
 
 
-def action_groups(customers: pd.DataFrame, playbook: pd.DataFrame | None) -> pd.DataFrame:
+def action_groups(customers: pd.DataFrame, playbook: pd.DataFrame | None, lang: str = "en"
+                  ) -> pd.DataFrame:
     """One row per recommended action (index: the action as the table writes it):
     customers, past revenue, predicted CLV when estimated, the value at stake that orders
     them, and the playbook rules inside with their customers. The rows add up to every
@@ -109,11 +110,21 @@ def action_groups(customers: pd.DataFrame, playbook: pd.DataFrame | None) -> pd.
     out["at_stake"] = out["predicted_clv"].fillna(0) if has_clv else out["revenue"]
     out["who"] = ""
     if playbook is not None and len(playbook):
+        # a segment's rule holds the segment less those an earlier rule took (new
+        # customers, lapsing tier A): "Champions (4,071 of 4,777)", never two counts for one
+        # name on one page
+        segment_of = playbook_table().set_index("priority")["rfm_segment"]
+        sizes = c["rfm_segment"].value_counts() if "rfm_segment" in c else pd.Series()
         for action, rules in playbook.groupby("action", sort=False):
             if action in out.index:
                 out.at[action, "who"] = " · ".join(
-                    f"{w} ({n:,})" for w, n in zip(rules["who"], rules["customers"]))
+                    f"{w} ({_of(n, int(sizes.get(segment_of.get(r), n)), lang)})"
+                    for w, n, r in zip(rules["who"], rules["customers"], rules["rule"]))
     return out.sort_values(["at_stake", "customers"], ascending=False)
+
+
+def _of(n: int, total: int, lang: str) -> str:
+    return f"{n:,}" if n == total else s("who_of", lang, n=n, total=total)
 
 
 def decisions_text(groups: pd.DataFrame, metrics: Mapping[str, Any], lang: str, cur: str
