@@ -446,3 +446,28 @@ def test_the_engine_hashes_the_ids_it_writes_as_the_driver_hashes_them(engine, t
     assert set(agg.halves["customer_id"]) == set(customers["customer_id"])
     raw = set(pd.read_csv(RETAIL, dtype=str)["CustomerID"].dropna())
     assert not written & raw
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_region_na_is_north_america_on_every_engine(engine, tmp_path):
+    """Issue 30: the id column's missing-value words no longer reach the dimensions: a
+    TERRITORY "NA" (North America) stays a region, a blank one is missing, an "NA" id is
+    still a missing id; with NA made a missing word of the dimensions, losing a large
+    share of them warns, the same on every engine."""
+    rows = [(f"{i % 7}" if i != 3 else "NA", f"2020-01-{1 + i % 28:02d}", f"{10 + i}.00",
+             "NA" if i % 3 else ("" if i == 6 else "EMEA")) for i in range(30)]
+    path, params = write_case(tmp_path / "b2b", rows, ["CUST", "DAY", "AMT", "TERRITORY"],
+                              "columns: {customer_id: CUST, date: DAY, amount: AMT}\n"
+                              "dimensions: [TERRITORY]\n")
+    ref = stage(path, params, "pandas")
+    assert_same(ref, stage(path, params, engine))
+    assert ref[1].set_index("step").at["missing_customer_id", "rows"] == 1
+    rows_kept = ref[0]["TERRITORY"]  # the clean rows: one blank territory is missing
+    assert set(rows_kept.dropna()) == {"NA", "EMEA"} and rows_kept.isna().sum() == 1
+    assert (ref[2]["TERRITORY"] == "NA").any()
+    words = {"dimension_missing_values": ["", "NA"]}
+    ref = stage(path, params, "pandas", **words)
+    assert_same(ref, stage(path, params, engine, **words))
+    said = [w for w in ref[3] if "dimension_missing_values" in w]
+    assert len(said) == 1 and "'TERRITORY': 20 of 30 values (66.7%)" in said[0]
+    assert set(ref[0]["TERRITORY"].dropna()) == {"EMEA"}

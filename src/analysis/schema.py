@@ -80,7 +80,8 @@ FIELDS: tuple[Field, ...] = (
           "by missing_customer_id.", check=checks.no_digits_only),
     Field("dimension_missing_values", "list_str", [""], "Cell texts read as missing in the "
           "dimensions (default: only the blank cell, so a region 'NA', North America, stays "
-          "a value); e.g. ['', 'n/a', '(none)'].", check=checks.no_digits_only),
+          "a value); e.g. ['', 'n/a', '(none)']. A dimension that loses more than 2 % of its "
+          "values to such words warns.", check=checks.no_digits_only),
     Field("dimensions", "list_str", [], "Customer attributes to carry into the customers "
           "table (file columns, e.g. [Country]); a customer's value is its most frequent one."),
     # -- cleaning ----------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from .ibis_io import Connection
 from .load import missing_columns_text
 from .privacy import redact_row
 from .rules import (CURRENCY_SYMBOLS, EARLIEST_DATE, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS,
-                    SUBCENT_UNITS, amount_error, currency_warning, date_error, date_limit, float_ids_warning,
+                    SUBCENT_UNITS, amount_error, currency_warning, date_error, date_limit,
+                    dimension_missing_warning, float_ids_warning,
                     implausible_warning, negative_quantity_warning, number_error,
                     too_large_row, too_large_total)
 
@@ -306,6 +307,8 @@ def typed(eng: Connection, raw, cfg: ReadParams, cleaning: CleanParams, file: st
         for i, column in enumerate(symbols):
             if int(counts[f"sym_{i}"]):
                 warnings.append(currency_warning(column, int(counts[f"sym_{i}"])))
+        for dim, lost in _dimension_losses(eng, raw, cfg, int(counts["rows"])):
+            warnings.append(lost)
         if cleaning.drop_implausible_dates and int(counts["odd"]):
             warnings.append(implausible_warning(int(counts["odd"]), counts["odd_first"]))
         if int(counts.get("neg", 0) or 0):
@@ -314,6 +317,24 @@ def typed(eng: Connection, raw, cfg: ReadParams, cleaning: CleanParams, file: st
     keep = [c for c in cols if not c.startswith("_")]
     return t.select(*[customer_id.name("customer_id") if c == "customer_id" else c
                       for c in keep])
+
+
+def _dimension_losses(eng: Connection, raw, cfg: ReadParams, rows: int) -> list:
+    """(dimension, warning) for each dimension that lost more than a few per cent of its
+    values to a word of ``dimension_missing_values`` (one more pass over the file, only
+    when such words are set), as the pandas engine warns."""
+    words = cfg.dimension_missing_tokens
+    if len(words) < 2 or not cfg.dimensions:
+        return []
+    counts = eng.frame(raw.aggregate(**{
+        f"lost_{i}": (_text(raw[d], [""]).notnull() & _text(raw[d], words).isnull()).sum()
+        for i, d in enumerate(cfg.dimensions)})).iloc[0]
+    out = []
+    for i, d in enumerate(cfg.dimensions):
+        said = dimension_missing_warning(d, int(counts[f"lost_{i}"] or 0), rows)
+        if said is not None:
+            out.append((d, said))
+    return out
 
 
 @contextmanager

@@ -28,8 +28,8 @@ from ..messages import msg
 from .privacy import redact_row
 from .rules import (CURRENCY_SYMBOLS, DATE_CEILING, DATE_FLOOR, MAX_ROW_AMOUNT,
                     MAX_TOTAL_CENTS, SUBCENT_UNITS, amount_error, currency_warning,
-                    date_error, float_ids_warning, number_error, too_large_row,
-                    too_large_total)
+                    date_error, dimension_missing_warning, float_ids_warning, number_error,
+                    too_large_row, too_large_total)
 
 __all__ = ["TRANSACTIONS_SCHEMA", "coerce", "sheet_dates", "subcent", "row_cost",
            "as_text", "line_of"]
@@ -297,6 +297,20 @@ def _in_parallel(tasks: dict[str, Callable[[list[str]], Any]]
         return {key: (job.result(), said) for key, (job, said) in jobs.items()}
 
 
+def _text_column(values: pd.Series, words: list[str], warnings: list, column: str,
+                 dimension: bool) -> pd.Series:
+    """A text column with its missing-value ``words`` read as missing; a dimension that
+    loses more than a few per cent of its values to a word other than the blank cell
+    warns (``rules.dimension_missing_warning``)."""
+    text = as_text(values, words).astype("str")
+    if dimension and len(words) > 1:
+        lost = int((as_text(values, [""]).notna() & text.isna()).sum())
+        said = dimension_missing_warning(column, lost, len(values))
+        if said is not None:
+            warnings.append(said)
+    return text
+
+
 def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
            warnings: list[str] | None = None) -> pd.DataFrame:
     """Map the file's columns to canonical names and types; raise on values that do not parse.
@@ -325,8 +339,9 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
                                                missing_words, not params.privacy.anonymize),
         "date": lambda w: _parse_dates(cells["date"], params, w, src["date"]),
         **{c: (lambda w, c=c: _parse_number(cells[c], params, w, src[c])) for c in number_cols},
-        **{key: (lambda w, key=key, words=words: as_text(cells[key], words).astype("str"))
-           for _, key, _, words in text_cols}})
+        **{key: (lambda w, key=key, words=words, col=col, dim=name in params.dimensions:
+                 _text_column(cells[key], words, w, col, dim))
+           for name, key, col, words in text_cols}})
 
     def take(canon: str):
         value, said = parsed[canon]

@@ -25,7 +25,8 @@ __all__ = ["DATE_FLOOR", "DATE_CEILING", "beyond_range_error", "dropped_rows", "
            "example_order", "rounding_cents", "SUBCENT_UNITS", "make_ledger",
            "require_purchases",
            "check_ledger", "ledger_table", "date_error", "number_error", "currency_warning",
-           "float_ids_warning", "amount_error", "too_large_row", "too_large_total"]
+           "float_ids_warning", "amount_error", "too_large_row", "too_large_total",
+           "DIMENSION_MISSING_SHARE", "dimension_missing_warning"]
 
 
 RULES = ("missing_customer_id", "implausible_dates", "cancellations", "non_product_codes",
@@ -197,6 +198,20 @@ def number_error(n: int, canon: str, file: str, column: str, row: dict | None,
                       f"(empty, text, NaN or inf)", file=file, column=column, row=row,
                       line=line, hint="Amounts must be numbers; set decimal: ',' for decimal "
                       "commas and thousands: ',' (or '.') for digit grouping")
+
+
+#: a dimension that loses more than this share of its values to missing-value words warns
+DIMENSION_MISSING_SHARE = 0.02
+
+
+def dimension_missing_warning(column: str, n: int, rows: int) -> Message | None:
+    """The warning for a dimension that lost ``n`` of ``rows`` non-blank values to a word of
+    ``dimension_missing_values``, or None when that is at most
+    :data:`DIMENSION_MISSING_SHARE` of the rows."""
+    if not rows or n / rows <= DIMENSION_MISSING_SHARE:
+        return None
+    return msg("warning.dimension_missing", column=str(column), n=int(n), rows=int(rows),
+               share=n / rows)
 
 
 def currency_warning(column: str, n: int) -> Message:
