@@ -299,9 +299,7 @@ def _in_parallel(tasks: dict[str, Callable[[list[str]], Any]]
 
 def _text_column(values: pd.Series, words: list[str], warnings: list, column: str,
                  dimension: bool) -> pd.Series:
-    """A text column with its missing-value ``words`` read as missing; a dimension that
-    loses more than a few per cent of its values to a word other than the blank cell
-    warns (``rules.dimension_missing_warning``)."""
+    """Text, its ``words`` missing; a dimension losing many values to them warns."""
     text = as_text(values, words).astype("str")
     if dimension and len(words) > 1:
         lost = int((as_text(values, [""]).notna() & text.isna()).sum())
