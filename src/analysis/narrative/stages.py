@@ -23,10 +23,12 @@ __all__ = ["stage_status", "entry_message", "entry_warnings", "ledger_paragraph"
            "coverage_paragraph", "tiers_paragraph", "cluster_words", "thresholds_sentence",
            "segments_paragraph", "sufficiency_sentence",
            "fit_check_sentence", "model_choice_text", "join_sentences",
-           "sorted_horizons", "clv_paragraph"]
+           "sorted_horizons", "clv_paragraph", "MIGRATION_MIN"]
 
 RULE_TEXT: dict[str, dict[str, str]] = TEXT["rule_text"]
 SWITCHED_OFF: dict[str, dict[str, str]] = TEXT["switched_off"]
+#: fewer first-half tier-A customers than this: no verdict on the tier's stability
+MIGRATION_MIN = 30
 #: above this adjusted Rand index with the one-time / repeat split, the clusters add nothing
 REPEAT_SPLIT_ARI = 0.8
 
@@ -113,7 +115,8 @@ def tiers_paragraph(pareto: Mapping[str, Any], table: pd.DataFrame, moves: Mappi
     if retained is not None:
         text += w["migration"].format(split=moves["split"], retained=retained,
                                       lapsed=moves["a_lapsed"])
-        text += w["stable"] if retained >= 0.5 else w["volatile"]
+        if sum(moves["counts"].loc["A"]) >= MIGRATION_MIN:  # no verdict on a handful
+            text += w["stable"] if retained >= 0.5 else w["volatile"]
     return text
 
 

@@ -20,7 +20,7 @@ from ..narrative.labels import action_label, s, t
 from ..clv.validation import holdout_error
 from .. import state
 from ..messages import CATALOG, join, render
-from ..narrative.stages import RULE_TEXT, entry_warnings
+from ..narrative.stages import MIGRATION_MIN, RULE_TEXT, entry_warnings
 from ..playbook import playbook_table, segment_description, segment_label, segment_names
 from ..units import money
 
@@ -31,8 +31,6 @@ __all__ = ["MAX_FINDINGS", "AT_RISK_SHOWN", "Finding", "findings", "large_drops"
 
 MAX_FINDINGS = 5
 AT_RISK_SHOWN = 10
-#: fewer tier-A customers than this in the first half: no verdict on the tier's stability
-MIGRATION_MIN = 30
 #: distinct values of a dimension shown before the rest become "other"
 DIMENSION_ROWS = 8
 
