@@ -15,7 +15,7 @@ from analysis.clv import compare, diagnostics, sufficiency
 from analysis.clv.simulate import bgnbd_log
 from analysis.narrative.stages import fit_check_sentence
 from analysis.stage1 import aggregates, summary
-from analysis.units import TimeUnit, Window
+from analysis.units import TimeUnit, Window, money
 
 TRUE = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.4}  # alpha per week
 
@@ -80,11 +80,10 @@ def test_the_page_gives_no_precise_clv_for_a_flagged_fit_but_says_what_holds(no_
     for lang in ("en", "zh"):
         from analysis.report.sections import _clv_section
         text = _clv_section(customers.join(res.table), metrics, lang, "USD").text
-        hist = f"{metrics['historical_clv_total']:,.0f}"
+        hist = money(metrics["historical_clv_total"], "USD", lang)  # 298,229 / 29.8 万
         assert hist in text
-        numbers = {int(n.replace(",", "")) for n in
-                   __import__("re").findall(r"\d[\d,]{4,}", text)}
-        assert numbers == {round(metrics["historical_clv_total"])}, text  # nothing else
+        amounts = __import__("re").findall(r"\d[\d,.]* (?:万 |亿 )?USD", text)
+        assert amounts == [hist], text  # no other amount
         assert ("could not be pinned down" in text) if lang == "en" else ("无法可靠" in text)
 
 
