@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis import config, pipeline, runfolder, tiers
+from analysis.errors import InputError
 
 TINY = ("cid,day,amt\n"
         + "".join(f"{c},2020-{m:02d}-1{c},{10 * c + m}.50\n" for c in range(1, 7)
@@ -157,13 +158,67 @@ def test_clean_transactions_go_where_the_parameter_says(tiny, tmp_path):
     assert pipeline.clean_path(tmp_path, uri) == "s3a://lake/clean/"  # a URI stays whole
 
 
-def test_a_notebook_with_other_parameters_leaves_the_folder_as_it_is(tiny, tmp_path):
-    """An analyst who changes calibration_end in notebook 04 gets aggregates for it, and the
-    run folder's stage 1 (and the columns later notebooks added) stays untouched."""
+def _tiers(nb):
+    agg = nb.aggregates
+    return nb.save(tiers.run(nb.customers, agg.halves, agg.split, nb.window, nb.params.tiers))
+
+
+def test_a_notebook_with_other_parameters_never_mixes_them_with_the_folders(tiny, tmp_path):
+    """Issue 31, the time-unit case: notebook 04 with time_unit: week after 01-03 ran with
+    days. Stage 1 is computed again for weeks (recency and T in weeks, as in an empty
+    folder), what the folder held of days is set aside (metrics, tables, their record), and
+    notebook 05 with the days refuses in one line naming the notebooks to run first."""
+    data, params = tiny
+    run = tmp_path / "run"
+    days = pipeline.setup(str(params), {}, run, data)
+    _tiers(days)
+    assert days.done("tiers") and "abc" in runfolder.read_metrics(run)
+    weeks = pipeline.setup(str(params), {"time_unit": "week"}, run, data)
+    fresh = pipeline.setup(str(params), {"time_unit": "week"}, tmp_path / "empty", data)
+    pd.testing.assert_frame_equal(weeks.customers.drop(columns="abc_tier"),
+                                  fresh.customers.drop(columns="abc_tier"))
+    assert weeks.stage1().origin.startswith("Stage 1 read")  # now the folder's own
+    assert "abc" not in runfolder.read_metrics(run) and not weeks.done("tiers")
+    assert list(runfolder.read_provenance(run)) == ["stage1"]
+    again = pipeline.setup(str(params), {}, run, data)
+    with pytest.raises(InputError, match=r"run 2. Value tiers \(Pareto / ABC\); 3. Behav"):
+        again.require("tiers", "segments")
+
+
+def test_a_notebook_on_another_file_segments_that_file(tiny, tmp_path):
+    """The other-data case: notebook 03 pointed at another file after 01-02 ran on the
+    first segments the other file's customers, never the first file's."""
+    data, params = tiny
+    other = tmp_path / "other.csv"
+    other.write_text("\n".join(TINY.splitlines()[:5]) + "\n")
+    run = tmp_path / "run"
+    _tiers(pipeline.setup(str(params), {}, run, data))
+    nb = pipeline.setup(str(params), {}, run, other)
+    assert len(nb.customers) == pd.read_csv(other)["cid"].nunique() < 6
+    assert not nb.done("tiers")  # the first file's tiers are not this file's
+
+
+def test_rerunning_02_with_other_cuts_then_05_refuses(tiny, tmp_path):
+    """The re-run case: 02 with other ABC cuts, then 05 with the parameter file's: 05 stops
+    in one line (no traceback in a notebook) naming 02-04."""
+    data, params = tiny
+    run = tmp_path / "run"
+    _tiers(pipeline.setup(str(params), {"abc_rank_cuts": [0.2, 0.5]}, run, data))
+    nb = pipeline.setup(str(params), {}, run, data)
+    with pytest.raises(InputError) as caught:
+        nb.require("tiers", "segments", "clv")
+    line, = caught.value._render_traceback_()
+    assert line.startswith("error: this notebook needs results") and \
+        "2. Value tiers (Pareto / ABC); 3. Behaviour segments and lifecycle; 4. Customer " \
+        "lifetime value with them first" in line
+
+
+def test_a_finished_run_is_never_changed_by_a_notebook(tiny, tmp_path):
     data, params = tiny
     run = tmp_path / "run"
     pipeline.setup(str(params), {}, run, data).stage1()
+    (run / "manifest.json").write_text("{}")
     before = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    nb = pipeline.setup(str(params), {"calibration_end": "2020-02-15"}, run, data)
-    assert nb.aggregates.clv.calibration_end == pd.Timestamp("2020-02-15")
+    with pytest.raises(InputError, match="finished run"):
+        pipeline.setup(str(params), {"time_unit": "week"}, run, data).customers
     assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

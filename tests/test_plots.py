@@ -78,7 +78,7 @@ FIGURES = {  # name -> a call with small data; ax=None lets the figure make its 
 
 def test_every_public_figure_is_covered():
     drawn = {name for name in plots.__all__ if callable(getattr(plots, name))
-             and name not in ("set_style", "show", "plain_log_ticks")}
+             and name not in ("set_style", "style", "styled", "show", "plain_log_ticks")}
     assert drawn == set(FIGURES)
 
 
@@ -137,7 +137,12 @@ def test_show_closes_the_figure(monkeypatch):
 
 def test_the_chinese_style_uses_a_cjk_font():
     plots.set_style("zh")
-    assert plt.rcParams["font.sans-serif"][0] == plots.CJK_FONT
+    with plots.style():
+        assert plt.rcParams["font.sans-serif"][0] == plots.CJK_FONT
+    fig = FIGURES["bar_counts"]()
+    with plots.style():  # where show() and the report render it
+        assert fig.axes[0].title.get_fontname() == plots.CJK_FONT
+    plt.close(fig)
     plots.set_style("en")
 
 
@@ -200,5 +205,26 @@ def test_bar_labels_do_not_overlap_at_the_report_size():
     ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     big = plots.bar_counts(pd.Series({"active": 5762, "churned": 15758}), "t", "stage")
     big.canvas.draw()
-    assert "15,000" in [t.get_text() for t in big.axes[0].get_yticklabels()], ticks
+    assert "10,000" in [t.get_text() for t in big.axes[0].get_yticklabels()], ticks
     plt.close("all")
+
+
+def test_the_projects_style_changes_no_global_setting():
+    """Issue 31: setup() used to set text.parse_math off for the whole kernel, so an
+    analyst's own log-log plot showed $\\mathdefault{10^{4}}$ ticks. The project's figures
+    are drawn in their own style context; matplotlib's settings stay the defaults."""
+    import matplotlib as mpl
+    before = dict(mpl.rcParams)
+    plots.set_style("zh")
+    fig = FIGURES["bar_counts"]()
+    assert dict(mpl.rcParams) == before and mpl.rcParams["text.parse_math"]
+    assert fig.axes[0].title.get_fontweight() == "bold"  # drawn in the project's style
+    assert not fig.axes[0].title._parse_math  # a "$0_$50" label stays text
+    plt.close(fig)
+    own, ax = plt.subplots()
+    ax.loglog([1, 10_000], [1, 10_000])
+    own.canvas.draw()
+    assert any("mathdefault" in t.get_text() for t in ax.get_xticklabels()) or \
+        any("10^" in t.get_text() for t in ax.get_xticklabels())  # matplotlib's own ticks
+    plt.close(own)
+    plots.set_style("en")

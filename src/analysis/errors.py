@@ -69,6 +69,11 @@ class InputError(Exception):
         self.hint = hint
         super().__init__(self.message)
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it in a notebook (JupyterLab, papermill): the one line the
+        command line prints, not a traceback from deep inside the package."""
+        return [f"error: {self.message}"]
+
     @property
     def message(self) -> str:
         where = []

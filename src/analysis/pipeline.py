@@ -28,10 +28,12 @@ from .narrative.labels import markdown_text, s as sentence
 from .messages import Message, Status, render
 from .narrative.describe import describe
 from .narrative.translate import show_tables_in
+from .errors import InputError, ParamError
+from .narrative.labels import NOTEBOOK_TITLES
 from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, read_frame, read_metrics,
-                        update_metrics, write_tables)
+                        read_provenance, record_stage, update_metrics, write_tables)
 from .stage1_cache import (Stage1, clean_path, input_key, read_aggregates, recorded,
-                           shown_name, stage1, stage1_metrics, transaction_stage,
+                           run_key, shown_name, stage1, stage1_metrics, transaction_stage,
                            write_stage1)
 from .tiers import tiers_from_params
 from .units import Window
@@ -42,10 +44,16 @@ __all__ = ["transaction_stage", "stage1_metrics", "input_key", "clean_path", "wr
            "Stage1", "stage1", "StageResult", "Notebook", "readable_number", "say", "setup"]
 
 
+#: each later stage, and the notebook that makes it
+STAGE_NOTEBOOKS = {"tiers": "02_value_tiers", "segments": "03_segments", "clv": "04_clv",
+                   "state": "05_report"}
+
+
 class StageResult(Protocol):
     """What a stage hands back (``tiers.TierResult``, ``segments.SegmentResult``,
-    ``clv.ClvResult``): its customer columns, its entry of metrics.json and the tables the
-    report shows."""
+    ``clv.ClvResult``, ``state.StateResult``): its name (``stage``), its customer columns,
+    its entry of metrics.json and the tables the report shows."""
+    stage: str
 
     def columns(self) -> pd.DataFrame: ...
 
@@ -68,26 +76,60 @@ class Notebook:
         return result
 
     @cached_property
+    def key(self) -> str:
+        """The digest of this notebook's data and parameters (``stage1_cache.run_key``)."""
+        return run_key(self.data_path, self.params)
+
+    @cached_property
     def aggregates(self) -> Aggregates:
         """What the notebooks need from transaction level (``stage1.aggregates``), read from
         the run folder when it holds this data's stage 1 with these parameters; else
-        computed (and, in an empty folder, written with the rest of stage 1). The clean
-        transactions themselves are never read."""
+        computed and written with the rest of stage 1 (setting aside what the folder held
+        of other data or parameters). The clean transactions themselves are never read."""
         if recorded(self.run_dir, self.data_path, self.params) is not None:
             return read_aggregates(self.run_dir)
-        if (self.run_dir / STAGE1).exists():
-            # stage 1 of other parameters (an analyst changed calibration_end here, say):
-            # computed again for this notebook, the folder's artifacts left as they are
-            return transaction_stage(self.data_path, self.params)[2]
-        return self.stage1().aggregates
+        return self._computed().aggregates
+
+    def _computed(self) -> Stage1:
+        """Stage 1 computed for a notebook after 01 (the folder held none of this data and
+        these parameters), saying so where the notebook shows it."""
+        result = self.stage1()
+        say(result.origin)
+        return result
+
+    def done(self, stage: str) -> bool:
+        """Whether the folder holds ``stage``'s results for this data and these parameters."""
+        info = read_provenance(self.run_dir).get(stage) or {}
+        return info.get("key") == self.key and \
+            recorded(self.run_dir, self.data_path, self.params) is not None
+
+    def require(self, *stages: str) -> None:
+        """Stop with one line naming the notebooks to run first when the folder lacks the
+        results of ``stages`` for this data and these parameters (or holds them for other
+        ones): a page is never made of results of two inputs."""
+        self.customers  # stage 1 first: computed here (and the folder set aside) if need be
+        missing = [s for s in stages if not self.done(s)]
+        if missing:
+            names = [NOTEBOOK_TITLES[STAGE_NOTEBOOKS[s]][self.lang] for s in missing]
+            raise InputError(sentence("nb_missing_stages", self.lang,
+                                      notebooks="; ".join(names)), file=self.name(self.run_dir))
 
     @cached_property
     def customers(self) -> pd.DataFrame:
-        """The customers table so far (with an ``abc_tier`` column computed here when
-        notebook 02 did not run in this folder, since the later stages use it)."""
+        """The customers table so far: the folder's, when it holds stage 1 of this data and
+        these parameters, without the columns of any stage saved from others; else stage 1
+        computed here. An ``abc_tier`` column is computed here when notebook 02 has not run
+        with these parameters, since the later stages use it."""
         path = self.run_dir / CUSTOMERS
-        table = read_frame(path) if path.exists() else self.stage1().customers
-        if "abc_tier" not in table:
+        if recorded(self.run_dir, self.data_path, self.params) is not None and path.exists():
+            table = read_frame(path)
+            other = [c for st, info in read_provenance(self.run_dir).items()
+                     if st != "stage1" and info.get("key") != self.key
+                     for c in info.get("columns", [])]
+            table = table.drop(columns=[c for c in other if c in table])
+        else:
+            table = self._computed().customers
+        if "abc_tier" not in table or not self.done("tiers"):
             table = table.assign(abc_tier=tiers_from_params(table, self.params.tiers)
                                  .astype(str))
         return table
@@ -144,9 +186,11 @@ class Notebook:
     def save(self, result: StageResult) -> pd.DataFrame:
         """Add a stage's columns to the customers table, merge its metrics and write the
         tables it leaves for the report; returns the customers table as now written."""
-        self.customers = add_columns(self.run_dir, self.customers, result.columns())
+        columns = result.columns()
+        self.customers = add_columns(self.run_dir, self.customers, columns)
         update_metrics(self.run_dir, result.metrics())
         write_tables(self.run_dir, result.tables())
+        record_stage(self.run_dir, result.stage, self.key, list(columns.columns))
         return self.customers
 
 
@@ -170,7 +214,14 @@ def setup(params_path: str | None, overrides: Mapping[str, Any] | None, run_dir:
           data_path: str | Path) -> Notebook:
     """The first call of every notebook: parameters resolved and typed, the run folder
     created, the figure style set for the run's language."""
-    params = typed(resolve(params_path, overrides or {}), str(params_path or "parameters"))
+    try:
+        params = typed(resolve(params_path, overrides or {}), str(params_path or "parameters"))
+    except ParamError as exc:  # said of the notebook's overrides when the key is one of them
+        key = (exc.column or "").split(".")[0]
+        if key and key in (overrides or {}):
+            raise ParamError(exc.problem, file="overrides (this notebook's parameters cell)",
+                             column=exc.column, row=exc.row, hint=exc.hint) from None
+        raise
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     plots.set_style(params.report.language)
     # tables as a reader wants them: 16,874 not 16873.733740, 0.000123 not 0.00, whole texts

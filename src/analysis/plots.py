@@ -9,10 +9,11 @@ language of their labels.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import textwrap
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -24,7 +25,7 @@ from matplotlib import ticker as mticker
 from .narrative import labels
 from .narrative.translate import translate_figure
 
-__all__ = ["PALETTE", "CJK_FONT", "set_style", "ledger_bars", "monthly_activity",
+__all__ = ["PALETTE", "CJK_FONT", "set_style", "style", "styled", "ledger_bars", "monthly_activity",
            "first_purchase_cohorts", "show", "plain_log_ticks", "annotated_heatmap", "lorenz", "tier_shares",
            "rfm_distributions", "segment_bars", "silhouette_by_k", "bar_counts", "tracking_plots",
            "conditional_expectations", "btyd_matrix", "value_histogram", "group_means"]
@@ -58,19 +59,43 @@ def _register_cjk_font() -> bool:
 _STYLE = {"language": "en"}
 
 
-def set_style(language: str = "en") -> None:
-    _STYLE["language"] = language
-    sns.set_theme(style="whitegrid", context="notebook")
-    # text.parse_math off: a data label such as "$0_$50" is text, not TeX (it crashed)
-    plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "figure.figsize": (8, 4.2),
-                         "axes.titleweight": "bold", "text.parse_math": False})
+def _rc(language: str) -> dict[str, Any]:
+    """The project's figure style: seaborn's whitegrid at notebook scale, bold titles, no
+    TeX in labels (a data label such as "$0_$50" is text: it crashed), and the CJK font in
+    Chinese."""
+    rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook"),
+          "figure.dpi": 90, "savefig.dpi": 90, "figure.figsize": (8, 4.2),
+          "axes.titleweight": "bold", "text.parse_math": False}
     if language == "zh" and _register_cjk_font():
         logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # no bold face
-        plt.rcParams["font.sans-serif"] = [CJK_FONT, "DejaVu Sans"]
-        plt.rcParams["font.family"] = "sans-serif"
-        plt.rcParams["axes.unicode_minus"] = False
+        rc.update({"font.sans-serif": [CJK_FONT, "DejaVu Sans"], "font.family": "sans-serif",
+                   "axes.unicode_minus": False})
+    return rc
 
 
+def style() -> Any:
+    """The project's figure style as a context (``with plots.style(): ...``): figures are
+    drawn and saved inside it, and nothing of matplotlib's or seaborn's global settings
+    changes, so an analyst's own plots in the same notebook keep their defaults."""
+    return plt.rc_context(_rc(_STYLE["language"]))
+
+
+def styled(draw: Callable[..., plt.Figure]) -> Callable[..., plt.Figure]:
+    """A figure function drawn inside :func:`style`."""
+    @functools.wraps(draw)
+    def inside(*args: Any, **kwargs: Any) -> plt.Figure:
+        with style():
+            return draw(*args, **kwargs)
+    return inside
+
+
+def set_style(language: str = "en") -> None:
+    """The language the project's figures are drawn and shown in. No global matplotlib
+    setting changes (:func:`style`)."""
+    _STYLE["language"] = language
+
+
+@styled
 def ledger_bars(ledger: pd.DataFrame, currency: str = "USD") -> plt.Figure:
     """Rows and revenue removed by each cleaning rule, beside what was kept."""
     steps = ledger[~ledger["step"].isin(["input"])].copy()
@@ -89,6 +114,7 @@ def ledger_bars(ledger: pd.DataFrame, currency: str = "USD") -> plt.Figure:
     return fig
 
 
+@styled
 def monthly_activity(monthly: pd.DataFrame, currency: str = "USD") -> plt.Figure:
     """Transactions and revenue per calendar month (the transaction stage's ``monthly``:
     month, transactions, revenue)."""
@@ -106,6 +132,7 @@ def monthly_activity(monthly: pd.DataFrame, currency: str = "USD") -> plt.Figure
     return fig
 
 
+@styled
 def first_purchase_cohorts(customers: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
     """New customers per month of first purchase (date coverage of the customer base)."""
     per = customers["first_purchase"].dt.to_period("M").value_counts().sort_index()
@@ -121,7 +148,8 @@ def show(fig: plt.Figure) -> None:
     """Display a figure in the notebook (its texts in the run's language) and free it
     (keeps memory flat in long runs)."""
     from IPython.display import display  # only a notebook shows figures; the CLI never loads it
-    display(translate_figure(plain_log_ticks(fig), _STYLE["language"]))
+    with style():  # rendered here, inside the project's style (tick labels are made now)
+        display(translate_figure(plain_log_ticks(fig), _STYLE["language"]))
     plt.close(fig)
 
 
@@ -133,7 +161,7 @@ def _plain_number(v: float, _pos: Any = None) -> str:
 
 def plain_log_ticks(fig: plt.Figure) -> plt.Figure:
     """Log and symlog axes labelled 10, 100, 1,000 rather than by matplotlib's TeX powers
-    (with text.parse_math off, set in :func:`set_style`, those would show as raw TeX)."""
+    (with text.parse_math off, set in :func:`style`, those would show as raw TeX)."""
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() in ("log", "symlog"):
@@ -142,6 +170,7 @@ def plain_log_ticks(fig: plt.Figure) -> plt.Figure:
     return fig
 
 
+@styled
 def annotated_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str,
                       fmt: str = ".0f", cmap: str = "crest",
                       cbar_label: str | None = None, ax: plt.Axes | None = None) -> plt.Figure:
@@ -155,6 +184,7 @@ def annotated_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str,
 
 
 
+@styled
 def lorenz(curve: pd.DataFrame, pareto: Mapping[str, Any], lang: str = "en",
            title: str | None = None, ax: plt.Axes | None = None) -> plt.Figure:
     """Lorenz curve with the line of equality and the 80 %-of-revenue point marked (notebook
@@ -184,6 +214,7 @@ def lorenz(curve: pd.DataFrame, pareto: Mapping[str, Any], lang: str = "en",
     return fig
 
 
+@styled
 def tier_shares(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
     """Customer share vs revenue share for each tier, side by side."""
     long = pd.DataFrame({
@@ -203,6 +234,7 @@ def tier_shares(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
     return fig
 
 
+@styled
 def rfm_distributions(customers: pd.DataFrame, days_since_last: np.ndarray,
                       currency: str = "USD") -> plt.Figure:
     """Histograms of days since last purchase, orders and revenue (log axes where skewed)."""
@@ -221,6 +253,7 @@ def rfm_distributions(customers: pd.DataFrame, days_since_last: np.ndarray,
     return fig
 
 
+@styled
 def segment_bars(summary: pd.DataFrame, names: list[str] | None = None, lang: str = "en",
                  title: str | None = None, ax: plt.Axes | None = None) -> plt.Figure:
     """Share of customers and share of revenue per named segment (``names``: the segments'
@@ -241,6 +274,7 @@ def segment_bars(summary: pd.DataFrame, names: list[str] | None = None, lang: st
     return fig
 
 
+@styled
 def silhouette_by_k(scores: dict, chosen: int, ax: plt.Axes | None = None) -> plt.Figure:
     """Mean silhouette for each k tried, the chosen k marked."""
     fig, ax = _axes(ax, (6.5, 3.6))
@@ -254,6 +288,7 @@ def silhouette_by_k(scores: dict, chosen: int, ax: plt.Axes | None = None) -> pl
     return fig
 
 
+@styled
 def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "customers",
                ax: plt.Axes | None = None) -> plt.Figure:
     """One bar per group, labelled with its value; a long group name wraps onto a second
@@ -270,6 +305,7 @@ def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "custom
     return fig
 
 
+@styled
 def tracking_plots(track: pd.DataFrame, calibration_end: str) -> plt.Figure:
     """Weekly repeat transactions, actual vs model: cumulative and per week."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -292,6 +328,7 @@ def tracking_plots(track: pd.DataFrame, calibration_end: str) -> plt.Figure:
     return fig
 
 
+@styled
 def conditional_expectations(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
     """Mean holdout purchases by calibration frequency: actual, each model, and naive."""
     fig, ax = _axes(ax, (7.5, 4.2))
@@ -309,6 +346,7 @@ def conditional_expectations(table: pd.DataFrame, ax: plt.Axes | None = None) ->
     return fig
 
 
+@styled
 def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame,
                 ax: plt.Axes | None = None) -> plt.Figure:
     """P(alive) (``kind='alive'``) or the expected purchases in the next unit of time, for a
@@ -339,6 +377,7 @@ def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame,
     return fig
 
 
+@styled
 def value_histogram(values: pd.Series, title: str, xlabel: str, seed: int = 0,
                     sample: int = 200_000, ax: plt.Axes | None = None) -> plt.Figure:
     """Histogram on a log axis of the values of at least one cent (sampled above
@@ -354,6 +393,7 @@ def value_histogram(values: pd.Series, title: str, xlabel: str, seed: int = 0,
     return fig
 
 
+@styled
 def group_means(frame: pd.DataFrame, group: str, value: str, title: str, xlabel: str,
                 ax: plt.Axes | None = None) -> plt.Figure:
     """Mean (and total) of ``value`` per group, as horizontal bars."""

@@ -26,7 +26,8 @@ from .csv_text import csv_bytes
 from .units import horizon_column, horizon_months
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
-           "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "replacing", "read_ledger",
+           "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "PROVENANCE", "read_provenance",
+           "record_stage", "replacing", "read_ledger",
            "horizon_column",
            "horizon_months", "order_columns", "dimension_columns", "read_frame",
            "write_customers",
@@ -57,6 +58,9 @@ AGGREGATES = "aggregates"
 #: folder of the tables a stage hands to the report (Lorenz curve, segment and playbook
 #: summaries), so that the report never recomputes them
 TABLES = "stages"
+#: which stages' results the folder holds, each with the digest of the data and parameters
+#: that made it (``stage1_cache.input_key``): the notebooks never mix two
+PROVENANCE = "provenance.json"
 
 
 @contextmanager
@@ -258,6 +262,23 @@ def write_tables(run_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> Non
     for name, frame in tables.items():
         with replacing(folder / f"{name}.parquet") as tmp:
             frame.to_parquet(tmp)
+
+
+def read_provenance(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Stage name -> ``key`` (the digest of the data and parameters its saved results came
+    from) and ``columns`` (its columns of the customers table)."""
+    path = Path(run_dir) / PROVENANCE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def record_stage(run_dir: str | Path, stage: str, key: str | None,
+                 columns: list[str] | tuple[str, ...] = ()) -> None:
+    """Record that ``stage``'s results in the folder came from ``key`` (None: forget all:
+    stage 1 was computed again, so no later stage's results hold)."""
+    stages = {} if key is None else read_provenance(run_dir)
+    if key is not None:
+        stages[stage] = {"key": key, "columns": list(columns)}
+    write_json(Path(run_dir) / PROVENANCE, stages)
 
 
 def read_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:

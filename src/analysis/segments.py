@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
@@ -291,6 +291,7 @@ class SegmentResult:
     actions: pd.DataFrame
     playbook: pd.DataFrame
     params: SegmentParams
+    stage: ClassVar[str] = "segments"
 
     def metrics(self) -> dict[str, Any]:
         return metrics(self.summary, self.stages, self.clusters, self.thresholds, self.scores)

@@ -25,15 +25,17 @@ from .folders import check_export_target, final_of, mark_export
 from .handoff import Aggregates, ClvInputs
 from .messages import from_record, record
 from .narrative.labels import s as sentence
-from .runfolder import (AGGREGATES, CUSTOMERS, LEDGER, STAGE1, TRANSACTIONS, read_frame,
-                        read_ledger, replacing, update_metrics, write_customers, write_json)
+from .runfolder import (AGGREGATES, CUSTOMERS, LEDGER, METRICS, STAGE1, TABLES, TRANSACTIONS,
+                        read_frame, read_ledger, record_stage, replacing, update_metrics,
+                        write_customers, write_json)
 from .stage1.engine import open_engine
 from .stage1.load import is_uri, source_info
 from .stage1.privacy import identifying_warnings
 from .stage1.rules import ledger_table
 from .units import Window
 
-__all__ = ["transaction_stage", "stage1_metrics", "input_key", "clean_path", "write_stage1",
+__all__ = ["transaction_stage", "stage1_metrics", "input_key", "run_key", "clean_path",
+           "write_stage1",
            "Stage1", "recorded", "stage1", "shown_name", "write_aggregates", "read_aggregates"]
 
 
@@ -94,6 +96,14 @@ def input_key(data_path: str | Path, params: Params) -> dict[str, Any]:
     return {**source_info(data_path), "params_sha256": digest}
 
 
+def run_key(data_path: str | Path, params: Params) -> str:
+    """One digest of :func:`input_key`: what every stage's saved results are recorded with
+    (``runfolder.record_stage``), so that no notebook reads results of other data or
+    parameters as its own."""
+    return hashlib.sha256(json.dumps(input_key(data_path, params), sort_keys=True,
+                                     default=str).encode("utf-8")).hexdigest()
+
+
 def clean_path(run_dir: str | Path, params: Params,
                data_path: str | Path | None = None) -> Path | str | None:
     """Where the clean transactions go (``clean_transactions``): the run folder's
@@ -130,6 +140,8 @@ def write_stage1(run_dir: str | Path, ledger: pd.DataFrame, customers: pd.DataFr
                 "warning_records": [record(w) for w in warnings or []],
                 "seconds": None if seconds is None else round(seconds, 2)}
         write_json(run / STAGE1, info)
+        record_stage(run, "stage1", None)  # no later stage's results hold any more
+        record_stage(run, "stage1", run_key(data_path, params))
 
 
 @dataclass
@@ -169,7 +181,10 @@ def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1
     is written) and leaves it in the run folder with ``stage1.json``; when that record
     matches this data file and these parameters, the artifacts are read back instead of
     loading the file a second time (on 10 million rows that halves the stage's cost).
-    Otherwise (a notebook opened on its own) the stage is computed and written."""
+    Otherwise (a notebook opened on its own, or run with other data or parameters than the
+    folder's) the stage is computed and written, and the results of the later stages that
+    the folder held (metrics, the stages' tables, their record) are set aside: a notebook
+    never shows results of two inputs or two sets of parameters."""
     run = Path(run_dir)
     engine, lang = params.engine.engine, params.report.language
     info = recorded(run, data_path, params)
@@ -178,6 +193,20 @@ def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1
                       [from_record(w) for w in info.get("warning_records", info["warnings"])],
                       sentence("nb_stage1_read", lang, name=shown_name(data_path),
                                seconds=info.get("seconds"), engine=engine))
+    replaced = (run / STAGE1).exists()
+    if replaced and (run / "manifest.json").exists():  # a finished run is never changed
+        raise InputError("this folder holds a finished run of other data or parameters, "
+                         "which a notebook never changes", file=run.name,
+                         hint="Set run_dir to a folder of your own (such as "
+                         "../outputs/notebook-scratch) to try other parameters")
+    if replaced:  # results of other data or parameters: set aside, never mixed with these
+        for name in (METRICS, TABLES):
+            path = run / name
+            if path.is_dir():
+                for part in path.glob("*.parquet"):
+                    part.unlink()
+            else:
+                path.unlink(missing_ok=True)
     t0 = time.perf_counter()
     warnings: list[str] = []
     target = clean_path(run, params, data_path)
@@ -190,9 +219,11 @@ def stage1(run_dir: str | Path, data_path: str | Path, params: Params) -> Stage1
         ledger, customers, agg = transaction_stage(data_path, params, warnings, target)
     seconds = time.perf_counter() - t0
     write_stage1(run_dir, ledger, customers, agg, params, data_path, warnings, seconds)
-    return Stage1(ledger, customers, agg, warnings,
-                  sentence("nb_stage1_computed", lang, name=shown_name(data_path), engine=engine,
-                           seconds=f"{seconds:.1f}"), seconds)
+    origin = sentence("nb_stage1_computed", lang, name=shown_name(data_path), engine=engine,
+                      seconds=f"{seconds:.1f}")
+    if replaced:
+        origin += " " + sentence("nb_stage1_replaced", lang)
+    return Stage1(ledger, customers, agg, warnings, origin, seconds)
 
 
 def shown_name(data_path: str | Path) -> str:

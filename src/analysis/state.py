@@ -16,7 +16,7 @@ its counts, so anyone can check a sentence against ``customers.csv``::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
@@ -89,6 +89,7 @@ class StateResult:
     """The customer-state table's own columns (``risk.risk_columns``) and its filters."""
     columns_: pd.DataFrame
     table: pd.DataFrame
+    stage: ClassVar[str] = "state"
 
     def columns(self) -> pd.DataFrame:
         return self.columns_

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
@@ -212,6 +212,7 @@ class TierResult:
     moves: dict[str, Any]
     params: TierParams
     ties: list[dict[str, Any]] = field(default_factory=list)
+    stage: ClassVar[str] = "tiers"
 
     def metrics(self) -> dict[str, Any]:
         return metrics(self.pareto, self.table, self.params, self.moves, self.ties)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,7 @@ class ClvResult:
     fitter: Any = None
     ggf: Any = None
     holdout: HoldoutResult | None = None
+    stage: ClassVar[str] = "clv"
 
     def metrics(self) -> dict[str, Any]:
         """The ``clv`` entry of metrics.json."""

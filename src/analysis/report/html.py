@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.text import Text
 
 from ..config import ReportParams
-from ..plots import plain_log_ticks
+from ..plots import plain_log_ticks, style
 from ..narrative.labels import NOTEBOOK_TITLES, s, t
 from ..metrics_schema import checked
 from ..runfolder import CUSTOMERS, read_frame, read_metrics, read_tables, replacing
@@ -61,11 +61,13 @@ def figure_png(fig, dpi: int = DPI) -> tuple[str, float]:
         if len(title) > chars:
             ax.set_title(textwrap.fill(title, chars))
     plain_log_ticks(fig)
-    fig.tight_layout()
-    fig.canvas.draw()
-    sizes = [x.get_fontsize() for x in fig.findobj(Text) if x.get_visible() and x.get_text()]
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    with style():  # laid out and saved inside the figures' own style, as drawn
+        fig.tight_layout()
+        fig.canvas.draw()
+        sizes = [x.get_fontsize() for x in fig.findobj(Text)
+                 if x.get_visible() and x.get_text()]
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii"), min(sizes or [10]) * dpi / 72
 
