@@ -56,8 +56,13 @@ chromium:
 test-spark: $(STAMP) java
 	$(PY) -m pytest -m spark
 
+# JupyterLab on notebooks/; as root (a container, CI) it needs --allow-root, which is added then.
+# LAB_ARGS passes further options, e.g. make lab LAB_ARGS="--no-browser --port=8890";
+# LAB_DIR is the folder it opens.
+LAB_ARGS ?=
+LAB_DIR ?= notebooks
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=$(LAB_DIR) $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 clean-outputs:
 	find outputs -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
