@@ -228,3 +228,46 @@ def test_the_projects_style_changes_no_global_setting():
         any("10^" in t.get_text() for t in ax.get_xticklabels())  # matplotlib's own ticks
     plt.close(own)
     plots.set_style("en")
+
+
+def test_monthly_ticks_stand_under_the_bars_and_revenue_starts_at_zero():
+    """Issue 31: ticks on the 15th under no bar; a revenue axis from 50000, no separators."""
+    monthly = pd.DataFrame({"month": pd.date_range("2021-01-01", periods=18, freq="MS"),
+                            "transactions": np.arange(18) + 5,
+                            "revenue": 50_000.0 + 1_000 * np.arange(18)})
+    fig = plots.monthly_activity(monthly, "EUR")
+    fig.canvas.draw()
+    ax, ax2 = fig.axes
+    import matplotlib.dates as mdates
+    ticks = [mdates.num2date(x) for x in ax.get_xticks()]
+    assert ticks and all(t.day == 1 for t in ticks) and len(ticks) <= 12
+    assert ax2.get_ylim()[0] == 0
+    assert any("," in t.get_text() for t in ax2.get_yticklabels())
+    plt.close(fig)
+
+
+def test_segment_legend_covers_no_bar():
+    # CDNOW's shares of customers and revenue by segment: long bars top and bottom
+    shares = [(0.15, 0.46), (0.66, 0.28), (0.07, 0.11), (0.04, 0.06), (0.03, 0.04),
+              (0.02, 0.02), (0.01, 0.02), (0.01, 0.01), (0.01, 0.00)]
+    summary = pd.DataFrame(shares, columns=["customer_share", "revenue_share"],
+                           index=[f"segment {i}" for i in range(9)])
+    fig = plots.segment_bars(summary, list(summary.index), "en")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    # outside the plotting area: inside it covered the rows of the smallest segments, whose
+    # bars are too short to see but whose rows must stay readable
+    assert not legend.overlaps(ax.get_window_extent())
+    assert not legend.overlaps(ax.xaxis.label.get_window_extent())
+    plt.close(fig)
+
+
+def test_the_btyd_matrix_has_whole_ticks_and_explains_its_blank_cells():
+    fig = FIGURES["btyd_matrix"]()
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    for locs in (ax.get_xticks(), ax.get_yticks()):
+        assert all(float(v).is_integer() for v in locs)
+    assert "blank: no repeat purchase yet" in ax.get_xlabel()
+    plt.close(fig)

@@ -15,6 +15,7 @@ import textwrap
 from importlib import resources
 from typing import Any, Callable, Mapping
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -120,12 +121,22 @@ def monthly_activity(monthly: pd.DataFrame, currency: str = "USD") -> plt.Figure
     month, transactions, revenue)."""
     per = monthly
     fig, ax = plt.subplots(figsize=(10, 4.2))
+    # each month's bar and point centred on the month's first day, where its tick is (a
+    # date axis put its ticks on the 15th, under no bar)
     ax.bar(per["month"], per["transactions"], width=20, color="#457b9d", label="transactions")
     ax.set(title="Transactions per month", xlabel="month",
            ylabel="transactions per month (count)")
+    months = max(len(per), 1)
+    ax.xaxis.set_major_locator(mdates.MonthLocator(bymonthday=1,
+                                                   interval=max(1, -(-months // 12))))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    ax.tick_params(axis="x", rotation=30)
     ax2 = ax.twinx()
     ax2.plot(per["month"], per["revenue"], color="#e76f51", marker="o", label="revenue")
     ax2.set_ylabel(f"revenue per month ({currency})")
+    ax2.set_ylim(bottom=min(0.0, float(per["revenue"].min()) if len(per) else 0.0))
+    for axis in (ax.yaxis, ax2.yaxis):  # from 0, thousands separated
+        axis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
     ax2.grid(False)
     fig.legend(loc="upper right", bbox_to_anchor=(0.88, 0.88))
     fig.tight_layout()
@@ -214,6 +225,18 @@ def lorenz(curve: pd.DataFrame, pareto: Mapping[str, Any], lang: str = "en",
     return fig
 
 
+def _legend_below(fig: plt.Figure, ax: plt.Axes) -> None:
+    """The legend under the axes and their x label, in one row: inside the axes it covered
+    the rows of the smallest segments (their bars too short to see, their names not)."""
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    bottom = ax.xaxis.label.get_window_extent(renderer).y0
+    y = ax.transAxes.inverted().transform((0, bottom))[1]
+    ax.legend(title="", loc="upper center", bbox_to_anchor=(0.5, y - 0.02), ncol=2,
+              frameon=False)
+    fig.tight_layout()
+
+
 @styled
 def tier_shares(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
     """Customer share vs revenue share for each tier, side by side."""
@@ -229,8 +252,7 @@ def tier_shares(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
         ax.bar_label(cont, fmt="%.1f%%", fontsize=9)
     ax.set(title="Few customers, most of the revenue: ABC tiers", xlabel="ABC tier",
            ylabel="share (%)")
-    ax.legend(title="")
-    fig.tight_layout()
+    _legend_below(fig, ax)
     return fig
 
 
@@ -269,8 +291,7 @@ def segment_bars(summary: pd.DataFrame, names: list[str] | None = None, lang: st
                 palette=["#a8dadc", "#1d3557"])
     ax.set(title=title or labels.s("segments_title", lang), xlabel=labels.t("share_pct", lang),
            ylabel=labels.t("segment", lang))
-    ax.legend(title="")
-    fig.tight_layout()
+    _legend_below(fig, ax)
     return fig
 
 
@@ -371,8 +392,11 @@ def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame,
     fig, ax = _axes(ax, (7, 5.5))
     image = ax.imshow(z, origin="lower", aspect="auto", cmap="crest", interpolation="none")
     fig.colorbar(image, ax=ax, label=label)
-    ax.set(title=title, xlabel="frequency: repeat purchase days",
+    ax.set(title=title, xlabel=f"frequency: repeat purchase days (up to {max_frequency}, the 99th "
+           "percentile)\nblank: no repeat purchase yet, so no recency above 0",
            ylabel=f"recency: {time_unit}s between first and last purchase")
+    for axis in (ax.xaxis, ax.yaxis):  # whole purchases and whole units: no 2.5 ticks
+        axis.set_major_locator(mticker.MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
