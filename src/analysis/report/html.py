@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.text import Text
 
 from ..config import ReportParams
-from ..plots import plain_log_ticks, style
+from ..figstyle import plain_log_ticks, style
 from ..narrative.labels import NOTEBOOK_TITLES, s, t
 from ..metrics_schema import checked
 from ..runfolder import CUSTOMERS, read_frame, read_metrics, read_tables, replacing
