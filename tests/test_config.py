@@ -130,3 +130,18 @@ def test_every_parameter_reaches_a_typed_group_with_its_type():
     assert params.replace(seed=7).segments.seed == 7 and params.segments.seed == 42
     with pytest.raises(ParamError, match="seed"):
         params.replace(seed=-1)
+
+
+def test_a_bad_value_is_echoed_as_written_and_named_as_the_notebooks_override(tmp_path):
+    """Issue 31: `k_range: [1, 3]` was echoed as [1.0, 3.0], and an override in a notebook
+    was reported against the parameter file."""
+    from analysis import pipeline
+    params = tmp_path / "p.yaml"
+    params.write_text("columns: {customer_id: c, date: d, amount: a}\n")
+    with pytest.raises(config.ParamError) as caught:
+        pipeline.setup(str(params), {"k_range": [1, 3]}, tmp_path / "run", tmp_path / "x.csv")
+    line, = caught.value._render_traceback_()
+    assert "got [1, 3]" in line and "overrides (this notebook's parameters cell)" in line
+    with pytest.raises(config.ParamError, match=r"file \S*p\.yaml, column .k_range."):
+        params.write_text(params.read_text() + "k_range: [1, 3]\n")
+        pipeline.setup(str(params), {}, tmp_path / "run", tmp_path / "x.csv")

@@ -79,11 +79,12 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
             raise ParamError(f"unknown parameter {key!r}. {_suggest(key)}", file=source,
                              column=key)
         field = FIELD_BY_NAME[key]
-        value = coerce(field, value, source)
+        written, value = value, coerce(field, value, source)
         if value is not None and field.check is not None:
             msg = field.check(value)
-            if msg:  # a mapping's check names the entry; its value is not echoed
-                got = "" if field.kind == "mapping" else f", got {shown(value)}"
+            if msg:  # a mapping's check names the entry; its value is not echoed; the value
+                # is echoed as written ([1, 3], not the [1.0, 3.0] it was read into)
+                got = "" if field.kind == "mapping" else f", got {shown(written)}"
                 raise ParamError(f"parameter {key!r} {msg}{got}", file=source, column=key)
         out[key] = value
     check_columns(out["columns"], source)
