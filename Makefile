@@ -59,9 +59,13 @@ test-spark: $(STAMP) java
 # JupyterLab on notebooks/; as root (a container, CI) it needs --allow-root, which is added then.
 # LAB_ARGS passes further options, e.g. make lab LAB_ARGS="--no-browser --port=8890";
 # LAB_DIR is the folder it opens.
+# LANGUAGE=zh opens copies of the notebooks whose Markdown and parameters are in Chinese
+# (written to outputs/notebooks-zh; edit the notebooks themselves in notebooks/).
 LAB_ARGS ?=
-LAB_DIR ?= notebooks
+LANGUAGE ?= en
+LAB_DIR ?= $(if $(filter en,$(LANGUAGE)),notebooks,outputs/notebooks-$(LANGUAGE))
 lab: $(STAMP)
+	@if [ "$(LANGUAGE)" != en ]; then $(PY) -m analysis notebooks --language $(LANGUAGE) --out $(LAB_DIR) >/dev/null; fi
 	$(VENV)/bin/jupyter lab --notebook-dir=$(LAB_DIR) $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 clean-outputs:

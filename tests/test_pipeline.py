@@ -7,6 +7,7 @@ import pytest
 
 from analysis import config, pipeline, runfolder, tiers
 from analysis.errors import InputError
+from conftest import ROOT
 
 TINY = ("cid,day,amt\n"
         + "".join(f"{c},2020-{m:02d}-1{c},{10 * c + m}.50\n" for c in range(1, 7)
@@ -222,3 +223,30 @@ def test_a_finished_run_is_never_changed_by_a_notebook(tiny, tmp_path):
     with pytest.raises(InputError, match="finished run"):
         pipeline.setup(str(params), {"time_unit": "week"}, run, data).customers
     assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_notebooks_for_jupyterlab_in_chinese(tmp_path):
+    """Issue 31: with language zh the notebooks' own Markdown stayed English in JupyterLab.
+    ``python -m analysis notebooks --language zh`` (``make lab LANGUAGE=zh``) writes copies
+    whose Markdown is Chinese and whose parameters ask for Chinese, with paths that reach
+    the project's data from wherever the copies are."""
+    import re
+
+    import nbformat
+
+    from analysis.__main__ import main
+    out = tmp_path / "deep" / "zh"
+    assert main(["notebooks", "--language", "zh", "--out", str(out)]) == 0
+    books = sorted(out.glob("*.ipynb"))
+    assert [p.name[:2] for p in books] == ["01", "02", "03", "04", "05"]
+    for path in books:
+        nb = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert "parameters" in first.metadata["tags"]
+        assert 'overrides = {"language": "zh"}' in first.source
+        data = re.search(r'data_path = "([^"]+)"', first.source).group(1)
+        assert (out / data).resolve() == (ROOT / "data" / "raw" / "CDNOW_master.txt")
+        markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+        assert all(re.search(r"[\u4e00-\u9fff]", m) for m in markdown), path.name
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")

@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--params", help="YAML parameter file (see params/)")
     check.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                        help="override one parameter; repeatable")
+    books = sub.add_parser("notebooks", help="write the notebooks with their Markdown in "
+                                             "another language, for JupyterLab")
+    books.add_argument("--language", required=True, choices=["en", "zh"])
+    books.add_argument("--out", required=True, help="folder for the copies")
     return parser
 
 
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        overrides = dict(parse_override(p) for p in (args.param or []))
+        overrides = dict(parse_override(p) for p in (getattr(args, "param", None) or []))
         if args.command == "run":
             resolve(args.params, overrides)  # a parameter error at once, before the imports
             # the runner's modules (pandas, matplotlib, lifetimes …) take seconds to import
@@ -60,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             return main_run(args, overrides)
         if args.command == "check":
             return main_check(args, overrides)
+        if args.command == "notebooks":
+            from .lab import localised_notebooks  # nbformat: loaded only for this command
+            for path in localised_notebooks(args.language, args.out):
+                print(path)
+            return EXIT_OK
     except InputError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
