@@ -81,3 +81,13 @@ def test_modules_are_small_declare_their_api_and_import_at_the_top():
                         i -= 1
                     assert "#" in lines[node.lineno - 1] or lines[i - 1].strip().startswith("#"), \
                         f"{name}:{node.lineno} imports inside a function without a reason"
+
+
+def test_every_notebook_cell_is_valid_python():
+    """A notebook edit that breaks a cell fails here in a second, not in every run's
+    notebook minutes later."""
+    import ast
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] == "code":
+                ast.parse("".join(cell["source"]), filename=f"{path.name} cell {i}")
