@@ -143,9 +143,10 @@ def test_sections_read_the_stage_results_and_add_up(language):
     for action, rules in tables["playbook"].groupby("action"):
         assert rules["customers"].sum() == groups.at[action, "customers"]
         for who, n in zip(rules["who"], rules["customers"]):
-            shown = groups.at[action, "who"]  # "(3)", or "(3 of 5; …)" / "(5 位中的 3 位；…)"
+            shown = groups.at[action, "who"]  # "(3)", or "(3 of 5; …)" / "（5 位中的 3 位；…）"
             assert f"{who} ({n:,})" in shown or f"{who} ({n:,} of " in shown \
-                or re.search(rf"{re.escape(who)} \([0-9,]+ 位中的 {n:,} 位", shown)
+                or f"{who}（{n:,}）" in shown \
+                or re.search(rf"{re.escape(who)}（[0-9,]+ 位中的 {n:,} 位", shown)
     # the findings: at most five, each one sentence with a number and an action
     items = sections["summary"].items
     assert 1 <= len(items) <= 5
