@@ -23,13 +23,12 @@ from IPython.display import Markdown, display
 
 from . import plots
 from .config import Params, resolve, typed
+from .errors import InputError, ParamError
 from .handoff import Aggregates
-from .narrative.labels import markdown_text, s as sentence
 from .messages import Message, Status, render
 from .narrative.describe import describe
+from .narrative.labels import NOTEBOOK_TITLES, markdown_text, s as sentence
 from .narrative.translate import show_tables_in
-from .errors import InputError, ParamError
-from .narrative.labels import NOTEBOOK_TITLES
 from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, read_frame, read_metrics,
                         read_provenance, record_stage, update_metrics, write_tables)
 from .stage1_cache import (Stage1, clean_path, input_key, read_aggregates, recorded,
