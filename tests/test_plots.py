@@ -68,6 +68,8 @@ FIGURES = {  # name -> a call with small data; ax=None lets the figure make its 
                                                                                ax=ax),
     "btyd_matrix": lambda ax=None: plots.btyd_matrix(BGF, "alive", TimeUnit("week").name,
                                                      CUSTOMERS, ax=ax),
+    "spend_vs_frequency": lambda ax=None: plots.spend_vs_frequency(CUSTOMERS, 0.07, "EUR",
+                                                                   ax=ax),
     "value_histogram": lambda ax=None: plots.value_histogram(CUSTOMERS["revenue"], "CLV",
                                                              "CLV (EUR)", ax=ax),
     "group_means": lambda ax=None: plots.group_means(CUSTOMERS.assign(g=CUSTOMERS["n_orders"] % 3),

@@ -25,7 +25,8 @@ from .narrative import labels
 __all__ = ["PALETTE", "CJK_FONT", "set_style", "style", "styled", "ledger_bars", "monthly_activity",
            "first_purchase_cohorts", "show", "plain_log_ticks", "annotated_heatmap", "lorenz", "tier_shares",
            "rfm_distributions", "segment_bars", "silhouette_by_k", "bar_counts", "tracking_plots",
-           "conditional_expectations", "btyd_matrix", "value_histogram", "group_means"]
+           "conditional_expectations", "btyd_matrix", "spend_vs_frequency", "value_histogram",
+           "group_means"]
 
 PALETTE = "crest"
 
@@ -231,7 +232,8 @@ def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "custom
     line (three tiers' names side by side overlap on a phone-sized figure), the value axis
     with thousands separators."""
     fig, ax = _axes(ax, (7, 3.6))
-    names = ["\n".join(textwrap.wrap(str(i), 14)) or str(i) for i in counts.index]
+    names = ["\n".join(textwrap.wrap(str(i), 14, break_long_words=False)) or str(i)
+             for i in counts.index]
     sns.barplot(x=names, y=counts.to_numpy(), ax=ax, color="#457b9d")
     for cont in ax.containers:
         ax.bar_label(cont, fmt="{:,.0f}", fontsize=9)
@@ -312,6 +314,29 @@ def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame,
            ylabel=f"recency: {time_unit}s between first and last purchase")
     for axis in (ax.xaxis, ax.yaxis):  # whole purchases and whole units: no 2.5 ticks
         axis.set_major_locator(mticker.MaxNLocator(integer=True))
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def spend_vs_frequency(customers: pd.DataFrame, corr: float | None, currency: str = "USD",
+                       seed: int = 0, sample: int = 20_000,
+                       ax: plt.Axes | None = None) -> plt.Figure:
+    """Gamma-Gamma's assumption in front of the reader: each repeat buyer's repeat purchase
+    days against their mean spend per repeat day (log axes, a seeded sample above
+    ``sample``), the correlation in the title; the spend model assumes there is none."""
+    rep = customers.loc[(customers["frequency"] > 0) & (customers["monetary_value"] > 0),
+                        ["frequency", "monetary_value"]]
+    if len(rep) > sample:
+        rep = rep.sample(sample, random_state=seed)
+    fig, ax = _axes(ax, (6.5, 4.5))
+    ax.scatter(rep["frequency"], rep["monetary_value"], s=6, alpha=0.3, color="#457b9d")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    shown = "–" if corr is None else f"{corr:.2f}"
+    ax.set(title=f"Spend per purchase against frequency (correlation {shown})",
+           xlabel="frequency: repeat purchase days (log scale)",
+           ylabel=f"mean spend per repeat purchase day ({currency}, log scale)")
     fig.tight_layout()
     return fig
 

@@ -17,7 +17,7 @@ from .models import (PURCHASE, SPEND, BetaGeo, GammaGamma, ModifiedBetaGeo, NBD,
                      unique_triples)
 from .predict import (MONTH, clv_tiers, definition, discounted_transactions,
                       expected_purchases_fn, expected_spend, margin_ratio,
-                      monthly_rate, predict)
+                      monthly_rate, one_time_buyers, predict)
 from .stage import ClvResult, metrics_entry, run
 from .validation import HoldoutResult, conditional_expectations, holdout, tracking
 
@@ -25,6 +25,6 @@ __all__ = ["bootstrap", "ConvergenceError", "PURCHASE", "SPEND", "BetaGeo", "Gam
            "ModifiedBetaGeo", "NBD", "ParetoNBD", "fit_gamma_gamma", "fit_weighted",
            "gamma_gamma_sample", "get", "params_of", "unique_triples", "MONTH", "clv_tiers",
            "definition", "discounted_transactions", "expected_purchases_fn", "expected_spend",
-           "margin_ratio", "monthly_rate", "predict", "ClvResult",
+           "margin_ratio", "monthly_rate", "predict", "one_time_buyers", "ClvResult",
            "metrics_entry", "run", "HoldoutResult",
            "conditional_expectations", "holdout", "tracking"]

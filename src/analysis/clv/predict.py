@@ -25,7 +25,8 @@ from .models import unique_triples
 __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transactions",
            "discounted_by_horizon", "horizon_column", "horizons_of", "horizon_columns",
            "expected_spend",
-           "triples_of", "margin_ratio", "definition", "predict", "clv_tiers", "CLV_TIER_CUTS"]
+           "triples_of", "margin_ratio", "definition", "predict", "clv_tiers", "CLV_TIER_CUTS",
+           "one_time_buyers"]
 
 MONTH = {"D": 30.0, "W": 4.345}  # lifetimes' customer_lifetime_value month lengths
 #: predicted-CLV tiers: top 20 % / middle 60 % / bottom 20 % of customers
@@ -157,3 +158,18 @@ def clv_tiers(customers: pd.DataFrame, value: pd.Series) -> pd.Series:
     tiers = abc_tiers(frame, "rank_share", CLV_TIER_CUTS).astype(str)
     out = tiers.map({"A": "top", "B": "middle", "C": "bottom"})
     return out.where(value.notna(), "not estimated").rename("clv_tier")
+
+
+def one_time_buyers(customers: pd.DataFrame, value: pd.Series) -> dict[str, float] | None:
+    """What the one-time buyers' predicted values have in common (notebook 04 explains the
+    spike they make): how many there are, their share of customers, and the median and
+    the spread (10th to 90th percentile) of their predicted value. With no repeat purchase
+    they differ only in how long ago they bought (T), and the spend model gives each the
+    population's mean spend, so their values are nearly one number. None without any."""
+    once = (customers["frequency"] == 0).to_numpy() & value.notna().to_numpy()
+    if not once.any():
+        return None
+    v = value.to_numpy(dtype="float64")[once]
+    return {"customers": int(once.sum()), "share": float(once.sum() / len(customers)),
+            "median": float(np.median(v)), "p10": float(np.quantile(v, 0.1)),
+            "p90": float(np.quantile(v, 0.9))}

@@ -9,19 +9,19 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..clv.stage import ClvResult
+from ..clv.stage import CORR_WARNING, ClvResult
 from ..config import CleanParams
 from ..playbook import segment_label
 from ..segments import SegmentResult
 from ..tiers import TierResult
-from .labels import TEXT
+from .labels import TEXT, s
 from .stages import (cluster_words, clv_paragraph, fit_check_sentence, ledger_paragraph,
                      segments_paragraph,
                      sufficiency_sentence, thresholds_sentence, tiers_paragraph)
 from .translate import translate_text
 
 __all__ = ["describe", "describe_thresholds", "cluster_table", "clv_findings", "describe_ledger",
-           "parameter_table"]
+           "parameter_table", "spend_independence", "one_time_spike"]
 
 
 @singledispatch
@@ -97,3 +97,23 @@ def parameter_table(stats: Mapping[str, Any], time_unit: str = "day", currency: 
     return pd.DataFrame(rows, columns=["parameter", "estimate", "90% low", "90% high",
                                        "meaning"]).set_index("parameter").astype(
         {"estimate": float, "90% low": float, "90% high": float})  # None -> NaN, shown "–"
+
+
+def spend_independence(corr: float | None, lang: str = "en") -> str:
+    """What the frequency-spend correlation of the repeat buyers means for Gamma-Gamma,
+    which assumes they are independent ("" when there are too few repeat buyers)."""
+    if corr is None:
+        return ""
+    key = "nb_spend_dependent" if abs(corr) > CORR_WARNING else "nb_spend_independent"
+    return s(key, lang, corr=corr, limit=CORR_WARNING)
+
+
+def one_time_spike(spike: Mapping[str, float] | None, currency: str, lang: str = "en") -> str:
+    """Why the one-time buyers make a spike in the predicted CLV histogram, with their
+    numbers (``clv.one_time_buyers``; "" when there are none)."""
+    if not spike:
+        return ""
+    def amount(v):
+        return f"{v:,.2f} {currency}"
+    return s("nb_one_time_spike", lang, n=spike["customers"], share=spike["share"],
+             median=amount(spike["median"]), p10=amount(spike["p10"]), p90=amount(spike["p90"]))
