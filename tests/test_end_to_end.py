@@ -477,3 +477,10 @@ def test_cdnow_page_is_filters_of_the_customer_table(cdnow_run):
     assert n and f"disagree for {n:,} customers" in sections["lifecycle"]
     assert "the rest is listed by reason" not in sections["data_quality"]
     assert "no rule removed anything" in sections["data_quality"]
+    # issue 31: notebook 04 teaches what it assumes, with the data's own numbers
+    nb04 = (out / "notebooks" / "04_clv.ipynb").read_text()
+    corr = metrics["clv"]["frequency_monetary_corr"]
+    assert f"mean spend of the repeat buyers: {corr:.2f}" in nb04
+    one_time = int((c["frequency"] == 0).sum())
+    assert f"{one_time:,} customers ({one_time / len(c):.0%}) bought on one day only" in nb04
+    assert "non-contractual" in nb04
