@@ -277,3 +277,19 @@ def test_a_large_pareto_fit_starts_from_a_sample_and_ends_at_the_same_optimum(sa
     assert ll[1] == pytest.approx(ll[0], rel=1e-9)
     np.testing.assert_allclose(warm[0].params_, cold.params_, rtol=5e-3)
     np.testing.assert_array_equal(warm[0].params_, warm[1].params_)
+
+
+def test_one_time_buyers_spike_and_the_spend_assumption_in_words():
+    """Notebook 04's teaching: the one-time buyers' predicted values are nearly one number
+    (what makes the spike), and the frequency-spend correlation read against Gamma-Gamma's
+    assumption."""
+    from analysis.narrative.describe import one_time_spike, spend_independence
+    customers = pd.DataFrame({"frequency": [0, 0, 0, 0, 3]})
+    value = pd.Series([3.0, 3.2, 3.4, np.nan, 40.0])
+    spike = clv.one_time_buyers(customers, value)
+    assert spike["customers"] == 3 and spike["share"] == 0.6 and spike["median"] == 3.2
+    assert "3 customers (60%) bought on one day only" in one_time_spike(spike, "EUR")
+    assert "median 3.20 EUR" in one_time_spike(spike, "EUR")
+    assert clv.one_time_buyers(customers.assign(frequency=1), value) is None
+    assert "used as is" in spend_independence(0.07)
+    assert "above 0.3" in spend_independence(0.72) and spend_independence(None) == ""

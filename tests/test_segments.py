@@ -284,3 +284,11 @@ def test_lifecycle_follows_each_repeat_buyers_own_rhythm():
     assert r[0] == 1 and r[1] >= 4
     flat = {**th, "rhythm": "population"}
     assert segments.lifecycle(c, end, flat).astype(str).tolist() == ["active"] * 3
+
+
+def test_the_silhouette_is_read_in_words():
+    from analysis.narrative.describe import silhouette_meaning
+    assert "well apart" in silhouette_meaning(0.58)
+    assert "overlap" in silhouette_meaning(0.3)
+    assert "no clear groups" in silhouette_meaning(0.1)
+    assert "彼此分明" in silhouette_meaning(0.58, "zh") and silhouette_meaning(None) == ""

@@ -21,7 +21,7 @@ from .stages import (cluster_words, clv_paragraph, fit_check_sentence, ledger_pa
 from .translate import translate_text
 
 __all__ = ["describe", "describe_thresholds", "cluster_table", "clv_findings", "describe_ledger",
-           "parameter_table", "spend_independence", "one_time_spike"]
+           "parameter_table", "spend_independence", "one_time_spike", "silhouette_meaning"]
 
 
 @singledispatch
@@ -117,3 +117,12 @@ def one_time_spike(spike: Mapping[str, float] | None, currency: str, lang: str =
         return f"{v:,.2f} {currency}"
     return s("nb_one_time_spike", lang, n=spike["customers"], share=spike["share"],
              median=amount(spike["median"]), p10=amount(spike["p10"]), p90=amount(spike["p90"]))
+
+
+def silhouette_meaning(score: float | None, lang: str = "en") -> str:
+    """What a mean silhouette says of the clusters: above 0.5 well apart, 0.25 to 0.5
+    overlapping, below 0.25 no clear grouping (the usual reading, Kaufman & Rousseeuw)."""
+    if score is None:
+        return ""
+    key = "strong" if score > 0.5 else "fair" if score >= 0.25 else "weak"
+    return s(f"nb_silhouette_{key}", lang, score=score)
