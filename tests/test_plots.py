@@ -273,3 +273,11 @@ def test_the_btyd_matrix_has_whole_ticks_and_explains_its_blank_cells():
         assert all(float(v).is_integer() for v in locs)
     assert "blank: no repeat purchase yet" in ax.get_xlabel()
     plt.close(fig)
+
+
+def test_the_spend_figure_without_repeat_buyers_says_so():
+    once = CUSTOMERS.assign(frequency=0.0, monetary_value=0.0)
+    fig = plots.spend_vs_frequency(once, None, "EUR")
+    fig.canvas.draw()  # no log axis over nothing (it raised)
+    assert any(t.get_text() == "no repeat buyers" for t in fig.axes[0].texts)
+    plt.close(fig)

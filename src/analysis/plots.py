@@ -330,9 +330,12 @@ def spend_vs_frequency(customers: pd.DataFrame, corr: float | None, currency: st
     if len(rep) > sample:
         rep = rep.sample(sample, random_state=seed)
     fig, ax = _axes(ax, (6.5, 4.5))
-    ax.scatter(rep["frequency"], rep["monetary_value"], s=6, alpha=0.3, color="#457b9d")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    if len(rep):
+        ax.scatter(rep["frequency"], rep["monetary_value"], s=6, alpha=0.3, color="#457b9d")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    else:  # nothing to put on a log axis
+        ax.text(0.5, 0.5, "no repeat buyers", transform=ax.transAxes, ha="center")
     shown = "–" if corr is None else f"{corr:.2f}"
     ax.set(title=f"Spend per purchase against frequency (correlation {shown})",
            xlabel="frequency: repeat purchase days (log scale)",
