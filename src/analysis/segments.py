@@ -4,7 +4,8 @@
 thresholds (:func:`recency_scores`: 5 and 4 active, 3 and 2 dormant, 1 churned), so a
 segment never says "recent" of a customer the lifecycle calls churned — a quintile of
 recency would, on a base where most customers have lapsed (on CDNOW, R = 3 was a year
-gone). A strictly more recent customer never gets a lower R. F ranks the number of
+gone). Of two customers with the same rhythm (module doc, *Lifecycle*), the more recent
+never gets the lower R. F ranks the number of
 orders, M ranks revenue (or mean order value, ``rfm_monetary``), both in cents; each score
 is one plus the whole fifths of customers with a strictly lower value
 (:func:`analysis.ranking.fifth_scores`), so customers with equal values share a score and
@@ -57,9 +58,9 @@ from .clusters import cluster
 from .config import SegmentParams
 from .errors import ParamError
 from .messages import CATALOG, action_label, stage_label, tier_word
-from .ranking import fifth_scores
 from .playbook import (STAGES, playbook_table, rationale, segment_label, segment_names,
                        segment_table)
+from .ranking import fifth_scores
 from .units import Window, cents, days_since_last
 
 __all__ = ["quintile_scores", "recency_scores", "rfm_scores", "assign_segments",
