@@ -16,7 +16,7 @@ its counts, so anyone can check a sentence against ``customers.csv``::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -99,9 +99,6 @@ class StateResult:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {}
-
-    def filters(self) -> Mapping[str, dict[str, Any]]:
-        return self.metrics()["state"]["filters"]
 
 
 def run(customers: pd.DataFrame, window: Window) -> StateResult:

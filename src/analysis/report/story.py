@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..narrative.labels import action_label, s, t
+from ..narrative.labels import s, t
 from ..clv.validation import holdout_error
 from .. import state
 from ..messages import CATALOG, join, render
