@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .units import Window
+from .units import Window, usual_gap_days
 
 __all__ = ["OVERDUE_FACTOR", "P_ALIVE_LIMIT", "RISK_COLUMNS", "AT_RISK_COLUMNS",
            "risk_columns", "at_risk"]
@@ -40,9 +40,7 @@ def risk_columns(customers: pd.DataFrame, window: Window) -> pd.DataFrame:
     c = customers
     last = pd.to_datetime(c["last_purchase"])
     since = (window.end - last.dt.normalize()).dt.days.to_numpy(dtype="float64")
-    freq = c["frequency"].to_numpy(dtype="float64")
-    gap = np.where(freq > 0, c["recency"].to_numpy(dtype="float64") * window.unit.days
-                   / np.where(freq > 0, freq, 1.0), np.nan)
+    gap = usual_gap_days(c, window.unit.days)
     times = np.where(gap > 0, since / np.where(gap > 0, gap, 1.0), np.nan)
     overdue = np.nan_to_num(times) >= OVERDUE_FACTOR
     p_alive = c["p_alive"].to_numpy(dtype="float64") if "p_alive" in c \

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .csv_text import csv_bytes
+from .risk import RISK_COLUMNS
 from .units import horizon_column, horizon_months
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
@@ -42,7 +43,7 @@ CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders"
                     "historical_clv", "p_alive", "expected_purchases", "predicted_clv",
                     "clv_tier", "recommended_action"]
 #: the customer-state table's own columns (``state``, ``risk.risk_columns``), after the stages'
-STATE_COLUMNS = ["days_since_last", "usual_gap_days", "at_risk", "value_at_risk"]
+STATE_COLUMNS = RISK_COLUMNS
 
 #: label columns beside the coded ones in a run whose language is not English
 LABEL_COLUMNS = ("rfm_segment_label", "lifecycle_stage_label")

@@ -61,7 +61,7 @@ from .messages import CATALOG, action_label, stage_label, tier_word
 from .playbook import (STAGES, playbook_table, rationale, segment_label, segment_names,
                        segment_table)
 from .ranking import fifth_scores
-from .units import Window, cents, days_since_last
+from .units import Window, cents, days_since_last, usual_gap_days
 
 __all__ = ["quintile_scores", "recency_scores", "rfm_scores", "assign_segments",
            "median_interpurchase_days", "RHYTHM_WEIGHT", "rhythm_days", "lifecycle_thresholds",
@@ -141,18 +141,16 @@ def rhythm_days(customers: pd.DataFrame, end: pd.Timestamp, thresholds: Mapping[
     if not g or thresholds.get("rhythm") != "own":
         return days
     f = customers["frequency"].to_numpy(dtype="float64")
-    own = customers["recency"].to_numpy(dtype="float64") * thresholds["unit_days"] \
-        / np.where(f > 0, f, 1.0)
+    own = np.nan_to_num(usual_gap_days(customers, thresholds["unit_days"]))
     shrunk = (f * own + RHYTHM_WEIGHT * g) / (f + RHYTHM_WEIGHT)
     return np.where(f > 0, days * g / shrunk, days)
 
 
 def median_interpurchase_days(customers: pd.DataFrame, unit_days: int) -> float | None:
     """Median over repeat buyers of their mean gap between purchase days, in days."""
-    rep = customers[customers["frequency"] > 0]
-    if rep.empty:
-        return None
-    return float((rep["recency"] * unit_days / rep["frequency"]).median())
+    gaps = usual_gap_days(customers, unit_days)
+    gaps = gaps[~np.isnan(gaps)]
+    return float(np.median(gaps)) if len(gaps) else None
 
 
 def lifecycle_thresholds(customers: pd.DataFrame, params: SegmentParams, window: Window

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["horizon_column", "horizon_months", "cents", "day_numbers", "day_number",
-           "to_dates", "customer_codes", "purchase_rows", "days_since_last", "money", "monthly_rate",
+           "to_dates", "customer_codes", "purchase_rows", "days_since_last", "usual_gap_days",
+           "money", "monthly_rate",
            "default_calibration_end", "TimeUnit", "Window"]
 
 
@@ -61,6 +62,14 @@ def purchase_rows(clean: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
 def days_since_last(customers: pd.DataFrame, end: pd.Timestamp) -> np.ndarray:
     """Whole days from each customer's last purchase to the end of the window."""
     return (pd.Timestamp(end).normalize() - customers["last_purchase"]).dt.days.to_numpy()
+
+
+def usual_gap_days(customers: pd.DataFrame, unit_days: int) -> np.ndarray:
+    """Each customer's own mean gap between purchase days, in days (first to last purchase
+    over the repeat purchase days); NaN for a one-time buyer, who has none."""
+    f = customers["frequency"].to_numpy(dtype="float64")
+    gap = customers["recency"].to_numpy(dtype="float64") * unit_days / np.where(f > 0, f, 1.0)
+    return np.where(f > 0, gap, np.nan)
 
 
 def money(x: float | None, currency: str, lang: str = "en") -> str:

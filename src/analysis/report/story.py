@@ -116,8 +116,8 @@ def action_groups(customers: pd.DataFrame, playbook: pd.DataFrame | None, lang: 
         for action, rules in playbook.groupby("action", sort=False):
             if action in out.index:
                 out.at[action, "who"] = " · ".join(
-                    s("who_count", lang, who=w,
-                      n=_of(n, int(sizes.get(segment_of.get(r), n)), lang))
+                    s("in_parens", lang, text=w,
+                      detail=_of(n, int(sizes.get(segment_of.get(r), n)), lang))
                     for w, n, r in zip(rules["who"], rules["customers"], rules["rule"]))
     return out.sort_values(["at_stake", "customers"], ascending=False)
 
@@ -170,7 +170,7 @@ def at_risk_table(risk: pd.DataFrame, lang: str, cur: str) -> pd.DataFrame:
         out[t("value_at_risk", lang)] = top["value_at_risk"].map(lambda v: money(v, cur, lang))
     out[t("revenue", lang)] = top["revenue"].map(lambda v: money(v, cur, lang))
     out[t("last_purchase", lang)] = pd.to_datetime(top["last_purchase"]).dt.strftime("%Y-%m-%d")
-    out[t("days_since", lang)] = [s("who_count", lang, who=f"{d:,}", n=g)
+    out[t("days_since", lang)] = [s("in_parens", lang, text=f"{d:,}", detail=g)
                                   for d, g in zip(top["days_since_last"], gap)]
     if "p_alive" in top and top["p_alive"].notna().any():
         out[t("p_alive", lang)] = top["p_alive"].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}")

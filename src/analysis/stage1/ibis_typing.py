@@ -307,8 +307,7 @@ def typed(eng: Connection, raw, cfg: ReadParams, cleaning: CleanParams, file: st
         for i, column in enumerate(symbols):
             if int(counts[f"sym_{i}"]):
                 warnings.append(currency_warning(column, int(counts[f"sym_{i}"])))
-        for dim, lost in _dimension_losses(eng, raw, cfg, int(counts["rows"])):
-            warnings.append(lost)
+        warnings.extend(_dimension_losses(eng, raw, cfg, int(counts["rows"])))
         if cleaning.drop_implausible_dates and int(counts["odd"]):
             warnings.append(implausible_warning(int(counts["odd"]), counts["odd_first"]))
         if int(counts.get("neg", 0) or 0):
@@ -320,21 +319,18 @@ def typed(eng: Connection, raw, cfg: ReadParams, cleaning: CleanParams, file: st
 
 
 def _dimension_losses(eng: Connection, raw, cfg: ReadParams, rows: int) -> list:
-    """(dimension, warning) for each dimension that lost more than a few per cent of its
-    values to a word of ``dimension_missing_values`` (one more pass over the file, only
-    when such words are set), as the pandas engine warns."""
+    """The warning of each dimension that lost more than a few per cent of its values to a
+    word of ``dimension_missing_values`` (one more pass over the file, only when such
+    words are set), as the pandas engine warns."""
     words = cfg.dimension_missing_tokens
     if len(words) < 2 or not cfg.dimensions:
         return []
     counts = eng.frame(raw.aggregate(**{
         f"lost_{i}": (_text(raw[d], [""]).notnull() & _text(raw[d], words).isnull()).sum()
         for i, d in enumerate(cfg.dimensions)})).iloc[0]
-    out = []
-    for i, d in enumerate(cfg.dimensions):
-        said = dimension_missing_warning(d, int(counts[f"lost_{i}"] or 0), rows)
-        if said is not None:
-            out.append((d, said))
-    return out
+    said = [dimension_missing_warning(d, int(counts[f"lost_{i}"] or 0), rows)
+            for i, d in enumerate(cfg.dimensions)]
+    return [w for w in said if w is not None]
 
 
 @contextmanager
