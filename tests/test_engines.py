@@ -80,7 +80,10 @@ def assert_same_aggregates(a, b):
     for name in ("monthly", "halves", "sample"):
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
     assert a.clv.calibration_end == b.clv.calibration_end
-    for name in ("repeat_days", "cohorts", "calibration"):
+    for name in ("repeat_days", "cohorts", "calibration", "backtests"):
+        if getattr(a.clv, name) is None or getattr(b.clv, name) is None:
+            assert getattr(a.clv, name) is getattr(b.clv, name), name
+            continue
         pd.testing.assert_frame_equal(getattr(a.clv, name), getattr(b.clv, name),
                                       check_exact=True)
     pd.testing.assert_series_equal(a.clv.historical_clv, b.clv.historical_clv,

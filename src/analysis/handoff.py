@@ -20,6 +20,9 @@ class ClvInputs:
     calibration: pd.DataFrame | None  # summary.calibration_holdout's frame; None: no holdout
     repeat_days: pd.DataFrame  # day (day number), purchases: repeat purchase days that day
     cohorts: pd.DataFrame  # first_day (day number), customers: of the calibration customers
+    #: the earlier backtests' calibration frames (``units.backtest_origins`` after the
+    #: first), stacked, with ``origin`` (their calibration end); no customer ids
+    backtests: pd.DataFrame | None = None
 
 
 @dataclass

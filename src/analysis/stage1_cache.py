@@ -242,13 +242,14 @@ def write_aggregates(run_dir: str | Path, agg: Aggregates) -> None:
     frames = {**{n: getattr(agg, n) for n in _FRAMES},
               **{n: getattr(agg.clv, n) for n in _CLV_FRAMES},
               "historical_clv": agg.clv.historical_clv.to_frame()}
-    if agg.clv.calibration is not None:
-        frames["calibration"] = agg.clv.calibration
+    for name in ("calibration", "backtests"):
+        if getattr(agg.clv, name) is not None:
+            frames[name] = getattr(agg.clv, name)
+        else:  # an earlier run's in this folder must not be read
+            (folder / f"{name}.parquet").unlink(missing_ok=True)
     for name, frame in frames.items():
         with replacing(folder / f"{name}.parquet") as tmp:
             frame.to_parquet(tmp)
-    if agg.clv.calibration is None:  # an earlier run's in this folder must not be read
-        (folder / "calibration.parquet").unlink(missing_ok=True)
     record = {"start": str(agg.window.start.date()), "end": str(agg.window.end.date()),
               "time_unit": agg.window.unit.name, "last_date": agg.last_date.isoformat(),
               "transactions": agg.transactions, "zero_amount_rows": agg.zero_amount_rows,
@@ -270,5 +271,5 @@ def read_aggregates(run_dir: str | Path) -> Aggregates:
         split=pd.Timestamp(record["split"]), halves=f["halves"],
         clv=ClvInputs(pd.Timestamp(record["calibration_end"]),
                       f["historical_clv"]["historical_clv"], f.get("calibration"),
-                      f["repeat_days"], f["cohorts"]),
+                      f["repeat_days"], f["cohorts"], f.get("backtests")),
         sample=f["sample"])

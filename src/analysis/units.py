@@ -23,7 +23,8 @@ import pandas as pd
 __all__ = ["horizon_column", "horizon_months", "cents", "day_numbers", "day_number",
            "to_dates", "customer_codes", "purchase_rows", "days_since_last", "usual_gap_days",
            "money", "monthly_rate",
-           "default_calibration_end", "TimeUnit", "Window"]
+           "default_calibration_end", "BACKTEST_STEP_DAYS", "BACKTESTS", "backtest_origins",
+           "TimeUnit", "Window"]
 
 
 def cents(amount: pd.Series | np.ndarray) -> np.ndarray:
@@ -94,6 +95,30 @@ def default_calibration_end(start: pd.Timestamp, end: pd.Timestamp) -> pd.Timest
     """The day that leaves the last 40 % of the window as holdout."""
     days = (end - start).days
     return (start + pd.Timedelta(days=math.floor(0.6 * days))).normalize()
+
+
+#: the backtests step back from the calibration end by a quarter
+BACKTEST_STEP_DAYS = 91
+#: at most this many backtests: the run's holdout and up to three earlier ones
+BACKTESTS = 4
+
+
+def backtest_origins(start: pd.Timestamp, end: pd.Timestamp, cal_end: pd.Timestamp
+                     ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The backtests' (calibration end, holdout end), rolling origin: the run's calibration
+    end with its holdout to the end of the window, then one every quarter earlier with a
+    holdout of the same length, while the calibration period before it stays at least a
+    quarter as long as that holdout (and four weeks). Empty when ``cal_end`` leaves no holdout."""
+    if cal_end >= end:
+        return []
+    hold = end - cal_end
+    out = []
+    for k in range(BACKTESTS):
+        origin = cal_end - pd.Timedelta(days=BACKTEST_STEP_DAYS * k)
+        if k and origin - start < max(hold / 4, pd.Timedelta(days=28)):
+            break
+        out.append((origin, origin + hold))
+    return out
 
 
 @dataclass(frozen=True)

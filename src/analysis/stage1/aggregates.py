@@ -30,13 +30,14 @@ from ..config import ClvParams, Params
 from ..errors import InputError
 from ..groups import migration_split_date
 from ..handoff import Aggregates, ClvInputs
-from ..units import (Window, cents, customer_codes, day_number,
+from ..units import (Window, backtest_origins, cents, customer_codes, day_number,
                      default_calibration_end, monthly_rate, purchase_rows)
 from .summary import calibration_holdout, grouped_sum, purchase_days
 
 __all__ = ["SAMPLE_ROWS", "ClvInputs", "Aggregates", "CustomerOrder", "split_dates",
            "clv_inputs_end", "historical_clv", "to_cent", "half_revenues", "monthly_series",
-           "repeat_days_and_cohorts", "sample_rows", "clv_inputs", "compute"]
+           "repeat_days_and_cohorts", "sample_rows", "stack_backtests", "clv_inputs",
+           "compute"]
 
 #: clean rows shown in notebook 01
 SAMPLE_ROWS = 5
@@ -210,7 +211,19 @@ def clv_inputs(clean: pd.DataFrame, params: ClvParams, window: Window, order: pd
     cal = calibration_holdout(clean, cal_end, window.end, params.time_unit, codes, daily) \
         if cal_end < window.end else None
     repeat, cohorts = repeat_days_and_cohorts(daily, cal_end, window.end)
-    return ClvInputs(cal_end, hist, cal, repeat, cohorts)
+    earlier = {c: calibration_holdout(clean, c, e, params.time_unit, codes, daily)
+               for c, e in backtest_origins(window.start, window.end, cal_end)[1:]}
+    return ClvInputs(cal_end, hist, cal, repeat, cohorts, stack_backtests(earlier))
+
+
+def stack_backtests(frames: dict[pd.Timestamp, pd.DataFrame]) -> pd.DataFrame | None:
+    """The earlier backtests' calibration frames as one table, each row's ``origin`` (its
+    calibration end) first, without customer ids (the backtests need none; nothing to
+    hash); None without any."""
+    if not frames:
+        return None
+    return pd.concat([f.reset_index(drop=True).assign(origin=origin)[["origin", *f.columns]]
+                      for origin, f in frames.items()], ignore_index=True)
 
 
 def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params,

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import Params, Privacy
-from ..units import Window, day_number, monthly_rate, to_dates
+from ..units import Window, backtest_origins, day_number, monthly_rate, to_dates
 from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, CustomerOrder, split_dates,
-                         to_cent)
+                         stack_backtests, to_cent)
 from .ibis_io import Connection
 from .ibis_typing import rint
 from .summary import btyd_columns
@@ -143,12 +143,15 @@ def ibis_aggregates(eng: Connection, kept, customers: pd.DataFrame, params: Para
     cal = _calibration(eng, daily, cal_day, end_day, params.clv.time_unit.days, order) \
         if cal_end < window.end else None
     repeat, cohorts = _tracking(eng, daily, cal_day, end_day)
+    earlier = {c: _calibration(eng, daily, day_number(c), day_number(e),
+                               params.clv.time_unit.days, order)
+               for c, e in backtest_origins(window.start, window.end, cal_end)[1:]}
     eng.release(daily)
     return Aggregates(window=window, last_date=last, transactions=n, zero_amount_rows=zero,
                       monthly=_monthly(eng, kept), split=split,
                       halves=_halves(eng, kept, split, order),
                       clv=ClvInputs(cal_end, hist.rename("historical_clv"), cal, repeat,
-                                    cohorts),
+                                    cohorts, stack_backtests(earlier)),
                       sample=clean_frame(eng, kept, SAMPLE_ROWS))
 
 
