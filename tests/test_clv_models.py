@@ -114,17 +114,25 @@ def test_bootstrap_failures_and_scatter_are_named():
     assert "a vary by more than a factor of 25" in fit_check_sentence(reasons[1])
 
 
-def test_auto_uses_the_model_with_the_smallest_holdout_error_among_sound_fits(known):
+def test_auto_uses_the_model_with_the_smallest_backtest_error_among_sound_fits(known):
+    """The choice is the sound model with the smallest root mean squared error per customer
+    in revenue, averaged over the backtest origins (recomputed here from the scorecard)."""
     tx = bgnbd_log(3000, TRUE["r"], TRUE["alpha"] * 7, TRUE["a"], TRUE["b"], 730, seed=21)
     res, customers, cfg = _run(tx)  # clv_model defaults to auto
     assert cfg.clv.clv_model == "auto"
     table = res.stats["comparison"]
     assert [e["model"] for e in table] == ["BG/NBD", "MBG/NBD", "Pareto/NBD"]
-    sound = [e for e in table if e["fit_status"] == "sound" and e["holdout_mae"] is not None]
-    best = min(sound, key=lambda e: e["holdout_mae"])
-    assert [e["model"] for e in table if e["chosen"]] == [best["model"]] == [res.stats["model"]]
+    origins = res.stats["backtests"]["origins"]
+    assert len(origins) >= 2
+    sound = [e["model"] for e in table if e["fit_status"] == "sound"]
+    error = {m: np.mean([o["models"][m]["revenue_rmse"] for o in origins]) for m in sound}
+    best = min(error, key=error.get)
+    assert [e["model"] for e in table if e["chosen"]] == [best] == [res.stats["model"]]
     assert res.stats["model_choice"] == "holdout"
-    assert res.stats["holdout"]["mae"] == pytest.approx(best["holdout_mae"])
+    chosen = next(e for e in table if e["chosen"])
+    assert res.stats["holdout"]["mae"] == pytest.approx(chosen["holdout_mae"])
+    assert chosen["backtest_mae"] == pytest.approx(np.mean([o["models"][best]["mae"]
+                                                            for o in origins]))
     shown = res.comparison()
     assert len(shown) == 3 and shown.index.str.endswith("(used)").sum() == 1
     cond = res.holdout.conditional

@@ -22,7 +22,23 @@ _FIT = {"customers": None, "p": None, "q": None, "v": None}
 _HOLDOUT = {"status": None, "status_record": _RECORD, "calibration_end": None,
             "holdout_end": None, "customers": None, "params": {ANY: None},
             "log_likelihood": None, "actual": None, "predicted": None, "naive_predicted": None,
-            "mae": None, "naive_mae": None, "gamma_gamma": _FIT}
+            "mae": None, "naive_mae": None, "gamma_gamma": _FIT, "revenue_actual": None,
+            "revenue_predicted": None, "revenue_naive": None, "revenue_mae": None,
+            "naive_revenue_mae": None, "rank_corr": None, "auc": None, "deciles": None,
+            "rmse": None, "revenue_rmse": None}
+#: one model's scores at one backtest origin (``clv.backtest.scorecard``)
+_BACKTEST_SCORES = {"status": None, "actual": None, "predicted": None, "naive_predicted": None,
+                    "mae": None, "rmse": None, "revenue_rmse": None, "naive_mae": None, "revenue_actual": None,
+                    "revenue_predicted": None, "revenue_naive": None, "revenue_mae": None,
+                    "naive_revenue_mae": None, "rank_corr": None, "auc": None, "deciles": None}
+_BACKTESTS = {"origins": [{"calibration_end": None, "holdout_end": None, "customers": None,
+                           "spend_model": None, "models": {ANY: _BACKTEST_SCORES}}],
+              "error": {"basis": None, "backtests": None, "predicted": None, "actual": None,
+                        "errors": None, "bias": None, "ratios": None},
+              "range": None, "ratio_band": None, "coverage": {"covered": None, "of": None},
+              "includes_model_error": None,
+              "sensitivity": [{"calibration_end": None, "model": None,
+                               "predicted_clv_total": None}]}
 
 SCHEMA: dict[str, Any] = {
     # stage 1: the file's figures after cleaning, the window and the ledger
@@ -63,10 +79,13 @@ SCHEMA: dict[str, Any] = {
                             "params": {ANY: None}, "log_likelihood": None,
                             "standard_errors_log": {ANY: None}, "fit_error": None,
                             "fit_status": None, "fit_status_record": _RECORD,
-                            "fit_checks": None}],
+                            "fit_checks": None, "backtest_mae": None}],
             "sufficiency": None, "standard_errors_log": {ANY: None}, "p_alive_note": None,
             "fit_checks": None, "params": {ANY: None}, "fit_sample": None,
             "log_likelihood": None, "gamma_gamma": _FIT,
+            "spend_model": {"model": None, "params": {ANY: None}, "customers": None,
+                            "gamma_gamma_failure": _RECORD},
+            "backtests": _BACKTESTS,
             "intervals": {"iterations": None, "failed": None, "level": None, "method": None,
                           "params": {ANY: None}, "total_predicted_clv": None,
                           "scaled_from_sample": None},

@@ -118,7 +118,7 @@ def normal_intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, dr
         return None
     purchase = np.exp(rng.multivariate_normal(np.log(theta), cov, size=draws))
     spend = None
-    if ggf is not None:
+    if ggf is not None and getattr(ggf, "has_likelihood", True):  # the shrunk mean: fixed
         gg = gamma_gamma_sample(arrays["x"], arrays["m"])
         gx, gm, gw = (gg[c].to_numpy(dtype="float64")
                       for c in ("frequency", "monetary_value", "weight"))
@@ -130,12 +130,13 @@ def normal_intervals(customers: pd.DataFrame, params: ClvParams, fitter, ggf, dr
         spend = np.exp(rng.multivariate_normal(np.log(gtheta), gcov, size=draws))
     def total_of(i: int) -> float:
         bf = model.from_params(purchase[i], fitter.penalizer_coef)
-        gf = type(ggf).from_params(spend[i], ggf.penalizer_coef)
+        gf = type(ggf).from_params(spend[i], ggf.penalizer_coef) if spend is not None \
+            else ggf
         with np.errstate(all="ignore"):
             return _total(bf, gf, arrays, params)
     # the draws on both cores (numpy and scipy release the GIL), results in draw order
     with ThreadPoolExecutor(max_workers=2) as pool:
-        every = list(pool.map(total_of, range(draws))) if spend is not None else []
+        every = list(pool.map(total_of, range(draws))) if ggf is not None else []
     totals = [t for t in every if np.isfinite(t)]
     failed = len(every) - len(totals)
     draws_by_name = dict(zip(names, purchase.T))

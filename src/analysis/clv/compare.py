@@ -84,33 +84,44 @@ def rank(requested: str, fits: Mapping[str, Fit], scores: Mapping[str, Score]
     """The models to try, best first, and why as a key of ``model_choice`` in text.<language>.yaml
     ('set', 'holdout', 'likelihood', 'none'; with ' unsound' when no fit is sound).
 
-    With 'auto': the fitted models whose whole-window fit is sound, by holdout error per
-    customer (or, without a holdout, by :func:`aic`), then the unsound ones. The stage
+    With 'auto': the fitted models whose whole-window fit is sound, by error per customer
+    (``scores``: the mean over the backtests; without a holdout, by :func:`aic`), then the
+    unsound ones. The stage
     uses the first whose bootstrap is also sound."""
     if requested != "auto":
         return [requested], "set"
     fitted = [m for m in MODELS if m in fits and fits[m].fitter is not None]
     if not fitted:
         return [DEFAULT], "none"
-    scored = all(m in scores and scores[m].status == "ok" for m in fitted)
-    key = (lambda m: scores[m].metrics["mae"]) if scored \
-        else (lambda m: aic(fits[m]))
+    def ok(m: str) -> bool:
+        return m in scores and scores[m].status == "ok"
+    scored = any(ok(m) for m in fitted)  # one that failed a backtest comes after the others
+
+    def key(m: str) -> tuple[bool, float]:
+        if not scored:
+            return False, aic(fits[m])
+        return (False, scores[m].metrics.get("error", scores[m].metrics["mae"])) if ok(m) \
+            else (True, aic(fits[m]))
     sound = sorted((m for m in fitted if not fits[m].reasons), key=key)
     unsound = sorted((m for m in fitted if fits[m].reasons), key=key)
     return sound + unsound, ("holdout" if scored else "likelihood") + \
         ("" if sound else " unsound")
 
 
-def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], chosen: str
-                       ) -> list[dict[str, Any]]:
-    """One entry per model for metrics.json: holdout scores, whole-window fit and checks."""
+def comparison_metrics(fits: Mapping[str, Fit], scores: Mapping[str, Score], chosen: str,
+                       over: Mapping[str, Score] | None = None) -> list[dict[str, Any]]:
+    """One entry per model for metrics.json: holdout scores, the mean error per customer
+    over the backtests (``over``), whole-window fit and checks."""
     out = []
     for m in (*MODELS, *(m for m in fits if m not in MODELS)):
         fit, sc = fits.get(m), scores.get(m)
         h = sc.metrics if sc is not None and sc.status == "ok" else {}
         err = holdout_error(h)
         status = fit_status(fit.error, fit.reasons) if fit else Status("sound")
+        back = (over or {}).get(m)
         out.append({
+            "backtest_mae": back.metrics["mae"] if back is not None and back.status == "ok"
+            else None,
             "model": get(m).name, "chosen": m == chosen,
             "holdout_status": sc.status if sc is not None else "not run",
             "holdout_mae": h.get("mae"), "naive_mae": h.get("naive_mae"),
@@ -132,6 +143,7 @@ def comparison_table(entries: list[Mapping[str, Any]], lang: str = "en") -> pd.D
     the checks it failed in ``lang``."""
     used = render(msg("comparison.used"), lang)
     rows = [{"model": e["model"] + (used if e["chosen"] else ""),
+             "backtests' MAE per customer": e.get("backtest_mae"),
              "holdout MAE per customer": e["holdout_mae"],
              "naive rule's MAE": e["naive_mae"],
              "holdout purchases predicted": e["holdout_predicted"],

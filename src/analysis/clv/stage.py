@@ -21,12 +21,13 @@ from ..units import Window
 from .bootstrap import intervals as interval_estimates
 from .compare import comparison_metrics, comparison_table, fit_model, fitted_models, rank
 from .diagnostics import bootstrap_reasons
-from .models import (MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, fit_gamma_gamma, fit_problem,
-                     fit_rows, gamma_gamma_sample, get, one_line, params_of, unique_triples,
-                     with_fallback)
+from .backtest import Origin, backtests_entry, criterion, origins, scorecard
+from .models import (LIMIT, GammaGamma, fit_problem, fit_rows, get, params_of,
+                     unique_triples)
 from .predict import clv_tiers, definition, horizon_columns, horizons_of, predict
 from .sufficiency import checks
-from .validation import HoldoutResult, calibration_frame, holdout_result, score
+from .spend import fit_spend, spend_entry
+from .validation import HoldoutResult, Score, calibration_frame, holdout_result, score
 
 __all__ = ["CORR_WARNING", "ClvResult", "run", "metrics_entry"]
 
@@ -89,21 +90,27 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
                               HoldoutResult(cal_status, str(inputs.calibration_end.date())))
     sample = _FitSample.of(customers, params.seed)
     metrics["fit_sample"] = sample.entry(params.seed)
-    scores, fits = _fit_and_score(fitted_models(params.clv_model), sample, ch, params)
-    ranked, why = rank(params.clv_model, fits, scores)
+    tests = origins(inputs, ch, end, params)
+    scores, fits = _fit_and_score(fitted_models(params.clv_model), sample, tests, params)
+    ranked, why = rank(params.clv_model, fits, _over_origins(scores))
+    if params.clv_model == "auto" and all(fits[m].reasons for m in ranked
+                                          if fits[m].fitter is not None):
+        ranked, why = _limit_model(ranked, why, fits, scores, sample, tests, params)
+    main = scores[0] if scores else {}
     if fits[ranked[0]].fitter is None:
         metrics.update(model=get(ranked[0]).name, model_choice=why,
-                       comparison=comparison_metrics(fits, scores, ranked[0]))
-        hold = _holdout(inputs, ch, cal_status, scores, ranked[0], params, end)
+                       comparison=comparison_metrics(fits, main, ranked[0]))
+        hold = _holdout(inputs, ch, cal_status, main, ranked[0], params, end)
         metrics["holdout"] = hold.entry()
         return _not_estimated(cols, metrics, Status("not estimated", msg(
             "reason.try_penalizer", error=fits[ranked[0]].error)), hold)
     ggf, status = _spend_model(sample.customers, params, metrics)
     chosen, intervals = _first_sound(ranked, fits, ggf, sample, params)
     fit = fits[chosen]
-    hold = _holdout(inputs, ch, cal_status, scores, chosen, params, end)
+    hold = _holdout(inputs, ch, cal_status, main, chosen, params, end)
     metrics.update(model=get(chosen).name, model_choice=why,
-                   comparison=comparison_metrics(fits, scores, chosen), holdout=hold.entry(),
+                   comparison=comparison_metrics(fits, main, chosen, _over_origins(scores)),
+                   holdout=hold.entry(),
                    params=params_of(fit.fitter), log_likelihood=fit.log_likelihood,
                    standard_errors_log=fit.standard_errors, intervals=intervals,
                    fit_checks=fit.reasons, p_alive_note="one_time_buyers_alive"
@@ -112,6 +119,11 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
     pred = predict(fit.fitter, ggf, customers, params, sample.triples)
     cols[list(pred.columns)] = pred.to_numpy()
     metrics["status"] = _outcome(cols, customers, metrics, fit, ggf, params, sample, status)
+    sound = [m for m, f in fits.items() if f.fitter is not None and not f.reasons]
+    metrics["backtests"] = backtests_entry(
+        scorecard(tests, scores), chosen, sound, metrics,
+        lambda m: float(np.nansum(predict(fits[m].fitter, ggf, customers, params,
+                                          sample.triples)["predicted_clv"])))
     return ClvResult(metrics["status"], cols, metrics, fit.fitter, ggf, hold)
 
 
@@ -173,23 +185,60 @@ class _FitSample:
         return {"customers": len(self.rows), "of": self.everyone, "seed": seed}
 
 
-def _fit_and_score(models: tuple[str, ...], sample: _FitSample, ch: pd.DataFrame | None,
-                   params: ClvParams) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Each model's holdout score (fitted on the calibration period) and whole-window fit,
-    independent of each other, on both cores (scipy's special functions release the GIL):
-    the same results, sooner."""
+def _fit_and_score(models: tuple[str, ...], sample: _FitSample, tests: list[Origin],
+                   params: ClvParams) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each model's whole-window fit and its score on the run's holdout, then, for the
+    models whose whole-window fit is sound (no other can be used), its scores at the
+    earlier backtest origins: on both cores (scipy's special functions release the GIL).
+    A degenerate fit runs slowly to its boundary, on every origin; it is not repeated."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        if ch is not None:  # the calibration customers' triples, once for every model
+        def scoring(origin: Origin, which) -> dict[str, Any]:
+            ch = origin.frame  # the origin's customers' triples, once for every model
             cal_rows = fit_rows(len(ch), params.seed)
             on = ch if cal_rows is None else ch.iloc[cal_rows]
             cal = unique_triples(on["frequency_cal"], on["recency_cal"], on["T_cal"])[0]
-            scoring = {m: pool.submit(score, m, ch, params, cal) for m in models}
-        else:
-            scoring = {}
+            return {m: pool.submit(score, m, ch, params, cal, origin.spend) for m in which}
+        first = scoring(tests[0], models) if tests else {}
         fitting = {m: pool.submit(fit_model, m, sample.customers, sample.fit_triples[0], params)
                    for m in models}
-        return ({m: job.result() for m, job in scoring.items()},
-                {m: job.result() for m, job in fitting.items()})
+        fits = {m: job.result() for m, job in fitting.items()}
+        sound = [m for m in models if fits[m].fitter is not None and not fits[m].reasons]
+        later = [scoring(origin, sound) for origin in tests[1:]]
+        return ([{m: job.result() for m, job in jobs.items()} for jobs in [first, *later]]
+                if tests else [], fits)
+
+
+def _over_origins(scores: list[dict[str, Any]]) -> dict[str, Score]:
+    """Each model's mean errors per customer over the backtest origins as one score: the
+    comparison's (``mae``) and the choice's (``error``: ``backtest.criterion``, the same
+    for every model); 'not validated' where an origin failed."""
+    out: dict[str, Score] = {}
+    everyone = [s.metrics for by_model in scores for s in by_model.values() if s.status == "ok"]
+    key = criterion(everyone)
+    for m in (scores[0] if scores else {}):
+        each = [by_model[m] for by_model in scores if m in by_model]
+        if len(each) < len(scores):
+            out[m] = Score(m, Status("not validated", msg("reason.not_backtested")))
+        elif all(s.status == "ok" for s in each):
+            out[m] = Score(m, Status("ok"), {
+                "mae": float(np.mean([s.metrics["mae"] for s in each])),
+                "error": float(np.mean([s.metrics[key] for s in each])), "criterion": key})
+        else:
+            out[m] = Score(m, next(s.status for s in each if s.status != "ok"))
+    return out
+
+
+def _limit_model(ranked, why, fits, scores, sample, tests, params):
+    """When every compared model's fit ran to a boundary or is weak: the NBD model (no
+    drop-out, the limit the others reach when no customer loss can be seen), fitted and
+    backtested the same way, used first when its own fit is sound."""
+    more, fit = _fit_and_score((LIMIT,), sample, tests, params)
+    fits.update(fit)
+    for by_model, extra in zip(scores, more):
+        by_model.update(extra)
+    if fit[LIMIT].fitter is None or fit[LIMIT].reasons:
+        return ranked, why
+    return [LIMIT, *ranked], "limit"
 
 
 def _first_sound(ranked: list[str], fits: dict[str, Any], ggf, sample: _FitSample,
@@ -198,7 +247,7 @@ def _first_sound(ranked: list[str], fits: dict[str, Any], ggf, sample: _FitSampl
     sound too (auto), else the best; a model whose bootstrap scatters is marked so."""
     intervals: dict[str, Any] = {}
     for m in ranked:
-        if fits[m].fitter is None or (fits[m].reasons and m != ranked[0]):
+        if fits[m].fitter is None or fits[m].reasons:  # no bootstrap of what is not used
             continue
         intervals[m] = interval_estimates(sample.customers, params, fits[m].fitter, ggf,
                                           params.clv_bootstrap, params.seed,
@@ -209,7 +258,7 @@ def _first_sound(ranked: list[str], fits: dict[str, Any], ggf, sample: _FitSampl
         if not fits[m].reasons:
             break
     chosen = next((m for m in intervals if not fits[m].reasons), ranked[0])
-    return chosen, intervals[chosen]
+    return chosen, intervals.get(chosen)
 
 
 def _outcome(cols: pd.DataFrame, customers: pd.DataFrame, metrics: dict[str, Any], fit,
@@ -281,23 +330,21 @@ def _not_estimated(cols: pd.DataFrame, metrics: dict, status: Status, hold: Hold
 
 def _spend_model(customers: pd.DataFrame, params: ClvParams, metrics: dict
                  ) -> tuple[Any, Status]:
-    """The Gamma-Gamma fit on the repeat buyers (None when it cannot be fitted) and the
+    """The spend model (``spend.fit_spend``: Gamma-Gamma, or the shrunk mean, said in the
+    warnings with why; None when there is no repeat buyer with a positive spend) and the
     stage's status that follows."""
-    gg = gamma_gamma_sample(customers["frequency"], customers["monetary_value"])
-    metrics["gamma_gamma"] = None
-    if gg["weight"].sum() < MIN_REPEAT_BUYERS or len(gg) < 2:
+    spend, failure = fit_spend(customers["frequency"], customers["monetary_value"], params,
+                               metrics["warnings"])
+    repeat = int(((customers["frequency"] > 0) & (customers["monetary_value"] > 0)).sum())
+    metrics["spend_model"] = spend_entry(spend, failure, repeat)
+    metrics["gamma_gamma"] = {**params_of(spend), "customers": repeat} \
+        if isinstance(spend, GammaGamma) else None
+    if spend is None:
         return None, Status("partial", msg("reason.gg_too_few"))
-    try:
-        ggf = with_fallback(
-            lambda pen: fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"],
-                                        pen),
-            params.penalizer, "Gamma-Gamma", metrics["warnings"])
-        if ggf.params_["q"] <= 1:
-            raise FloatingPointError(msg("error.q_at_most_1"))
-    except NUMERICAL_FAILURES as exc:
-        return None, Status("partial", msg("reason.gg_failed", error=one_line(exc)))
-    metrics["gamma_gamma"] = {**params_of(ggf), "customers": int(gg["weight"].sum())}
-    return ggf, Status("ok")
+    if failure is not None:
+        metrics["warnings"].append(msg("warning.spend_fallback", reason=failure,
+                                       **params_of(spend)))
+    return spend, Status("ok")
 
 
 def metrics_entry(result: ClvResult) -> dict[str, Any]:
@@ -311,6 +358,7 @@ def metrics_entry(result: ClvResult) -> dict[str, Any]:
         "p_alive_note": m.get("p_alive_note"), "fit_checks": m.get("fit_checks", []),
         "params": m.get("params"), "fit_sample": m.get("fit_sample"),
         "log_likelihood": m.get("log_likelihood"), "gamma_gamma": m.get("gamma_gamma"),
+        "spend_model": m.get("spend_model"), "backtests": m.get("backtests"),
         "intervals": m.get("intervals"), "holdout": hold,
         "horizon_months": m["horizon_months"], "horizons_months": m["horizons_months"],
         "horizon_totals": m.get("horizon_totals"), "discount_rate": m["discount_rate"],

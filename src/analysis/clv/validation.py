@@ -21,7 +21,8 @@ from ..messages import Status, msg
 from ..units import TimeUnit, day_number, default_calibration_end
 from .models import (DEFAULT, MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, fit_gamma_gamma,
                      fit_problem, fit_weighted, gamma_gamma_sample, get, params_of,
-                     unique_triples)
+                     unique_triples, with_fallback)
+from .backtest import money_scores
 from .predict import expected_purchases_fn
 
 __all__ = ["default_calibration_end", "tracking", "conditional_expectations", "Score",
@@ -142,17 +143,21 @@ def naive_predictions(ch: pd.DataFrame) -> np.ndarray:
 
 
 def score(model: str, ch: pd.DataFrame, params: ClvParams,
-          triples: pd.DataFrame | None = None) -> Score:
+          triples: pd.DataFrame | None = None, spend=None) -> Score:
     """Fit ``model`` on the calibration period and compare its holdout predictions with
-    what happened: totals, mean absolute error per customer, and the naive rule's.
+    what happened: totals, mean absolute error per customer, and the naive rule's; in
+    money with ``spend`` (the spend model of the calibration period), with the ranks,
+    the AUC of P(alive) and the deciles (``backtest.money_scores``).
     ``triples``: the ``unique_triples`` table of the customers to fit on (the stage passes
     those of a sample above ``models.FIT_SAMPLE`` customers, once for three models);
     default: every customer's. The predictions and errors are every customer's."""
     u = triples if triples is not None else \
         unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])[0]
-    try:
-        fitter = fit_weighted(get(model), ch["frequency_cal"], ch["recency_cal"], ch["T_cal"],
-                              params.penalizer, triples=u)
+    try:  # with the whole-window fit's fallback: a small penalizer when none converges
+        fitter = with_fallback(
+            lambda pen: fit_weighted(get(model), ch["frequency_cal"], ch["recency_cal"],
+                                     ch["T_cal"], pen, triples=u),
+            params.penalizer, get(model).name, [])
     except NUMERICAL_FAILURES as exc:
         return Score(model, Status("not validated", msg("reason.calibration_fit_failed",
                                                         error=exc.__class__.__name__)))
@@ -160,8 +165,19 @@ def score(model: str, ch: pd.DataFrame, params: ClvParams,
                                  ch["T_cal"])(float(ch["duration_holdout"].iloc[0]))
     pred = np.nan_to_num(pred)
     naive = naive_predictions(ch)
+    with np.errstate(all="ignore"):
+        alive = np.asarray(fitter.p_alive(*(ch[c].to_numpy(dtype="float64") for c in
+                                            ("frequency_cal", "recency_cal", "T_cal"))),
+                           dtype="float64")
     actual = ch["frequency_holdout"].to_numpy()
-    metrics = {
+    with np.errstate(over="ignore", invalid="ignore"):  # a degenerate fit's huge numbers
+        metrics = _scores(fitter, u, pred, naive, actual, alive, ch, spend)
+    return Score(model, Status("ok"), metrics, fitter, pred)
+
+
+def _scores(fitter, u, pred, naive, actual, alive, ch, spend) -> dict[str, Any]:
+    """A calibrated model's holdout scores (:func:`score`)."""
+    return {
         "customers": int(len(ch)),
         "params": params_of(fitter),
         "log_likelihood": fitter.loglik(u["frequency"], u["recency"], u["T"], u["weight"]),
@@ -169,9 +185,10 @@ def score(model: str, ch: pd.DataFrame, params: ClvParams,
         "predicted": float(pred.sum()),
         "naive_predicted": float(naive.sum()),
         "mae": float(np.abs(pred - actual).mean()),
+        "rmse": float(np.sqrt(((pred - actual) ** 2).mean())),
         "naive_mae": float(np.abs(naive - actual).mean()),
+        **money_scores(pred, alive, ch, spend, naive),
     }
-    return Score(model, Status("ok"), metrics, fitter, pred)
 
 
 def spend_fit(ch: pd.DataFrame, params: ClvParams) -> dict[str, Any] | None:

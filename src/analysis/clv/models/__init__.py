@@ -23,9 +23,9 @@ from .gamma_gamma import GammaGamma
 from .mbgnbd import ModifiedBetaGeo
 from .nbd import NBD
 from .paretonbd import ParetoNBD
-from .registry import COMPARED, DEFAULT, PURCHASE, SPEND, by_name, get, model_key
+from .registry import COMPARED, DEFAULT, LIMIT, PURCHASE, SPEND, by_name, get, model_key
 
-__all__ = ["PURCHASE", "SPEND", "COMPARED", "DEFAULT", "get", "by_name", "model_key",
+__all__ = ["PURCHASE", "SPEND", "COMPARED", "DEFAULT", "LIMIT", "get", "by_name", "model_key",
            "NUMERICAL_FAILURES", "SHAPE_BOUNDS", "PurchaseModel", "SpendModel", "quiet",
            "BetaGeo", "ModifiedBetaGeo", "ParetoNBD", "NBD", "GammaGamma",
            "FALLBACK_PENALIZER", "FIT_SAMPLE", "MIN_CUSTOMERS", "MIN_REPEAT_BUYERS",

@@ -8,7 +8,7 @@ from .mbgnbd import ModifiedBetaGeo
 from .nbd import NBD
 from .paretonbd import ParetoNBD
 
-__all__ = ["PURCHASE", "SPEND", "COMPARED", "DEFAULT", "get", "by_name", "model_key"]
+__all__ = ["PURCHASE", "SPEND", "COMPARED", "DEFAULT", "LIMIT", "get", "by_name", "model_key"]
 
 #: the purchase models by key, in the order the comparison shows them
 PURCHASE: dict[str, type[PurchaseModel]] = {m.key: m for m in (
@@ -19,6 +19,9 @@ SPEND: dict[str, type[SpendModel]] = {m.key: m for m in (GammaGamma,)}
 COMPARED: tuple[str, ...] = tuple(k for k, m in PURCHASE.items() if m.compared)
 #: the model used where none is chosen (the holdout check alone; nothing fitted)
 DEFAULT = "bgnbd"
+#: the limit the compared models reach when no customer loss can be seen (nobody leaves):
+#: used, under ``clv_model: auto``, when all of them run to that boundary
+LIMIT = NBD.key
 
 
 def get(model: str | type) -> type:
