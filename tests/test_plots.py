@@ -45,6 +45,10 @@ TRACK["actual_cumulative"], TRACK["model_cumulative"] = TRACK["actual"].cumsum()
 CONDITIONAL = pd.DataFrame({"customers": [5, 3], "actual": [0.2, 1.0], "model": [0.3, 0.9],
                             "naive": [0.0, 1.2]}, index=pd.Index(["0", "1+"]))
 BGF = clv.BetaGeo.from_params([0.25, 4.4, 0.8, 2.4])
+BACKTESTS = {"error": {"basis": "revenue"}, "origins": [
+    {"calibration_end": end, "models": {"BG/NBD": {
+        "status": "ok", "deciles": [[i * 2.0 + k, i * 2.5] for i in range(10)]}}}
+    for k, end in enumerate(("2020-06-30", "2020-03-31"))]}
 
 
 FIGURES = {  # name -> a call with small data; ax=None lets the figure make its own axes
@@ -66,6 +70,8 @@ FIGURES = {  # name -> a call with small data; ax=None lets the figure make its 
                                                    "stages", "lifecycle stage", ax=ax),
     "conditional_expectations": lambda ax=None: plots.conditional_expectations(CONDITIONAL,
                                                                                ax=ax),
+    "backtest_deciles": lambda ax=None: plots.backtest_deciles(BACKTESTS, "BG/NBD", "EUR",
+                                                               ax=ax),
     "btyd_matrix": lambda ax=None: plots.btyd_matrix(BGF, "alive", TimeUnit("week").name,
                                                      CUSTOMERS, ax=ax),
     "spend_vs_frequency": lambda ax=None: plots.spend_vs_frequency(CUSTOMERS, 0.07, "EUR",
@@ -281,3 +287,18 @@ def test_the_spend_figure_without_repeat_buyers_says_so():
     fig.canvas.draw()  # no log axis over nothing (it raised)
     assert any(t.get_text() == "no repeat buyers" for t in fig.axes[0].texts)
     plt.close(fig)
+
+
+def test_backtest_deciles_run_one_to_ten_with_money_on_the_y_axis():
+    fig = plots.backtest_deciles(BACKTESTS, "BG/NBD", "EUR")
+    try:
+        ax = fig.axes[0]
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert all(float(t).is_integer() for t in ticks) and min(ticks) >= 1 and max(ticks) <= 10
+        assert ax.get_ylabel() == "mean holdout revenue (EUR)"
+        assert len(ax.get_lines()) == 4  # actual and predicted, per origin
+        legend = ax.get_legend()
+        assert legend is not None and legend.get_bbox_to_anchor().y0 < \
+            ax.get_window_extent().y0  # below the axes: no line covered
+    finally:
+        plt.close(fig)

@@ -25,7 +25,7 @@ from .narrative import labels
 __all__ = ["PALETTE", "CJK_FONT", "set_style", "style", "styled", "ledger_bars", "monthly_activity",
            "first_purchase_cohorts", "show", "plain_log_ticks", "annotated_heatmap", "lorenz", "tier_shares",
            "rfm_distributions", "segment_bars", "silhouette_by_k", "bar_counts", "tracking_plots",
-           "conditional_expectations", "btyd_matrix", "spend_vs_frequency", "value_histogram",
+           "conditional_expectations", "backtest_deciles", "btyd_matrix", "spend_vs_frequency", "value_histogram",
            "group_means"]
 
 PALETTE = "crest"
@@ -281,6 +281,32 @@ def conditional_expectations(table: pd.DataFrame, ax: plt.Axes | None = None) ->
            ylabel="mean repeat purchases in the holdout (per customer)")
     ax.legend()
     fig.tight_layout()
+    return fig
+
+
+@styled
+def backtest_deciles(backtests: Mapping[str, Any], model: str, currency: str,
+                     ax: plt.Axes | None = None) -> plt.Figure:
+    """Each backtest of ``model``: mean predicted and actual revenue per customer in the
+    holdout (purchases where no spend model was fitted), by decile of the prediction."""
+    fig, ax = _axes(ax, (7.5, 4.2))
+    basis = (backtests.get("error") or {}).get("basis", "revenue")
+    colours = ("#1d3557", "#e76f51", "#2a9d8f", "#e9c46a")
+    for o, colour in zip(backtests.get("origins") or [], colours):
+        sc = o["models"].get(model) or {}
+        if sc.get("status") != "ok" or not sc.get("deciles"):
+            continue
+        pred, actual = np.asarray(sc["deciles"], dtype="float64").T
+        x = np.arange(1, len(pred) + 1)
+        ax.plot(x, actual, marker="o", color=colour, label=f"{o['calibration_end']} actual")
+        ax.plot(x, pred, ls="--", color=colour, label=f"{o['calibration_end']} predicted")
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    unit = f"mean holdout revenue ({currency})" if basis == "revenue" \
+        else "mean holdout purchases (count)"
+    ax.set(title="Backtests: predicted against actual, by decile of the prediction",
+           xlabel="decile of the prediction (1 = lowest)", ylabel=unit)
+    _legend_below(fig, ax)
     return fig
 
 

@@ -18,6 +18,7 @@ from ..config import ReportParams
 from ..messages import CATALOG
 from ..narrative.labels import SENTENCES, markdown_text, s, stage_label, t
 from ..clv.validation import holdout_error
+from ..narrative.backtests import backtest_text, independence_text, sensitivity_text
 from ..narrative.stages import (entry_message, fit_check_sentence, join_sentences,
                                 model_choice_text, sorted_horizons, stage_status,
                                 sufficiency_sentence)
@@ -165,7 +166,10 @@ def _clv_section(customers, clv, lang, cur) -> Section:
     h = clv.get("holdout") or {}
     err = holdout_error(h)
     tested = err is not None
-    if ci and tested:  # the holdout error stands beside the interval, which omits it
+    ranged = bool((clv.get("backtests") or {}).get("range"))
+    if ranged:  # the range with the backtests' error is said after the total
+        ci_text = ""
+    elif ci and tested:  # the holdout error stands beside the interval, which omits it
         ci_text = s("clv_ci_holdout", lang, lo=money(ci[0], cur, lang), hi=money(ci[1], cur, lang),
                     err=err)
     elif ci:
@@ -174,6 +178,7 @@ def _clv_section(customers, clv, lang, cur) -> Section:
         ci_text = ""
     text = s("clv", lang, months=months, clv=money(clv["predicted_clv_total"], cur, lang),
              ci=ci_text)
+    text += backtest_text(clv, cur, lang) + sensitivity_text(clv, cur, lang)
     totals = sorted_horizons(clv.get("horizon_totals"))
     if len(totals) > 1:
         items = [s("clv_horizon_item", lang, months=k, value=money(v, cur, lang))
@@ -186,6 +191,10 @@ def _clv_section(customers, clv, lang, cur) -> Section:
         text += s("clv_holdout", lang, pred=h["predicted"], act=h["actual"], err=err,
                   verdict=SENTENCES["clv_better" if h["mae"] < h["naive_mae"]
                                     else "clv_worse"][lang])
+        if h.get("revenue_predicted") and h.get("revenue_actual"):
+            text += s("clv_holdout_money", lang, pred=money(h["revenue_predicted"], cur, lang),
+                      act=money(h["revenue_actual"], cur, lang),
+                      err=h["revenue_predicted"] / h["revenue_actual"] - 1)
     if clv.get("model_choice"):
         text += s("clv_model_choice", lang, model=clv["model"],
                   why=model_choice_text(clv["model_choice"], lang))
@@ -194,7 +203,7 @@ def _clv_section(customers, clv, lang, cur) -> Section:
                   of=clv["fit_sample"]["of"])
     if clv.get("p_alive_note"):
         text += s("clv_p_alive_bgnbd", lang)
-    text += meaning + caveat
+    text += independence_text(clv, lang) + meaning + caveat
     fig = None
     if "abc_tier" in customers:
         means = customers.groupby("abc_tier")["predicted_clv"].mean().reindex(["A", "B", "C"])

@@ -73,7 +73,8 @@ def findings(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str, cur
     clv = metrics.get("clv") or {}
     if clv.get("predicted_clv_total") and state.applies(c, "future"):
         g = state.group(c, "future")
-        err = holdout_error(clv.get("holdout"))
+        bias = ((clv.get("backtests") or {}).get("error") or {}).get("bias")
+        err = bias if bias is not None else holdout_error(clv.get("holdout"))
         key = "future" if err is not None else "future_untested"
         out.append(Finding("future", g["predicted_clv"], g["customers"], s(
             f"finding_{key}", lang, n=g["customers"], value=money(g["predicted_clv"], cur, lang),

@@ -1,0 +1,92 @@
+"""The backtests in words and in a table (notebook 04 and the report read the same
+``clv.backtests`` entry of metrics.json): the scorecard per origin and model, the model's
+error in money, the range that includes it with its coverage, and how the answer moves with
+the calibration end."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ..messages import join
+from ..units import money
+from .labels import s
+
+__all__ = ["scorecard_table", "backtest_text", "sensitivity_text", "independence_text"]
+
+
+def scorecard_table(backtests: Mapping[str, Any] | None, currency: str) -> pd.DataFrame:
+    """One row per origin and model: purchases and revenue predicted against actual, the
+    errors per customer against the naive rule's, the rank correlation and the AUC."""
+    rows = []
+    for o in (backtests or {}).get("origins") or []:
+        for model, sc in o["models"].items():
+            if sc["status"] != "ok":
+                rows.append({"calibration end": o["calibration_end"], "model": model,
+                             "status": str(sc["status"])})
+                continue
+            rev = sc.get("revenue_predicted")
+            rows.append({
+                "calibration end": o["calibration_end"], "model": model, "status": "ok",
+                "purchases predicted": sc["predicted"], "purchases actual": sc["actual"],
+                "purchases error": _rel(sc["predicted"], sc["actual"]),
+                f"revenue predicted ({currency})": rev,
+                f"revenue actual ({currency})": sc.get("revenue_actual"),
+                "revenue error": _rel(rev, sc.get("revenue_actual")),
+                f"revenue MAE per customer ({currency})": sc.get("revenue_mae"),
+                f"naive rule's revenue MAE ({currency})": sc.get("naive_revenue_mae"),
+                "rank correlation": sc.get("rank_corr"),
+                "P(alive) AUC": sc.get("auc")})
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).set_index(["calibration end", "model"])
+
+
+def _rel(pred: float | None, actual: float | None) -> float | None:
+    return (pred - actual) / actual if pred is not None and actual else None
+
+
+def backtest_text(clv: Mapping[str, Any], currency: str, lang: str = "en") -> str:
+    """The range of the predicted total that includes the backtests' error, the errors per
+    origin, their mean (the bias) and the coverage; what there is to say without them."""
+    b = clv.get("backtests") or {}
+    err = b.get("error")
+    total = clv.get("predicted_clv_total")
+    if not err or total is None or not b.get("range"):
+        return s("bt_none", lang) if total is not None else ""
+    lo, hi = b["range"]
+    ends = [o["calibration_end"] for o in b["origins"]]
+    errors = join([f"{e:+.0%}" for e in err["errors"] if e is not None], lang)
+    has_ci = bool((clv.get("intervals") or {}).get("total_predicted_clv"))
+    text = s("bt_range" if has_ci else "bt_range_point", lang, lo=money(lo, currency, lang), hi=money(hi, currency, lang),
+             n=err["backtests"], basis=s(f"bt_basis_{err['basis']}", lang))
+    text += s("bt_errors", lang, n=err["backtests"], ends=join(ends, lang), errors=errors,
+              basis=s(f"bt_basis_{err['basis']}", lang), bias=err["bias"] or 0.0,
+              direction=s("bt_under" if (err["bias"] or 0) < 0 else "bt_over", lang))
+    cov = b.get("coverage")
+    text += s("bt_coverage", lang, covered=cov["covered"], of=cov["of"]) if cov \
+        else s("bt_no_coverage", lang)
+    return text
+
+
+def sensitivity_text(clv: Mapping[str, Any], currency: str, lang: str = "en") -> str:
+    """What each calibration end alone would have chosen, and the total that gives."""
+    rows = (clv.get("backtests") or {}).get("sensitivity") or []
+    if len(rows) < 2:
+        return ""
+    items = [s("bt_sensitivity_item", lang, end=r["calibration_end"], model=r["model"],
+               value=money(r["predicted_clv_total"], currency, lang)) for r in rows]
+    return s("bt_sensitivity", lang, items=join(items, lang), model=clv["model"],
+             value=money(clv["predicted_clv_total"], currency, lang))
+
+
+def independence_text(clv: Mapping[str, Any], lang: str = "en") -> str:
+    """The spend model used and, for Gamma-Gamma, its independence check in figures."""
+    spend = clv.get("spend_model") or {}
+    corr = clv.get("frequency_monetary_corr")
+    out = ""
+    if spend.get("model") == "Gamma-Gamma" and corr is not None:
+        out = s("bt_independence", lang, corr=corr)
+    elif spend.get("model"):
+        out = s("bt_shrunk", lang)
+    return out
