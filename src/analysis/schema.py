@@ -177,9 +177,10 @@ FIELDS: tuple[Field, ...] = (
           choices=("own", "population"), group="segments"),
     # -- CLV (notebook 04) ---------------------------------------------------------------
     Field("clv_model", "choice", "auto", "Purchase model: 'auto' (the default: BG/NBD, "
-          "MBG/NBD and Pareto/NBD are each fitted on the calibration period and the one with "
-          "the smallest holdout error per customer whose fit is sound is used), or one of "
-          "'bgnbd', 'mbgnbd', 'paretonbd', or 'nbd' (no drop-out; never chosen by 'auto').",
+          "MBG/NBD and Pareto/NBD are each backtested at up to four calibration ends and the "
+          "one with the smallest squared error per customer in revenue whose fit is sound is "
+          "used; when all three run to a boundary, 'nbd'), or one of 'bgnbd', 'mbgnbd', "
+          "'paretonbd', or 'nbd' (no drop-out: nobody leaves).",
           choices=("auto", "bgnbd", "paretonbd", "mbgnbd", "nbd"), group="clv"),
     Field("clv_horizon_months", "int", 12, "Horizon of the headline predicted CLV "
           "(predicted_clv), in months.", check=checks.positive, group="clv"),
@@ -192,7 +193,8 @@ FIELDS: tuple[Field, ...] = (
           "not used when columns maps cost or profit.",
           check=checks.between(0, 1), group="clv"),
     Field("calibration_end", "date", None, "End of the calibration period for holdout "
-          "validation (default: leaves the last 40 % of the window as holdout).",
+          "validation (default: leaves the last 40 % of the window as holdout); the earlier "
+          "backtests step back from it a quarter at a time, with holdouts as long.",
           nullable=True, group="clv"),
     Field("clv_bootstrap", "int", 100, "Bootstrap refits (up to 200,000 customers) or "
           "normal-approximation draws (above) for CLV intervals (0 skips).",
