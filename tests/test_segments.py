@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,8 +7,9 @@ import pytest
 from analysis import config, narrative, playbook, segments
 from analysis.clusters import cluster
 from analysis.errors import ParamError
-from analysis.narrative.describe import cluster_table, describe
+from analysis.narrative.describe import cluster_display, cluster_table, describe
 from analysis.narrative.stages import thresholds_sentence
+from analysis.narrative.translate import translate_table
 from analysis.units import TimeUnit, Window, days_since_last
 
 END = pd.Timestamp("2020-12-31")
@@ -292,3 +295,20 @@ def test_the_silhouette_is_read_in_words():
     assert "overlap" in silhouette_meaning(0.3)
     assert "no clear groups" in silhouette_meaning(0.1)
     assert "彼此分明" in silhouette_meaning(0.58, "zh") and silhouette_meaning(None) == ""
+
+
+def test_the_cluster_profile_reads_as_words_first_with_headers_in_words():
+    """Notebook 03's cluster table: the profile first and wide (not one word a line), the
+    headers words with the currency in English and translated codes in Chinese."""
+    c = customers(300)
+    th = segments.lifecycle_thresholds(c, seg_params(), window(365))
+    out = cluster(c, END, seg_params(k_range=[2, 3], silhouette_sample=200),
+                  segments.lifecycle(c, END, th))
+    heads = lambda html: re.findall(r"<th[^>]*col_heading[^>]*>([^<]*)</th>", html)
+    en = heads(cluster_display(cluster_table(out), "en", "EUR").to_html())
+    assert en[0] == "profile" and "mean revenue (EUR)" in en
+    assert not any("_" in h for h in en)
+    assert "min-width: 26em" in cluster_display(cluster_table(out), "en", "EUR").to_html()
+    zh = heads(translate_table(cluster_display(cluster_table(out, "zh"), "zh", "EUR"),
+                               "zh").to_html())
+    assert "客户数" in zh and not any("_" in h for h in zh)

@@ -20,7 +20,7 @@ from .stages import (cluster_words, clv_paragraph, fit_check_sentence, ledger_pa
                      sufficiency_sentence, thresholds_sentence, tiers_paragraph)
 from .translate import translate_text
 
-__all__ = ["describe", "describe_thresholds", "cluster_table", "clv_findings", "describe_ledger",
+__all__ = ["cluster_display", "describe", "describe_thresholds", "cluster_table", "clv_findings", "describe_ledger",
            "parameter_table", "spend_independence", "one_time_spike", "silhouette_meaning"]
 
 
@@ -61,6 +61,30 @@ def cluster_table(clusters: Mapping[str, Any], lang: str = "en", currency: str =
     words = [cluster_words(row, lang, currency) for _, row in prof.iterrows()]
     return prof.drop(columns=["main_stage", "main_stage_share"], errors="ignore") \
         .assign(profile=words)
+
+
+#: the cluster profile's headers in English words (a zh table translates the codes)
+_CLUSTER_HEADERS = {"customers": "customers", "customer_share": "share of customers",
+                    "mean_days_since_last": "mean days since last purchase",
+                    "mean_orders": "mean orders", "mean_revenue": "mean revenue ({cur})",
+                    "revenue": "revenue ({cur})", "revenue_share": "share of revenue"}
+_CLUSTER_FORMATS = {"customer_share": "{:.1%}", "revenue_share": "{:.1%}",
+                    "mean_days_since_last": "{:,.0f}", "mean_orders": "{:.1f}",
+                    "mean_revenue": "{:,.2f}", "revenue": "{:,.0f}"}
+
+
+def cluster_display(profile: pd.DataFrame, lang: str = "en", currency: str = ""):
+    """The cluster profile as notebook 03 shows it: its words first and wide enough to
+    read (not one word a line), the numbers formatted, in English the headers in words with
+    the currency (in Chinese the codes, which the notebook's tables translate)."""
+    table = profile[["profile", *[c for c in profile if c in _CLUSTER_HEADERS]]]
+    styled = table.style.format({k: v for k, v in _CLUSTER_FORMATS.items() if k in table}) \
+        .set_properties(subset=["profile"], **{"min-width": "26em", "text-align": "left"}) \
+        .set_table_styles([{"selector": "th", "props": [("white-space", "nowrap")]}])
+    if lang == "en":
+        styled = styled.relabel_index(
+            [_CLUSTER_HEADERS.get(c, c).format(cur=currency) for c in table], axis=1)
+    return styled
 
 
 def clv_findings(result: ClvResult, lang: str = "en") -> pd.DataFrame:
