@@ -51,8 +51,12 @@ BACKTESTS = {"error": {"basis": "revenue"}, "origins": [
     for k, end in enumerate(("2020-06-30", "2020-03-31"))]}
 
 
+TREND = {"months": 2, "monthly": {"month": ["2020-01", "2020-02", "2020-03", "2020-04", "2020-05"],
+                                  "revenue": [10.0, 12.0, 9.0, 8.0, 7.5]}}
+
 FIGURES = {  # name -> a call with small data; ax=None lets the figure make its own axes
     "ledger_bars": lambda: plots.ledger_bars(LEDGER, "EUR"),
+    "revenue_trend": lambda ax=None: plots.revenue_trend(TREND, "EUR", ax=ax),
     "monthly_activity": lambda: plots.monthly_activity(MONTHLY, "EUR"),
     "rfm_distributions": lambda: plots.rfm_distributions(CUSTOMERS, np.arange(N) % 90, "EUR"),
     "tracking_plots": lambda: plots.tracking_plots(TRACK, "2020-01-27"),
@@ -164,7 +168,9 @@ def test_summary_frames_feed_the_figures():
     assert fig.axes[0].get_title()
     plt.close(fig)
     monthly = aggregates.compute(tx, customers, params).monthly
-    pd.testing.assert_frame_equal(monthly, MONTHLY, check_dtype=False)  # March had none: no bar, no row
+    # March had none: no bar, no row; each month's buying customers beside
+    pd.testing.assert_frame_equal(monthly, MONTHLY.assign(customers=[1, 1, 1]),
+                                  check_dtype=False)
     fig = plots.monthly_activity(monthly, "EUR")
     assert [p.get_height() for p in fig.axes[0].patches] == [1, 1, 1]
     plt.close(fig)
@@ -300,5 +306,18 @@ def test_backtest_deciles_run_one_to_ten_with_money_on_the_y_axis():
         legend = ax.get_legend()
         assert legend is not None and legend.get_bbox_to_anchor().y0 < \
             ax.get_window_extent().y0  # below the axes: no line covered
+    finally:
+        plt.close(fig)
+
+
+def test_the_revenue_trend_starts_at_zero_with_monthly_ticks_and_the_periods_coloured():
+    fig = plots.revenue_trend(TREND, "EUR")
+    try:
+        ax = fig.axes[0]
+        assert ax.get_ylim()[0] == 0 and ax.get_ylabel() == "revenue per month (EUR)"
+        colours = [tuple(round(c, 3) for c in p.get_facecolor()) for p in ax.patches]
+        assert len(set(colours[-2:])) == 1 and colours[-3] != colours[-1] != colours[0]
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert labels and all(len(x) == 7 and x[4] == "-" for x in labels)
     finally:
         plt.close(fig)

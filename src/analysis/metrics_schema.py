@@ -25,12 +25,15 @@ _HOLDOUT = {"status": None, "status_record": _RECORD, "calibration_end": None,
             "mae": None, "naive_mae": None, "gamma_gamma": _FIT, "revenue_actual": None,
             "revenue_predicted": None, "revenue_naive": None, "revenue_mae": None,
             "naive_revenue_mae": None, "rank_corr": None, "auc": None, "deciles": None,
-            "rmse": None, "revenue_rmse": None}
+            "rmse": None, "revenue_rmse": None, "p90_deciles": None, "p90_largest_gap": None,
+            "next_order_error_days": None, "next_order_bias_days": None}
 #: one model's scores at one backtest origin (``clv.backtest.scorecard``)
 _BACKTEST_SCORES = {"status": None, "actual": None, "predicted": None, "naive_predicted": None,
                     "mae": None, "rmse": None, "revenue_rmse": None, "naive_mae": None, "revenue_actual": None,
                     "revenue_predicted": None, "revenue_naive": None, "revenue_mae": None,
-                    "naive_revenue_mae": None, "rank_corr": None, "auc": None, "deciles": None}
+                    "naive_revenue_mae": None, "rank_corr": None, "auc": None, "deciles": None,
+                    "p90_deciles": None, "p90_largest_gap": None,
+                    "next_order_error_days": None, "next_order_bias_days": None}
 _BACKTESTS = {"origins": [{"calibration_end": None, "holdout_end": None, "customers": None,
                            "spend_model": None, "models": {ANY: _BACKTEST_SCORES}}],
               "error": {"basis": None, "backtests": None, "predicted": None, "actual": None,
@@ -44,6 +47,13 @@ SCHEMA: dict[str, Any] = {
     # stage 1: the file's figures after cleaning, the window and the ledger
     "customers": None, "transactions": None, "revenue": None, "currency": None,
     "period": {"start": None, "end": None, "days": None, "time_unit": None},
+    # the last months against as many before (``trend.trend_metrics``)
+    "trend": {"months": None,
+              "recent": {"start": None, "end": None, "revenue": None, "transactions": None,
+                         "customers_per_month": None},
+              "before": {"start": None, "end": None, "revenue": None, "transactions": None,
+                         "customers_per_month": None},
+              "monthly": {"month": None, "revenue": None, "transactions": None}},
     "cleaning": {"input_rows": None, "input_revenue": None,
                  "dropped": {ANY: {"rows": None, "revenue": None}},
                  "warnings": None, "warning_records": None, "zero_amount_rows": None},
@@ -86,6 +96,8 @@ SCHEMA: dict[str, Any] = {
             "spend_model": {"model": None, "params": {ANY: None}, "customers": None,
                             "gamma_gamma_failure": _RECORD},
             "backtests": _BACKTESTS,
+            "schedule": {"month": None, "expected_purchases": None, "expected_value": None,
+                         "per_customer": None},
             "intervals": {"iterations": None, "failed": None, "level": None, "method": None,
                           "params": {ANY: None}, "total_predicted_clv": None,
                           "scaled_from_sample": None},

@@ -30,7 +30,8 @@ from .narrative.describe import describe
 from .narrative.labels import NOTEBOOK_TITLES, markdown_text, s as sentence
 from .narrative.translate import show_tables_in
 from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, read_frame, read_metrics,
-                        read_provenance, record_stage, update_metrics, write_tables)
+                        read_provenance, record_stage, replacing, update_metrics,
+                        write_tables)
 from .stage1_cache import (Stage1, clean_path, input_key, read_aggregates, recorded,
                            run_key, shown_name, stage1, stage1_metrics, transaction_stage,
                            write_stage1)
@@ -189,6 +190,13 @@ class Notebook:
         self.customers = add_columns(self.run_dir, self.customers, columns)
         update_metrics(self.run_dir, result.metrics())
         write_tables(self.run_dir, result.tables())
+        for name, frame in getattr(result, "outputs", dict)().items():  # the run's own files
+            path = Path(self.run_dir) / f"{name}.parquet"
+            if frame is None:  # none this time: an earlier run's in the folder must go
+                path.unlink(missing_ok=True)
+                continue
+            with replacing(path) as tmp:
+                frame.to_parquet(tmp, index=False)
         record_stage(self.run_dir, result.stage, self.key, list(columns.columns))
         return self.customers
 

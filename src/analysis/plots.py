@@ -23,6 +23,7 @@ from .figstyle import CJK_FONT, plain_log_ticks, set_style, show, style, styled
 from .narrative import labels
 
 __all__ = ["PALETTE", "CJK_FONT", "set_style", "style", "styled", "ledger_bars", "monthly_activity",
+           "revenue_trend",
            "first_purchase_cohorts", "show", "plain_log_ticks", "annotated_heatmap", "lorenz", "tier_shares",
            "rfm_distributions", "segment_bars", "silhouette_by_k", "bar_counts", "tracking_plots",
            "conditional_expectations", "backtest_deciles", "btyd_matrix", "spend_vs_frequency", "value_histogram",
@@ -81,6 +82,30 @@ def monthly_activity(monthly: pd.DataFrame, currency: str = "USD") -> plt.Figure
         axis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
     ax2.grid(False)
     fig.legend(loc="upper right", bbox_to_anchor=(0.88, 0.88))
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def revenue_trend(trend: Mapping[str, Any], currency: str = "USD",
+                  ax: plt.Axes | None = None) -> plt.Figure:
+    """Revenue per whole month (``trend.trend_metrics``), the last months compared (dark)
+    against as many before (light), the rest grey."""
+    monthly, n = trend["monthly"], trend["months"]
+    months = pd.to_datetime(pd.Series(monthly["month"]) + "-01")
+    colour = ["#c9d6df"] * len(months)
+    for i in range(len(months) - 2 * n, len(months)):
+        colour[i] = "#1d3557" if i >= len(months) - n else "#a8dadc"
+    fig, ax = _axes(ax, (7.5, 3.4))
+    ax.bar(months, monthly["revenue"], width=20, color=colour)
+    ax.xaxis.set_major_locator(mdates.MonthLocator(bymonthday=1,
+                                                   interval=max(1, -(-len(months) // 8))))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    ax.tick_params(axis="x", rotation=30)
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    ax.set_ylim(bottom=min(0.0, float(min(monthly["revenue"]))))
+    ax.set(title=f"Revenue per month: the last {n} months (dark) against as many before",
+           xlabel="month", ylabel=f"revenue per month ({currency})")
     fig.tight_layout()
     return fig
 

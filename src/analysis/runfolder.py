@@ -41,7 +41,9 @@ CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders"
                     "recency", "T", "monetary_value", "revenue", "abc_tier", "r_score",
                     "f_score", "m_score", "rfm_segment", "cluster", "lifecycle_stage",
                     "historical_clv", "p_alive", "expected_purchases", "predicted_clv",
-                    "clv_tier", "recommended_action"]
+                    "clv_tier", "p_purchase_30d", "p_purchase_90d", "churn_risk",
+                    "next_order_date", "avg_days_between_purchases", "expected_spend",
+                    "recommended_action"]
 #: the customer-state table's own columns (``state``, ``risk.risk_columns``), after the stages'
 STATE_COLUMNS = RISK_COLUMNS
 

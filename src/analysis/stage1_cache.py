@@ -32,6 +32,7 @@ from .stage1.engine import open_engine
 from .stage1.load import is_uri, source_info
 from .stage1.privacy import identifying_warnings
 from .stage1.rules import ledger_table
+from .trend import trend_metrics
 from .units import Window
 
 __all__ = ["transaction_stage", "stage1_metrics", "input_key", "run_key", "clean_path",
@@ -75,6 +76,7 @@ def stage1_metrics(ledger: pd.DataFrame, customers: pd.DataFrame, agg: Aggregate
                      "warning_records": [record(w) for w in warnings or []],
                      # kept rows whose amount is exactly 0 (free or promotional purchases)
                      "zero_amount_rows": agg.zero_amount_rows},
+        "trend": trend_metrics(agg.monthly, window),
     }
 
 

@@ -131,7 +131,8 @@ def scorecard(backtests: list[Origin], scores: list[Mapping[str, Any]]
 
 _KEPT = ("actual", "predicted", "naive_predicted", "mae", "naive_mae", "rmse", "revenue_actual",
          "revenue_predicted", "revenue_naive", "revenue_mae", "naive_revenue_mae",
-         "revenue_rmse", "rank_corr", "auc", "deciles")
+         "revenue_rmse", "rank_corr", "auc", "deciles", "p90_deciles", "p90_largest_gap",
+         "next_order_error_days", "next_order_bias_days")
 
 
 def _entry(score) -> dict[str, Any]:

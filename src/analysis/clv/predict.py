@@ -26,9 +26,12 @@ __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transac
            "discounted_by_horizon", "horizon_column", "horizons_of", "horizon_columns",
            "expected_spend",
            "triples_of", "margin_ratio", "definition", "predict", "clv_tiers", "CLV_TIER_CUTS",
-           "one_time_buyers"]
+           "one_time_buyers", "SCHEDULE_MAX_CUSTOMERS", "value_schedule"]
 
 MONTH = {"D": 30.0, "W": 4.345}  # lifetimes' customer_lifetime_value month lengths
+#: above this many customers the value schedule is kept as monthly totals only (per customer
+#: it would be customers × months rows)
+SCHEDULE_MAX_CUSTOMERS = 2_000_000
 #: predicted-CLV tiers: top 20 % / middle 60 % / bottom 20 % of customers
 CLV_TIER_CUTS = (0.20, 0.80)
 
@@ -173,3 +176,44 @@ def one_time_buyers(customers: pd.DataFrame, value: pd.Series) -> dict[str, floa
     return {"customers": int(once.sum()), "share": float(once.sum() / len(customers)),
             "median": float(np.median(v)), "p10": float(np.quantile(v, 0.1)),
             "p90": float(np.quantile(v, 0.9))}
+
+
+def value_schedule(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
+                   triples: tuple[pd.DataFrame, np.ndarray] | None = None
+                   ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """Expected purchases and expected value (discounted, margin included: each month's
+    term of :func:`discounted_by_horizon`, so the first h months add up to the horizon-h
+    CLV) per customer per month over the longest horizon, as a long table (customer_id,
+    month 1..H, expected_purchases, expected_value), and its totals per month. The long
+    table is None above :data:`SCHEDULE_MAX_CUSTOMERS` customers; expected_value is NaN
+    without a spend model."""
+    freq = params.time_unit.freq
+    u, codes = triples_of(customers, triples)
+    f, r, T = u["frequency"].to_numpy(), u["recency"].to_numpy(), u["T"].to_numpy()
+    expected = expected_purchases_fn(fitter, f, r, T, fitter.precompute(f, r, T))
+    value = margin_ratio(customers, params) * expected_spend(
+        ggf, customers["frequency"], customers["monetary_value"]) if ggf is not None \
+        else np.full(len(customers), np.nan)
+    months = max(horizons_of(params))
+    rate = monthly_rate(params.discount_rate)
+    prev = np.zeros(len(f))
+    purchases, values = [], []
+    for i in range(1, months + 1):
+        cur = expected(i * MONTH[freq])
+        step = (cur - prev)[codes]
+        purchases.append(step)
+        values.append(value * step / (1 + rate) ** i)
+        prev = cur
+    totals = pd.DataFrame({"month": np.arange(1, months + 1),
+                           "expected_purchases": [float(p.sum()) for p in purchases],
+                           "expected_value": [float(np.nansum(v)) if ggf is not None
+                                              else np.nan for v in values]})
+    if len(customers) > SCHEDULE_MAX_CUSTOMERS:
+        return None, totals
+    n = len(customers)
+    long = pd.DataFrame({
+        "customer_id": np.tile(customers["customer_id"].to_numpy(), months),
+        "month": np.repeat(np.arange(1, months + 1, dtype="int16"), n),
+        "expected_purchases": np.concatenate(purchases),
+        "expected_value": np.concatenate(values)})
+    return long, totals

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClvParams
-from ..messages import Message, msg
-from .models import (MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, fit_gamma_gamma, gamma_gamma_sample,
-                     one_line, params_of, with_fallback)
+from ..messages import Message, Status, msg
+from .models import (MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, GammaGamma, fit_gamma_gamma,
+                     gamma_gamma_sample, one_line, params_of, with_fallback)
 
-__all__ = ["ShrunkMean", "fit_spend", "spend_entry"]
+__all__ = ["ShrunkMean", "fit_spend", "spend_entry", "spend_for_run"]
 
 
 class ShrunkMean:
@@ -121,3 +121,22 @@ def spend_entry(spend, failure: Message | None, customers: int) -> dict[str, Any
     return {"model": None if spend is None else spend.name,
             "params": None if spend is None else params_of(spend),
             "customers": customers, "gamma_gamma_failure": failure}
+
+
+def spend_for_run(customers: pd.DataFrame, params: ClvParams, metrics: dict
+                 ) -> tuple[Any, Status]:
+    """The spend model (``spend.fit_spend``: Gamma-Gamma, or the shrunk mean, said in the
+    warnings with why; None when there is no repeat buyer with a positive spend) and the
+    stage's status that follows."""
+    spend, failure = fit_spend(customers["frequency"], customers["monetary_value"], params,
+                               metrics["warnings"])
+    repeat = int(((customers["frequency"] > 0) & (customers["monetary_value"] > 0)).sum())
+    metrics["spend_model"] = spend_entry(spend, failure, repeat)
+    metrics["gamma_gamma"] = {**params_of(spend), "customers": repeat} \
+        if isinstance(spend, GammaGamma) else None
+    if spend is None:
+        return None, Status("partial", msg("reason.gg_too_few"))
+    if failure is not None:
+        metrics["warnings"].append(msg("warning.spend_fallback", reason=failure,
+                                       **params_of(spend)))
+    return spend, Status("ok")

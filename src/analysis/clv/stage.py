@@ -22,11 +22,13 @@ from .bootstrap import intervals as interval_estimates
 from .compare import comparison_metrics, comparison_table, fit_model, fitted_models, rank
 from .diagnostics import bootstrap_reasons
 from .backtest import Origin, backtests_entry, criterion, origins, scorecard
-from .models import (LIMIT, GammaGamma, fit_problem, fit_rows, get, params_of,
+from .models import (LIMIT, fit_problem, fit_rows, get, params_of,
                      unique_triples)
-from .predict import clv_tiers, definition, horizon_columns, horizons_of, predict
+from .predict import (clv_tiers, definition, horizon_columns, horizons_of, predict,
+                      value_schedule)
 from .sufficiency import checks
-from .spend import fit_spend, spend_entry
+from .spend import spend_for_run
+from .timing import PURCHASE_DAYS, timing_columns
 from .validation import HoldoutResult, Score, calibration_frame, holdout_result, score
 
 __all__ = ["CORR_WARNING", "ClvResult", "run", "metrics_entry"]
@@ -45,6 +47,8 @@ class ClvResult:
     fitter: Any = None
     ggf: Any = None
     holdout: HoldoutResult | None = None
+    #: expected purchases and value per customer per month (``predict.value_schedule``)
+    schedule: pd.DataFrame | None = None
     stage: ClassVar[str] = "clv"
 
     def metrics(self) -> dict[str, Any]:
@@ -69,6 +73,11 @@ class ClvResult:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The report reads this stage from the customers table and metrics.json only."""
         return {}
+
+    def outputs(self) -> dict[str, pd.DataFrame | None]:
+        """Tables for the run folder itself: ``value_schedule.parquet`` (None: there is
+        none, and an earlier one in the folder goes)."""
+        return {"value_schedule": self.schedule}
 
 
 def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvParams
@@ -104,7 +113,7 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
         metrics["holdout"] = hold.entry()
         return _not_estimated(cols, metrics, Status("not estimated", msg(
             "reason.try_penalizer", error=fits[ranked[0]].error)), hold)
-    ggf, status = _spend_model(sample.customers, params, metrics)
+    ggf, status = spend_for_run(sample.customers, params, metrics)
     chosen, intervals = _first_sound(ranked, fits, ggf, sample, params)
     fit = fits[chosen]
     hold = _holdout(inputs, ch, cal_status, main, chosen, params, end)
@@ -118,13 +127,22 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
     metrics["warnings"] += fit.warnings
     pred = predict(fit.fitter, ggf, customers, params, sample.triples)
     cols[list(pred.columns)] = pred.to_numpy()
+    timing = timing_columns(fit.fitter, ggf, customers, params.time_unit.days, end,
+                            pred["p_alive"].to_numpy())
+    for c in timing:
+        cols[c] = timing[c].to_numpy()
     metrics["status"] = _outcome(cols, customers, metrics, fit, ggf, params, sample, status)
+    schedule = None
+    if not fit.reasons:
+        schedule, totals = value_schedule(fit.fitter, ggf, customers, params, sample.triples)
+        metrics["schedule"] = {**{k: totals[k].tolist() for k in totals},
+                               "per_customer": schedule is not None}
     sound = [m for m, f in fits.items() if f.fitter is not None and not f.reasons]
     metrics["backtests"] = backtests_entry(
         scorecard(tests, scores), chosen, sound, metrics,
         lambda m: float(np.nansum(predict(fits[m].fitter, ggf, customers, params,
                                           sample.triples)["predicted_clv"])))
-    return ClvResult(metrics["status"], cols, metrics, fit.fitter, ggf, hold)
+    return ClvResult(metrics["status"], cols, metrics, fit.fitter, ggf, hold, schedule)
 
 
 def _before_fitting(inputs: ClvInputs, customers: pd.DataFrame, window: Window,
@@ -152,9 +170,21 @@ def _before_fitting(inputs: ClvInputs, customers: pd.DataFrame, window: Window,
                                "warnings": warnings,
                                "historical_clv_total": float(cols["historical_clv"].sum()),
                                "frequency_monetary_corr": corr}
-    for c in ["p_alive", "expected_purchases", *horizon_columns(params).values()]:
-        cols[c] = np.nan
+    _clear(cols, params)
+    x = customers["frequency"].to_numpy(dtype="float64")
+    cols["avg_days_between_purchases"] = np.where(  # the data's, whatever the model
+        x > 0, customers["recency"].to_numpy(dtype="float64") * params.time_unit.days
+        / np.where(x > 0, x, 1), np.nan)
     return cols, metrics
+
+
+def _clear(cols: pd.DataFrame, params: ClvParams) -> None:
+    """The model's columns, empty: nothing predicted (or nothing reported)."""
+    for c in ["p_alive", "expected_purchases", *horizon_columns(params).values(),
+              *(f"p_purchase_{d}d" for d in PURCHASE_DAYS), "expected_spend"]:
+        cols[c] = np.nan
+    cols["churn_risk"] = "not estimated"
+    cols["next_order_date"] = pd.NaT
 
 
 @dataclass
@@ -266,8 +296,7 @@ def _outcome(cols: pd.DataFrame, customers: pd.DataFrame, metrics: dict[str, Any
     """The predictions kept, with their totals and tiers, or withheld when the fit is
     degenerate or weak; the stage's status that follows."""
     if fit.reasons:
-        for c in cols.columns.drop("historical_clv"):
-            cols[c] = np.nan
+        _clear(cols, params)
         metrics.update(predicted_clv_total=None, expected_purchases_total=None,
                        horizon_totals=None, p_alive_note=None)
         cols["clv_tier"] = "not estimated"
@@ -328,25 +357,6 @@ def _not_estimated(cols: pd.DataFrame, metrics: dict, status: Status, hold: Hold
     return ClvResult(status, cols, metrics, holdout=hold)
 
 
-def _spend_model(customers: pd.DataFrame, params: ClvParams, metrics: dict
-                 ) -> tuple[Any, Status]:
-    """The spend model (``spend.fit_spend``: Gamma-Gamma, or the shrunk mean, said in the
-    warnings with why; None when there is no repeat buyer with a positive spend) and the
-    stage's status that follows."""
-    spend, failure = fit_spend(customers["frequency"], customers["monetary_value"], params,
-                               metrics["warnings"])
-    repeat = int(((customers["frequency"] > 0) & (customers["monetary_value"] > 0)).sum())
-    metrics["spend_model"] = spend_entry(spend, failure, repeat)
-    metrics["gamma_gamma"] = {**params_of(spend), "customers": repeat} \
-        if isinstance(spend, GammaGamma) else None
-    if spend is None:
-        return None, Status("partial", msg("reason.gg_too_few"))
-    if failure is not None:
-        metrics["warnings"].append(msg("warning.spend_fallback", reason=failure,
-                                       **params_of(spend)))
-    return spend, Status("ok")
-
-
 def metrics_entry(result: ClvResult) -> dict[str, Any]:
     """The ``clv`` entry of metrics.json (keys as in the design)."""
     m = dict(result.stats)
@@ -359,6 +369,7 @@ def metrics_entry(result: ClvResult) -> dict[str, Any]:
         "params": m.get("params"), "fit_sample": m.get("fit_sample"),
         "log_likelihood": m.get("log_likelihood"), "gamma_gamma": m.get("gamma_gamma"),
         "spend_model": m.get("spend_model"), "backtests": m.get("backtests"),
+        "schedule": m.get("schedule"),
         "intervals": m.get("intervals"), "holdout": hold,
         "horizon_months": m["horizon_months"], "horizons_months": m["horizons_months"],
         "horizon_totals": m.get("horizon_totals"), "discount_rate": m["discount_rate"],

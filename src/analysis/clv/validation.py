@@ -23,6 +23,7 @@ from .models import (DEFAULT, MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, fit_gamma_g
                      fit_problem, fit_weighted, gamma_gamma_sample, get, params_of,
                      unique_triples, with_fallback)
 from .backtest import money_scores
+from .timing import timing_scores
 from .predict import expected_purchases_fn
 
 __all__ = ["default_calibration_end", "tracking", "conditional_expectations", "Score",
@@ -171,7 +172,8 @@ def score(model: str, ch: pd.DataFrame, params: ClvParams,
                            dtype="float64")
     actual = ch["frequency_holdout"].to_numpy()
     with np.errstate(over="ignore", invalid="ignore"):  # a degenerate fit's huge numbers
-        metrics = _scores(fitter, u, pred, naive, actual, alive, ch, spend)
+        metrics = {**_scores(fitter, u, pred, naive, actual, alive, ch, spend),
+                   **timing_scores(fitter, ch, params.time_unit.days)}
     return Score(model, Status("ok"), metrics, fitter, pred)
 
 

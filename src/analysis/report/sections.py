@@ -61,6 +61,9 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
     found = story.findings(customers, metrics, lang, cur)
     if found:
         out.append(Section("summary", t("summary", lang), "", items=[f.text for f in found]))
+    trend = metrics.get("trend")
+    if trend:
+        out.append(_trend_section(trend, lang, cur))
     if "recommended_action" in customers:
         groups = story.action_groups(customers, tables.get("playbook"), lang)
         out.append(Section("actions", t("actions", lang),
@@ -133,6 +136,21 @@ def _behaviour_section(summ: pd.DataFrame, lang, cur) -> Section:
     return Section("behaviour", t("behaviour", lang), text, fig)
 
 
+def _trend_section(trend, lang, cur) -> Section:
+    """The last months against as many before: revenue, orders, customers per month."""
+    a, b = trend["recent"], trend["before"]
+
+    def change(key: str) -> float:
+        return a[key] / b[key] - 1 if b.get(key) else float("nan")
+    text = s("trend", lang, n=trend["months"], start=a["start"], end=a["end"],
+             revenue=money(a["revenue"], cur, lang), before=money(b["revenue"], cur, lang),
+             b_start=b["start"], b_end=b["end"], revenue_change=change("revenue"),
+             orders_change=change("transactions"),
+             customers=a["customers_per_month"] or 0.0,
+             customers_change=change("customers_per_month"))
+    return Section("trend", t("trend", lang), text, figure=plots.revenue_trend(trend, cur))
+
+
 def _lifecycle_section(life, lang, more: str = "") -> Section:
     n = max(sum(life[k] for k in STAGES), 1)
     th = life["thresholds_days"]
@@ -184,6 +202,11 @@ def _clv_section(customers, clv, lang, cur) -> Section:
         items = [s("clv_horizon_item", lang, months=k, value=money(v, cur, lang))
                  for k, v in totals]
         text += s("clv_horizons", lang, items=join_sentences(items, lang))
+    sched = clv.get("schedule") or {}
+    if sched.get("expected_value") and len(sched["expected_value"]) >= months:
+        text += s("clv_schedule", lang, first=money(sched["expected_value"][0], cur, lang),
+                  last=money(sched["expected_value"][months - 1], cur, lang), months=months,
+                  file=s("clv_schedule_file", lang) if sched.get("per_customer") else "")
     if intervals.get("failed"):
         text += s("clv_bootstrap_failed", lang, failed=intervals["failed"],
                   iterations=intervals["iterations"])

@@ -152,14 +152,20 @@ def half_revenues(clean: pd.DataFrame, split: pd.Timestamp, order: pd.Series,
     return out
 
 
-def monthly_series(month_start: np.ndarray, amount_cents: np.ndarray) -> pd.DataFrame:
-    """Transactions and net revenue per calendar month (``month_start``: each row's month
-    as ``datetime64`` of its first day)."""
-    per = pd.DataFrame({"month": month_start, "cents": amount_cents}).groupby("month") \
-        .agg(transactions=("cents", "size"), cents=("cents", "sum"))
-    return pd.DataFrame({"month": per.index.to_numpy(dtype="datetime64[ns]"),
-                         "transactions": per["transactions"].to_numpy(dtype="int64"),
-                         "revenue": np.rint(per["cents"].to_numpy(dtype="float64")) / 100})
+def monthly_series(month_start: np.ndarray, amount_cents: np.ndarray,
+                   buyer: np.ndarray | None = None) -> pd.DataFrame:
+    """Transactions, net revenue and buying customers per calendar month (``month_start``:
+    each row's month as ``datetime64`` of its first day; ``buyer``: each row's customer
+    code where it is a purchase of a known customer, else -1)."""
+    frame = pd.DataFrame({"month": month_start, "cents": amount_cents})
+    per = frame.groupby("month").agg(transactions=("cents", "size"), cents=("cents", "sum"))
+    out = pd.DataFrame({"month": per.index.to_numpy(dtype="datetime64[ns]"),
+                        "transactions": per["transactions"].to_numpy(dtype="int64"),
+                        "revenue": np.rint(per["cents"].to_numpy(dtype="float64")) / 100})
+    if buyer is not None:
+        bought = frame.assign(code=buyer)[buyer >= 0].groupby("month")["code"].nunique()
+        out["customers"] = bought.reindex(per.index, fill_value=0).to_numpy(dtype="int64")
+    return out
 
 
 def repeat_days_and_cohorts(daily: pd.DataFrame, cal_end: pd.Timestamp,
@@ -239,7 +245,9 @@ def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params,
     return Aggregates(
         window=window, last_date=pd.Timestamp(clean["date"].max()),
         transactions=int(len(clean)), zero_amount_rows=int((amount_cents == 0).sum()),
-        monthly=monthly_series(month, amount_cents), split=split,
+        monthly=monthly_series(month, amount_cents,
+                               np.where(purchase_rows(clean, codes[0]), codes[0], -1)),
+        split=split,
         halves=half_revenues(clean, split, customers["customer_id"], codes),
         clv=clv_inputs(clean, params.clv, window, customers["customer_id"], cal_end, codes,
                        daily),

@@ -41,13 +41,16 @@ def window_facts(eng: Connection, kept, params: Params) -> tuple[Window, pd.Time
 
 def _monthly(eng: Connection, kept) -> pd.DataFrame:
     key = (kept.date.year() - 1970) * 12 + kept.date.month() - 1
-    df = eng.frame(kept.group_by(m=key).aggregate(transactions=ibis._.count(),
-                                                 cents=ibis._.cents.sum()).order_by("m"))
+    buyer = kept.customer_id.notnull() & ~kept.ret
+    df = eng.frame(kept.group_by(m=key).aggregate(
+        transactions=ibis._.count(), cents=ibis._.cents.sum(),
+        customers=kept.customer_id.nunique(where=buyer)).order_by("m"))
     return pd.DataFrame({
         "month": df["m"].to_numpy(dtype="int64").astype("datetime64[M]")
         .astype("datetime64[ns]"),
         "transactions": df["transactions"].to_numpy(dtype="int64"),
-        "revenue": np.rint(df["cents"].to_numpy(dtype="float64")) / 100})
+        "revenue": np.rint(df["cents"].to_numpy(dtype="float64")) / 100,
+        "customers": df["customers"].fillna(0).to_numpy(dtype="int64")})
 
 
 def _halves(eng: Connection, kept, split: pd.Timestamp, order: CustomerOrder) -> pd.DataFrame:
@@ -90,7 +93,8 @@ def _calibration(eng: Connection, daily, cal_day: int, end_day: int, unit: int,
         total=cal.cents.sum(), first_cents=cal.cents.argmin(cal.day))
     hold = daily.filter((daily.day > cal_day) & (daily.day <= end_day))
     hold = hold.group_by(k=hold.customer_id).aggregate(hn=ibis._.count(),
-                                                       hc=ibis._.cents.sum())
+                                                       hc=ibis._.cents.sum(),
+                                                       hf=ibis._.day.min())
     t = eng.arrow(per.left_join(hold, per.customer_id == hold.k))
     at = order.positions(t["customer_id"])
     if (at < 0).any():  # a buyer of the calibration period is a customer by construction
@@ -107,7 +111,8 @@ def _calibration(eng: Connection, daily, cal_day: int, end_day: int, unit: int,
         **{f"{k}_cal": v for k, v in cal_cols.items()},
         "frequency_holdout": hn,
         "monetary_value_holdout": np.divide(hc, hn, out=np.zeros(len(df)), where=hn > 0) / 100,
-        "duration_holdout": (end_day - cal_day) / unit},
+        "duration_holdout": (end_day - cal_day) / unit,
+        "first_holdout_days": df["hf"].to_numpy("float64", na_value=np.nan) - cal_day},
         index=order.index(at[rows]))
     return out
 

@@ -203,7 +203,9 @@ def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
     calibration columns are the BTYD summary of purchase days up to and including
     ``calibration_end``; ``frequency_holdout`` counts purchase days after it up to and
     including ``observation_end`` and ``monetary_value_holdout`` is their mean value;
-    ``duration_holdout`` is the holdout length in the time unit. Indexed by customer id.
+    ``duration_holdout`` is the holdout length in the time unit; ``first_holdout_days``
+    the days from ``calibration_end`` to the first purchase after it (NaN: none). Indexed
+    by customer id.
     ``daily``: :func:`purchase_days` of these rows, when already computed.
     """
     cal_day = day_number(calibration_end)
@@ -220,5 +222,9 @@ def calibration_holdout(clean: pd.DataFrame, calibration_end: pd.Timestamp,
     out["frequency_holdout"] = g.size().reindex(out.index, fill_value=0).astype("float64")
     out["monetary_value_holdout"] = (g.mean() / 100).reindex(out.index, fill_value=0.0)
     out["duration_holdout"] = (end_day - cal_day) / unit.days
+    # days from the calibration end to the first purchase after it (NaN: none), for the
+    # purchase-timing checks of the backtests
+    out["first_holdout_days"] = (hold.groupby("code")["day"].min() - cal_day) \
+        .reindex(out.index).astype("float64")
     out.index = pd.Index(ids[out.index.to_numpy()], dtype="str", name="customer_id")
     return out
