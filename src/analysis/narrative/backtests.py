@@ -15,19 +15,22 @@ from .labels import s
 __all__ = ["scorecard_table", "backtest_text", "sensitivity_text", "independence_text"]
 
 
-def scorecard_table(backtests: Mapping[str, Any] | None, currency: str) -> pd.DataFrame:
+def scorecard_table(backtests: Mapping[str, Any] | None, currency: str, lang: str = "en"
+                    ) -> pd.DataFrame:
     """One row per origin and model: purchases and revenue predicted against actual, the
     errors per customer against the naive rule's, the rank correlation and the AUC."""
     rows = []
     for o in (backtests or {}).get("origins") or []:
         for model, sc in o["models"].items():
+            status = sc["status"].render(lang) if hasattr(sc["status"], "render") \
+                else str(sc["status"])
             if sc["status"] != "ok":
                 rows.append({"calibration end": o["calibration_end"], "model": model,
-                             "status": str(sc["status"])})
+                             "status": status})
                 continue
             rev = sc.get("revenue_predicted")
             rows.append({
-                "calibration end": o["calibration_end"], "model": model, "status": "ok",
+                "calibration end": o["calibration_end"], "model": model, "status": status,
                 "purchases predicted": sc["predicted"], "purchases actual": sc["actual"],
                 "purchases error": _rel(sc["predicted"], sc["actual"]),
                 f"revenue predicted ({currency})": rev,

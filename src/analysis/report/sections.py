@@ -17,6 +17,7 @@ from . import story
 from ..config import ReportParams
 from ..messages import CATALOG
 from ..narrative.labels import SENTENCES, markdown_text, s, stage_label, t
+from ..clv.timing import CHURN_BANDS, CHURN_LABELS
 from ..clv.validation import holdout_error
 from ..narrative.backtests import backtest_text, independence_text, sensitivity_text
 from ..narrative.stages import (entry_message, fit_check_sentence, join_sentences,
@@ -226,6 +227,11 @@ def _clv_section(customers, clv, lang, cur) -> Section:
                   of=clv["fit_sample"]["of"])
     if clv.get("p_alive_note"):
         text += s("clv_p_alive_bgnbd", lang)
+    if "churn_risk" in customers:  # a count per band: a filter of the customers table
+        bands = customers["churn_risk"].value_counts()
+        if bands.drop("not estimated", errors="ignore").sum():
+            text += s("clv_churn", lang, **{b: int(bands.get(b, 0)) for b in CHURN_LABELS},
+                      lo=CHURN_BANDS[0], hi=CHURN_BANDS[1])
     text += independence_text(clv, lang) + meaning + caveat
     fig = None
     if "abc_tier" in customers:

@@ -1,0 +1,105 @@
+"""What marketers act on next (issue 33): purchase probabilities, churn-risk bands, the
+next-order date, the monthly value schedule and the revenue trend."""
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import clv, config
+from analysis.clv import timing
+from analysis.clv.models import BetaGeo
+from analysis.clv.simulate import bgnbd_log
+from analysis.stage1 import aggregates, summary
+from analysis.trend import trend_metrics
+from analysis.units import TimeUnit, Window
+
+COLUMNS = ["p_purchase_30d", "p_purchase_90d", "churn_risk", "next_order_date",
+           "avg_days_between_purchases", "expected_spend"]
+
+
+def test_purchase_probabilities_match_a_generated_bgnbd_log():
+    """4,000 customers drawn from BG/NBD: the mean predicted chance of buying in the next
+    30 and 90 days is the share who did, within a point."""
+    full = bgnbd_log(4000, 0.25, 28.0, 0.8, 2.4, 730 + 90, seed=7)
+    cut = pd.Timestamp("2020-01-01") + pd.Timedelta(days=730)
+    seen = full[full["date"] < cut].assign(is_return=False)
+    future = full[(full["date"] >= cut) & full["customer_id"].isin(seen["customer_id"])]
+    cfg = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
+                        "time_unit": "week", "clv_bootstrap": 0, "clv_model": "bgnbd"})
+    customers = summary.customer_summary(seen, cfg.summary)
+    window = Window(seen["date"].min().normalize(), seen["date"].max().normalize(),
+                    cfg.clv.time_unit)
+    inputs = aggregates.clv_inputs(seen, cfg.clv, window, customers["customer_id"])
+    res = clv.run(inputs, customers, window, cfg.clv)
+    first = future.groupby("customer_id")["date"].min()
+    wait = (first - window.end).dt.days.reindex(customers["customer_id"]).to_numpy()
+    for days in (30, 90):
+        observed = np.mean(np.nan_to_num(wait, nan=np.inf) <= days)
+        assert res.table[f"p_purchase_{days}d"].mean() == pytest.approx(observed, abs=0.01)
+    assert set(res.table["churn_risk"]) <= {"low", "medium", "high"}
+    assert (res.table["next_order_date"] > window.end).all()
+
+
+def test_the_next_order_date_is_the_median_wait_of_the_rate_posterior():
+    """Alive at T after x repeat purchases, the rate is Gamma(r + x, α + T): draws of the
+    wait to the next purchase have the median the formula gives."""
+    r, alpha, x, T = 0.25, 4.0, 3.0, 30.0
+    model = BetaGeo.from_params([r, alpha, 0.8, 2.4])
+    rng = np.random.default_rng(0)
+    lam = rng.gamma(r + x, 1 / (alpha + T), 400_000)
+    waits = rng.exponential(1 / lam)
+    got = timing.median_wait(model, 7, np.array([x]), np.array([T]))[0] / 7
+    assert got == pytest.approx(np.median(waits), rel=0.01)
+
+
+def test_churn_bands_follow_the_documented_cut_offs():
+    bands = timing.churn_band([0.95, 0.71, 0.7, 0.31, 0.3, 0.1, np.nan]).tolist()
+    assert bands == ["low", "low", "medium", "medium", "high", "high", "not estimated"]
+    assert timing.CHURN_BANDS == (0.3, 0.7)
+
+
+def test_the_trend_compares_whole_months_only():
+    monthly = pd.DataFrame({"month": pd.date_range("2020-01-01", periods=26, freq="MS"),
+                            "transactions": 1, "revenue": np.arange(26, dtype=float),
+                            "customers": 2})
+    window = Window(pd.Timestamp("2020-01-15"), pd.Timestamp("2022-02-10"), TimeUnit("week"))
+    got = trend_metrics(monthly, window)
+    # January 2020 and February 2022 are cut by the window: 24 whole months remain
+    assert got["months"] == 12
+    assert (got["before"]["start"], got["recent"]["end"]) == ("2020-02", "2022-01")
+    assert got["recent"]["revenue"] == sum(range(13, 25))
+    assert trend_metrics(monthly.head(1), window) is None
+
+
+def test_cdnow_new_columns_schedule_calibration_and_page(cdnow_run):
+    out, _ = cdnow_run
+    c = pd.read_parquet(out / "customers.parquet")
+    for col in COLUMNS:
+        assert col in c, col
+    assert c[["p_purchase_30d", "p_purchase_90d", "expected_spend"]].notna().all().all()
+    assert c["next_order_date"].notna().all() and set(c["churn_risk"]) == {"low", "medium",
+                                                                             "high"}
+    assert (c["p_purchase_30d"] <= c["p_purchase_90d"]).all()
+    one_time = c["frequency"] == 0
+    assert c.loc[one_time, "avg_days_between_purchases"].isna().all()
+    assert c.loc[~one_time, "avg_days_between_purchases"].gt(0).all()
+    m = json.loads((out / "metrics.json").read_text())
+    schedule = pd.read_parquet(out / "value_schedule.parquet")
+    # the schedule's months add up to every horizon column, to the cent
+    for h, col in ((3, "predicted_clv_3m"), (12, "predicted_clv"), (24, "predicted_clv_24m")):
+        per = schedule[schedule["month"] <= h].groupby("customer_id")["expected_value"].sum()
+        diff = per.reindex(c["customer_id"]).to_numpy() - c[col].to_numpy()
+        assert np.abs(diff).max() < 0.005, h
+        assert round(sum(m["clv"]["schedule"]["expected_value"][:h]), 2) == \
+            round(m["clv"]["horizon_totals"][str(h)], 2)
+    # the 90-day probability is calibrated on every backtest: within 10 points per decile
+    model = m["clv"]["model"]
+    for origin in m["clv"]["backtests"]["origins"]:
+        assert origin["models"][model]["p90_largest_gap"] < 0.10, origin["calibration_end"]
+    text = re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", (out / "report" / "index.html")
+                                      .read_text(encoding="utf-8")))
+    assert "How revenue is moving" in text and "In the last 9 months (1997-10 to 1998-06)" in text
+    counts = c["churn_risk"].value_counts()
+    assert f"{counts['high']:,} customers high" in text
