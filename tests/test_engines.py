@@ -77,7 +77,7 @@ def assert_same_aggregates(a, b):
     discounted amounts in the engine's order, rounded to the cent)."""
     for name in ("window", "last_date", "transactions", "zero_amount_rows", "split"):
         assert getattr(a, name) == getattr(b, name), name
-    for name in ("monthly", "halves", "sample"):
+    for name in ("monthly", "halves", "sample", "cohort_months"):
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
     assert a.clv.calibration_end == b.clv.calibration_end
     for name in ("repeat_days", "cohorts", "calibration", "backtests"):

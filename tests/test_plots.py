@@ -57,6 +57,11 @@ TREND = {"months": 2, "monthly": {"month": ["2020-01", "2020-02", "2020-03", "20
 FIGURES = {  # name -> a call with small data; ax=None lets the figure make its own axes
     "ledger_bars": lambda: plots.ledger_bars(LEDGER, "EUR"),
     "revenue_trend": lambda ax=None: plots.revenue_trend(TREND, "EUR", ax=ax),
+    "cohort_value_curves": lambda ax=None: plots.cohort_value_curves(pd.DataFrame(
+        [[30.0, 40.0, 45.0], [28.0, 35.0, np.nan]], index=["2020-01", "2020-02"],
+        columns=[0, 1, 2]), "EUR", ax=ax),
+    "cohort_heatmap": lambda ax=None: plots.cohort_heatmap(pd.DataFrame(
+        [[0.15, 0.1], [0.12, np.nan]], index=["2020-01", "2020-02"], columns=[1, 2]), ax=ax),
     "monthly_activity": lambda: plots.monthly_activity(MONTHLY, "EUR"),
     "rfm_distributions": lambda: plots.rfm_distributions(CUSTOMERS, np.arange(N) % 90, "EUR"),
     "tracking_plots": lambda: plots.tracking_plots(TRACK, "2020-01-27"),
@@ -319,5 +324,18 @@ def test_the_revenue_trend_starts_at_zero_with_monthly_ticks_and_the_periods_col
         assert len(set(colours[-2:])) == 1 and colours[-3] != colours[-1] != colours[0]
         labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
         assert labels and all(len(x) == 7 and x[4] == "-" for x in labels)
+    finally:
+        plt.close(fig)
+
+
+def test_the_cohort_heatmap_has_upright_cohorts_percent_cells_and_no_colour_bar():
+    fig = plots.cohort_heatmap(pd.DataFrame([[0.15, 0.1], [0.12, 0.08]],
+                                            index=["2020-01", "2020-02"], columns=[1, 3]))
+    try:
+        ax = fig.axes[0]
+        assert len(fig.axes) == 1  # no colour bar
+        assert [t.get_rotation() for t in ax.get_yticklabels()] == [0, 0]
+        assert sorted(t.get_text() for t in ax.texts) == ["10%", "12%", "15%", "8%"]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3"]
     finally:
         plt.close(fig)

@@ -17,7 +17,8 @@ from matplotlib import ticker as mticker
 
 from .narrative.translate import translate_figure
 
-__all__ = ["CJK_FONT", "set_style", "style", "styled", "show", "plain_log_ticks"]
+__all__ = ["axes_for", "legend_below", "CJK_FONT", "set_style", "style", "styled", "show",
+           "plain_log_ticks"]
 
 CJK_FONT = "Noto Sans CJK SC"
 
@@ -98,3 +99,22 @@ def plain_log_ticks(fig: plt.Figure) -> plt.Figure:
                 axis.set_major_formatter(mticker.FuncFormatter(_plain_number))
                 axis.set_minor_formatter(mticker.NullFormatter())
     return fig
+
+
+def axes_for(ax: plt.Axes | None, size: tuple[float, float]) -> tuple[plt.Figure, plt.Axes]:
+    """The figure and axes to draw on: the caller's ``ax``, or a new figure of ``size``."""
+    if ax is not None:
+        return ax.figure, ax
+    return plt.subplots(figsize=size)
+
+
+def legend_below(fig: plt.Figure, ax: plt.Axes) -> None:
+    """The legend under the axes and their x label, in one row: inside the axes it covered
+    the rows of the smallest segments (their bars too short to see, their names not)."""
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    bottom = ax.xaxis.label.get_window_extent(renderer).y0
+    y = ax.transAxes.inverted().transform((0, bottom))[1]
+    ax.legend(title="", loc="upper center", bbox_to_anchor=(0.5, y - 0.02), ncol=2,
+              frameon=False)
+    fig.tight_layout()

@@ -37,3 +37,6 @@ class Aggregates:
     halves: pd.DataFrame  # customer_id, first_half, second_half (NaN: no purchase in it)
     clv: ClvInputs
     sample: pd.DataFrame  # the first clean rows by date, customer and the other columns
+    #: per first-purchase month (cohort) and calendar month: the cohort's buying customers
+    #: and its net revenue (``aggregates.cohort_months``)
+    cohort_months: pd.DataFrame | None = None

@@ -47,6 +47,9 @@ SCHEMA: dict[str, Any] = {
     # stage 1: the file's figures after cleaning, the window and the ledger
     "customers": None, "transactions": None, "revenue": None, "currency": None,
     "period": {"start": None, "end": None, "days": None, "time_unit": None},
+    # customers by month (or quarter) of first purchase (``cohorts.cohort_metrics``)
+    "cohorts": {"granularity": None, "cohorts": None, "customers": None, "months_since": None,
+                "retention": None, "value_per_customer": None},
     # the last months against as many before (``trend.trend_metrics``)
     "trend": {"months": None,
               "recent": {"start": None, "end": None, "revenue": None, "transactions": None,

@@ -5,7 +5,7 @@ itself), returns the matplotlib ``Figure`` and never writes files. As lifetimes'
 functions do, every single-panel figure takes an optional ``ax`` to draw on (the
 multi-panel ones, ledger, activity, R/F/M and tracking, make their own); the figures the
 report shows too (:func:`lorenz`, :func:`segment_bars`, :func:`bar_counts`) also take the
-language of their labels.
+language of their labels. The CLV figures are drawn in ``plots_clv`` and offered here.
 """
 from __future__ import annotations
 
@@ -19,24 +19,20 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker as mticker
 
-from .figstyle import CJK_FONT, plain_log_ticks, set_style, show, style, styled
+from .figstyle import (CJK_FONT, axes_for, legend_below, plain_log_ticks, set_style, show,
+                       style, styled)
 from .narrative import labels
+from .plots_clv import (backtest_deciles, btyd_matrix, conditional_expectations, spend_vs_frequency,
+                        tracking_plots, value_histogram)
 
 __all__ = ["PALETTE", "CJK_FONT", "set_style", "style", "styled", "ledger_bars", "monthly_activity",
-           "revenue_trend",
+           "revenue_trend", "cohort_heatmap", "cohort_value_curves",
            "first_purchase_cohorts", "show", "plain_log_ticks", "annotated_heatmap", "lorenz", "tier_shares",
            "rfm_distributions", "segment_bars", "silhouette_by_k", "bar_counts", "tracking_plots",
            "conditional_expectations", "backtest_deciles", "btyd_matrix", "spend_vs_frequency", "value_histogram",
            "group_means"]
 
 PALETTE = "crest"
-
-
-def _axes(ax: plt.Axes | None, size: tuple[float, float]) -> tuple[plt.Figure, plt.Axes]:
-    """The figure and axes to draw on: the caller's ``ax``, or a new figure of ``size``."""
-    if ax is not None:
-        return ax.figure, ax
-    return plt.subplots(figsize=size)
 
 
 @styled
@@ -96,7 +92,7 @@ def revenue_trend(trend: Mapping[str, Any], currency: str = "USD",
     colour = ["#c9d6df"] * len(months)
     for i in range(len(months) - 2 * n, len(months)):
         colour[i] = "#1d3557" if i >= len(months) - n else "#a8dadc"
-    fig, ax = _axes(ax, (7.5, 3.4))
+    fig, ax = axes_for(ax, (7.5, 3.4))
     ax.bar(months, monthly["revenue"], width=20, color=colour)
     ax.xaxis.set_major_locator(mdates.MonthLocator(bymonthday=1,
                                                    interval=max(1, -(-len(months) // 8))))
@@ -114,7 +110,7 @@ def revenue_trend(trend: Mapping[str, Any], currency: str = "USD",
 def first_purchase_cohorts(customers: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
     """New customers per month of first purchase (date coverage of the customer base)."""
     per = customers["first_purchase"].dt.to_period("M").value_counts().sort_index()
-    fig, ax = _axes(ax, (10, 3.6))
+    fig, ax = axes_for(ax, (10, 3.6))
     ax.bar(per.index.to_timestamp(), per.to_numpy(), width=20, color="#2a9d8f")
     ax.set(title="New customers per month (month of first purchase)", xlabel="month",
            ylabel="new customers (count)")
@@ -127,7 +123,7 @@ def annotated_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str,
                       fmt: str = ".0f", cmap: str = "crest",
                       cbar_label: str | None = None, ax: plt.Axes | None = None) -> plt.Figure:
     """A small table as a heatmap with its values written in the cells."""
-    fig, ax = _axes(ax, (max(5, 1.1 * table.shape[1] + 2), max(3, 0.55 * table.shape[0] + 1.5)))
+    fig, ax = axes_for(ax, (max(5, 1.1 * table.shape[1] + 2), max(3, 0.55 * table.shape[0] + 1.5)))
     sns.heatmap(table, annot=True, fmt=fmt, cmap=cmap, ax=ax,
                 cbar_kws={"label": cbar_label} if cbar_label else None)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -137,11 +133,52 @@ def annotated_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str,
 
 
 @styled
+def cohort_heatmap(retention: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
+    """The share of each cohort (rows: month or quarter of first purchase) buying in each
+    month since the first (columns), written in the cells; no colour bar (the cells say
+    it), cohort labels upright."""
+    fig, ax = axes_for(ax, (max(4.8, 0.9 * retention.shape[1] + 1.6),
+                         max(2.4, 0.42 * retention.shape[0] + 1.4)))
+    sns.heatmap(retention * 100, annot=True, fmt=".0f", cmap="Blues", cbar=False, ax=ax,
+                vmin=0, annot_kws={"fontsize": 10})
+    for text in ax.texts:
+        text.set_text(text.get_text() + "%")
+    ax.tick_params(axis="y", rotation=0)
+    ax.set(title="Share of each cohort buying, by month since the first purchase",
+           xlabel="months since the first purchase", ylabel="cohort (first purchase)")
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def cohort_value_curves(value: pd.DataFrame, currency: str,
+                        ax: plt.Axes | None = None) -> plt.Figure:
+    """Each cohort's cumulative net revenue per customer by month since the first purchase
+    (``cohorts.cohort_tables``' value table), one line per cohort, the latest the darkest."""
+    fig, ax = axes_for(ax, (7.5, 4.2))
+    colours = sns.color_palette("crest", len(value))
+    for (label, row), colour in zip(value.iterrows(), colours):
+        ax.plot(row.index, row.to_numpy(dtype="float64"), marker="o", ms=3, color=colour,
+                label=str(label))
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    ax.set_ylim(bottom=0)
+    ax.set(title="What a cohort's customers brought, month by month since the first",
+           xlabel="months since the first purchase",
+           ylabel=f"cumulative revenue per customer ({currency})")
+    if len(value) <= 12:
+        legend_below(fig, ax)
+    else:
+        fig.tight_layout()
+    return fig
+
+
+@styled
 def lorenz(curve: pd.DataFrame, pareto: Mapping[str, Any], lang: str = "en",
            title: str | None = None, ax: plt.Axes | None = None) -> plt.Figure:
     """Lorenz curve with the line of equality and the 80 %-of-revenue point marked (notebook
     02 and the report draw the same figure)."""
-    fig, ax = _axes(ax, (6.2, 5.6))
+    fig, ax = axes_for(ax, (6.2, 5.6))
     x, y = curve["customer_share"] * 100, curve["revenue_share"] * 100
     ax.fill_between(x, y, x, color="#a8dadc", alpha=0.5)
     ax.plot(x, y, color="#1d3557", lw=2.2,
@@ -166,18 +203,6 @@ def lorenz(curve: pd.DataFrame, pareto: Mapping[str, Any], lang: str = "en",
     return fig
 
 
-def _legend_below(fig: plt.Figure, ax: plt.Axes) -> None:
-    """The legend under the axes and their x label, in one row: inside the axes it covered
-    the rows of the smallest segments (their bars too short to see, their names not)."""
-    fig.tight_layout()
-    renderer = fig.canvas.get_renderer()
-    bottom = ax.xaxis.label.get_window_extent(renderer).y0
-    y = ax.transAxes.inverted().transform((0, bottom))[1]
-    ax.legend(title="", loc="upper center", bbox_to_anchor=(0.5, y - 0.02), ncol=2,
-              frameon=False)
-    fig.tight_layout()
-
-
 @styled
 def tier_shares(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
     """Customer share vs revenue share for each tier, side by side."""
@@ -186,14 +211,14 @@ def tier_shares(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
         "share": list(table["customer_share"] * 100) + list(table["revenue_share"] * 100),
         "measure": ["share of customers"] * len(table) + ["share of revenue"] * len(table),
     })
-    fig, ax = _axes(ax, (7, 4.2))
+    fig, ax = axes_for(ax, (7, 4.2))
     sns.barplot(data=long, x="tier", y="share", hue="measure", ax=ax,
                 palette=["#a8dadc", "#1d3557"])
     for cont in ax.containers:
         ax.bar_label(cont, fmt="%.1f%%", fontsize=9)
     ax.set(title="Few customers, most of the revenue: ABC tiers", xlabel="ABC tier",
            ylabel="share (%)")
-    _legend_below(fig, ax)
+    legend_below(fig, ax)
     return fig
 
 
@@ -227,19 +252,19 @@ def segment_bars(summary: pd.DataFrame, names: list[str] | None = None, lang: st
         "share": list(summary["customer_share"] * 100) + list(summary["revenue_share"] * 100),
         "measure": [labels.t("share_customers", lang)] * len(summary)
         + [labels.t("share_revenue", lang)] * len(summary)})
-    fig, ax = _axes(ax, (9, 0.45 * len(summary) + 1.8))
+    fig, ax = axes_for(ax, (9, 0.45 * len(summary) + 1.8))
     sns.barplot(data=long, y="segment", x="share", hue="measure", ax=ax,
                 palette=["#a8dadc", "#1d3557"])
     ax.set(title=title or labels.s("segments_title", lang), xlabel=labels.t("share_pct", lang),
            ylabel=labels.t("segment", lang))
-    _legend_below(fig, ax)
+    legend_below(fig, ax)
     return fig
 
 
 @styled
 def silhouette_by_k(scores: dict, chosen: int, ax: plt.Axes | None = None) -> plt.Figure:
     """Mean silhouette for each k tried, the chosen k marked."""
-    fig, ax = _axes(ax, (6.5, 3.6))
+    fig, ax = axes_for(ax, (6.5, 3.6))
     ks = sorted(scores)
     ax.plot(ks, [scores[k] for k in ks], marker="o", color="#1d3557")
     ax.axvline(chosen, ls="--", color="#e76f51", label=f"chosen k = {chosen}")
@@ -256,7 +281,7 @@ def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "custom
     """One bar per group, labelled with its value; a long group name wraps onto a second
     line (three tiers' names side by side overlap on a phone-sized figure), the value axis
     with thousands separators."""
-    fig, ax = _axes(ax, (7, 3.6))
+    fig, ax = axes_for(ax, (7, 3.6))
     names = ["\n".join(textwrap.wrap(str(i), 14, break_long_words=False)) or str(i)
              for i in counts.index]
     sns.barplot(x=names, y=counts.to_numpy(), ax=ax, color="#457b9d")
@@ -269,154 +294,11 @@ def bar_counts(counts: pd.Series, title: str, xlabel: str, ylabel: str = "custom
 
 
 @styled
-def tracking_plots(track: pd.DataFrame, calibration_end: str) -> plt.Figure:
-    """Weekly repeat transactions, actual vs model: cumulative and per week."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    x = track["week_start"]
-    axes[0].plot(x, track["actual_cumulative"], color="#1d3557", label="actual")
-    axes[0].plot(x, track["model_cumulative"], color="#e76f51", ls="--", label="model")
-    axes[0].set(title="Cumulative repeat transactions", xlabel="week",
-                ylabel="repeat transactions (cumulative count)")
-    axes[1].plot(x, track["actual"], color="#1d3557", label="actual")
-    axes[1].plot(x, track["model"], color="#e76f51", ls="--", label="model")
-    axes[1].set(title="Repeat transactions per week", xlabel="week",
-                ylabel="repeat transactions per week (count)")
-    for ax in axes:
-        ax.axvline(pd.Timestamp(calibration_end), color="grey", ls=":",
-                   label="end of calibration")
-        ax.legend()
-        ax.tick_params(axis="x", rotation=30)
-    fig.suptitle("Does the model track real purchases? (fitted on the calibration period only)")
-    fig.tight_layout()
-    return fig
-
-
-@styled
-def conditional_expectations(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
-    """Mean holdout purchases by calibration frequency: actual, each model, and naive."""
-    fig, ax = _axes(ax, (7.5, 4.2))
-    ax.plot(table.index, table["actual"], marker="o", color="#1d3557", label="actual")
-    models = [c for c in table if c not in ("customers", "actual", "naive")]
-    for name, colour, marker in zip(models, ("#e76f51", "#2a9d8f", "#e9c46a"), "sDv"):
-        ax.plot(table.index, table[name], marker=marker, ls="--", color=colour, label=name)
-    ax.plot(table.index, table["naive"], marker="^", ls=":", color="grey",
-            label="naive (past rate)")
-    ax.set(title="Holdout purchases by calibration frequency",
-           xlabel="repeat purchases in the calibration period",
-           ylabel="mean repeat purchases in the holdout (per customer)")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-@styled
-def backtest_deciles(backtests: Mapping[str, Any], model: str, currency: str,
-                     ax: plt.Axes | None = None) -> plt.Figure:
-    """Each backtest of ``model``: mean predicted and actual revenue per customer in the
-    holdout (purchases where no spend model was fitted), by decile of the prediction."""
-    fig, ax = _axes(ax, (7.5, 4.2))
-    basis = (backtests.get("error") or {}).get("basis", "revenue")
-    colours = ("#1d3557", "#e76f51", "#2a9d8f", "#e9c46a")
-    for o, colour in zip(backtests.get("origins") or [], colours):
-        sc = o["models"].get(model) or {}
-        if sc.get("status") != "ok" or not sc.get("deciles"):
-            continue
-        pred, actual = np.asarray(sc["deciles"], dtype="float64").T
-        x = np.arange(1, len(pred) + 1)
-        ax.plot(x, actual, marker="o", color=colour, label=f"{o['calibration_end']} actual")
-        ax.plot(x, pred, ls="--", color=colour, label=f"{o['calibration_end']} predicted")
-    ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
-    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
-    unit = f"mean holdout revenue ({currency})" if basis == "revenue" \
-        else "mean holdout purchases (count)"
-    ax.set(title="Backtests: predicted against actual, by decile of the prediction",
-           xlabel="decile of the prediction (1 = lowest)", ylabel=unit)
-    _legend_below(fig, ax)
-    return fig
-
-
-@styled
-def btyd_matrix(fitter, kind: str, time_unit: str, customers: pd.DataFrame,
-                ax: plt.Axes | None = None) -> plt.Figure:
-    """P(alive) (``kind='alive'``) or the expected purchases in the next unit of time, for a
-    customer observed as long as the longest-observed one, by frequency (x axis: repeat
-    purchase days, up to the 99th percentile) and recency (y axis: first to last purchase).
-    Drawn from the model's own methods on that grid, so its cost does not grow with data;
-    cells no customer can be in (no repeat purchase but a recency above 0) are left blank."""
-    max_frequency = int(customers["frequency"].quantile(0.99)) + 1
-    age = float(customers["T"].max())
-    frequency, recency = np.meshgrid(np.arange(max_frequency + 1, dtype="float64"),
-                                     np.arange(int(age) + 1, dtype="float64"))
-    x, r, t = frequency.ravel(), recency.ravel(), np.full(frequency.size, age)
-    with np.errstate(all="ignore"):
-        if kind == "alive":
-            z = np.asarray(fitter.p_alive(x, r, t), dtype="float64")
-            title, label = "Probability that a customer is still active", "P(alive)"
-        else:
-            z = np.asarray(fitter.expected_repeat(1.0, x, r, t), dtype="float64")
-            title = f"Expected purchases in the next {time_unit}"
-            label = f"expected purchases in the next {time_unit}"
-    z = np.where((x == 0) & (r > 0), np.nan, z).reshape(frequency.shape)
-    fig, ax = _axes(ax, (7, 5.5))
-    image = ax.imshow(z, origin="lower", aspect="auto", cmap="crest", interpolation="none")
-    fig.colorbar(image, ax=ax, label=label)
-    ax.set(title=title, xlabel=f"frequency: repeat purchase days (up to {max_frequency}, the 99th "
-           "percentile)\nblank: no repeat purchase yet, so no recency above 0",
-           ylabel=f"recency: {time_unit}s between first and last purchase")
-    for axis in (ax.xaxis, ax.yaxis):  # whole purchases and whole units: no 2.5 ticks
-        axis.set_major_locator(mticker.MaxNLocator(integer=True))
-    fig.tight_layout()
-    return fig
-
-
-@styled
-def spend_vs_frequency(customers: pd.DataFrame, corr: float | None, currency: str = "USD",
-                       seed: int = 0, sample: int = 20_000,
-                       ax: plt.Axes | None = None) -> plt.Figure:
-    """Gamma-Gamma's assumption in front of the reader: each repeat buyer's repeat purchase
-    days against their mean spend per repeat day (log axes, a seeded sample above
-    ``sample``), the correlation in the title; the spend model assumes there is none."""
-    rep = customers.loc[(customers["frequency"] > 0) & (customers["monetary_value"] > 0),
-                        ["frequency", "monetary_value"]]
-    if len(rep) > sample:
-        rep = rep.sample(sample, random_state=seed)
-    fig, ax = _axes(ax, (6.5, 4.5))
-    if len(rep):
-        ax.scatter(rep["frequency"], rep["monetary_value"], s=6, alpha=0.3, color="#457b9d")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-    else:  # nothing to put on a log axis
-        ax.text(0.5, 0.5, "no repeat buyers", transform=ax.transAxes, ha="center")
-    shown = "–" if corr is None else f"{corr:.2f}"
-    ax.set(title=f"Spend per purchase against frequency (correlation {shown})",
-           xlabel="frequency: repeat purchase days (log scale)",
-           ylabel=f"mean spend per repeat purchase day ({currency}, log scale)")
-    fig.tight_layout()
-    return fig
-
-
-@styled
-def value_histogram(values: pd.Series, title: str, xlabel: str, seed: int = 0,
-                    sample: int = 200_000, ax: plt.Axes | None = None) -> plt.Figure:
-    """Histogram on a log axis of the values of at least one cent (sampled above
-    ``sample``): a model's predicted value of 2e-13 is zero for a reader, and would
-    stretch the axis over fourteen powers of ten."""
-    v = values[values >= 0.01]
-    if len(v) > sample:
-        v = v.sample(sample, random_state=seed)
-    fig, ax = _axes(ax, (7.5, 4))
-    sns.histplot(x=v, bins=50, log_scale=True, ax=ax, color="#2a9d8f")
-    ax.set(title=title, xlabel=xlabel, ylabel="customers")
-    fig.tight_layout()
-    return fig
-
-
-@styled
 def group_means(frame: pd.DataFrame, group: str, value: str, title: str, xlabel: str,
                 ax: plt.Axes | None = None) -> plt.Figure:
     """Mean (and total) of ``value`` per group, as horizontal bars."""
     g = frame.groupby(group, observed=True)[value].agg(["mean", "sum"]).sort_values("mean")
-    fig, ax = _axes(ax, (8, 0.42 * len(g) + 1.8))
+    fig, ax = axes_for(ax, (8, 0.42 * len(g) + 1.8))
     ax.barh([str(i) for i in g.index], g["mean"], color="#457b9d")
     for i, (m, s) in enumerate(zip(g["mean"], g["sum"])):
         ax.text(m, i, f"  {m:,.0f} (total {s:,.0f})", va="center", fontsize=8)

@@ -32,6 +32,7 @@ from .stage1.engine import open_engine
 from .stage1.load import is_uri, source_info
 from .stage1.privacy import identifying_warnings
 from .stage1.rules import ledger_table
+from .cohorts import cohort_metrics
 from .trend import trend_metrics
 from .units import Window
 
@@ -77,6 +78,7 @@ def stage1_metrics(ledger: pd.DataFrame, customers: pd.DataFrame, agg: Aggregate
                      # kept rows whose amount is exactly 0 (free or promotional purchases)
                      "zero_amount_rows": agg.zero_amount_rows},
         "trend": trend_metrics(agg.monthly, window),
+        "cohorts": cohort_metrics(agg.cohort_months),
     }
 
 
@@ -244,9 +246,10 @@ def write_aggregates(run_dir: str | Path, agg: Aggregates) -> None:
     frames = {**{n: getattr(agg, n) for n in _FRAMES},
               **{n: getattr(agg.clv, n) for n in _CLV_FRAMES},
               "historical_clv": agg.clv.historical_clv.to_frame()}
-    for name in ("calibration", "backtests"):
-        if getattr(agg.clv, name) is not None:
-            frames[name] = getattr(agg.clv, name)
+    for name, frame in (("calibration", agg.clv.calibration),
+                        ("backtests", agg.clv.backtests), ("cohort_months", agg.cohort_months)):
+        if frame is not None:
+            frames[name] = frame
         else:  # an earlier run's in this folder must not be read
             (folder / f"{name}.parquet").unlink(missing_ok=True)
     for name, frame in frames.items():
@@ -274,4 +277,4 @@ def read_aggregates(run_dir: str | Path) -> Aggregates:
         clv=ClvInputs(pd.Timestamp(record["calibration_end"]),
                       f["historical_clv"]["historical_clv"], f.get("calibration"),
                       f["repeat_days"], f["cohorts"], f.get("backtests")),
-        sample=f["sample"])
+        sample=f["sample"], cohort_months=f.get("cohort_months"))

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ..messages import join
 from ..units import money
 from .labels import s
 
-__all__ = ["scorecard_table", "backtest_text", "sensitivity_text", "independence_text"]
+__all__ = ["scorecard_table", "backtest_text", "sensitivity_text", "independence_text",
+           "OUTLOOK_COLUMNS", "outlook_table", "p90_calibration", "timing_text", "schedule_table"]
 
 
 def scorecard_table(backtests: Mapping[str, Any] | None, currency: str, lang: str = "en"
@@ -93,3 +95,59 @@ def independence_text(clv: Mapping[str, Any], lang: str = "en") -> str:
     elif spend.get("model"):
         out = s("bt_shrunk", lang)
     return out
+
+
+#: what notebook 04 shows of each customer's outlook
+OUTLOOK_COLUMNS = ["customer_id", "predicted_clv", "p_alive", "p_purchase_30d", "p_purchase_90d",
+                   "churn_risk", "next_order_date", "avg_days_between_purchases",
+                   "expected_spend"]
+
+
+def outlook_table(customers: pd.DataFrame, columns: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` customers of highest predicted CLV with their outlook (the CLV stage's
+    ``columns`` beside the customers table's ids)."""
+    frame = columns.assign(customer_id=customers["customer_id"].to_numpy())
+    top = frame.sort_values(["predicted_clv", "customer_id"], ascending=[False, True]).head(n)
+    return top[[c for c in OUTLOOK_COLUMNS if c in top]].set_index("customer_id")
+
+
+def p90_calibration(backtests: Mapping[str, Any] | None, model: str) -> pd.DataFrame:
+    """The 90-day purchase probability by decile of the prediction, predicted against the
+    share who bought within 90 days, per backtest origin of ``model``."""
+    cols = {}
+    for o in (backtests or {}).get("origins") or []:
+        sc = o["models"].get(model) or {}
+        if sc.get("p90_deciles"):
+            pred, seen = zip(*sc["p90_deciles"])
+            cols[(o["calibration_end"], "predicted")] = pred
+            cols[(o["calibration_end"], "observed")] = seen
+    if not cols:
+        return pd.DataFrame()
+    out = pd.DataFrame(cols)
+    out.index = pd.RangeIndex(1, len(out) + 1, name="decile")
+    return out
+
+
+def timing_text(clv: Mapping[str, Any], lang: str = "en") -> str:
+    """How the 90-day probability and the next-order date did on the backtests."""
+    model = clv.get("model")
+    rows = [o["models"].get(model) or {} for o in (clv.get("backtests") or {}).get("origins")
+            or []]
+    gaps = [r["p90_largest_gap"] for r in rows if r.get("p90_largest_gap") is not None]
+    errs = [r["next_order_error_days"] for r in rows if r.get("next_order_error_days") is not None]
+    bias = [r["next_order_bias_days"] for r in rows if r.get("next_order_bias_days") is not None]
+    text = s("bt_p90", lang, n=len(gaps), gap=max(gaps)) if gaps else ""
+    if errs:
+        text += s("bt_next_order", lang, n=len(errs), err=float(np.median(errs)),
+                  bias=float(np.median(bias)))
+    return text
+
+
+def schedule_table(clv: Mapping[str, Any], currency: str) -> pd.DataFrame:
+    """The value schedule's totals per month of the horizon."""
+    sched = clv.get("schedule") or {}
+    if not sched.get("month"):
+        return pd.DataFrame()
+    return pd.DataFrame({"expected purchases": sched["expected_purchases"],
+                         f"expected value ({currency})": sched["expected_value"]},
+                        index=pd.Index(sched["month"], name="month"))

@@ -89,6 +89,8 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
     clv = metrics.get("clv")
     if clv:
         out.append(_clv_section(customers, clv, lang, cur))
+    if metrics.get("cohorts"):
+        out.append(_cohort_section(metrics["cohorts"], lang, cur))
     for dim in dimension_columns(customers):
         text, table = story.dimension_table(customers, dim, lang, cur)
         out.append(Section(f"dimension:{dim}", t("dimensions", lang).format(dimension=dim),
@@ -150,6 +152,25 @@ def _trend_section(trend, lang, cur) -> Section:
              customers=a["customers_per_month"] or 0.0,
              customers_change=change("customers_per_month"))
     return Section("trend", t("trend", lang), text, figure=plots.revenue_trend(trend, cur))
+
+
+def _cohort_section(cohorts, lang, cur) -> Section:
+    """The largest cohort's return and value by month since the first purchase, and the
+    share of each cohort buying, month by month (a heatmap)."""
+    sizes = cohorts["customers"]
+    i = int(np.argmax(sizes))
+    retention, value = cohorts["retention"][i], cohorts["value_per_customer"][i]
+    reached = [k for k, v in enumerate(value) if v is not None]
+    k = max(x for x in reached if x <= 12)
+    text = s("cohorts", lang, n=len(sizes), largest=cohorts["cohorts"][i], size=sizes[i],
+             unit=s(f"cohort_{cohorts['granularity']}", lang),
+             again=retention[1] if len(retention) > 1 and retention[1] is not None else 0.0,
+             k=k, value=money(value[k], cur, lang), first=money(value[0], cur, lang))
+    table = pd.DataFrame(cohorts["retention"], index=cohorts["cohorts"],
+                         columns=cohorts["months_since"]).astype("float64")
+    # the first month is every cohort's 100 %; a few months after it, readable on a phone
+    fig = plots.cohort_heatmap(table[[k for k in (1, 2, 3, 6, 12) if k in table]])
+    return Section("cohorts", t("cohorts", lang), text, figure=fig)
 
 
 def _lifecycle_section(life, lang, more: str = "") -> Section:

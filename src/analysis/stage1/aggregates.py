@@ -37,7 +37,7 @@ from .summary import calibration_holdout, grouped_sum, purchase_days
 __all__ = ["SAMPLE_ROWS", "ClvInputs", "Aggregates", "CustomerOrder", "split_dates",
            "clv_inputs_end", "historical_clv", "to_cent", "half_revenues", "monthly_series",
            "repeat_days_and_cohorts", "sample_rows", "stack_backtests", "clv_inputs",
-           "compute"]
+           "cohort_months", "cohort_frame", "compute"]
 
 #: clean rows shown in notebook 01
 SAMPLE_ROWS = 5
@@ -188,6 +188,43 @@ def repeat_days_and_cohorts(daily: pd.DataFrame, cal_end: pd.Timestamp,
                           "customers": cohorts.to_numpy(dtype="int64")}))
 
 
+def cohort_months(clean: pd.DataFrame, codes: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
+    """Per cohort (the calendar month of the customers' first purchase) and calendar
+    month: how many of its customers bought (purchase rows) and its net revenue (returns
+    included), to the cent; customers who never bought (returns only) are in no cohort."""
+    code = codes[0]
+    month = clean["date"].to_numpy(dtype="datetime64[ns]").astype("datetime64[M]") \
+        .astype("int64")
+    buy = purchase_rows(clean, code)
+    first = pd.Series(month[buy]).groupby(code[buy]).min() \
+        .reindex(np.arange(len(codes[1]))).to_numpy()
+    known = code >= 0
+    cohort = np.full(len(code), np.nan)
+    cohort[known] = first[code[known]]
+    rows = known & ~np.isnan(cohort)
+    frame = pd.DataFrame({"cohort": cohort[rows].astype("int64"), "month": month[rows],
+                          "code": np.where(buy[rows], code[rows], -1),
+                          "cents": cents(clean["amount"].to_numpy())[rows]})
+    g = frame.groupby(["cohort", "month"], sort=True)
+    buyers = frame[frame["code"] >= 0].groupby(["cohort", "month"])["code"].nunique()
+    per = pd.DataFrame({"cents": g["cents"].sum()}).join(buyers.rename("customers"))
+    return cohort_frame(per.index.get_level_values(0).to_numpy(),
+                        per.index.get_level_values(1).to_numpy(),
+                        per["customers"].fillna(0).to_numpy(), per["cents"].to_numpy())
+
+
+def cohort_frame(cohort, month, customers, cents_sum) -> pd.DataFrame:
+    """:func:`cohort_months`' table from its columns (months as months since 1970-01),
+    as every engine writes it."""
+    return pd.DataFrame({
+        "cohort": np.asarray(cohort, dtype="int64").astype("datetime64[M]")
+        .astype("datetime64[ns]"),
+        "month": np.asarray(month, dtype="int64").astype("datetime64[M]")
+        .astype("datetime64[ns]"),
+        "customers": np.asarray(customers, dtype="int64"),
+        "revenue": np.rint(np.asarray(cents_sum, dtype="float64")) / 100})
+
+
 def sample_rows(clean: pd.DataFrame, n: int = SAMPLE_ROWS) -> pd.DataFrame:
     """The first ``n`` clean rows by date, customer id and the other columns (the order the
     engines use), found among the earliest dates without sorting every row."""
@@ -251,4 +288,4 @@ def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params,
         halves=half_revenues(clean, split, customers["customer_id"], codes),
         clv=clv_inputs(clean, params.clv, window, customers["customer_id"], cal_end, codes,
                        daily),
-        sample=sample_rows(clean))
+        sample=sample_rows(clean), cohort_months=cohort_months(clean, codes))

@@ -13,8 +13,8 @@ import pandas as pd
 
 from ..config import Params, Privacy
 from ..units import Window, backtest_origins, day_number, monthly_rate, to_dates
-from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, CustomerOrder, split_dates,
-                         stack_backtests, to_cent)
+from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, CustomerOrder, cohort_frame,
+                         split_dates, stack_backtests, to_cent)
 from .ibis_io import Connection
 from .ibis_typing import rint
 from .summary import btyd_columns
@@ -65,6 +65,20 @@ def _halves(eng: Connection, kept, split: pd.Timestamp, order: CustomerOrder) ->
         bought = t[b].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
         out[name] = order.place(t["customer_id"], np.where(bought, rev, np.nan))
     return out
+
+
+def _cohort_months(eng: Connection, kept) -> pd.DataFrame:
+    """``aggregates.cohort_months`` on the engine."""
+    known = kept.filter(kept.customer_id.notnull())
+    known = known.mutate(m=(known.date.year() - 1970) * 12 + known.date.month() - 1)
+    firsts = known.filter(~known.ret).group_by("customer_id").aggregate(cohort=ibis._.m.min())
+    j = known.join(firsts, "customer_id")
+    df = eng.frame(j.group_by("cohort", "m").aggregate(
+        customers=j.customer_id.nunique(where=~j.ret), cents=j.cents.sum())
+        .order_by(["cohort", "m"]))
+    return cohort_frame(df["cohort"].to_numpy("int64"), df["m"].to_numpy("int64"),
+                        df["customers"].fillna(0).to_numpy("int64"),
+                        df["cents"].to_numpy("float64"))
 
 
 def _historical(kept, params: Params):
@@ -157,7 +171,8 @@ def ibis_aggregates(eng: Connection, kept, customers: pd.DataFrame, params: Para
                       halves=_halves(eng, kept, split, order),
                       clv=ClvInputs(cal_end, hist.rename("historical_clv"), cal, repeat,
                                     cohorts, stack_backtests(earlier)),
-                      sample=clean_frame(eng, kept, SAMPLE_ROWS))
+                      sample=clean_frame(eng, kept, SAMPLE_ROWS),
+                      cohort_months=_cohort_months(eng, kept))
 
 
 def _clean_columns(kept) -> list[str]:
