@@ -382,7 +382,8 @@ def test_sentences_follow_the_data(retail_run, cdnow_run):
     retail, rm = _sentences(retail_run[0])
     cdnow, cm = _sentences(cdnow_run[0])
     assert set(cdnow) == {"summary", "actions", "at_risk", "concentration", "behaviour", "lifecycle",
-                          "migration", "clv", "data_quality", "glossary"}
+                          "migration", "clv", "data_quality", "glossary", "trend",
+                          "cohorts"}
     # the retail fixture carries a Country dimension: a section of its own
     assert set(retail) == set(cdnow) | {"dimension:Country"}
     # its rows without a customer id carry -11.9 % of the net revenue (returns by guests):

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clv, config
+from analysis import clv, cohorts, config
 from analysis.clv import timing
 from analysis.clv.models import BetaGeo
 from analysis.clv.simulate import bgnbd_log
 from analysis.stage1 import aggregates, summary
 from analysis.trend import trend_metrics
-from analysis.units import TimeUnit, Window
+from analysis.units import TimeUnit, Window, customer_codes
 
 COLUMNS = ["p_purchase_30d", "p_purchase_90d", "churn_risk", "next_order_date",
            "avg_days_between_purchases", "expected_spend"]
@@ -103,3 +103,43 @@ def test_cdnow_new_columns_schedule_calibration_and_page(cdnow_run):
     assert "How revenue is moving" in text and "In the last 9 months (1997-10 to 1998-06)" in text
     counts = c["churn_risk"].value_counts()
     assert f"{counts['high']:,} customers high" in text
+
+
+def test_cohort_tables_from_a_small_log():
+    """Two monthly cohorts: retention and value per customer by month since the first, a
+    month the window has not reached is unknown, not 0."""
+    tx = pd.DataFrame({"customer_id": ["a", "b", "a", "c", "b", "c"],
+                       "date": pd.to_datetime(["2020-01-05", "2020-01-20", "2020-02-03",
+                                               "2020-02-10", "2020-03-01", "2020-03-15"]),
+                       "amount": [10.0, 20.0, 5.0, 8.0, -4.0, 2.0],
+                       "is_return": [False, False, False, False, True, False]})
+    cm = aggregates.cohort_months(tx, customer_codes(tx["customer_id"]))
+    kind, retention, value, size = cohorts.cohort_tables(cm)
+    assert kind == "month" and size.to_dict() == {"2020-01": 2, "2020-02": 1}
+    # January's cohort: a and b; a bought again in February; b's return in March is revenue
+    # but not a purchase
+    assert retention.loc["2020-01"].tolist() == [1.0, 0.5, 0.0]
+    assert value.loc["2020-01"].tolist() == [15.0, 17.5, 15.5]
+    assert retention.loc["2020-02", 1] == 1.0 and np.isnan(retention.loc["2020-02", 2])
+    m = cohorts.cohort_metrics(cm)
+    assert m["customers"] == [2, 1] and m["retention"][1][2] is None
+
+
+def test_many_monthly_cohorts_become_quarters():
+    months = pd.date_range("2018-01-01", periods=30, freq="MS")
+    cm = pd.DataFrame({"cohort": months, "month": months, "customers": 1, "revenue": 1.0})
+    kind, retention, _, size = cohorts.cohort_tables(cm)
+    assert kind == "quarter" and list(size.index[:2]) == ["2018Q1", "2018Q2"]
+    assert size.iloc[0] == 3 and len(size) == 10
+
+
+def test_cdnow_cohorts_cover_every_customer_and_the_page_says_so(cdnow_run):
+    out, _ = cdnow_run
+    m = json.loads((out / "metrics.json").read_text())
+    c = m["cohorts"]
+    assert c["granularity"] == "month" and c["cohorts"] == ["1997-01", "1997-02", "1997-03"]
+    assert sum(c["customers"]) == m["customers"]
+    assert all(r[0] == 1.0 for r in c["retention"])
+    text = re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", (out / "report" / "index.html")
+                                      .read_text(encoding="utf-8")))
+    assert "Cohorts: who came back" in text and "the largest 1997-02 with 8,476 customers" in text
