@@ -57,6 +57,11 @@ TREND = {"months": 2, "monthly": {"month": ["2020-01", "2020-02", "2020-03", "20
 FIGURES = {  # name -> a call with small data; ax=None lets the figure make its own axes
     "ledger_bars": lambda: plots.ledger_bars(LEDGER, "EUR"),
     "revenue_trend": lambda ax=None: plots.revenue_trend(TREND, "EUR", ax=ax),
+    "alive_history": lambda ax=None: plots.alive_history(pd.DataFrame({
+        "date": pd.date_range("2020-01-01", periods=4, freq="30D"),
+        "p_alive": [1.0, 0.9, 0.95, 0.4], "purchase": [True, False, True, False]}), ax=ax),
+    "period_transactions": lambda ax=None: plots.period_transactions(pd.DataFrame(
+        {"actual": [10, 4, 2], "model": [9, 5, 2]}, index=["0", "1", "2+"]), ax=ax),
     "cohort_value_curves": lambda ax=None: plots.cohort_value_curves(pd.DataFrame(
         [[30.0, 40.0, 45.0], [28.0, 35.0, np.nan]], index=["2020-01", "2020-02"],
         columns=[0, 1, 2]), "EUR", ax=ax),

@@ -143,3 +143,22 @@ def test_cdnow_cohorts_cover_every_customer_and_the_page_says_so(cdnow_run):
     text = re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", (out / "report" / "index.html")
                                       .read_text(encoding="utf-8")))
     assert "Cohorts: who came back" in text and "the largest 1997-02 with 8,476 customers" in text
+
+
+def test_one_customers_story_jumps_at_purchases_and_fades_between():
+    model = BetaGeo.from_params([0.25, 4.0, 0.8, 2.4])
+    rows = pd.DataFrame({"date": pd.to_datetime(["2020-01-01", "2020-01-20", "2020-02-10",
+                                                 "2020-02-10"]),
+                         "is_return": [False, False, False, True]})
+    history = timing.alive_history(model, rows, pd.Timestamp("2020-12-31"), 7)
+    assert history["purchase"].sum() == 3 and history["date"].is_monotonic_increasing
+    after = history[history["date"] > pd.Timestamp("2020-02-10")]["p_alive"].to_numpy()
+    assert (np.diff(after) <= 1e-12).all() and after[-1] < 0.2  # fading while silent
+    at = history.set_index("date")["p_alive"]
+    assert at[pd.Timestamp("2020-02-10")] > at[pd.Timestamp("2020-02-09")]  # a purchase lifts it
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "revenue": [50, 90, 70, 80],
+                              "frequency": [2.0, 0.0, 3.0, 1.0], "T": [30.0, 20.0, 40.0, 10.0]})
+    columns = pd.DataFrame({"p_alive": [0.2, 0.1, 0.3, 0.9]})
+    assert timing.story_customer(customers, columns) == "c"  # b bought once, d looks alive
+    counts = timing.period_counts(customers, model, seed=1, cap=3)
+    assert counts["actual"].tolist() == [1, 1, 1, 1] and counts["model"].sum() == 4

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 import pandas as pd
+import pyarrow.parquet as pq
 from IPython.display import Markdown, display
 
 from . import plots
@@ -142,6 +143,17 @@ class Notebook:
     @property
     def currency(self) -> str:
         return self.params.report.currency
+
+    def customer_rows(self, customer_id: str) -> pd.DataFrame | None:
+        """One customer's clean rows (date, amount, is_return), read from the clean
+        transactions this run wrote in its folder (None when it wrote them elsewhere or
+        not at all): notebook 04's one-customer story, the only use of them here."""
+        path = clean_path(self.run_dir, self.params)
+        if path is None or isinstance(path, str) or not Path(path).exists():
+            return None
+        table = pq.read_table(path, columns=["customer_id", "date", "amount", "is_return"],
+                              filters=[("customer_id", "==", customer_id)])
+        return table.to_pandas()
 
     def say(self, key: str, **values: Any) -> None:
         """Show the sentence ``key`` of ``text.<language>.yaml`` (a notebook's line between its

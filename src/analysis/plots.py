@@ -22,15 +22,16 @@ from matplotlib import ticker as mticker
 from .figstyle import (CJK_FONT, axes_for, legend_below, plain_log_ticks, set_style, show,
                        style, styled)
 from .narrative import labels
-from .plots_clv import (backtest_deciles, btyd_matrix, conditional_expectations, spend_vs_frequency,
-                        tracking_plots, value_histogram)
+from .plots_clv import (alive_history, backtest_deciles, btyd_matrix, conditional_expectations,
+                        period_transactions, spend_vs_frequency, tracking_plots,
+                        value_histogram)
 
 __all__ = ["PALETTE", "CJK_FONT", "set_style", "style", "styled", "ledger_bars", "monthly_activity",
            "revenue_trend", "cohort_heatmap", "cohort_value_curves",
            "first_purchase_cohorts", "show", "plain_log_ticks", "annotated_heatmap", "lorenz", "tier_shares",
            "rfm_distributions", "segment_bars", "silhouette_by_k", "bar_counts", "tracking_plots",
            "conditional_expectations", "backtest_deciles", "btyd_matrix", "spend_vs_frequency", "value_histogram",
-           "group_means"]
+           "group_means", "alive_history", "period_transactions"]
 
 PALETTE = "crest"
 

@@ -13,7 +13,7 @@ from matplotlib import ticker as mticker
 
 from .figstyle import axes_for, legend_below, styled
 
-__all__ = ["tracking_plots", "conditional_expectations", "backtest_deciles", "btyd_matrix", "spend_vs_frequency", "value_histogram"]
+__all__ = ["alive_history", "period_transactions", "tracking_plots", "conditional_expectations", "backtest_deciles", "btyd_matrix", "spend_vs_frequency", "value_histogram"]
 
 
 @styled
@@ -156,4 +156,37 @@ def value_histogram(values: pd.Series, title: str, xlabel: str, seed: int = 0,
     sns.histplot(x=v, bins=50, log_scale=True, ax=ax, color="#2a9d8f")
     ax.set(title=title, xlabel=xlabel, ylabel="customers")
     fig.tight_layout()
+    return fig
+
+
+@styled
+def alive_history(history: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
+    """One customer's P(alive) over time (``timing.alive_history``), their purchase days
+    marked: it jumps at each purchase and fades while they are silent."""
+    fig, ax = axes_for(ax, (7.5, 3.6))
+    ax.plot(history["date"], history["p_alive"], color="#1d3557", label="P(alive)")
+    bought = history[history["purchase"]]
+    ax.scatter(bought["date"], bought["p_alive"], color="#e76f51", zorder=3, s=22,
+               label="purchase day")
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set(title="One customer's story: the chance they are still active, day by day",
+           xlabel="date", ylabel="P(alive) (%)")
+    legend_below(fig, ax)
+    return fig
+
+
+@styled
+def period_transactions(counts: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Figure:
+    """Customers by repeat purchase days: actual against the model's draws
+    (``timing.period_counts``)."""
+    fig, ax = axes_for(ax, (7.5, 4.0))
+    x = np.arange(len(counts))
+    ax.bar(x - 0.2, counts["actual"], width=0.4, color="#1d3557", label="actual")
+    ax.bar(x + 0.2, counts["model"], width=0.4, color="#e76f51", label="model")
+    ax.set_xticks(x, counts.index)
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    ax.set(title="Customers by repeat purchase days: actual and as the model draws them",
+           xlabel="repeat purchase days", ylabel="customers (count)")
+    legend_below(fig, ax)
     return fig

@@ -8,6 +8,9 @@ pymc-marketing lay out theirs:
 * ``compare``: the models side by side, and the choice among them;
 * ``validation``: the holdout check;
 * ``bootstrap``: intervals of the estimates and of the total;
+* ``backtest``: the models scored at several calibration ends, and the range with their
+  error; ``spend``: Gamma-Gamma or its fallback; ``timing``: purchase chances, churn
+  risk, the next order, one customer's story;
 * ``stage``: :func:`run`, which does all of it for a run's customers.
 """
 from .bootstrap import bootstrap
@@ -19,6 +22,7 @@ from .predict import (MONTH, clv_tiers, definition, discounted_transactions,
                       expected_purchases_fn, expected_spend, margin_ratio,
                       monthly_rate, one_time_buyers, predict)
 from .stage import ClvResult, metrics_entry, run
+from .timing import alive_history, period_counts, story_customer
 from .validation import HoldoutResult, conditional_expectations, holdout, tracking
 
 __all__ = ["bootstrap", "ConvergenceError", "PURCHASE", "SPEND", "BetaGeo", "GammaGamma",
@@ -27,4 +31,5 @@ __all__ = ["bootstrap", "ConvergenceError", "PURCHASE", "SPEND", "BetaGeo", "Gam
            "definition", "discounted_transactions", "expected_purchases_fn", "expected_spend",
            "margin_ratio", "monthly_rate", "predict", "one_time_buyers", "ClvResult",
            "metrics_entry", "run", "HoldoutResult",
-           "conditional_expectations", "holdout", "tracking"]
+           "conditional_expectations", "holdout", "tracking", "alive_history", "period_counts",
+           "story_customer"]

@@ -28,8 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..units import day_number, day_numbers, to_dates
+
 __all__ = ["PURCHASE_DAYS", "CHURN_BANDS", "CHURN_LABELS", "purchase_probability",
-           "median_wait", "churn_band", "timing_columns", "timing_scores"]
+           "median_wait", "churn_band", "timing_columns", "timing_scores", "story_customer",
+           "alive_history", "period_counts"]
 
 #: the horizons of the purchase probabilities, in days
 PURCHASE_DAYS = (30, 90)
@@ -111,3 +114,51 @@ def timing_scores(fitter, frame: pd.DataFrame, unit_days: int) -> dict[str, Any]
         out["next_order_error_days"] = float(np.median(np.abs(err)))
         out["next_order_bias_days"] = float(np.median(err))
     return out
+
+
+def story_customer(customers: pd.DataFrame, columns: pd.DataFrame) -> str | None:
+    """The customer notebook 04 tells the story of: the repeat buyer of highest revenue
+    whom the model thinks more likely gone than not (P(alive) below 0.5; ties by id);
+    None without one."""
+    frame = pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(),
+                          "revenue": customers["revenue"].to_numpy(),
+                          "repeat": customers["frequency"].to_numpy() > 0,
+                          "p_alive": columns["p_alive"].to_numpy()})
+    fading = frame[frame["repeat"] & (frame["p_alive"] < 0.5)]
+    if not len(fading):
+        return None
+    return str(fading.sort_values(["revenue", "customer_id"], ascending=[False, True])
+               .iloc[0]["customer_id"])
+
+
+def alive_history(fitter, rows: pd.DataFrame, end: pd.Timestamp, unit_days: int,
+                  points: int = 300) -> pd.DataFrame:
+    """One customer's P(alive) from their first purchase day to ``end``, as the model sees
+    it on each day from the purchase days before it (``rows``: their clean rows, date and
+    is_return): x the repeat purchase days so far, tₓ the last, T the time since the
+    first; the purchase days are on the grid, so each jump shows."""
+    buy = rows[~rows["is_return"].astype(bool)] if "is_return" in rows else rows
+    days = np.unique(day_numbers(buy["date"]))
+    grid = np.union1d(np.linspace(days[0], day_number(end), points).round().astype("int64"),
+                      days)
+    seen = np.searchsorted(days, grid, side="right")  # purchase days on or before each day
+    x = (seen - 1).astype("float64")
+    tx = (days[seen - 1] - days[0]) / unit_days
+    T = (grid - days[0]) / unit_days
+    with np.errstate(all="ignore"):
+        alive = np.asarray(fitter.p_alive(x, tx, T), dtype="float64")
+    return pd.DataFrame({"date": to_dates(grid), "p_alive": alive,
+                         "purchase": np.isin(grid, days)})
+
+
+def period_counts(customers: pd.DataFrame, fitter, seed: int, cap: int = 7) -> pd.DataFrame:
+    """Customers by repeat purchase days (0 … ``cap``+): actual, and as the fitted model
+    draws them for customers observed as long (lifetimes' ``plot_period_transactions``)."""
+    T = customers["T"].to_numpy(dtype="float64")
+    drawn = type(fitter).simulate(fitter.theta(), T, seed)["frequency"].to_numpy()
+    bucket = lambda f: np.minimum(np.asarray(f, dtype="int64"), cap)
+    labels = [str(k) for k in range(cap)] + [f"{cap}+"]
+    actual = np.bincount(bucket(customers["frequency"]), minlength=cap + 1)
+    model = np.bincount(bucket(drawn), minlength=cap + 1)
+    return pd.DataFrame({"actual": actual, "model": model},
+                        index=pd.Index(labels, name="repeat purchase days"))
