@@ -1,13 +1,16 @@
 """Stage 1d: what the later stages need from transaction level, handed on small.
 
 The transaction stage ends here, on every engine: notebooks 01–05 never read the clean
-transactions. What they used to compute from them is computed once, next to the rows
+transactions (but for one customer's rows, notebook 04's story). What they used to compute from them is computed once, next to the rows
 (pandas here; DuckDB or Spark in ``ibis_aggregates``, to the cent and the day), and handed
 on as :class:`Aggregates`:
 
 * the window, the last transaction's date, the number of clean rows and of rows whose
   amount is 0, a few rows to show (``sample``);
-* ``monthly``: transactions and net revenue per calendar month (notebook 01);
+* ``monthly``: transactions, net revenue and buying customers per calendar month
+  (notebook 01, the page's trend);
+* ``cohort_months``: per first-purchase month and calendar month, the cohort's buyers and
+  net revenue (the cohorts of notebook 04 and the page);
 * ``halves``: each customer's net revenue before and from the migration split, empty where
   they made no purchase in that half (notebook 02's tier migration);
 * ``clv`` (:class:`ClvInputs`): historical CLV per customer, the calibration/holdout frame
