@@ -344,3 +344,11 @@ def test_the_cohort_heatmap_has_upright_cohorts_percent_cells_and_no_colour_bar(
         assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3"]
     finally:
         plt.close(fig)
+
+
+def test_a_cohort_heatmap_without_a_month_after_the_first_says_so():
+    fig = plots.cohort_heatmap(pd.DataFrame(index=["2020-01"]))
+    try:
+        assert "no month after the first purchase" in fig.axes[0].texts[0].get_text()
+    finally:
+        plt.close(fig)

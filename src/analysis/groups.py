@@ -8,7 +8,7 @@ mapping of parameters.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -155,6 +155,8 @@ class ReportParams:
     xlsx_max_customers: int
     dataset: str | None
     anonymize: bool
+    control_share: float = 0.10
+    contact_costs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

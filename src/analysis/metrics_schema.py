@@ -84,6 +84,9 @@ SCHEMA: dict[str, Any] = {
     "state": {"filters": {ANY: {"filter": None, "customers": None, "revenue": None,
                                 "predicted_clv": None, "value_at_risk": None,
                                 "actions": {ANY: None}}}},
+    # one list per action, with its control group and break-even cost (``campaigns``)
+    "campaigns": {ANY: {"customers": None, "control": None, "value_at_stake": None,
+                        "break_even_mean": None, "contact_cost": None, "losing": None}},
     # stage 4: CLV (``clv.metrics_entry``)
     "clv": {"status": None, "status_record": _RECORD, "model": None, "model_choice": None,
             "comparison": [{"model": None, "chosen": None, "holdout_status": None,

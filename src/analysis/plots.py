@@ -140,6 +140,13 @@ def cohort_heatmap(retention: pd.DataFrame, ax: plt.Axes | None = None) -> plt.F
     it), cohort labels upright."""
     fig, ax = axes_for(ax, (max(4.8, 0.9 * retention.shape[1] + 1.6),
                          max(2.4, 0.42 * retention.shape[0] + 1.4)))
+    if retention.shape[1] == 0 or retention.isna().all().all():  # nothing after month 0
+        ax.text(0.5, 0.5, "no month after the first purchase in the window yet",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set(title="Share of each cohort buying, by month since the first purchase",
+               xlabel="months since the first purchase", ylabel="cohort (first purchase)",
+               xticks=[], yticks=[])
+        return fig
     sns.heatmap(retention * 100, annot=True, fmt=".0f", cmap="Blues", cbar=False, ax=ax,
                 vmin=0, annot_kws={"fontsize": 10})
     for text in ax.texts:

@@ -45,7 +45,7 @@ CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders"
                     "next_order_date", "avg_days_between_purchases", "expected_spend",
                     "recommended_action"]
 #: the customer-state table's own columns (``state``, ``risk.risk_columns``), after the stages'
-STATE_COLUMNS = RISK_COLUMNS
+STATE_COLUMNS = [*RISK_COLUMNS, "control", "break_even_cost"]
 
 #: label columns beside the coded ones in a run whose language is not English
 LABEL_COLUMNS = ("rfm_segment_label", "lifecycle_stage_label")

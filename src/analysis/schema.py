@@ -134,6 +134,13 @@ FIELDS: tuple[Field, ...] = (
     Field("xlsx_max_customers", "int", 200000, "Above this many customers customers.xlsx "
           "holds the summary sheets only (the full table is in CSV and Parquet).",
           check=checks.positive, group="report"),
+    Field("control_share", "float", 0.10, "Share of each campaign list held out at random "
+          "as a control group (stratified by ABC tier and lifecycle stage, seeded), to "
+          "measure what the campaign changes; 0 holds none out.",
+          check=checks.between(0, 0.5), group="report"),
+    Field("contact_costs", "mapping", {}, "Cost of one contact per action, in the currency "
+          "(e.g. {win_back: 12.5}); the page then says for how many customers of that list "
+          "a contact costs more than it can return.", group="report"),
     # -- value tiers (notebook 02) ---------------------------------------------------------
     Field("abc_method", "choice", "rank_share", "ABC method: 'rank_share' (top 5 % / next "
           "15 % / rest of customers) or 'revenue_share' (customers bringing the first 80 % / "

@@ -15,12 +15,13 @@ its counts, so anyone can check a sentence against ``customers.csv``::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
 
+from .campaigns import campaign_columns, campaign_metrics
 from .risk import P_ALIVE_LIMIT, risk_columns
 from .units import Window
 
@@ -86,23 +87,31 @@ def state_metrics(customers: pd.DataFrame) -> dict[str, Any]:
 
 @dataclass
 class StateResult:
-    """The customer-state table's own columns (``risk.risk_columns``) and its filters."""
+    """The customer-state table's own columns (``risk.risk_columns``, the campaign columns)
+    and its filters."""
     columns_: pd.DataFrame
     table: pd.DataFrame
+    contact_costs: dict[str, Any] = field(default_factory=dict)
     stage: ClassVar[str] = "state"
 
     def columns(self) -> pd.DataFrame:
         return self.columns_
 
     def metrics(self) -> dict[str, Any]:
-        return state_metrics(self.table)
+        return {**state_metrics(self.table),
+                "campaigns": campaign_metrics(self.table, self.contact_costs)}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {}
 
 
-def run(customers: pd.DataFrame, window: Window) -> StateResult:
-    """The customer state of every customer, from the stages' columns."""
+def run(customers: pd.DataFrame, window: Window, control_share: float = 0.10,
+        seed: int = 42, contact_costs: Mapping[str, Any] | None = None) -> StateResult:
+    """The customer state of every customer, from the stages' columns: the risk columns,
+    then each campaign list's control flag and break-even cost (``campaigns``)."""
     cols = risk_columns(customers, window)
     table = customers.drop(columns=[c for c in cols if c in customers]).join(cols)
-    return StateResult(cols, table)
+    more = campaign_columns(table, control_share, seed)
+    cols = cols.join(more)
+    table = table.drop(columns=[c for c in more if c in table]).join(more)
+    return StateResult(cols, table, dict(contact_costs or {}))

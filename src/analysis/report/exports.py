@@ -20,6 +20,7 @@ from ..config import ReportParams
 from ..narrative.glossary import dictionary, dictionary_markdown
 from ..narrative.labels import TEXT
 from ..narrative.translate import translate_table, translate_value
+from ..campaigns import write_campaigns
 from ..risk import at_risk
 from ..runfolder import LEDGER, export_customers, replacing, safe_header, spreadsheet_safe
 from ..units import Window
@@ -175,6 +176,7 @@ def write_tables(run_dir: str | Path, customers: pd.DataFrame, params: ReportPar
         customers = customers.sort_values("customer_id", kind="stable")  # of the raw id
     table = export_customers(run, labelled(customers, lang))
     risk = at_risk_list(table, metrics) if risk is None else risk
+    write_campaigns(run, table)
     with replacing(run / "at_risk.csv") as tmp:
         safe_header(risk.apply(spreadsheet_safe)).to_csv(tmp, index=False,
                                                          date_format="%Y-%m-%d")

@@ -16,7 +16,7 @@ from .. import plots
 from . import story
 from ..config import ReportParams
 from ..messages import CATALOG
-from ..narrative.labels import SENTENCES, markdown_text, s, stage_label, t
+from ..narrative.labels import SENTENCES, action_label, markdown_text, s, stage_label, t
 from ..clv.timing import CHURN_BANDS, CHURN_LABELS
 from ..clv.validation import holdout_error
 from ..narrative.backtests import backtest_text, independence_text, sensitivity_text
@@ -69,6 +69,8 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
         groups = story.action_groups(customers, tables.get("playbook"), lang)
         out.append(Section("actions", t("actions", lang),
                            story.decisions_text(groups, metrics, lang, cur), table=groups))
+    if metrics.get("campaigns"):
+        out.append(_campaign_section(metrics["campaigns"], params.control_share, lang, cur))
     if risk is not None:
         text = story.at_risk_text(customers, risk, metrics, lang, cur)
         out.append(Section("at_risk", t("at_risk", lang), text,
@@ -139,6 +141,27 @@ def _behaviour_section(summ: pd.DataFrame, lang, cur) -> Section:
     return Section("behaviour", t("behaviour", lang), text, fig)
 
 
+def _campaign_section(campaigns, share, lang, cur) -> Section:
+    """Per action list: customers, control group, value at stake and the break-even cost
+    of a contact; with a contact cost, for how many a contact costs more than it returns."""
+    items = []
+    for action, c in campaigns.items():
+        name = action_label(action, lang)
+        if c["break_even_mean"] is None:
+            items.append(s("campaign_item_no_value", lang, action=name, n=c["customers"],
+                           control=c["control"]))
+            continue
+        text = s("campaign_item", lang, action=name, n=c["customers"], control=c["control"],
+                 stake=money(c["value_at_stake"], cur, lang),
+                 mean=money(c["break_even_mean"], cur, lang))
+        if c.get("losing"):
+            text += s("campaign_losing", lang, losing=c["losing"],
+                      cost=money(c["contact_cost"], cur, lang))
+        items.append(text)
+    return Section("campaigns", t("campaigns", lang), s("campaigns", lang, share=share),
+                   items=items)
+
+
 def _trend_section(trend, lang, cur) -> Section:
     """The last months against as many before: revenue, orders, customers per month."""
     a, b = trend["recent"], trend["before"]
@@ -169,7 +192,8 @@ def _cohort_section(cohorts, lang, cur) -> Section:
     table = pd.DataFrame(cohorts["retention"], index=cohorts["cohorts"],
                          columns=cohorts["months_since"]).astype("float64")
     # the first month is every cohort's 100 %; a few months after it, readable on a phone
-    fig = plots.cohort_heatmap(table[[k for k in (1, 2, 3, 6, 12) if k in table]])
+    shown = table[[k for k in (1, 2, 3, 6, 12) if k in table]]
+    fig = plots.cohort_heatmap(shown) if shown.notna().any().any() else None
     return Section("cohorts", t("cohorts", lang), text, figure=fig)
 
 

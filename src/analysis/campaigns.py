@@ -1,0 +1,115 @@
+"""Campaign lists: one per recommended action, each with a control group held out and a
+break-even cost per customer (``campaigns/<action>.csv``, and the page's campaign section).
+
+* **Control group**: within each stratum of a list (ABC tier × lifecycle stage), the
+  ``control_share`` of its customers (rounded to whole customers) whose seeded hash of the
+  id is smallest are held out (``control`` True): not contacted, so that what the campaign
+  changes can be measured against them. The hash of the id with the seed, not the place of
+  a row, decides: the same customers are held out however the rows are ordered, and a
+  rerun holds out the same ones.
+* **Break-even cost** (``break_even_cost``): the value one contact can win back or protect,
+  which is the most it may cost if it always works (if it turns one customer in ten, a
+  tenth of it). For a win-back list it is the customer's value at risk (what they would
+  bring over the horizon had they stayed, times the chance they have left); for the other
+  lists their predicted value over the horizon. Both are margin (or profit) values, as the
+  CLV is. Empty where the run has no predicted value.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .messages import CATALOG
+from .runfolder import replacing, safe_header, spreadsheet_safe
+
+__all__ = ["WIN_BACK", "CAMPAIGN_COLUMNS", "action_codes", "campaign_columns", "campaign_metrics",
+           "write_campaigns"]
+
+#: the actions whose value at stake is the value at risk (the customers thought gone)
+WIN_BACK = ("win_back",)
+#: the columns of a campaign list, in order (those the table has)
+CAMPAIGN_COLUMNS = ["customer_id", "control", "break_even_cost", "predicted_clv",
+                    "value_at_risk", "p_alive", "p_purchase_90d", "churn_risk", "revenue",
+                    "abc_tier", "lifecycle_stage", "rfm_segment", "recommended_action"]
+
+
+def action_codes(table: pd.DataFrame) -> pd.Series:
+    """Each customer's recommended action as its playbook key (``win_back``; the table
+    holds the English names), the key of a list, its file and its contact cost."""
+    if "recommended_action" not in table:
+        return pd.Series("", index=table.index)
+    codes = {v: k.removeprefix("action.") for k, v in CATALOG["en"].items()
+             if k.startswith("action.")}
+    names = table["recommended_action"].astype(str)
+    return names.map(lambda n: codes.get(n, n.lower().replace(" ", "_")))
+
+
+def _draw(ids: pd.Series, seed: int) -> np.ndarray:
+    """A number in [0, 1) per id from a seeded hash: the order of the control draw."""
+    salt = f"{seed}\x1f".encode()
+    return np.array([int.from_bytes(hashlib.blake2b(salt + str(i).encode(), digest_size=8)
+                                    .digest(), "big") / 2 ** 64 for i in ids])
+
+
+def campaign_columns(customers: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """``control`` and ``break_even_cost`` for every customer (module docstring)."""
+    c = customers
+    out = pd.DataFrame(index=c.index)
+    action = action_codes(c)
+    strata = [action] + [c[k].astype(str) for k in ("abc_tier", "lifecycle_stage") if k in c]
+    draw = pd.Series(_draw(c["customer_id"], seed), index=c.index)
+    rank = draw.groupby(strata).rank(method="first")
+    size = draw.groupby(strata).transform("size")
+    out["control"] = (rank <= np.round(size * share)).to_numpy()
+    value = c["predicted_clv"] if "predicted_clv" in c else pd.Series(np.nan, index=c.index)
+    at_risk = c["value_at_risk"] if "value_at_risk" in c else pd.Series(np.nan, index=c.index)
+    out["break_even_cost"] = np.where(action.isin(WIN_BACK), at_risk, value).astype("float64")
+    return out
+
+
+def campaign_metrics(table: pd.DataFrame, costs: Mapping[str, Any] | None = None
+                     ) -> dict[str, Any] | None:
+    """``campaigns`` of metrics.json: per action, its customers, the control group, the
+    value at stake (the break-even costs' sum), the mean break-even cost, and with a
+    contact cost, how many customers a contact costs more than it can return."""
+    if "control" not in table or "recommended_action" not in table:
+        return None
+    out = {}
+    for action, g in table.groupby(action_codes(table), sort=True):
+        known = g["break_even_cost"].notna()
+        cost = (costs or {}).get(action)
+        out[action] = {
+            "customers": int(len(g)), "control": int(g["control"].sum()),
+            "value_at_stake": float(g["break_even_cost"].sum()) if known.any() else None,
+            "break_even_mean": float(g["break_even_cost"].mean()) if known.any() else None,
+            "contact_cost": None if cost is None else float(cost),
+            "losing": None if cost is None or not known.any()
+            else int((g["break_even_cost"] < float(cost)).sum())}
+    return out
+
+
+def write_campaigns(run_dir: str | Path, table: pd.DataFrame) -> list[Path]:
+    """``campaigns/<action>.csv``: each action's customers (ids as the customers table has
+    them: hashed when anonymising), control first within a list, most value at stake
+    first; a list from an earlier run in the folder that this one has not is removed."""
+    folder = Path(run_dir) / "campaigns"
+    folder.mkdir(exist_ok=True)
+    if "recommended_action" not in table:
+        return []
+    cols = [c for c in CAMPAIGN_COLUMNS if c in table]
+    written = []
+    for action, g in table.groupby(action_codes(table), sort=True):
+        g = g.sort_values(["control", "break_even_cost", "customer_id"],
+                          ascending=[False, False, True], na_position="last")
+        path = folder / f"{action}.csv"
+        with replacing(path) as tmp:
+            safe_header(g[cols].apply(spreadsheet_safe)).to_csv(tmp, index=False)
+        written.append(path)
+    for old in folder.glob("*.csv"):
+        if old not in written:
+            old.unlink()
+    return written
