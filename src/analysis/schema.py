@@ -226,7 +226,8 @@ FIELDS: tuple[Field, ...] = (
     Field("clean_transactions", "str", "run", "Where the engine writes the clean "
           "transactions as Parquet: 'run' (transactions_clean.parquet in the run folder), "
           "'off' (not written), or a path (with engine 'spark', a directory of part files). "
-          "No notebook reads them: the transaction stage hands on aggregates.",
+          "No notebook reads them (the transaction stage hands on aggregates) but for one "
+          "customer's rows in notebook 04's story.",
           group="engine"),
 )
 
