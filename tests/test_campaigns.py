@@ -45,6 +45,10 @@ def test_the_break_even_cost_is_the_value_a_contact_can_win_back_or_protect():
     assert m["win_back"]["losing"] == int((table.loc[win, "break_even_cost"] < 20).sum())
     assert m["upsell"]["losing"] is None and m["upsell"]["contact_cost"] is None
     assert sum(v["customers"] for v in m.values()) == len(c)
+    # a zh run's table holds the names in Chinese: the lists are the same
+    zh = table.assign(recommended_action=table["recommended_action"].map(
+        {"Win back": "挽回", "Upsell": "向上销售", "Retain and reward": "保留并奖励"}))
+    assert campaigns.campaign_metrics(zh, {"win_back": 20.0}) == m
 
 
 def test_cdnow_lists_cover_every_customer_once_and_the_page_says_what_pays_back(cdnow_run):

@@ -39,11 +39,12 @@ CAMPAIGN_COLUMNS = ["customer_id", "control", "break_even_cost", "predicted_clv"
 
 def action_codes(table: pd.DataFrame) -> pd.Series:
     """Each customer's recommended action as its playbook key (``win_back``; the table
-    holds the English names), the key of a list, its file and its contact cost."""
+    holds the names in the run's language), the key of a list, its file and its contact
+    cost."""
     if "recommended_action" not in table:
         return pd.Series("", index=table.index)
-    codes = {v: k.removeprefix("action.") for k, v in CATALOG["en"].items()
-             if k.startswith("action.")}
+    codes = {v: k.removeprefix("action.") for words in CATALOG.values()
+             for k, v in words.items() if k.startswith("action.")}
     names = table["recommended_action"].astype(str)
     return names.map(lambda n: codes.get(n, n.lower().replace(" ", "_")))
 

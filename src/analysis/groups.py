@@ -157,6 +157,7 @@ class ReportParams:
     anonymize: bool
     control_share: float = 0.10
     contact_costs: dict[str, Any] = field(default_factory=dict)
+    previous_run: str | None = None
 
 
 @dataclass(frozen=True)

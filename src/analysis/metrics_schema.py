@@ -87,6 +87,17 @@ SCHEMA: dict[str, Any] = {
     # one list per action, with its control group and break-even cost (``campaigns``)
     "campaigns": {ANY: {"customers": None, "control": None, "value_at_stake": None,
                         "break_even_mean": None, "contact_cost": None, "losing": None}},
+    # what changed since the previous run (``changes.changes``)
+    "changes": {"since": None, "until": None, "customers_before": None, "customers_both": None,
+                "new": None, "recovered": None, "newly_churned": None, "newly_at_risk": None,
+                "transitions": {ANY: {ANY: {ANY: None}}},
+                "forecast": {"model": None, "days": None, "customers": None,
+                             "predicted_purchases": None, "actual_purchases": None,
+                             "predicted_revenue": None, "actual_revenue": None},
+                "uplift": {ANY: {"contacted": None, "control": None, "bought_contacted": None,
+                                 "bought_control": None, "difference": None, "interval": None,
+                                 "revenue_contacted": None, "revenue_control": None,
+                                 "revenue_difference": None, "revenue_interval": None}}},
     # stage 4: CLV (``clv.metrics_entry``)
     "clv": {"status": None, "status_record": _RECORD, "model": None, "model_choice": None,
             "comparison": [{"model": None, "chosen": None, "holdout_status": None,

@@ -29,10 +29,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+import pandas as pd
 import pyarrow as pa
 import yaml
 
 from .background import Background
+from .changes import check_against, check_previous
 from .config import SALT_ENV, Params, public, resolve, typed
 from .errors import (EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, InputError, catch_stop_signals,
                      error_line, fail_line, restore_signals)
@@ -46,7 +48,7 @@ from .narrative.stages import stage_status
 from .lab import NOTEBOOK_DIR  # the project's notebooks (one definition)
 from .narrative.translate import translate_notebook
 from .report.html import clean_page
-from .runfolder import read_metrics, replacing, write_json
+from .runfolder import CUSTOMERS, read_metrics, replacing, write_json
 from .stage1.engine import check_source
 from .stage1.load import sha256, source_info
 
@@ -167,6 +169,7 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
     params = typed(cfg, str(params_path or "parameters"))
     data = check_source(data_path, params)
     dataset = slug(params.report.dataset or Path(data.rstrip("/")).stem)
+    check_previous(params.report.previous_run, dataset)  # before anything is written
     if out is not None:
         final = Path(out).resolve()
         outputs = final.parent
@@ -297,6 +300,11 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
         manifest["warnings"] = warnings
         manifest["timings"]["transaction_stage_seconds"] = round(seconds, 2)
         manifest["timings"]["input_check_seconds"] = round(time.perf_counter() - t0, 2)
+        if params.report.previous_run:  # ended earlier, with customers in common
+            period = read_metrics(work)["period"]
+            check_against(Path(params.report.previous_run), pd.Timestamp(period["end"]),
+                          pd.read_parquet(work / CUSTOMERS, columns=["customer_id"])
+                          ["customer_id"])
         echo(f"  {'load, clean, summarise':<22} {'ok':<6} {seconds:6.1f} s")
         write_json(work / "manifest.json", manifest)
         # papermill and the Jupyter client take seconds to import: only a run whose data

@@ -141,6 +141,10 @@ FIELDS: tuple[Field, ...] = (
     Field("contact_costs", "mapping", {}, "Cost of one contact per action, in the currency "
           "(e.g. {win_back: 12.5}); the page then says for how many customers of that list "
           "a contact costs more than it can return.", group="report"),
+    Field("previous_run", "str", None, "An earlier run folder of the same dataset, on data "
+          "that ended before this one's: the page then opens with what changed since (who "
+          "moved, its forecast against what happened, each campaign against its control "
+          "group).", nullable=True, group="report"),
     # -- value tiers (notebook 02) ---------------------------------------------------------
     Field("abc_method", "choice", "rank_share", "ABC method: 'rank_share' (top 5 % / next "
           "15 % / rest of customers) or 'revenue_share' (customers bringing the first 80 % / "

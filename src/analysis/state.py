@@ -16,12 +16,14 @@ its counts, so anyone can check a sentence against ``customers.csv``::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
 
 from .campaigns import campaign_columns, campaign_metrics
+from .changes import changes
 from .risk import P_ALIVE_LIMIT, risk_columns
 from .units import Window
 
@@ -92,6 +94,7 @@ class StateResult:
     columns_: pd.DataFrame
     table: pd.DataFrame
     contact_costs: dict[str, Any] = field(default_factory=dict)
+    since: dict[str, Any] | None = None  # what changed since the previous run
     stage: ClassVar[str] = "state"
 
     def columns(self) -> pd.DataFrame:
@@ -99,19 +102,23 @@ class StateResult:
 
     def metrics(self) -> dict[str, Any]:
         return {**state_metrics(self.table),
-                "campaigns": campaign_metrics(self.table, self.contact_costs)}
+                "campaigns": campaign_metrics(self.table, self.contact_costs),
+                "changes": self.since}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {}
 
 
 def run(customers: pd.DataFrame, window: Window, control_share: float = 0.10,
-        seed: int = 42, contact_costs: Mapping[str, Any] | None = None) -> StateResult:
+        seed: int = 42, contact_costs: Mapping[str, Any] | None = None,
+        previous_run: str | None = None) -> StateResult:
     """The customer state of every customer, from the stages' columns: the risk columns,
-    then each campaign list's control flag and break-even cost (``campaigns``)."""
+    then each campaign list's control flag and break-even cost (``campaigns``); with
+    ``previous_run``, what changed since (``changes``)."""
     cols = risk_columns(customers, window)
     table = customers.drop(columns=[c for c in cols if c in customers]).join(cols)
     more = campaign_columns(table, control_share, seed)
     cols = cols.join(more)
     table = table.drop(columns=[c for c in more if c in table]).join(more)
-    return StateResult(cols, table, dict(contact_costs or {}))
+    since = changes(Path(previous_run), table, window.end) if previous_run else None
+    return StateResult(cols, table, dict(contact_costs or {}), since)

@@ -59,6 +59,8 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
     lang, cur = params.language, metrics.get("currency", params.currency)
     plots.set_style(lang)
     out: list[Section] = []
+    if metrics.get("changes"):
+        out.append(_changes_section(metrics["changes"], lang, cur))
     found = story.findings(customers, metrics, lang, cur)
     if found:
         out.append(Section("summary", t("summary", lang), "", items=[f.text for f in found]))
@@ -139,6 +141,38 @@ def _behaviour_section(summ: pd.DataFrame, lang, cur) -> Section:
               r1=top["revenue_share"].iloc[0])
     fig = plots.segment_bars(summ, [segment_label(x, lang) for x in summ.index], lang, title)
     return Section("behaviour", t("behaviour", lang), text, fig)
+
+
+def _changes_section(ch, lang, cur) -> Section:
+    """What changed since the previous run: who moved, its forecast against what happened,
+    each campaign against its control group."""
+    text = s("changes", lang, since=ch["since"], new=ch["new"], recovered=ch["recovered"],
+             churned=ch["newly_churned"] or 0, at_risk=ch["newly_at_risk"] or 0,
+             both=ch["customers_both"])
+    tiers = (ch.get("transitions") or {}).get("abc_tier", {}).get("A")
+    if tiers:
+        text += s("changes_tier_a", lang, n=sum(tiers.values()),
+                  kept=tiers.get("A", 0) / sum(tiers.values()))
+    f = ch.get("forecast")
+    if f and f["actual_purchases"]:
+        text += s("changes_forecast", lang, model=f["model"], days=f["days"],
+                  pred=f["predicted_purchases"], act=f["actual_purchases"],
+                  err=f["predicted_purchases"] / f["actual_purchases"] - 1)
+        if f.get("predicted_revenue") is not None and f["actual_revenue"]:
+            text += s("changes_forecast_money", lang,
+                      pred=money(f["predicted_revenue"], cur, lang),
+                      act=money(f["actual_revenue"], cur, lang),
+                      err=f["predicted_revenue"] / f["actual_revenue"] - 1)
+    items = []
+    for action, u in (ch.get("uplift") or {}).items():
+        lo, hi = u["interval"]
+        items.append(s("changes_uplift", lang, action=action_label(action, lang),
+                       p1=u["bought_contacted"], p0=u["bought_control"],
+                       diff=100 * u["difference"], lo=100 * lo, hi=100 * hi,
+                       n1=u["contacted"], n0=u["control"])
+                     + (s("changes_no_effect", lang) if lo <= 0 <= hi else ""))
+    return Section("changes", t("changes", lang).format(since=ch["since"]), text,
+                   items=items or None)
 
 
 def _campaign_section(campaigns, share, lang, cur) -> Section:
