@@ -50,6 +50,8 @@ def test_the_previous_forecast_equals_an_independent_computation_on_cdnow(cdnow_
     # movement: every customer is in both runs; the lifecycle transitions add up
     moves = ch["transitions"]["lifecycle_stage"]
     assert sum(n for row in moves.values() for n in row.values()) == ch["customers_both"]
+    nb05 = (second / "notebooks" / "05_report.ipynb").read_text(encoding="utf-8")
+    assert "abc_tier then" in nb05 and "win_back" in nb05  # the matrices and uplift table
     page = (second / "report" / "index.html").read_text(encoding="utf-8")
     assert f"What changed since {SPLIT}" in page and f"{f['actual_purchases']:,.0f} happened" \
         in page

@@ -31,7 +31,8 @@ from .clv.models import by_name
 from .errors import InputError
 from .runfolder import CUSTOMERS, METRICS, read_frame
 
-__all__ = ["Z90", "check_previous", "check_against", "changes"]
+__all__ = ["Z90", "check_previous", "check_against", "changes", "transition_tables",
+           "uplift_table"]
 
 Z90 = 1.6449
 _MOVES = ("abc_tier", "rfm_segment", "lifecycle_stage")
@@ -167,3 +168,27 @@ def changes(folder: Path, current: pd.DataFrame, end: pd.Timestamp) -> dict[str,
                               float((pd.Timestamp(end) - prev_end).days)),
         "uplift": _uplift(folder, cur, prev_end)}
     return out
+
+
+def transition_tables(ch: dict[str, Any] | None) -> dict[str, pd.DataFrame]:
+    """The movement between the two runs as tables (rows: then, columns: now), by label."""
+    out = {}
+    for col, moves in ((ch or {}).get("transitions") or {}).items():
+        plain = {then: {now: int(n) for now, n in row.items()} for then, row in moves.items()}
+        table = pd.DataFrame(plain).T.fillna(0).astype("int64")
+        table.index.name, table.columns.name = f"{col} then", f"{col} now"
+        out[col] = table.sort_index().sort_index(axis=1)
+    return out
+
+
+def uplift_table(ch: dict[str, Any] | None) -> pd.DataFrame:
+    """Each previous campaign: contacted against control, the difference and its interval."""
+    rows = {str(a): {"contacted": u["contacted"], "control": u["control"],
+                "bought again (contacted)": u["bought_contacted"],
+                "bought again (control)": u["bought_control"],
+                "difference (points)": 100 * u["difference"],
+                "90 % interval, low": 100 * u["interval"][0],
+                "90 % interval, high": 100 * u["interval"][1],
+                "revenue since per customer (difference)": u["revenue_difference"]}
+            for a, u in ((ch or {}).get("uplift") or {}).items()}
+    return pd.DataFrame(rows).T.rename_axis("campaign") if rows else pd.DataFrame()
