@@ -50,10 +50,12 @@ def action_codes(table: pd.DataFrame) -> pd.Series:
 
 
 def _draw(ids: pd.Series, seed: int) -> np.ndarray:
-    """A number in [0, 1) per id from a seeded hash: the order of the control draw."""
-    salt = f"{seed}\x1f".encode()
-    return np.array([int.from_bytes(hashlib.blake2b(salt + str(i).encode(), digest_size=8)
-                                    .digest(), "big") / 2 ** 64 for i in ids])
+    """A number in [0, 1) per id from a seeded hash (pandas' SipHash of the id text, keyed
+    by the seed): the order of the control draw."""
+    key = hashlib.sha256(str(seed).encode()).hexdigest()[:16]
+    hashed = pd.util.hash_pandas_object(ids.astype(str).reset_index(drop=True), index=False,
+                                        hash_key=key)
+    return hashed.to_numpy(dtype="uint64") / 2.0 ** 64
 
 
 def campaign_columns(customers: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:

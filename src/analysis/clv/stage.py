@@ -135,8 +135,8 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
     schedule = None
     if not fit.reasons:
         schedule, totals = value_schedule(fit.fitter, ggf, customers, params, sample.triples)
-        metrics["schedule"] = {**{k: totals[k].tolist() for k in totals},
-                               "per_customer": schedule is not None}
+        metrics["schedule"] = {**{k: [None if v != v else v for v in totals[k].tolist()]
+                                  for k in totals}, "per_customer": schedule is not None}
     sound = [m for m, f in fits.items() if f.fitter is not None and not f.reasons]
     metrics["backtests"] = backtests_entry(
         scorecard(tests, scores), chosen, sound, metrics,

@@ -283,7 +283,8 @@ def _clv_section(customers, clv, lang, cur) -> Section:
                  for k, v in totals]
         text += s("clv_horizons", lang, items=join_sentences(items, lang))
     sched = clv.get("schedule") or {}
-    if sched.get("expected_value") and len(sched["expected_value"]) >= months:
+    if sched.get("expected_value") and len(sched["expected_value"]) >= months \
+            and sched["expected_value"][0] is not None:
         text += s("clv_schedule", lang, first=money(sched["expected_value"][0], cur, lang),
                   last=money(sched["expected_value"][months - 1], cur, lang), months=months,
                   file=s("clv_schedule_file", lang) if sched.get("per_customer") else "")
