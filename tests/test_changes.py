@@ -20,8 +20,8 @@ def cdnow_two_runs(tmp_path_factory):
     """CDNOW to 1997-12-31, then the whole file with that run as previous_run."""
     base = tmp_path_factory.mktemp("changes")
     first, second = base / "first", base / "second"
-    for out, extra in ((first, ["-p", f"observation_end={SPLIT}"]),
-                       (second, ["-p", f"previous_run={first}"])):
+    for out, extra in ((first, ["-p", f"observation_end={SPLIT}", "-p", "clv_bootstrap=0"]),
+                       (second, ["-p", f"previous_run={first}", "-p", "clv_bootstrap=0"])):
         proc = run_cli("run", str(CDNOW), "--params", str(CDNOW_PARAMS), "--out", str(out),
                        *extra)
         assert proc.returncode == 0, proc.stderr[-2000:]

@@ -319,7 +319,7 @@ def test_zh_notebook_pages_read_in_chinese(retail_run, retail_data):
     data = set(word.findall(retail_data[0].read_text(encoding="utf-8") + customers.to_csv()))
     allowed = _NAMES | data | set(customers.columns) | set(schema.FIELD_BY_NAME) | {
         out.name, json.loads((out / "metrics.json").read_text())["currency"],
-        runfolder.AGGREGATES}  # a folder's name, as file names are
+        runfolder.AGGREGATES, runfolder.CAMPAIGNS}  # folders' names, as file names are
     allowed |= set(word.findall(json.loads((out / "manifest.json").read_text())
                                 .get("dataset") or ""))
     leaks = []
@@ -383,7 +383,7 @@ def test_sentences_follow_the_data(retail_run, cdnow_run):
     cdnow, cm = _sentences(cdnow_run[0])
     assert set(cdnow) == {"summary", "actions", "at_risk", "concentration", "behaviour", "lifecycle",
                           "migration", "clv", "data_quality", "glossary", "trend",
-                          "cohorts"}
+                          "cohorts", "campaigns"}
     # the retail fixture carries a Country dimension: a section of its own
     assert set(retail) == set(cdnow) | {"dimension:Country"}
     # its rows without a customer id carry -11.9 % of the net revenue (returns by guests):

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .messages import CATALOG
-from .runfolder import replacing, safe_header, spreadsheet_safe
+from .runfolder import CAMPAIGNS, replacing, safe_header, spreadsheet_safe
 
 __all__ = ["WIN_BACK", "CAMPAIGN_COLUMNS", "action_codes", "campaign_columns", "campaign_metrics",
            "write_campaigns"]
@@ -99,7 +99,7 @@ def write_campaigns(run_dir: str | Path, table: pd.DataFrame) -> list[Path]:
     """``campaigns/<action>.csv``: each action's customers (ids as the customers table has
     them: hashed when anonymising), control first within a list, most value at stake
     first; a list from an earlier run in the folder that this one has not is removed."""
-    folder = Path(run_dir) / "campaigns"
+    folder = Path(run_dir) / CAMPAIGNS
     folder.mkdir(exist_ok=True)
     if "recommended_action" not in table:
         return []

@@ -29,7 +29,7 @@ import pandas as pd
 
 from .clv.models import by_name
 from .errors import InputError
-from .runfolder import CUSTOMERS, METRICS, read_frame
+from .runfolder import CAMPAIGNS, CUSTOMERS, METRICS, read_frame
 
 __all__ = ["Z90", "check_previous", "check_against", "changes", "transition_tables",
            "uplift_table"]
@@ -109,7 +109,7 @@ def _uplift(folder: Path, current: pd.DataFrame, prev_end: pd.Timestamp
             ) -> dict[str, Any]:
     out = {}
     now = current.set_index(current["customer_id"].astype(str))
-    for path in sorted((folder / "campaigns").glob("*.csv")):
+    for path in sorted((folder / CAMPAIGNS).glob("*.csv")):
         lst = pd.read_csv(path, dtype={"customer_id": str},
                           usecols=["customer_id", "control", "revenue"])
         lst = lst[lst["customer_id"].isin(now.index)]

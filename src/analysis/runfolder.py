@@ -26,7 +26,7 @@ from .csv_text import csv_bytes
 from .risk import RISK_COLUMNS
 from .units import horizon_column, horizon_months
 
-__all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
+__all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "CAMPAIGNS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
            "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "PROVENANCE", "read_provenance",
            "record_stage", "replacing", "read_ledger",
            "horizon_column",
@@ -51,6 +51,8 @@ STATE_COLUMNS = [*RISK_COLUMNS, "control", "break_even_cost"]
 LABEL_COLUMNS = ("rfm_segment_label", "lifecycle_stage_label")
 
 CUSTOMERS = "customers.parquet"
+#: folder of the campaign lists, one CSV per action (``campaigns``)
+CAMPAIGNS = "campaigns"
 TRANSACTIONS = "transactions_clean.parquet"
 LEDGER = "cleaning_ledger.csv"
 METRICS = "metrics.json"
