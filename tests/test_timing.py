@@ -11,6 +11,7 @@ from analysis import clv, cohorts, config
 from analysis.clv import timing
 from analysis.clv.models import BetaGeo
 from analysis.clv.simulate import bgnbd_log
+from analysis.narrative.backtests import story_text
 from analysis.stage1 import aggregates, summary
 from analysis.trend import trend_metrics
 from analysis.units import TimeUnit, Window, customer_codes
@@ -156,6 +157,9 @@ def test_one_customers_story_jumps_at_purchases_and_fades_between():
     assert (np.diff(after) <= 1e-12).all() and after[-1] < 0.2  # fading while silent
     at = history.set_index("date")["p_alive"]
     assert at[pd.Timestamp("2020-02-10")] > at[pd.Timestamp("2020-02-09")]  # a purchase lifts it
+    words = story_text("K1", history)
+    assert "(K1) bought on 3 days, the last on 2020-02-10" in words
+    assert f"P(alive) {history['p_alive'].iloc[-1]:.0%}" in words
     customers = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "revenue": [50, 90, 70, 80],
                               "frequency": [2.0, 0.0, 3.0, 1.0], "T": [30.0, 20.0, 40.0, 10.0]})
     columns = pd.DataFrame({"p_alive": [0.2, 0.1, 0.3, 0.9]})

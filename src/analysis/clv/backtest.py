@@ -39,7 +39,7 @@ from sklearn.metrics import roc_auc_score
 from ..config import ClvParams
 from ..handoff import ClvInputs
 from ..messages import Message
-from .models import by_name, fit_problem, get
+from .models import fit_problem, get
 from .spend import fit_spend
 
 __all__ = ["DECILES", "Origin", "origins", "money_scores", "scorecard", "model_error",
@@ -190,12 +190,13 @@ def criterion(scores: list[Mapping[str, Any]]) -> str:
         else "rmse"
 
 
-def sensitivity(card: list[Mapping[str, Any]], totals: Mapping[str, float | None],
-                sound: list[str]) -> list[dict[str, Any]]:
+def sensitivity(card: list[Mapping[str, Any]], sound: list[str],
+                total_of: Callable[[str], float]) -> list[dict[str, Any]]:
     """How the answer moves with the calibration end: for each origin, the sound model with
     the smallest error per customer at that origin alone (:func:`criterion`), and the
-    predicted total that model gives (``totals``: by model key, the whole-window fit's)."""
-    out = []
+    predicted total that model gives (``total_of``: by model key, the whole-window fit's;
+    asked once per model)."""
+    out, totals = [], {}
     for o in card:
         ok = [m for m in sound if o["models"].get(get(m).name, {}).get("status") == "ok"]
         key = criterion([o["models"][get(m).name] for m in ok])
@@ -203,8 +204,10 @@ def sensitivity(card: list[Mapping[str, Any]], totals: Mapping[str, float | None
         if not scored:
             continue
         best = min(scored)[1]
+        if best not in totals:
+            totals[best] = total_of(best)
         out.append({"calibration_end": o["calibration_end"], "model": get(best).name,
-                    "predicted_clv_total": totals.get(best)})
+                    "predicted_clv_total": totals[best]})
     return out
 
 
@@ -225,10 +228,6 @@ def backtests_entry(card: list[Mapping[str, Any]], chosen: str, sound: list[str]
         return out
     out.update(stated_range(total, (metrics.get("intervals") or {}).get("total_predicted_clv"),
                             error))
-    totals = {chosen: total}
-    for row in sensitivity(card, {}, sound):
-        m = by_name(row["model"]).key
-        if m not in totals:
-            totals[m] = total_of(m)
-    out["sensitivity"] = sensitivity(card, totals, sound)
+    out["sensitivity"] = sensitivity(card, sound,
+                                     lambda m: total if m == chosen else total_of(m))
     return out

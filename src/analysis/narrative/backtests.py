@@ -14,7 +14,8 @@ from ..units import money
 from .labels import s
 
 __all__ = ["scorecard_table", "backtest_text", "sensitivity_text", "independence_text",
-           "OUTLOOK_COLUMNS", "outlook_table", "p90_calibration", "timing_text", "schedule_table"]
+           "OUTLOOK_COLUMNS", "outlook_table", "p90_calibration", "timing_text", "schedule_table",
+           "story_text"]
 
 
 def scorecard_table(backtests: Mapping[str, Any] | None, currency: str, lang: str = "en"
@@ -151,3 +152,11 @@ def schedule_table(clv: Mapping[str, Any], currency: str) -> pd.DataFrame:
     return pd.DataFrame({"expected purchases": sched["expected_purchases"],
                          f"expected value ({currency})": sched["expected_value"]},
                         index=pd.Index(sched["month"], name="month"))
+
+
+def story_text(customer: str, history: pd.DataFrame, lang: str = "en") -> str:
+    """One customer's story in words (``clv.alive_history``): their purchase days, the
+    last, and the P(alive) the model gives them now."""
+    bought = history.loc[history["purchase"], "date"]
+    return s("nb_story", lang, customer=customer, days=int(len(bought)),
+             last=str(bought.max().date()), p=float(history["p_alive"].iloc[-1]))
