@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import config
+from analysis import clv, config
+from analysis.stage1 import aggregates, summary
+from analysis.units import Window
 
 ROOT = Path(__file__).resolve().parents[1]
 CDNOW = ROOT / "data" / "raw" / "CDNOW_master.txt"
@@ -77,6 +79,19 @@ def cdnow_zh_run(tmp_path_factory):
                    "-p", "language=zh")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
+
+
+def run_clv(tx: pd.DataFrame, **params):
+    """The CLV stage on a transaction log (customer_id, date, amount; weeks, no bootstrap
+    unless ``params`` say otherwise), as notebook 04 runs it: (result, customers, window)."""
+    cfg = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
+                        "time_unit": "week", "clv_bootstrap": 0, **params})
+    tx = tx.assign(is_return=False)
+    customers = summary.customer_summary(tx, cfg.summary)
+    window = Window(tx["date"].min().normalize(), tx["date"].max().normalize(),
+                    cfg.clv.time_unit)
+    inputs = aggregates.clv_inputs(tx, cfg.clv, window, customers["customer_id"])
+    return clv.run(inputs, customers, window, cfg.clv), customers, window
 
 
 def _java_found() -> bool:

@@ -9,24 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clv, config
+from analysis import clv
 from analysis.clv import backtest, spend as spend_model
 from analysis.clv.simulate import bgnbd_log
 from analysis.narrative.stages import model_choice_text
-from analysis.stage1 import aggregates, summary
-from analysis.units import BACKTEST_STEP_DAYS, Window, backtest_origins
+from analysis.units import BACKTEST_STEP_DAYS, backtest_origins
+from conftest import run_clv
 
 
 def _run(tx, **over):
-    tx = tx.assign(is_return=False)
-    cfg = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
-                        "time_unit": "week", "clv_bootstrap": 0, "discount_rate": 0.0,
-                        **over})
-    customers = summary.customer_summary(tx, cfg.summary)
-    window = Window(tx["date"].min().normalize(), tx["date"].max().normalize(),
-                    cfg.clv.time_unit)
-    inputs = aggregates.clv_inputs(tx, cfg.clv, window, customers["customer_id"])
-    return clv.run(inputs, customers, window, cfg.clv), customers
+    """The CLV stage undiscounted (so its total compares with the next year's revenue)."""
+    res, customers, _ = run_clv(tx, **{"discount_rate": 0.0, **over})
+    return res, customers
 
 
 def _split(full: pd.DataFrame, days: int):

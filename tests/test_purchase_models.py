@@ -12,9 +12,7 @@ from analysis import clv, config, pipeline, schema
 from analysis.clv import compare, diagnostics, models
 from analysis.clv.models.bgnbd import LifetimesBacked
 from analysis.clv.simulate import bgnbd_log
-from analysis.stage1 import aggregates, summary
-from analysis.units import Window
-from conftest import ROOT
+from conftest import ROOT, run_clv
 
 PURCHASE = list(models.PURCHASE.values())
 LIFETIMES = [m for m in PURCHASE if issubclass(m, LifetimesBacked)]
@@ -193,14 +191,8 @@ def test_nbd_is_the_limit_of_bgnbd_without_drop_out(cdnow):
 def test_a_run_can_use_a_model_outside_the_comparison():
     """``clv_model: nbd`` through the registry alone, on a log in which nobody drops out:
     the stage fits it beside the compared three, uses it, and the comparison lists it."""
-    tx = bgnbd_log(1500, 0.25, 28.0, 1e-4, 2.4, 730, seed=12).assign(is_return=False)
-    cfg = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
-                        "time_unit": "week", "clv_bootstrap": 0, "clv_model": "nbd"})
-    customers = summary.customer_summary(tx, cfg.summary)
-    window = Window(tx["date"].min().normalize(), tx["date"].max().normalize(),
-                    cfg.clv.time_unit)
-    inputs = aggregates.clv_inputs(tx, cfg.clv, window, customers["customer_id"])
-    res = clv.run(inputs, customers, window, cfg.clv)
+    tx = bgnbd_log(1500, 0.25, 28.0, 1e-4, 2.4, 730, seed=12)
+    res, customers, _ = run_clv(tx, clv_model="nbd")
     assert res.status == "ok", res.status
     assert res.stats["model"] == "NBD" and res.stats["model_choice"] == "set"
     assert [e["model"] for e in res.stats["comparison"]] == ["BG/NBD", "MBG/NBD",

@@ -7,14 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clv, cohorts, config
+from analysis import cohorts
 from analysis.clv import timing
 from analysis.clv.models import BetaGeo
 from analysis.clv.simulate import bgnbd_log
 from analysis.narrative.backtests import story_text
-from analysis.stage1 import aggregates, summary
+from analysis.stage1 import aggregates
 from analysis.trend import trend_metrics
 from analysis.units import TimeUnit, Window, customer_codes
+from conftest import run_clv
 
 COLUMNS = ["p_purchase_30d", "p_purchase_90d", "churn_risk", "next_order_date",
            "avg_days_between_purchases", "expected_spend"]
@@ -25,15 +26,9 @@ def test_purchase_probabilities_match_a_generated_bgnbd_log():
     30 and 90 days is the share who did, within a point."""
     full = bgnbd_log(4000, 0.25, 28.0, 0.8, 2.4, 730 + 90, seed=7)
     cut = pd.Timestamp("2020-01-01") + pd.Timedelta(days=730)
-    seen = full[full["date"] < cut].assign(is_return=False)
+    seen = full[full["date"] < cut]
     future = full[(full["date"] >= cut) & full["customer_id"].isin(seen["customer_id"])]
-    cfg = config.typed({"columns": {"customer_id": "c", "date": "d", "amount": "a"},
-                        "time_unit": "week", "clv_bootstrap": 0, "clv_model": "bgnbd"})
-    customers = summary.customer_summary(seen, cfg.summary)
-    window = Window(seen["date"].min().normalize(), seen["date"].max().normalize(),
-                    cfg.clv.time_unit)
-    inputs = aggregates.clv_inputs(seen, cfg.clv, window, customers["customer_id"])
-    res = clv.run(inputs, customers, window, cfg.clv)
+    res, customers, window = run_clv(seen, clv_model="bgnbd")
     first = future.groupby("customer_id")["date"].min()
     wait = (first - window.end).dt.days.reindex(customers["customer_id"]).to_numpy()
     for days in (30, 90):

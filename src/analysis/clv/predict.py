@@ -26,7 +26,7 @@ __all__ = ["MONTH", "monthly_rate", "expected_purchases_fn", "discounted_transac
            "discounted_by_horizon", "horizon_column", "horizons_of", "horizon_columns",
            "expected_spend",
            "triples_of", "margin_ratio", "definition", "predict", "clv_tiers", "CLV_TIER_CUTS",
-           "one_time_buyers", "SCHEDULE_MAX_CUSTOMERS", "value_schedule"]
+           "one_time_buyers", "SCHEDULE_MAX_CUSTOMERS", "monthly_steps", "value_schedule"]
 
 MONTH = {"D": 30.0, "W": 4.345}  # lifetimes' customer_lifetime_value month lengths
 #: above this many customers the value schedule is kept as monthly totals only (per customer
@@ -55,18 +55,31 @@ def discounted_transactions(fitter, frequency, recency, T, months: int, rate_mon
                                  freq, pairs)[months]
 
 
-def discounted_by_horizon(fitter, frequency, recency, T, horizons, rate_month: float,
-                          freq: str, pairs=None) -> dict[int, np.ndarray]:
-    """:func:`discounted_transactions` for several horizons (months) in one pass."""
-    f = MONTH[freq]
+def monthly_steps(fitter, frequency, recency, T, months: int, freq: str, pairs=None
+                  ) -> np.ndarray:
+    """Expected repeat purchases in each month 1..``months`` ahead (rows) of each customer
+    (columns): E[X(i·month)] − E[X((i−1)·month)], months as lifetimes counts them."""
     expected = expected_purchases_fn(fitter, frequency, recency, T, pairs)
-    total = np.zeros(len(np.asarray(frequency)))
-    prev = np.zeros_like(total)
+    out = np.empty((months, len(np.asarray(frequency))))
+    prev = np.zeros(out.shape[1])
+    for i in range(1, months + 1):
+        cur = expected(i * MONTH[freq])
+        out[i - 1] = cur - prev
+        prev = cur
+    return out
+
+
+def discounted_by_horizon(fitter, frequency, recency, T, horizons, rate_month: float,
+                          freq: str, pairs=None, steps: np.ndarray | None = None
+                          ) -> dict[int, np.ndarray]:
+    """:func:`discounted_transactions` for several horizons (months) in one pass
+    (``steps``: :func:`monthly_steps` over at least the longest, when computed already)."""
+    if steps is None:
+        steps = monthly_steps(fitter, frequency, recency, T, max(horizons), freq, pairs)
+    total = np.zeros(steps.shape[1])
     out = {}
     for i in range(1, max(horizons) + 1):
-        cur = expected(i * f)
-        total += (cur - prev) / (1 + rate_month) ** i
-        prev = cur
+        total += steps[i - 1] / (1 + rate_month) ** i
         if i in horizons:
             out[i] = total.copy()
     return out
@@ -125,10 +138,12 @@ def definition(customers: pd.DataFrame, params: ClvParams) -> Message:
 
 
 def predict(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
-            triples: tuple[pd.DataFrame, np.ndarray] | None = None) -> pd.DataFrame:
+            triples: tuple[pd.DataFrame, np.ndarray] | None = None,
+            steps: np.ndarray | None = None) -> pd.DataFrame:
     """p_alive, expected_purchases over the horizon and predicted_clv, per customer, and
     predicted CLV over each further horizon (:func:`horizon_column`).
-    ``triples``: the customers' ``unique_triples``, when already computed."""
+    ``triples``: the customers' ``unique_triples``, and ``steps`` their
+    :func:`monthly_steps` over the longest horizon, when already computed."""
     freq = params.time_unit.freq
     months = params.clv_horizon_months
     u, codes = triples_of(customers, triples)
@@ -142,7 +157,7 @@ def predict(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
                        index=customers.index)
     if ggf is not None:
         disc = discounted_by_horizon(fitter, f, r, T, horizons_of(params),
-                                     monthly_rate(params.discount_rate), freq, pairs)
+                                     monthly_rate(params.discount_rate), freq, pairs, steps)
         value = margin_ratio(customers, params) * expected_spend(
             ggf, customers["frequency"], customers["monetary_value"])
         for h, col in horizon_columns(params).items():
@@ -179,31 +194,26 @@ def one_time_buyers(customers: pd.DataFrame, value: pd.Series) -> dict[str, floa
 
 
 def value_schedule(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
-                   triples: tuple[pd.DataFrame, np.ndarray] | None = None
+                   triples: tuple[pd.DataFrame, np.ndarray] | None = None,
+                   steps: np.ndarray | None = None
                    ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
     """Expected purchases and expected value (discounted, margin included: each month's
     term of :func:`discounted_by_horizon`, so the first h months add up to the horizon-h
     CLV) per customer per month over the longest horizon, as a long table (customer_id,
     month 1..H, expected_purchases, expected_value), and its totals per month. The long
     table is None above :data:`SCHEDULE_MAX_CUSTOMERS` customers; expected_value is NaN
-    without a spend model."""
-    freq = params.time_unit.freq
+    without a spend model. ``steps``: as :func:`predict` takes them."""
     u, codes = triples_of(customers, triples)
-    f, r, T = u["frequency"].to_numpy(), u["recency"].to_numpy(), u["T"].to_numpy()
-    expected = expected_purchases_fn(fitter, f, r, T, fitter.precompute(f, r, T))
+    months = max(horizons_of(params))
+    if steps is None:
+        f, r, T = u["frequency"].to_numpy(), u["recency"].to_numpy(), u["T"].to_numpy()
+        steps = monthly_steps(fitter, f, r, T, months, params.time_unit.freq)
     value = margin_ratio(customers, params) * expected_spend(
         ggf, customers["frequency"], customers["monetary_value"]) if ggf is not None \
         else np.full(len(customers), np.nan)
-    months = max(horizons_of(params))
     rate = monthly_rate(params.discount_rate)
-    prev = np.zeros(len(f))
-    purchases, values = [], []
-    for i in range(1, months + 1):
-        cur = expected(i * MONTH[freq])
-        step = (cur - prev)[codes]
-        purchases.append(step)
-        values.append(value * step / (1 + rate) ** i)
-        prev = cur
+    purchases = [steps[i - 1][codes] for i in range(1, months + 1)]
+    values = [value * step / (1 + rate) ** i for i, step in enumerate(purchases, 1)]
     totals = pd.DataFrame({"month": np.arange(1, months + 1),
                            "expected_purchases": [float(p.sum()) for p in purchases],
                            "expected_value": [float(np.nansum(v)) if ggf is not None

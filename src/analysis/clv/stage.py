@@ -24,8 +24,8 @@ from .diagnostics import bootstrap_reasons
 from .backtest import Origin, backtests_entry, criterion, origins, scorecard
 from .models import (LIMIT, fit_problem, fit_rows, get, params_of,
                      unique_triples)
-from .predict import (clv_tiers, definition, horizon_columns, horizons_of, predict,
-                      value_schedule)
+from .predict import (clv_tiers, definition, horizon_columns, horizons_of, monthly_steps,
+                      predict, value_schedule)
 from .sufficiency import checks
 from .spend import spend_for_run
 from .timing import PURCHASE_DAYS, timing_columns
@@ -109,14 +109,14 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
     if fits[ranked[0]].fitter is None:
         metrics.update(model=get(ranked[0]).name, model_choice=why,
                        comparison=comparison_metrics(fits, main, ranked[0]))
-        hold = _holdout(inputs, ch, cal_status, main, ranked[0], params, end)
+        hold = _holdout(inputs, ch, cal_status, main, ranked[0], params, end, tests)
         metrics["holdout"] = hold.entry()
         return _not_estimated(cols, metrics, Status("not estimated", msg(
             "reason.try_penalizer", error=fits[ranked[0]].error)), hold)
     ggf, status = spend_for_run(sample.customers, params, metrics)
     chosen, intervals = _first_sound(ranked, fits, ggf, sample, params)
     fit = fits[chosen]
-    hold = _holdout(inputs, ch, cal_status, main, chosen, params, end)
+    hold = _holdout(inputs, ch, cal_status, main, chosen, params, end, tests)
     metrics.update(model=get(chosen).name, model_choice=why,
                    comparison=comparison_metrics(fits, main, chosen, _over_origins(scores)),
                    holdout=hold.entry(),
@@ -125,7 +125,10 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
                    fit_checks=fit.reasons, p_alive_note="one_time_buyers_alive"
                    if get(chosen).one_time_buyers_alive else None)
     metrics["warnings"] += fit.warnings
-    pred = predict(fit.fitter, ggf, customers, params, sample.triples)
+    u = sample.triples[0]  # each triple's expected purchases month by month, once
+    steps = monthly_steps(fit.fitter, u["frequency"].to_numpy(), u["recency"].to_numpy(),
+                          u["T"].to_numpy(), max(horizons_of(params)), params.time_unit.freq)
+    pred = predict(fit.fitter, ggf, customers, params, sample.triples, steps)
     cols[list(pred.columns)] = pred.to_numpy()
     timing = timing_columns(fit.fitter, ggf, customers, params.time_unit.days, end,
                             pred["p_alive"].to_numpy())
@@ -134,7 +137,8 @@ def run(inputs: ClvInputs, customers: pd.DataFrame, window: Window, params: ClvP
     metrics["status"] = _outcome(cols, customers, metrics, fit, ggf, params, sample, status)
     schedule = None
     if not fit.reasons:
-        schedule, totals = value_schedule(fit.fitter, ggf, customers, params, sample.triples)
+        schedule, totals = value_schedule(fit.fitter, ggf, customers, params, sample.triples,
+                                          steps)
         metrics["schedule"] = {**{k: [None if v != v else v for v in totals[k].tolist()]
                                   for k in totals}, "per_customer": schedule is not None}
     sound = [m for m, f in fits.items() if f.fitter is not None and not f.reasons]
@@ -334,11 +338,13 @@ def _scaled(intervals: dict[str, Any] | None, predicted: pd.Series, rows: np.nda
             "scaled_from_sample": True}
 
 
-def _holdout(inputs, ch, cal_status, scores, model, params, end) -> HoldoutResult:
-    """The holdout check of ``model`` (every scored model's conditional expectations)."""
+def _holdout(inputs, ch, cal_status, scores, model, params, end, tests) -> HoldoutResult:
+    """The holdout check of ``model`` (every scored model's conditional expectations), with
+    the spend model the run's backtest fitted on the same calibration period."""
     if ch is None:
         return HoldoutResult(cal_status, str(inputs.calibration_end.date()))
-    return holdout_result(inputs, ch, scores[model], scores, params, end)
+    return holdout_result(inputs, ch, scores[model], scores, params, end,
+                          tests[0].spend if tests else None)
 
 
 def _frequency_spend_corr(customers: pd.DataFrame) -> float | None:

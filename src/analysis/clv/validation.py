@@ -19,16 +19,16 @@ from ..config import ClvParams
 from ..handoff import ClvInputs
 from ..messages import Status, msg
 from ..units import TimeUnit, day_number, default_calibration_end
-from .models import (DEFAULT, MIN_REPEAT_BUYERS, NUMERICAL_FAILURES, fit_gamma_gamma,
-                     fit_problem, fit_weighted, gamma_gamma_sample, get, params_of,
-                     unique_triples, with_fallback)
+from .models import (DEFAULT, NUMERICAL_FAILURES, GammaGamma, fit_problem, fit_weighted,
+                     gamma_gamma_sample, get, params_of, unique_triples, with_fallback)
 from .backtest import money_scores
+from .spend import fit_spend
 from .timing import timing_scores
 from .predict import expected_purchases_fn
 
 __all__ = ["default_calibration_end", "tracking", "conditional_expectations", "Score",
-           "HoldoutResult", "calibration_frame", "naive_predictions", "score", "spend_fit",
-           "holdout_result", "holdout", "holdout_error"]
+           "HoldoutResult", "calibration_frame", "naive_predictions", "score",
+           "holdout_result", "holdout", "holdout_error", "spend_entry"]
 
 
 def tracking(repeat_days: pd.DataFrame, cohorts: pd.DataFrame, fitter, cal_end: pd.Timestamp,
@@ -193,30 +193,27 @@ def _scores(fitter, u, pred, naive, actual, alive, ch, spend) -> dict[str, Any]:
     }
 
 
-def spend_fit(ch: pd.DataFrame, params: ClvParams) -> dict[str, Any] | None:
-    """Gamma-Gamma on the calibration period's repeat buyers (None when it cannot be fitted)."""
+def spend_entry(spend, ch: pd.DataFrame) -> dict[str, Any] | None:
+    """``holdout.gamma_gamma``: the calibration period's Gamma-Gamma estimates and the
+    repeat buyers they rest on (None when its spend model is not Gamma-Gamma)."""
+    if not isinstance(spend, GammaGamma):
+        return None
     gg = gamma_gamma_sample(ch["frequency_cal"], ch["monetary_value_cal"])
-    if len(gg) < 2 or gg["weight"].sum() < MIN_REPEAT_BUYERS:
-        return None
-    try:
-        out = params_of(fit_gamma_gamma(gg["frequency"], gg["monetary_value"], gg["weight"],
-                                        params.penalizer))
-    except NUMERICAL_FAILURES:
-        return None
-    return {**out, "customers": int(gg["weight"].sum())}
+    return {**params_of(spend), "customers": int(gg["weight"].sum())}
 
 
 def holdout_result(inputs: ClvInputs, ch: pd.DataFrame, chosen: Score,
-                   scores: Mapping[str, Score], params: ClvParams, obs_end: pd.Timestamp
-                   ) -> HoldoutResult:
+                   scores: Mapping[str, Score], params: ClvParams, obs_end: pd.Timestamp,
+                   spend=None) -> HoldoutResult:
     """The holdout check of the chosen model: its numbers, the weekly tracking, and the
-    conditional expectations of every scored model side by side."""
+    conditional expectations of every scored model side by side (``spend``: the spend
+    model of the calibration period, fitted once for the backtests)."""
     cal_end = inputs.calibration_end
     if chosen.status != "ok":
         return HoldoutResult(chosen.status, str(cal_end.date()))
     naive = naive_predictions(ch)
     metrics = {"calibration_end": str(cal_end.date()), "holdout_end": str(obs_end.date()),
-               **chosen.metrics, "gamma_gamma": spend_fit(ch, params)}
+               **chosen.metrics, "gamma_gamma": spend_entry(spend, ch)}
     frame = ch.assign(predicted_holdout=chosen.predicted, naive_holdout=naive)
     ok = {get(m).name: s.predicted for m, s in scores.items() if s.status.ok}
     return HoldoutResult(Status("ok"), str(cal_end.date()), metrics, frame,
@@ -233,8 +230,9 @@ def holdout(inputs: ClvInputs, params: ClvParams, obs_end: pd.Timestamp,
     ch, status = calibration_frame(inputs, obs_end)
     if ch is None:
         return HoldoutResult(status, str(inputs.calibration_end.date()))
-    s = score(model, ch, params)
-    return holdout_result(inputs, ch, s, {model: s}, params, obs_end)
+    spend, _ = fit_spend(ch["frequency_cal"], ch["monetary_value_cal"], params, [])
+    s = score(model, ch, params, spend=spend)
+    return holdout_result(inputs, ch, s, {model: s}, params, obs_end, spend)
 
 
 def holdout_error(h: Mapping[str, Any] | None) -> float | None:
