@@ -155,6 +155,7 @@ def test_the_salt_is_text_as_written_and_never_echoed(tmp_path, capsys):
     params.write_text(BASE + "anonymize: true\nanonymize_salt: 0123\n")
     code, _, err = _check(capsys, str(data), "--params", str(params))
     line = _one_error_line(code, err, "anonymize_salt", "quote it")
+    line = line.replace(str(params), "<params>")  # pytest's folder may be pytest-83
     assert "83" not in line and "0123" not in line.split("(")[0].replace("'0123'", "")
     params.write_text(BASE + "anonymize: true\nanonymize_salt: [s3cr3t-in-a-list]\n")
     code, _, err = _check(capsys, str(data), "--params", str(params))
