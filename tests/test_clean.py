@@ -40,7 +40,8 @@ def test_each_rule_counts_its_rows_and_cents():
     df = frame(ROWS)
     kept, ledger = clean.clean_transactions(df, CFG)
     got = ledger.set_index("step")["rows"].to_dict()
-    assert got == {"input": 9, "rounding": 0, "missing_customer_id": 1, "implausible_dates": 0, "cancellations": 2,
+    assert got == {"input": 9, "rounding": 0, "excluded_rows": 0, "unmatched_lookup": 0,
+                   "missing_customer_id": 1, "implausible_dates": 0, "cancellations": 2,
                    "non_product_codes": 1, "non_positive_price": 1, "duplicates": 1,
                    "out_of_window": 1, "returns_without_purchase": 0, "kept": 2}
     assert ledger.set_index("step").at["cancellations", "revenue"] == -6.50

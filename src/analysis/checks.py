@@ -12,7 +12,8 @@ from .engine_settings import check_settings
 
 __all__ = ["SEED_MAX", "DATE_MIN", "DATE_MAX", "INT_MAX", "between", "positive",
            "non_negative", "regex", "no_digits_only", "cuts", "horizons", "currency",
-           "encoding", "settings", "seed", "k_range"]
+           "encoding", "settings", "seed", "k_range", "lookups", "exclude_rows", "sql_name",
+           "export_postgres"]
 
 
 def between(lo: float, hi: float) -> Callable[[Any], str | None]:
@@ -96,4 +97,72 @@ INT_MAX = 2 ** 53
 def k_range(v):
     if len(v) != 2 or not (2 <= v[0] <= v[1] <= 30) or any(int(x) != x for x in v):
         return "must be two whole numbers [min, max] with 2 <= min <= max <= 30"
+    return None
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+
+
+def sql_name(v):
+    """A table name: ``name`` or ``schema.name``, plain identifiers only (nothing that could
+    close a quote or start a second statement)."""
+    return None if _NAME.match(v) else \
+        "must be a table name such as orders or sales.orders (letters, digits and _)"
+
+
+def _text(x) -> bool:
+    return isinstance(x, str) and bool(x.strip())
+
+
+def lookups(v):
+    for i, entry in enumerate(v):
+        unknown = set(entry) - {"file", "key", "lookup_key", "columns"}
+        if unknown:
+            return f"entry {i + 1} has unknown key {sorted(unknown)[0]!r} (use file, key, " \
+                "lookup_key, columns)"
+        if not _text(entry.get("file")) or not _text(entry.get("key")):
+            return f"entry {i + 1} needs file and key, e.g. {{file: products.csv, key: " \
+                "ProductKey}"
+        if "lookup_key" in entry and not _text(entry["lookup_key"]):
+            return f"entry {i + 1}: lookup_key must name a column"
+        cols = entry.get("columns")
+        if cols is not None and (not isinstance(cols, list) or not cols or
+                                 not all(_text(c) for c in cols)):
+            return f"entry {i + 1}: columns must be a list of column names"
+    return None
+
+
+def exclude_rows(v):
+    for column, rule in v.items():
+        if isinstance(rule, dict):
+            if set(rule) != {"pattern"} or not _text(rule["pattern"]):
+                return f"entry {column!r} must be a list of values or {{pattern: '...'}}"
+            problem = regex(rule["pattern"])
+            if problem:
+                return f"entry {column!r}: the pattern {problem}"
+        elif isinstance(rule, (str, int, float)) and not isinstance(rule, bool):
+            continue
+        elif not isinstance(rule, list) or not rule or not all(
+                isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in rule):
+            return f"entry {column!r} must be a list of values or {{pattern: '...'}}"
+    return None
+
+
+def export_postgres(v):
+    if not v:
+        return None
+    unknown = set(v) - {"table", "url", "campaigns_table"}
+    if unknown:
+        return f"has unknown key {sorted(unknown)[0]!r} (use table, url, campaigns_table)"
+    for key in ("table", "campaigns_table"):
+        if key in v and (not isinstance(v[key], str) or sql_name(v[key])):
+            return f"{key} must be a table name such as crm.customers"
+    if "table" not in v:
+        return "needs table, e.g. {table: crm.customers}"
+    url = v.get("url")
+    if url is not None and (not isinstance(url, str) or
+                            not url.startswith(("postgresql://", "postgres://"))):
+        return "url must start with postgresql://"
+    if isinstance(url, str) and re.match(r"^postgres(ql)?://[^/@]*:[^/@]*@", url):
+        return "url must not hold a password (set PGPASSWORD or use ~/.pgpass)"
     return None

@@ -31,7 +31,8 @@ import pandas as pd
 import yaml
 
 from .errors import ParamError
-from .groups import (CleanParams, ClvParams, EngineParams, Privacy, ReadParams, ReportParams,
+from .groups import (CleanParams, ClvParams, EngineParams, Lookup, Privacy, ReadParams,
+                     ReportParams, RowFilter,
                      SegmentParams, SummaryParams, TierParams, cancel_regex, missing_tokens)
 from .playbook import check_playbook_covers, segment_table
 from .schema import FIELD_BY_NAME, FIELDS, check_columns, coerce, shown
@@ -127,6 +128,8 @@ def validate(raw: Mapping[str, Any], source: str = "parameters") -> dict[str, An
         except ParamError as exc:
             raise ParamError(exc.problem, file=source, column="segment_map",
                              hint=exc.hint) from None
+    if out["table"] and out["query"]:
+        raise ParamError("set table or query, not both", file=source, column="query")
     if out["thousands"] and out["thousands"] == out["decimal"]:
         raise ParamError("thousands and decimal must differ", file=source, column="thousands")
     if out["observation_start"] and out["observation_end"] and \
@@ -297,6 +300,10 @@ def _typed_value(name: str, value: Any) -> Any:
         return tuple(value)
     if name == "time_unit":
         return TimeUnit(value)
+    if name == "lookups":
+        return tuple(Lookup.of(e) for e in value)
+    if name == "exclude_rows":
+        return tuple(RowFilter.of(c, r) for c, r in value.items())
     return value
 
 

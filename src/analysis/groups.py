@@ -16,7 +16,7 @@ import pandas as pd
 from .schema import DEFAULT_MISSING_VALUES
 from .units import TimeUnit, Window
 
-__all__ = ["migration_split_date", "Privacy", "ReadParams", "CleanParams", "SummaryParams",
+__all__ = ["migration_split_date", "Privacy", "Lookup", "RowFilter", "ReadParams", "CleanParams", "SummaryParams",
            "TierParams", "SegmentParams", "ClvParams", "ReportParams", "EngineParams",
            "cancel_regex", "missing_tokens"]
 
@@ -43,6 +43,40 @@ class _Cancellations:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """A table joined to the transactions on ``key`` (``lookup_key`` in the lookup) before
+    the mapping reads them; ``columns``: what it brings (None: every other column)."""
+    file: str
+    key: str
+    lookup_key: str
+    columns: tuple[str, ...] | None = None
+
+    @staticmethod
+    def of(entry: dict[str, Any]) -> "Lookup":
+        cols = entry.get("columns")
+        return Lookup(str(entry["file"]), str(entry["key"]),
+                      str(entry.get("lookup_key") or entry["key"]),
+                      tuple(str(c) for c in cols) if cols else None)
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Rows of ``column`` whose trimmed text is one of ``values`` (any letter case), or
+    matches ``pattern``: left out by the rule ``excluded_rows``."""
+    column: str
+    values: tuple[str, ...] = ()
+    pattern: str | None = None
+
+    @staticmethod
+    def of(column: str, rule: Any) -> "RowFilter":
+        if isinstance(rule, dict):
+            return RowFilter(str(column), (), str(rule["pattern"]))
+        rule = rule if isinstance(rule, list) else [rule]
+        return RowFilter(str(column), tuple(dict.fromkeys(str(v).strip().lower()
+                                                          for v in rule)))
+
+
+@dataclass(frozen=True)
 class ReadParams(_Cancellations):
     """Reading the file: mapping, CSV dialect, dates, numbers, missing values, dimensions."""
     columns: dict[str, str]
@@ -59,6 +93,10 @@ class ReadParams(_Cancellations):
     dimensions: tuple[str, ...]
     privacy: Privacy
     dimension_missing_values: tuple[str, ...] = ("",)
+    lookups: tuple[Lookup, ...] = ()
+    exclude_rows: tuple[RowFilter, ...] = ()
+    table: str | None = None
+    query: str | None = None
 
     @property
     def missing_tokens(self) -> list[str]:
@@ -158,6 +196,7 @@ class ReportParams:
     control_share: float = 0.10
     contact_costs: dict[str, Any] = field(default_factory=dict)
     previous_run: str | None = None
+    export_postgres: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -40,3 +40,8 @@ class Aggregates:
     #: per first-purchase month (cohort) and calendar month: the cohort's buying customers
     #: and its net revenue (``aggregates.cohort_months``)
     cohort_months: pd.DataFrame | None = None
+    #: the input line per file read (file name, rows, cents as typed and left out before
+    #: typing), when the engine counts it; for a database, one row for the table or query
+    sources: pd.DataFrame | None = None
+    #: SHA-256 of the rows read from a database (a file's digest is of its bytes)
+    read_digest: str | None = None

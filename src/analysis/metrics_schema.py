@@ -59,7 +59,9 @@ SCHEMA: dict[str, Any] = {
               "monthly": {"month": None, "revenue": None, "transactions": None}},
     "cleaning": {"input_rows": None, "input_revenue": None,
                  "dropped": {ANY: {"rows": None, "revenue": None}},
-                 "warnings": None, "warning_records": None, "zero_amount_rows": None},
+                 "warnings": None, "warning_records": None, "zero_amount_rows": None,
+                 # the input line per file read (several files), or of the table or query
+                 "files": [{"file": None, "rows": None, "revenue": None}]},
     # stage 2: concentration, ABC tiers and their migration
     "pareto": {"customers": None, "gini": None, "negative_revenue_customers": None,
                "zero_revenue_customers": None, "customer_share_for_80pct_revenue": None,

@@ -1,17 +1,12 @@
-"""Execute the notebooks in order into a run folder, safely.
-
-``run()``:
-
-1. resolves and validates the parameters and checks the data (load + clean) before
-   anything is written, so bad input fails fast with exit code 2;
-2. executes ``notebooks/NN_*.ipynb`` with papermill into ``outputs/.<name>.partial``;
-3. renders ``report/`` (nbconvert, no code cells) and ``report/index.html``;
-4. writes ``manifest.json`` and renames the folder to its final name, then moves
-   ``outputs/latest`` (only when every notebook succeeded).
-
-A failed run keeps its folder, with ``manifest.json`` status "failed", the notebook
-that failed and the error; the raw data is only read, and earlier runs and
-``outputs/latest`` are not touched.
+"""Execute the notebooks in order into a run folder, safely. ``run()``: (1) resolves and
+validates the parameters and checks the data (load + clean) before anything is written, so
+bad input fails fast with exit code 2; (2) executes ``notebooks/NN_*.ipynb`` with papermill
+into ``outputs/.<name>.partial``; (3) renders ``report/`` (nbconvert, no code cells) and
+``report/index.html``, and writes the customer table back to PostgreSQL when asked; (4)
+writes ``manifest.json``, renames the folder to its final name and moves ``outputs/latest``
+(only when every notebook succeeded). A failed run keeps its folder, with ``manifest.json``
+status "failed", the notebook that failed and the error; the raw data is only read, and
+earlier runs and ``outputs/latest`` are not touched.
 """
 from __future__ import annotations
 
@@ -49,7 +44,8 @@ from .lab import NOTEBOOK_DIR  # the project's notebooks (one definition)
 from .narrative.translate import translate_notebook
 from .report.html import clean_page
 from .runfolder import CUSTOMERS, read_metrics, replacing, write_json
-from .stage1.engine import check_source
+from .report.to_database import export, preflight
+from .stage1.engine import check_source, dataset_of
 from .stage1.load import sha256, source_info
 
 __all__ = ["PROJECT_ROOT", "NOTEBOOK_DIR", "RunResult", "package_versions", "notebook_paths",
@@ -168,8 +164,9 @@ def run(data_path: str | Path, params_path: str | Path | None = None,
     cfg = resolve(params_path, overrides or {})
     params = typed(cfg, str(params_path or "parameters"))
     data = check_source(data_path, params)
-    dataset = slug(params.report.dataset or Path(data.rstrip("/")).stem)
+    dataset = slug(params.report.dataset or dataset_of(data, params.read))
     check_previous(params.report.previous_run, dataset)  # before anything is written
+    preflight(params, data)  # the database to write back to answers, its tables are ours
     if out is not None:
         final = Path(out).resolve()
         outputs = final.parent
@@ -292,8 +289,8 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
         if params.engine.engine == "pandas" and \
         (manifest["input"]["bytes"] or 0) >= EARLY_KERNEL_BYTES else None
     try:  # until the notebooks' batch holds it, a failure shuts the early kernel down
-        rows, warnings, seconds = _stage1(data, params, work)
-        manifest["input"].update(rows=rows, sha256=digest.result())
+        rows, warnings, seconds, read = _stage1(data, params, work)
+        manifest["input"].update(rows=rows, sha256=digest.result() or read)
         changed = input_changed(data, manifest["input"])
         if changed:  # replaced while it was read: the digest may be of another file
             raise InputError(changed, file=str(data))
@@ -341,6 +338,11 @@ def _execute(data: str, params: Params, work: Path, manifest: dict,
             status, error = "failed", "rendering the report failed: " + error_line(exc)
         manifest["timings"]["render_seconds"] = round(time.perf_counter() - t0, 2)
         echo(f"  {'report (HTML)':<22} {status:<6} {manifest['timings']['render_seconds']:6.1f} s")
+    if status == "ok" and params.report.export_postgres:  # the CRM's copy, last
+        try:
+            manifest["export_postgres"] = export(work, params, data)
+        except InputError as exc:
+            status, error = "failed", exc.message
     return status, error, failed_nb, EXIT_OK if status == "ok" else EXIT_FAILED
 
 
@@ -366,14 +368,14 @@ def _discard(early: Background | None) -> None:
         kernel.shutdown()
 
 
-def _stage1(data: str, params: Params, work: Path) -> tuple[int, list[str], float]:
+def _stage1(data: str, params: Params, work: Path) -> tuple[int, list[str], float, str | None]:
     """Load, clean and summarise into ``work`` (``stage1_cache.stage1``, which closes the engine
     afterwards: the notebooks only read the run folder); returns (input rows, warnings,
-    seconds). The frames are dropped afterwards and pyarrow's pool is asked to give memory
+    seconds, the digest of the rows read from a database). The frames are dropped afterwards and pyarrow's pool is asked to give memory
     back, since the runner waits next to the kernel for the rest of the run."""
     stage = stage1(work, data, params)
     rows = int(stage.ledger.set_index("step").at["input", "rows"])
-    result = (rows, stage.warnings, stage.seconds)
+    result = (rows, stage.warnings, stage.seconds, stage.aggregates.read_digest)
     del stage
     gc.collect()
     pa.default_memory_pool().release_unused()

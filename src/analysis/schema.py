@@ -39,7 +39,7 @@ DEFAULT_MISSING_VALUES = ["", "NA", "N/A", "#N/A", "NaN", "null", "None", "nil",
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str            # str|int|float|bool|date|list_str|list_float|mapping|choice
+    kind: str            # str|int|float|bool|date|list_str|list_float|mapping|list_mapping|choice
     default: Any
     help: str
     choices: tuple = ()
@@ -84,6 +84,23 @@ FIELDS: tuple[Field, ...] = (
           "values to such words warns.", check=checks.no_digits_only),
     Field("dimensions", "list_str", [], "Customer attributes to carry into the customers "
           "table (file columns, e.g. [Country]); a customer's value is its most frequent one."),
+    Field("lookups", "list_mapping", [], "Further tables joined to the transactions on a "
+          "key before the mapping reads them, each {file: products.csv, key: ProductKey} "
+          "(optional lookup_key: the key's name in the lookup when it differs; columns: the "
+          "lookup's columns to bring, default all). The mapping, dimensions and exclude_rows "
+          "may then name their columns (price, cost, category, country). A key must be unique "
+          "in its lookup; rows whose key is not in it are dropped by the rule "
+          "unmatched_lookup and counted in the ledger. Paths are relative to the current "
+          "directory.", check=checks.lookups),
+    Field("exclude_rows", "mapping", {}, "Rows to leave out, by the text of a column (of the "
+          "file or of a lookup): {STATUS: [Cancelled, Void]} (trimmed, any letter case), or "
+          "{STATUS: {pattern: '^Cancel'}} (a regular expression). Dropped by the rule "
+          "excluded_rows, counted in the ledger with their revenue.",
+          check=checks.exclude_rows),
+    Field("table", "str", None, "With a postgresql:// source: the table (or schema.table) "
+          "to read.", nullable=True, check=checks.sql_name),
+    Field("query", "str", None, "With a postgresql:// source: a SELECT to read instead of a "
+          "table; it runs in a read-only transaction.", nullable=True),
     # -- cleaning ----------------------------------------------------------------------------
     Field("drop_missing_customer", "bool", True, "Drop rows without a customer id.",
           group="cleaning"),
@@ -141,6 +158,12 @@ FIELDS: tuple[Field, ...] = (
     Field("contact_costs", "mapping", {}, "Cost of one contact per action, in the currency "
           "(e.g. {win_back: 12.5}); the page then says for how many customers of that list "
           "a contact costs more than it can return.", group="report"),
+    Field("export_postgres", "mapping", {}, "Write the customer table (and the campaign "
+          "lists) into PostgreSQL when the run ends: {table: crm.customers} (optional url: "
+          "postgresql://user@host/db, default the source's; campaigns_table). The new table "
+          "replaces the old one in one transaction, and only a table an earlier run wrote. "
+          "Passwords come from PGPASSWORD or ~/.pgpass, never from this file.",
+          check=checks.export_postgres, group="report"),
     Field("previous_run", "str", None, "An earlier run folder of the same dataset, on data "
           "that ended before this one's: the page then opens with what changed since (who "
           "moved, its forecast against what happened, each campaign against its control "
@@ -320,6 +343,13 @@ def coerce(field: Field, value: Any, source: str) -> Any:
                                            for x in value):
             return [float(x) for x in value]
         bad("a list of finite numbers, e.g. [0.05, 0.2]")
+    if k == "list_mapping":
+        if isinstance(value, dict):
+            value = [value]
+        if isinstance(value, list) and all(isinstance(x, dict) and
+                                           all(isinstance(k, str) for k in x) for x in value):
+            return [dict(x) for x in value]
+        bad("a list of mappings, e.g. [{file: products.csv, key: ProductKey}]")
     if k == "mapping":
         if isinstance(value, dict) and all(isinstance(x, str) for x in value):
             return dict(value)

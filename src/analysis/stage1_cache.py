@@ -29,6 +29,7 @@ from .runfolder import (AGGREGATES, CUSTOMERS, LEDGER, METRICS, STAGE1, TABLES, 
                         read_frame, read_ledger, record_stage, replacing, update_metrics,
                         write_customers, write_json)
 from .stage1.engine import open_engine
+from .stage1.database import is_database
 from .stage1.load import is_uri, source_info
 from .stage1.privacy import identifying_warnings
 from .stage1.rules import ledger_table
@@ -76,7 +77,10 @@ def stage1_metrics(ledger: pd.DataFrame, customers: pd.DataFrame, agg: Aggregate
                      # the same sentences by key, which the page renders in its language
                      "warning_records": [record(w) for w in warnings or []],
                      # kept rows whose amount is exactly 0 (free or promotional purchases)
-                     "zero_amount_rows": agg.zero_amount_rows},
+                     "zero_amount_rows": agg.zero_amount_rows,
+                     "files": [] if agg.sources is None else
+                     [{"file": str(r.file), "rows": int(r.rows), "revenue": int(r.cents) / 100}
+                      for r in agg.sources.itertuples()]},
         "trend": trend_metrics(agg.monthly, window),
         "cohorts": cohort_metrics(agg.cohort_months),
     }
@@ -167,6 +171,8 @@ def recorded(run: Path, data_path: str | Path, params: Params) -> dict[str, Any]
     info = json.loads(record.read_text(encoding="utf-8"))
     key = input_key(data_path, params)
     if all(info.get(k) == v for k, v in key.items()):
+        if is_database(data_path) and not (run / "manifest.json").exists():
+            return None  # a table may have changed since: read again (a run is pinned)
         return info
     if info.get("params_sha256") == key["params_sha256"] and (run / "manifest.json").exists():
         # a run folder of the runner's, pinned to the file its transaction stage read: the
@@ -247,7 +253,8 @@ def write_aggregates(run_dir: str | Path, agg: Aggregates) -> None:
               **{n: getattr(agg.clv, n) for n in _CLV_FRAMES},
               "historical_clv": agg.clv.historical_clv.to_frame()}
     for name, frame in (("calibration", agg.clv.calibration),
-                        ("backtests", agg.clv.backtests), ("cohort_months", agg.cohort_months)):
+                        ("backtests", agg.clv.backtests), ("cohort_months", agg.cohort_months),
+                        ("sources", agg.sources)):
         if frame is not None:
             frames[name] = frame
         else:  # an earlier run's in this folder must not be read
@@ -259,7 +266,8 @@ def write_aggregates(run_dir: str | Path, agg: Aggregates) -> None:
               "time_unit": agg.window.unit.name, "last_date": agg.last_date.isoformat(),
               "transactions": agg.transactions, "zero_amount_rows": agg.zero_amount_rows,
               "split": agg.split.isoformat(),
-              "calibration_end": agg.clv.calibration_end.isoformat()}
+              "calibration_end": agg.clv.calibration_end.isoformat(),
+              "read_digest": agg.read_digest}
     with replacing(folder / "aggregates.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
 
@@ -277,4 +285,5 @@ def read_aggregates(run_dir: str | Path) -> Aggregates:
         clv=ClvInputs(pd.Timestamp(record["calibration_end"]),
                       f["historical_clv"]["historical_clv"], f.get("calibration"),
                       f["repeat_days"], f["cohorts"], f.get("backtests")),
-        sample=f["sample"], cohort_months=f.get("cohort_months"))
+        sample=f["sample"], cohort_months=f.get("cohort_months"), sources=f.get("sources"),
+        read_digest=record.get("read_digest"))

@@ -2,6 +2,10 @@
 
 Rules, applied in this order (each can be switched off by its parameter):
 
+0. ``excluded_rows``, ``unmatched_lookup``: rows an ``exclude_rows`` filter names, and rows
+   whose key is not in a lookup, left out before typing by ``inputs.gather`` and counted
+   here (``before``)
+
 1. ``missing_customer_id``   rows without a customer id (``drop_missing_customer``)
 1b. ``implausible_dates``    dates before 1900-01-01 or after the day of the run
                              (``drop_implausible_dates``)
@@ -42,6 +46,7 @@ import pandas as pd
 
 from ..config import CleanParams
 from ..units import cents
+from .inputs import Before
 from .privacy import redact_row
 from .rules import (DATE_CEILING, DATE_FLOOR, EARLIEST_DATE, RULES, beyond_range_error,
                     date_limit, example_order, implausible_warning, large_drop_warnings,
@@ -105,9 +110,12 @@ def duplicated_rows(df: pd.DataFrame, amount_cents: np.ndarray) -> np.ndarray:
 
 def clean_transactions(df: pd.DataFrame, params: CleanParams,
                        warnings: list[str] | None = None,
-                       today: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       today: pd.Timestamp | None = None, before: Before | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply the rules in order; return (clean frame with an ``is_return`` column, ledger).
-    What is worth knowing (e.g. returns without a cancellation mark) goes to ``warnings``."""
+    What is worth knowing (e.g. returns without a cancellation mark) goes to ``warnings``.
+    ``before``: the rows ``inputs.gather`` left out before typing (``excluded_rows``,
+    ``unmatched_lookup``), counted in the ledger under their rules."""
     n = len(df)
     c = cents(df["amount"])
     dropped_by = np.full(n, -1, dtype=np.int8)  # index into RULES, -1 = kept
@@ -165,12 +173,14 @@ def clean_transactions(df: pd.DataFrame, params: CleanParams,
              **{rule: dropped_by == i for i, rule in enumerate(RULES)}}
     ledger = make_ledger({k: int(m.sum()) for k, m in masks.items()},
                          {**{k: int(c[m].sum()) for k, m in masks.items()},
-                          "rounding": rounding_cents(df.attrs.get("subcent", 0))})
+                          "rounding": rounding_cents(df.attrs.get("subcent", 0))}, before)
     if warnings is not None:
-        warnings.extend(large_drop_warnings(
-            ledger, params.drop_warning_share,
-            lambda rule: redact_row(_first_example(df, dropped_by == RULES.index(rule)),
-                                    params.privacy, canonical=True)))
+        def example(rule: str):
+            if before is not None and rule in before.examples:
+                return before.examples[rule]  # as the file wrote it (redacted already)
+            return redact_row(_first_example(df, dropped_by == RULES.index(rule)),
+                              params.privacy, canonical=True)
+        warnings.extend(large_drop_warnings(ledger, params.drop_warning_share, example))
 
     clean = df.loc[alive].reset_index(drop=True)
     clean["is_return"] = ret[alive]

@@ -8,14 +8,15 @@ from typing import Iterator, Protocol
 
 import pandas as pd
 
-from ..config import Params
+from ..config import Params, ReadParams
 from ..errors import InputError
 from .aggregates import Aggregates
-from .load import check_path, is_uri
+from .database import check_database, is_database
+from .load import check_path, data_files, is_glob, is_uri, several
 from .pandas_engine import PandasEngine
-from .sources import native_format
+from .sources import native_format, same_columns
 
-__all__ = ["ENGINES", "TransactionEngine", "open_engine", "check_source"]
+__all__ = ["ENGINES", "TransactionEngine", "open_engine", "check_source", "dataset_of"]
 
 ENGINES = ("pandas", "duckdb", "spark")
 
@@ -51,16 +52,37 @@ def open_engine(params: Params) -> Iterator[TransactionEngine]:
 
 
 def check_source(source: str | Path, params: Params) -> str:
-    """The data location as given to the engine; local paths must exist (files or, for the
-    query engines, directories); URIs are passed on as they are."""
+    """The data location as given to the engine: a file, a directory or a glob of files with
+    the same columns (refused, by the file's name, when one has others), a PostgreSQL URL,
+    or a URI a query engine opens; local paths must exist."""
     s = str(source)
     engine = params.engine.engine
-    if engine == "pandas" or not (is_uri(s) or Path(s).is_dir()):
-        return str(check_path(s).resolve())
+    if is_database(s):
+        return check_database(s, params.read)
     if is_uri(s):
-        if engine != "spark" and not s.startswith(("file://", "s3://", "http")):
+        if engine == "pandas" or (engine != "spark" and
+                                  not s.startswith(("file://", "s3://", "http"))):
             raise InputError("this URI can only be read by the spark engine", file=s,
                              hint="Set engine: spark, or copy the data to a local file")
         return s
-    native_format(s, params.read)  # a directory: refused when empty or mixed
-    return str(Path(s).resolve())
+    if not several(s):
+        return str(check_path(s).resolve())
+    files = data_files(s)
+    if not files:
+        raise InputError("no data file matches this pattern" if is_glob(s) else
+                         "the data directory holds no files", file=s)
+    if engine != "pandas":
+        native_format(s, params.read)  # refused when mixed
+    same_columns(files, params.read)
+    return s if is_glob(s) else str(Path(s).resolve())
+
+
+def dataset_of(source: str, cfg: ReadParams) -> str:
+    """A dataset's default name: a file's name without extension, a glob's folder, a
+    database table's name (or the database's, for a query)."""
+    if is_database(source):
+        return (cfg.table or "").rpartition(".")[2] or source.rstrip("/").rpartition("/")[2] \
+            .split("?")[0] or "query"
+    if is_glob(source):
+        return Path(source).parent.name or "data"
+    return Path(source.rstrip("/")).stem

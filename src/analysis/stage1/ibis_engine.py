@@ -38,11 +38,14 @@ import pandas as pd
 
 from ..config import Params
 from ..units import day_number
-from .ibis_io import Connection, arrow_ready
+from .ibis_inputs import per_file, prepare
+from .ibis_io import Connection, arrow_ready, reading
 from .aggregates import Aggregates
 from .ibis_aggregates import ibis_aggregates, window_facts, write_clean
 from .ibis_rules import clean_rules, summarise
 from .ibis_typing import typed
+from .database import is_database, read_batches
+from .inputs import columns_to_read, database_line, database_needs
 from .load import read_raw
 from .privacy import anonymize_stage1
 from .rules import require_purchases
@@ -72,14 +75,12 @@ class IbisEngine:
     def _stage(self, s: str, warnings: list[str] | None, today: pd.Timestamp | None,
                clean_path: str | None) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
         p, eng = self.params, self.connection
-        eng.fit_partitions(s, p.engine.spark_config)
-        fmt = native_format(s, p.read)
-        if fmt is None:  # a file only the pandas reader understands: read here, typed there
-            raw = eng.table(arrow_ready(read_raw(s, p.read)))
-        else:
-            raw = eng.read(s, fmt, p.read)
+        raw, digest = self._raw(s)
+        raw, before, left_out = prepare(eng, raw, p.read, s)
         t = typed(eng, raw, p.read, p.clean, s, warnings, today)
-        ledger, kept = clean_rules(eng, t, p.clean, today, warnings)
+        ledger, kept = clean_rules(eng, t, p.clean, today, warnings, before)
+        files = per_file(s, eng.files, left_out) if digest is None else \
+            database_line(p.read, ledger)
         eng.release(eng.parsed)  # the ledger was its last use; the clean rows are cached apart
         purchases = eng.frame(kept.aggregate(n=(~kept.ret).sum()))["n"].iloc[0]
         require_purchases(int(purchases) if pd.notna(purchases) else 0, ledger, s)
@@ -87,10 +88,28 @@ class IbisEngine:
         customers = summarise(eng, kept, p.summary, day_number(facts[0].end))
         customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
         agg = ibis_aggregates(eng, kept, customers, p, facts)
+        agg.sources, agg.read_digest = files, digest
         if clean_path is not None:
             write_clean(eng, kept, clean_path, p.read.privacy)
         customers, agg = anonymize_stage1(customers, agg, p.read.privacy)
         return ledger, customers, agg
+
+    def _raw(self, s: str):
+        """(the source as an engine table, the digest of the rows read from a database)."""
+        p, eng = self.params, self.connection
+        if is_database(s):  # streamed in batches, hashed as they come
+            schema, batches, hashed, conn = read_batches(s, p.read, database_needs(s, p.read))
+            try:
+                return eng.stream(schema, batches), hashed.hexdigest()
+            finally:
+                conn.close()
+        eng.fit_partitions(s, p.engine.spark_config)
+        fmt = native_format(s, p.read)
+        with reading(eng, s, p.read):
+            if fmt is None:  # a file only the pandas reader understands: read here, typed there
+                return eng.table(arrow_ready(read_raw(s, p.read, columns_to_read(s, p.read)))), \
+                    None
+            return eng.read(s, fmt, p.read), None
 
     def close(self) -> None:
         self.connection.close()

@@ -12,6 +12,7 @@ import shutil
 import signal
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import ibis
@@ -20,12 +21,12 @@ import pyarrow as pa
 
 from ..config import EngineParams, ReadParams
 from ..errors import InputError
-from .load import is_uri, sniff_sep
+from .load import data_files, is_uri, several, sniff_sep, valid_utf8
 from .parse import sheet_dates
-from .sources import first_file
+from .sources import data_files, first_file
 
 __all__ = ["SPARK_REQUIRED", "SPARK_DEFAULTS", "duckdb_settings", "spark_session", "Connection",
-           "DuckDBConnection", "SparkConnection", "arrow_ready"]
+           "DuckDBConnection", "SparkConnection", "arrow_ready", "reading"]
 
 #: Spark settings the rules rely on: UTC timestamps (no shift by the session's zone) and
 #: NULL, not an error, for a value that does not parse (the checks count and report them)
@@ -97,6 +98,7 @@ class Connection:
         self._cached: list = []
         self.parsed = None  # the typed table (cached), set by typed()
         self.subcent = 0  # what rounding to the cent changed, set by typed()
+        self.files = None  # rows and cents per file read, set by typed() (several files)
 
     def fit_partitions(self, source: str, user: dict) -> int | None:
         """The engine's shuffle partitions from the input's size (None: nothing set)."""
@@ -137,18 +139,23 @@ class Connection:
         is converted, so that a result is held about once, not twice, while it converts."""
         return self.arrow(expr).to_pandas(self_destruct=True, split_blocks=True)
 
-    def read(self, source: str, fmt: str, cfg: ReadParams):
+    def read(self, source: str, fmt: str, cfg: ReadParams, one_file: bool = False):
+        """The data (every column as the file has it, CSV as text); several local files
+        (a directory or a glob) with a column ``_file`` naming each row's file, where the
+        engine can say it (DuckDB)."""
+        files = None if one_file or not several(source) else \
+            [str(p) for p in data_files(source)]
         if fmt == "parquet":
-            return self.con.read_parquet(self._parquet_path(source))
+            return self._read_parquet(source, files)
         sep = cfg.sep
         if sep == "auto":
             sep = sniff_sep(Path(first_file(source)), "utf-8") if not is_uri(source) else ","
-        return self._read_csv(source, sep)
+        return self._read_csv(source, sep, files)
 
-    def _parquet_path(self, source: str) -> str:
-        return source
+    def _read_parquet(self, source: str, files: list[str] | None):
+        return self.con.read_parquet(source)
 
-    def _read_csv(self, source: str, sep: str):
+    def _read_csv(self, source: str, sep: str, files: list[str] | None):
         raise NotImplementedError
 
     def table(self, df: pd.DataFrame):
@@ -175,20 +182,31 @@ class DuckDBConnection(Connection):
         if self._spill:
             shutil.rmtree(self._spill, ignore_errors=True)
 
-    def _parquet_path(self, source: str) -> str:
-        if not is_uri(source) and Path(source).is_dir():
-            return str(Path(source) / "**" / "*.parquet")
-        return source
+    def _read_parquet(self, source: str, files: list[str] | None):
+        if files:
+            return self.con.read_parquet(files, filename="_file")
+        return self.con.read_parquet(source)
 
-    def _read_csv(self, source: str, sep: str):
-        path = str(Path(source) / "*") if not is_uri(source) and Path(source).is_dir() \
-            else source
-        return self.con.read_csv(path, all_varchar=True, delim=sep, header=True,
-                                 quote='"', escape='"', null_padding=False)
+    def _read_csv(self, source: str, sep: str, files: list[str] | None):
+        return self.con.read_csv(files or source, all_varchar=True, delim=sep, header=True,
+                                 quote='"', escape='"', null_padding=False,
+                                 **({"filename": "_file"} if files else {}))
 
     def table(self, df: pd.DataFrame):
         table = pa.Table.from_pandas(df, preserve_index=False)
         return self.con.create_table(ibis.util.gen_name("driver_input"), table, temp=True)
+
+    def stream(self, schema: pa.Schema, batches):
+        """Arrow batches (a database's rows as they arrive) into a temporary table, which
+        DuckDB spills to disk beyond its memory limit: no more than a batch is held here."""
+        name = ibis.util.gen_name("database_input")
+        duck = self.con.con
+        duck.register("_arrow_stream", pa.RecordBatchReader.from_batches(schema, batches))
+        try:
+            duck.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM _arrow_stream')
+        finally:
+            duck.unregister("_arrow_stream")
+        return self.con.table(name)
 
 
 class SparkConnection(Connection):
@@ -211,9 +229,7 @@ class SparkConnection(Connection):
         then merges partitions that turn out small. Returns the number set."""
         if "spark.sql.shuffle.partitions" in user:
             return None
-        size = 0 if is_uri(source) else sum(
-            p.stat().st_size for p in ([Path(source)] if Path(source).is_file()
-                                       else Path(source).rglob("*")) if p.is_file())
+        size = 0 if is_uri(source) else sum(p.stat().st_size for p in data_files(source))
         cores = self.session.sparkContext.defaultParallelism
         n = int(min(max(-(-size // (64 << 20)), 2 * cores), 2000))
         self.session.conf.set("spark.sql.shuffle.partitions", str(n))
@@ -232,9 +248,16 @@ class SparkConnection(Connection):
         self.con._run_pre_execute_hooks(expr)
         return self.con.raw_sql(self.con.compile(expr)).toArrow()
 
-    def _read_csv(self, source: str, sep: str):
-        return self.con.read_csv(source, inferSchema=False, header=True, sep=sep, quote='"',
+    def _read_parquet(self, source: str, files: list[str] | None):
+        return self.con.read_parquet(source)  # a directory or a glob, as Spark reads them
+
+    def _read_csv(self, source: str, sep: str, files: list[str] | None):
+        return self.con.read_csv(files or source, inferSchema=False, header=True, sep=sep, quote='"',
                                  escape='"', mode="FAILFAST")
+
+    def stream(self, schema: pa.Schema, batches):
+        """A database's rows (gathered on the driver: Spark reads them from there)."""
+        return self.table(pa.Table.from_batches(list(batches), schema=schema).to_pandas())
 
     def table(self, df: pd.DataFrame):
         table = pa.Table.from_pandas(df, preserve_index=False)
@@ -258,3 +281,27 @@ def arrow_ready(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+
+
+@contextmanager
+def reading(eng: Connection, file: str, cfg: ReadParams):
+    """The engine's reader failing (bad encoding, ragged rows, no access) as an InputError;
+    a text that is not UTF-8 is named by its file (the engine reads a folder's files as
+    UTF-8 and says only "Invalid unicode")."""
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        if "unicode" in str(exc).lower() and not is_uri(file):
+            bad = next((p for p in data_files(file) if not valid_utf8(p)), None)
+            if bad is not None:
+                raise InputError(f"the file is not UTF-8 text, which engine {eng.name!r} "
+                                 f"reads a CSV as", file=str(bad),
+                                 hint="Convert it to UTF-8, or use engine: pandas with "
+                                 "encoding (for example latin-1 or cp1252)") from None
+        raise InputError(f"engine {eng.name!r} could not read the data: {first[:300]}",
+                         file=file, hint=f"Check the path, the separator (now "
+                         f"{cfg.sep!r}) and that the file is UTF-8 text with a header "
+                         f"line, or use engine: pandas") from None

@@ -14,6 +14,7 @@ from ..config import CleanParams, SummaryParams
 from ..units import to_dates
 from .ibis_io import Connection
 from .ibis_typing import implausible, rint
+from .inputs import Before
 from .privacy import redact_row
 from .rules import (DATE_CEILING, DATE_FLOOR, beyond_range_error, example_order,
                     large_drop_warnings, make_ledger, rounding_cents)
@@ -22,7 +23,7 @@ __all__ = ["clean_rules", "summarise"]
 
 
 def clean_rules(eng: Connection, t, cfg: CleanParams, today: pd.Timestamp | None = None,
-                warnings: list[str] | None = None):
+                warnings: list[str] | None = None, before: Before | None = None):
     """The rules of ``clean.py`` in the same order. Returns (ledger as pandas, clean rows as
     a cached engine table with ``ret``, ``cents`` and ``day``)."""
     canon = [c for c in t.columns if c not in ("cents", "day", "ret")]
@@ -85,9 +86,11 @@ def clean_rules(eng: Connection, t, cfg: CleanParams, today: pd.Timestamp | None
     found = found.groupby("step")[["rows", "cents"]].sum()
     ledger = make_ledger(found["rows"].to_dict(),
                                    {**found["cents"].to_dict(),
-                                    "rounding": rounding_cents(eng.subcent)})
+                                    "rounding": rounding_cents(eng.subcent)}, before)
     if warnings is not None:
         def example(rule: str):
+            if before is not None and rule in before.examples:
+                return before.examples[rule]
             rows = alive.filter(alive.n > 1) if rule == "duplicates" else \
                 alive.filter(alive.rule == rule) if rule in ("out_of_window",
                                                              "returns_without_purchase") \

@@ -9,7 +9,6 @@ the same errors, with one example row, and gives the same warnings in the same o
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from typing import Any
 
 import ibis
@@ -18,13 +17,14 @@ import pandas as pd
 
 from ..config import CleanParams, ReadParams
 from ..errors import InputError
-from .ibis_io import Connection
+from .ibis_io import Connection, reading
 from .load import missing_columns_text
 from .privacy import redact_row
 from .rules import (CURRENCY_SYMBOLS, EARLIEST_DATE, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS,
                     SUBCENT_UNITS, amount_error, currency_warning, date_error, date_limit,
                     dimension_missing_warning, float_ids_warning,
                     implausible_warning, negative_quantity_warning, number_error,
+                    amount_mismatch_warning,
                     too_large_row, too_large_total)
 
 __all__ = ["java_pattern", "rint", "day", "typed"]
@@ -154,7 +154,7 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
     if missing:
         raise InputError(missing_columns_text(missing, "file"), file=file, column=missing[0],
                          hint=f"The file's columns are {list(raw.columns)[:12]}")
-    raw = raw.select(*usecols)
+    raw = raw.select(*usecols, *(["_file"] if "_file" in raw.columns else []))
     # built in steps, each on the columns of the last, so that no parsing expression is
     # repeated inside another in the SQL the engine gets
     def kept_type(col):
@@ -172,8 +172,9 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
         _date_in=raw[src["date"]] if kept_type(raw[src["date"]])
         else _text(raw[src["date"]], nulls),
         **{f"_{c}_in": raw[src[c]] if kept_type(raw[src[c]]) else _text(raw[src[c]], nulls)
-           for c in numeric})
-    passthrough = list(text_cols)
+           for c in numeric},
+        **({"_file": raw._file} if "_file" in raw.columns else {}))
+    passthrough = list(text_cols) + (["_file"] if "_file" in raw.columns else [])
     pattern = cfg.cancel_regex
     step2: dict[str, Any] = {
         "date": _timestamp(eng, step1._date_in, cfg, text_done=True),
@@ -184,7 +185,7 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
     for canon in numeric:
         value, symbol = _number(step1[f"_{canon}_in"], cfg, text_done=True)
         step2[f"_{canon}_v"] = value
-        if symbol is not None:
+        if symbol is not None and src[canon] not in symbols:  # one flag per file column
             step2[f"_sym_{len(symbols)}"] = symbol
             symbols[src[canon]] = len(symbols)
     step2 = step1.select(*passthrough, **step2)
@@ -227,9 +228,10 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
              **{f"_big_{c}": step5[f"_big_{c}"] for c in money},
              "_sub": step5._sub,
              **{f"_bad_{c}": step5[f"_bad_{c}"] for c in numeric},
-             **{f"_sym_{i}": step5[f"_sym_{i}"] for i in symbols.values()}}
+             **{f"_sym_{i}": step5[f"_sym_{i}"] for i in symbols.values()},
+             **({"_file": step5._file} if "_file" in raw.columns else {})}
     # DuckDB reads the file here; Spark only when the checks below run
-    with _reading(eng, file, cfg):
+    with reading(eng, file, cfg):
         t = eng.cache(step5.select(**cols, **flags))
         eng.parsed = t
     return t, raw, symbols, list(cols)
@@ -258,6 +260,7 @@ def typed(eng: Connection, raw, cfg: ReadParams, cleaning: CleanParams, file: st
             "id_example": t.customer_id.min(),
             "odd": odd.sum(), "odd_first": t.date.argmin(ibis.ifelse(odd, 0, 1))}
     aggs.update(big=t._big.sum(), abs_cents=t.cents.abs().cast("float64").sum(),
+                cents=t.cents.sum(),
                 sub=t._sub.sum(), **{f"big_{c}": t[f"_big_{c}"].sum() for c in money})
     if "quantity" in t.columns:  # among the rows the rules before cancellations keep
         neg = (t.quantity < 0) & ~t._marked
@@ -266,7 +269,12 @@ def typed(eng: Connection, raw, cfg: ReadParams, cleaning: CleanParams, file: st
         if cleaning.drop_implausible_dates:
             neg = neg & ~odd
         aggs["neg"] = neg.sum()
-    with _reading(eng, file, cfg):
+    both = {"amount", "quantity", "unit_price"} <= set(src) and \
+        len({src["amount"], src["quantity"], src["unit_price"]}) == 3
+    if both:  # amount against quantity × unit price (``inputs.check_amounts``)
+        product = rint(t.quantity * t.unit_price * 100)
+        aggs.update(off=((t.cents - product).abs() > 1).sum(), product=product.sum())
+    with reading(eng, file, cfg):
         counts = eng.frame(t.aggregate(**aggs)).iloc[0]
     if int(counts["rows"]) == 0:
         raise InputError("the data file has a header but no data rows", file=file)
@@ -297,6 +305,9 @@ def typed(eng: Connection, raw, cfg: ReadParams, cleaning: CleanParams, file: st
         refuse(too_large_total(float(counts["abs_cents"])), amount_column,
                t.order_by(t.cents.abs().desc()))
     eng.subcent = int(counts["sub"] or 0)
+    eng.files = eng.frame(t.group_by("_file").aggregate(rows=ibis._.count(),
+                                                        cents=ibis._.cents.sum())) \
+        if "_file" in t.columns else None
     customer_id = t.customer_id
     if int(counts["ids"]) and int(counts["float_ids"]) == int(counts["ids"]):
         customer_id = customer_id.left(customer_id.length() - 2)
@@ -313,6 +324,13 @@ def typed(eng: Connection, raw, cfg: ReadParams, cleaning: CleanParams, file: st
         if int(counts.get("neg", 0) or 0):
             warnings.append(negative_quantity_warning(
                 int(counts["neg"]), pattern if "order_id" in src else None))
+        if both and int(counts["off"] or 0):
+            off = t.filter((t.cents - rint(t.quantity * t.unit_price * 100)).abs() > 1)
+            example = eng.frame(off.order_by(["date", "amount"]).select(*shown).limit(1))
+            warnings.append(amount_mismatch_warning(
+                int(counts["off"]), int(counts["rows"]), int(counts["cents"]),
+                int(counts["product"]), redact_row(example.iloc[0].to_dict(), cfg.privacy,
+                                                   canonical=True)))
     keep = [c for c in cols if not c.startswith("_")]
     return t.select(*[customer_id.name("customer_id") if c == "customer_id" else c
                       for c in keep])
@@ -331,21 +349,6 @@ def _dimension_losses(eng: Connection, raw, cfg: ReadParams, rows: int) -> list:
     said = [dimension_missing_warning(d, int(counts[f"lost_{i}"] or 0), rows)
             for i, d in enumerate(cfg.dimensions)]
     return [w for w in said if w is not None]
-
-
-@contextmanager
-def _reading(eng: Connection, file: str, cfg: ReadParams):
-    """The engine's reader failing (bad encoding, ragged rows, no access) as an InputError."""
-    try:
-        yield
-    except InputError:
-        raise
-    except Exception as exc:
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-        raise InputError(f"engine {eng.name!r} could not read the data: {first[:300]}",
-                         file=file, hint=f"Check the path, the separator (now "
-                         f"{cfg.sep!r}) and that the file is UTF-8 text with a header "
-                         f"line, or use engine: pandas") from None
 
 
 def _raw_mask(eng: Connection, raw, cfg: ReadParams, src, canon):

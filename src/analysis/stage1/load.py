@@ -15,6 +15,7 @@ column and an example row; the file is only ever opened for reading.
 from __future__ import annotations
 
 import codecs
+import glob
 import hashlib
 import re
 from pathlib import Path
@@ -32,7 +33,7 @@ from .bounds import check_parquet, check_workbook, missing_columns_text
 from .parse import line_of, coerce
 
 __all__ = ["TEXT_SUFFIXES", "EXCEL_SUFFIXES", "PARQUET_SUFFIXES", "check_path", "sniff_sep",
-           "missing_columns_text", "read_raw", "load_transactions", "is_uri", "source_info",
+           "missing_columns_text", "read_raw", "valid_utf8", "is_glob", "several", "data_files", "load_transactions", "is_uri", "source_info",
            "sha256"]
 
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ""}
@@ -148,7 +149,7 @@ def _not_text(p: Path, params: ReadParams, exc: UnicodeError) -> InputError:
                       "file")
 
 
-def _valid_utf8(p: Path, chunk: int = 16 << 20) -> bool:
+def valid_utf8(p: Path, chunk: int = 16 << 20) -> bool:
     """Whether the whole file is UTF-8 (~1 GB/s, constant memory)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
@@ -172,7 +173,7 @@ def _read_csv_arrow(p: Path, params: ReadParams, usecols: list[str], sep: str,
     if len(sep) != 1 or enc.lower() not in ("utf-8-sig", "utf-8", "utf8") or \
             p.suffix.lower() == ".gz" or not (params.header or params.names):
         return None
-    if not _valid_utf8(p):  # arrow checks only the mapped columns; pandas reports it
+    if not valid_utf8(p):  # arrow checks only the mapped columns; pandas reports it
         return None
     names = params.names
     read = pcsv.ReadOptions(column_names=list(names) if names else None,
@@ -248,10 +249,13 @@ def _check_repeated_header(df: pd.DataFrame, params: ReadParams, file: str) -> N
                              hint="Remove the repeated header lines")
 
 
-def read_raw(path: str | Path, params: ReadParams) -> pd.DataFrame:
-    """Read the mapped columns of a CSV / XLSX / Parquet file, as written (no typing yet)."""
+def read_raw(path: str | Path, params: ReadParams, usecols: list[str] | None = None
+             ) -> pd.DataFrame:
+    """Read the mapped columns (or ``usecols``) of a CSV / XLSX / Parquet file, as written
+    (no typing yet)."""
     p = check_path(path)
-    usecols = list(dict.fromkeys(list(params.columns.values()) + list(params.dimensions)))
+    if usecols is None:
+        usecols = list(dict.fromkeys(list(params.columns.values()) + list(params.dimensions)))
     suffix = p.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
         df = _read_excel(p, params, usecols)
@@ -261,7 +265,7 @@ def read_raw(path: str | Path, params: ReadParams) -> pd.DataFrame:
         df = _read_csv(p, params, usecols)
     if len(df) == 0:
         raise InputError("the data file has a header but no data rows", file=str(p))
-    if params.header:
+    if params.header and params.columns["customer_id"] in df and params.columns["date"] in df:
         _check_repeated_header(df, params, str(p))
     return df
 
@@ -271,13 +275,38 @@ def load_transactions(path: str | Path, params: ReadParams,
     """Read, map and type a transaction file (ids as written: ``anonymize`` is applied at
     the end of the transaction stage, :func:`analysis.privacy.anonymize_stage1`). Raises InputError on
     anything unusable; appends what is worth knowing to ``warnings``."""
-    raw = read_raw(path, params)
-    return coerce(raw, params, file=str(path), warnings=warnings)
+    from .inputs import gather  # (inputs builds on this module)
+    return gather(path, params, warnings)[0]
 
 
 def is_uri(source: str | Path) -> bool:
     """``s3://…``, ``hdfs://…``, ``file://…``: a location only a query engine can open."""
     return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", str(source)))
+
+
+def is_glob(source: str | Path) -> bool:
+    """A local pattern of files (``data/sales_*.csv``), not a file or URI of that name."""
+    s = str(source)
+    return not is_uri(s) and any(ch in s for ch in "*?[") and not Path(s).exists()
+
+
+def several(source: str | Path) -> bool:
+    """Whether ``source`` names several files: a directory or a glob."""
+    s = str(source)
+    return not is_uri(s) and (Path(s).is_dir() or is_glob(s))
+
+
+def data_files(source: str | Path) -> list[Path]:
+    """The files of a data directory or glob, in order (hidden and ``_SUCCESS``-style files
+    skipped), or the one file named."""
+    s = str(source)
+    if is_glob(s):
+        found = (Path(p) for p in glob.glob(s, recursive=True))
+    elif Path(s).is_dir():
+        found = Path(s).rglob("*")
+    else:
+        return [Path(s)]
+    return sorted(p for p in found if p.is_file() and not p.name.startswith((".", "_")))
 
 
 def source_info(source: str | Path) -> dict[str, Any]:
@@ -286,10 +315,10 @@ def source_info(source: str | Path) -> dict[str, Any]:
     s = str(source)
     if is_uri(s):
         return {"data": s, "bytes": None, "mtime_ns": None}
-    p = Path(s).resolve()
-    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    files = [q.resolve() for q in data_files(s)]
     stats = [q.stat() for q in files]
-    return {"data": str(p), "bytes": sum(st.st_size for st in stats),
+    shown = s if is_glob(s) else str(Path(s).resolve())
+    return {"data": shown, "bytes": sum(st.st_size for st in stats),
             "mtime_ns": max((st.st_mtime_ns for st in stats), default=None)}
 
 
@@ -299,10 +328,12 @@ def sha256(path: str | Path, chunk: int = 1 << 20) -> str | None:
     if is_uri(path):
         return None
     p = Path(path)
-    if p.is_dir():
+    if several(path):
         h = hashlib.sha256()
-        for q in sorted(x for x in p.rglob("*") if x.is_file()):
-            h.update(f"{q.relative_to(p).as_posix()}\0{sha256(q)}\n".encode("utf-8"))
+        for q in data_files(path) if not p.is_dir() else \
+                sorted(x for x in p.rglob("*") if x.is_file()):
+            name = q.relative_to(p).as_posix() if p.is_dir() else q.name
+            h.update(f"{name}\0{sha256(q)}\n".encode("utf-8"))
         return h.hexdigest()
     return _file_sha256(p, chunk)
 

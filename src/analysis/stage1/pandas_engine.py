@@ -15,7 +15,7 @@ from ..background import Background
 from ..config import Params
 from ..units import customer_codes
 from .clean import clean_transactions
-from .load import load_transactions
+from .inputs import gather
 from .aggregates import Aggregates, compute
 from .privacy import anonymize, anonymize_stage1
 from .rules import require_purchases
@@ -36,8 +36,8 @@ class PandasEngine:
                           today: pd.Timestamp | None = None, clean_path: str | None = None
                           ) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
         p = self.params
-        tx = load_transactions(source, p.read, warnings)
-        clean, ledger = clean_transactions(tx, p.clean, warnings, today)
+        tx, before, files = gather(source, p.read, warnings)
+        clean, ledger = clean_transactions(tx, p.clean, warnings, today, before)
         del tx
         require_purchases(int((~clean["is_return"]).sum()), ledger, str(source))
         writer = None
@@ -50,6 +50,7 @@ class PandasEngine:
             daily = purchase_days(clean, codes[0])
             customers = customer_summary(clean, p.summary, codes=codes, daily=daily)
             agg = compute(clean, customers, p, codes, daily)
+            agg.sources, agg.read_digest = files, files.attrs.get("digest")
         finally:
             if writer is not None:
                 writer.join()  # never left writing into a file the caller removes

@@ -32,7 +32,7 @@ from .rules import (CURRENCY_SYMBOLS, DATE_CEILING, DATE_FLOOR, MAX_ROW_AMOUNT,
                     too_large_row, too_large_total)
 
 __all__ = ["TRANSACTIONS_SCHEMA", "coerce", "sheet_dates", "subcent", "row_cost",
-           "as_text", "line_of"]
+           "as_text", "line_of", "parse_number"]
 
 #: the contract of a loaded frame, checked with pandera after coercion
 TRANSACTIONS_SCHEMA = pa_schema.DataFrameSchema(
@@ -57,7 +57,8 @@ def _example(raw: pd.DataFrame, mask: np.ndarray, params: ReadParams
              ) -> tuple[dict, int, int]:
     pos = int(np.flatnonzero(mask)[0])
     row = {c: raw.iloc[pos][c] for c in raw.columns}
-    return redact_row(row, params.privacy), line_of(pos, params), int(mask.sum())
+    at = raw.attrs.get("lines", range(len(raw)))[pos]  # rows left out before typing shift
+    return redact_row(row, params.privacy), line_of(int(at), params), int(mask.sum())
 
 
 def _arrow_text(s: pd.Series):
@@ -120,12 +121,11 @@ def _arrow_parse(text: pd.Series, to: str, fmt: str | None = None) -> pd.Series 
         return pd.Series(out.to_pandas(), index=text.index)
     return pd.Series(out.to_numpy(zero_copy_only=False), index=text.index)
 
-
 # -- what a failed or odd value reads as (one wording for every engine) --------------------
 
-#: where dates outside what a datetime64[ns] holds (``rules.DATE_FLOOR`` …
-#: ``DATE_CEILING``) are put: both far outside [1900, today], so the implausible-dates rule
-#: drops them with their revenue, on every reader, instead of a reader failing on them
+#: where dates outside what a datetime64[ns] holds (``rules.DATE_FLOOR`` … ``DATE_CEILING``)
+#: are put: far outside [1900, today], so the implausible-dates rule drops them with their
+#: revenue, on every reader, instead of a reader failing on them
 _NS_MIN = np.datetime64(DATE_FLOOR.date(), "us")
 _NS_MAX = np.datetime64(DATE_CEILING.date(), "us")
 
@@ -211,8 +211,8 @@ def _parse_dates(s: pd.Series, params: ReadParams, warnings: list[str] | None = 
     return out
 
 
-def _parse_number(s: pd.Series, params: ReadParams, warnings: list[str] | None = None,
-                  column: str = "") -> pd.Series:
+def parse_number(s: pd.Series, params: ReadParams, warnings: list[str] | None = None,
+                 column: str = "") -> pd.Series:
     """Numbers as written; ``thousands``/``decimal`` parameters and currency symbols handled."""
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         return s.astype("float64")
@@ -336,7 +336,7 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
         "customer_id": lambda w: _customer_ids(cells["customer_id"], w, src["customer_id"],
                                                missing_words, not params.privacy.anonymize),
         "date": lambda w: _parse_dates(cells["date"], params, w, src["date"]),
-        **{c: (lambda w, c=c: _parse_number(cells[c], params, w, src[c])) for c in number_cols},
+        **{c: (lambda w, c=c: parse_number(cells[c], params, w, src[c])) for c in number_cols},
         **{key: (lambda w, key=key, words=words, col=col, dim=name in params.dimensions:
                  _text_column(cells[key], words, w, col, dim))
            for name, key, col, words in text_cols}})

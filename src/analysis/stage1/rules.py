@@ -26,11 +26,12 @@ __all__ = ["DATE_FLOOR", "DATE_CEILING", "beyond_range_error", "dropped_rows", "
            "require_purchases",
            "check_ledger", "ledger_table", "date_error", "number_error", "currency_warning",
            "float_ids_warning", "amount_error", "too_large_row", "too_large_total",
-           "DIMENSION_MISSING_SHARE", "dimension_missing_warning"]
+           "DIMENSION_MISSING_SHARE", "dimension_missing_warning", "amount_mismatch_warning"]
 
 
-RULES = ("missing_customer_id", "implausible_dates", "cancellations", "non_product_codes",
-         "non_positive_price", "duplicates", "out_of_window", "returns_without_purchase")
+RULES = ("excluded_rows", "unmatched_lookup", "missing_customer_id", "implausible_dates",
+         "cancellations", "non_product_codes", "non_positive_price", "duplicates",
+         "out_of_window", "returns_without_purchase")
 
 EARLIEST_DATE = pd.Timestamp("1900-01-01")
 
@@ -73,9 +74,7 @@ def negative_quantity_warning(n: int, pattern: str | None) -> Message:
 
 #: what to check when a rule removes a large share of the file (``rule_hint.<rule>`` in the
 #: message catalogs)
-RULE_HINT = {rule: msg("rule_hint." + rule) for rule in (
-    "missing_customer_id", "implausible_dates", "cancellations", "non_product_codes",
-    "non_positive_price", "duplicates", "out_of_window", "returns_without_purchase")}
+RULE_HINT = {rule: msg("rule_hint." + rule) for rule in RULES}
 
 
 def example_text(row: Mapping[str, Any] | None) -> str:
@@ -133,12 +132,22 @@ def rounding_cents(subcent: int) -> int:
     return int(np.rint(subcent / (SUBCENT_UNITS // 100)))
 
 
-def make_ledger(rows: Mapping[str, int], cents_: Mapping[str, int]) -> pd.DataFrame:
+def make_ledger(rows: Mapping[str, int], cents_: Mapping[str, int],
+                before: Any = None) -> pd.DataFrame:
     """The ledger from rows and cents per step (steps not given count 0), checked.
     ``cents_['input']`` is the rows' total after rounding; ``cents_['rounding']`` what
-    rounding changed, added to the input line so that it is the file's own total."""
+    rounding changed, added to the input line so that it is the file's own total.
+    ``before`` (``inputs.Before``): rows left out before typing, by rule, added to their
+    rule's line and to the input line."""
     steps = ["input", "rounding", *RULES, "kept"]
     cents_ = dict(cents_)
+    if before is not None:
+        rows = dict(rows)
+        for rule in before.rows:
+            rows[rule] = int(rows.get(rule, 0) or 0) + before.rows[rule]
+            cents_[rule] = int(cents_.get(rule, 0) or 0) + before.cents[rule]
+            rows["input"] = int(rows.get("input", 0) or 0) + before.rows[rule]
+            cents_["input"] = int(cents_.get("input", 0) or 0) + before.cents[rule]
     cents_["input"] = int(cents_.get("input", 0) or 0) + int(cents_.get("rounding", 0) or 0)
     ledger = pd.DataFrame({"step": steps,
                            "rows": [int(rows.get(s, 0) or 0) for s in steps],
@@ -253,3 +262,16 @@ def too_large_row(n: int) -> str:
 def too_large_total(total_cents: float) -> str:
     return (f"the amounts add up to {total_cents / 100:,.0f} in absolute value, beyond the "
             f"{MAX_TOTAL_CENTS / 100:,.0f} that can be summed exactly to the cent")
+
+
+def amount_mismatch_warning(n: int, rows: int, amount_cents: int, product_cents: int,
+                            example: Mapping[str, Any] | None) -> Message | None:
+    """Where ``amount`` and quantity × unit price are both mapped: the rows whose amount is
+    more than a cent from the product, the two totals and an example row (None when all
+    agree). The amount is what the run uses."""
+    if not n:
+        return None
+    gap = (amount_cents - product_cents) / abs(product_cents) if product_cents else 0.0
+    return msg("warning.amount_mismatch", n=int(n), rows=int(rows), share=n / rows if rows
+               else 0.0, amount=amount_cents / 100, product=product_cents / 100, gap=gap,
+               example=example_text(example))

@@ -1,22 +1,28 @@
-"""Where the data is, for the query engines: a file, a directory of files, or a URI, and
-whether the engine can read it itself (CSV or Parquet) or the pandas reader must."""
+"""Where the data is: a file, a directory of files, a glob of files (``sales_*.csv``), or a
+URI; whether a query engine can read it itself (CSV or Parquet) or the pandas reader must;
+and that several files have the same columns (a file with others is refused by name)."""
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pyarrow.parquet as pq
+
 from ..config import ReadParams
 from ..errors import InputError
-from .load import EXCEL_SUFFIXES, PARQUET_SUFFIXES, TEXT_SUFFIXES, is_uri
+from .load import (EXCEL_SUFFIXES, PARQUET_SUFFIXES, TEXT_SUFFIXES, data_files, is_glob,
+                   is_uri, several, sniff_sep)
 
-__all__ = ["native_format", "data_files", "first_file"]
+__all__ = ["native_format", "data_files", "first_file", "is_glob", "several",
+           "same_columns", "file_columns"]
 
 
 def native_format(source: str | Path, cfg: ReadParams) -> str | None:
     """'parquet' or 'csv' when the engine can read ``source`` itself, None when the pandas
     reader must (XLSX, whitespace-separated or non-UTF-8 text, no header line)."""
     s = str(source)
-    if not is_uri(s) and Path(s).is_dir():
+    if several(s):
         files = data_files(s)
         if not files:
             raise InputError("the data directory holds no files", file=s)
@@ -46,11 +52,48 @@ def _csv_ok(cfg: ReadParams) -> bool:
             and cfg.encoding.lower().replace("_", "-") in ("utf-8", "utf8"))
 
 
-def data_files(folder: str | Path) -> list[Path]:
-    """The files of a data directory, in order; hidden and ``_SUCCESS``-style files skipped."""
-    return sorted(p for p in Path(folder).rglob("*")
-                  if p.is_file() and not p.name.startswith((".", "_")))
-
-
 def first_file(path: str) -> str:
-    return str(data_files(path)[0]) if Path(path).is_dir() else path
+    return str(data_files(path)[0]) if several(path) else path
+
+
+def file_columns(path: Path, cfg: ReadParams) -> list[str] | None:
+    """The column names of a data file as its header gives them (None: no header to read,
+    or a workbook, whose sheet is read whole anyway)."""
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return list(pq.read_schema(path).names)
+    if suffix in EXCEL_SUFFIXES or suffix == ".gz" or not cfg.header or cfg.names:
+        return None
+    enc = cfg.encoding if cfg.encoding.lower().replace("_", "-") not in ("utf-8", "utf8") \
+        else "utf-8-sig"
+    try:
+        with open(path, "r", encoding=enc, errors="replace", newline="") as fh:
+            line = fh.readline()
+    except (OSError, UnicodeError, LookupError):  # the reader words what is wrong
+        return None
+    if cfg.sep == "whitespace":
+        return line.split()
+    sep = cfg.sep if cfg.sep != "auto" else (sniff_sep(path, enc) if line else ",")
+    if len(sep) != 1:
+        return None
+    return [c.strip() for c in next(csv.reader([line], delimiter=sep), [])]
+
+
+def same_columns(files: list[Path], cfg: ReadParams) -> None:
+    """Several files must have the same columns: the first one that has others is refused
+    by name, with what it lacks and what it has besides."""
+    first, ref = None, None
+    for f in files:
+        cols = file_columns(f, cfg)
+        if cols is None:
+            continue
+        if ref is None:
+            first, ref = f, cols
+            continue
+        if set(cols) != set(ref):
+            lacks = [c for c in ref if c not in cols]
+            extra = [c for c in cols if c not in ref]
+            raise InputError(f"the file has other columns than {first.name} (the first file): "
+                             f"it lacks {lacks[:6]} and has besides {extra[:6]}", file=str(f),
+                             hint="Several files are read as one table: give them the same "
+                             "columns, or read them in separate runs")
