@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data/raw/CDNOW_master.txt
 PARAMS ?= params/cdnow.yaml
 
-.PHONY: setup report test test-spark java chromium lab clean-outputs
+.PHONY: setup report test test-spark java chromium postgres postgres-stop lab clean-outputs
 
 setup: $(STAMP)
 
@@ -51,6 +51,16 @@ chromium:
 	else \
 	  echo "chromium: not found and no apt-get; install Chromium to run the browser tests" >&2; exit 1; \
 	fi
+
+# The database tests (marker `postgres`) use a real PostgreSQL server: `make postgres` installs
+# Debian's postgresql where it is missing (as root, or password-less sudo) and starts a
+# throwaway cluster in a temporary folder on 127.0.0.1 (.ci/postgres; its URL and password in
+# $${TMPDIR:-/tmp}/analysis-postgres); `make postgres-stop` stops it and removes the folder.
+postgres:
+	@bash .ci/postgres start
+
+postgres-stop:
+	@bash .ci/postgres stop
 
 # the Spark tests only (they are part of `make test` too, where Java is present)
 test-spark: $(STAMP) java

@@ -153,3 +153,34 @@ def assert_state_is_the_table(out: Path) -> pd.DataFrame:
             == group.loc[risk["customer_id"], "recommended_action"].to_numpy()).all()
     assert np.isfinite(c["value_at_risk"].dropna()).all()
     return c
+
+
+PG_DIR = Path(os.environ.get("PG_DIR", Path(os.environ.get("TMPDIR", "/tmp")) /
+                             "analysis-postgres"))
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server: the one `make postgres` started (its URL and password in
+    PG_DIR), else a throwaway one started here with the same script, stopped afterwards;
+    skipped, with the reason, where PostgreSQL is not installed. Returns (URL, password)."""
+    script = ROOT / ".ci" / "postgres"
+    started = None
+    if not (PG_DIR / "url").exists():
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        import tempfile  # (a folder the server's own user can reach: not pytest's)
+        started = dict(os.environ, PG_DIR=tempfile.mkdtemp(prefix="analysis-pg-"),
+                       PG_PORT=str(port))
+        proc = subprocess.run(["bash", str(script), "start"], env=started, capture_output=True,
+                              text=True, timeout=300)
+        if proc.returncode != 0:
+            pytest.skip(f"postgres: no server could be started ({proc.stderr.strip()[-200:]}); "
+                        f"run `make postgres`")
+    where = Path(started["PG_DIR"]) if started else PG_DIR
+    yield (where / "url").read_text().strip(), (where / "password").read_text().strip()
+    if started:
+        subprocess.run(["bash", str(script), "stop"], env=started, capture_output=True,
+                       timeout=120)
