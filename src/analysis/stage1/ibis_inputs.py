@@ -72,6 +72,8 @@ def prepare(eng: Connection, raw, cfg: ReadParams, source: str
             ) -> tuple[object, Before, pd.DataFrame | None]:
     """(the raw table with its lookups' columns and without the rows left out; what was left
     out, by rule; rows and cents left out per file, when the file of each row is known)."""
+    if not (cfg.exclude_rows or cfg.lookups):  # nothing to join or leave out
+        return raw, Before(), None
     tables = lookup_tables(eng, cfg)
     columns = [c for c in raw.columns if c != FILE]
     the_plan: Plan = plan(columns, [list(t.columns) for t in tables], cfg, source)
@@ -96,24 +98,22 @@ def prepare(eng: Connection, raw, cfg: ReadParams, source: str
                       else_=ibis.null("string"))
     marked = raw.mutate(_rule=rule)
     before = Before()
-    by_file = None
-    if cfg.exclude_rows or cfg.lookups:
-        marked = eng.cache(marked)
-        out = marked.filter(marked._rule.notnull())
-        group = ["_rule", *([FILE] if FILE in raw.columns else [])]
-        counts = eng.frame(out.group_by(group).aggregate(
-            rows=ibis._.count(), cents=_lenient_cents(out, cfg).sum()))
-        shown = [c for c in columns if c in out.columns] + \
-            [c for cols in the_plan.brought for c in cols if c not in columns]
-        for r in sorted(set(counts["_rule"])):
-            part = counts[counts["_rule"] == r]
-            example = eng.frame(out.filter(out._rule == r).select(*shown)
-                                .order_by(shown).limit(1))
-            before.add(r, int(part["rows"].sum()), int(part["cents"].fillna(0).sum()),
-                       redact_row(example.iloc[0].to_dict(), cfg.privacy)
-                       if len(example) else None)
-        if FILE in raw.columns:
-            by_file = counts.groupby(FILE)[["rows", "cents"]].sum().reset_index()
+    marked = eng.cache(marked)
+    out = marked.filter(marked._rule.notnull())
+    group = ["_rule", *([FILE] if FILE in raw.columns else [])]
+    counts = eng.frame(out.group_by(group).aggregate(
+        rows=ibis._.count(), cents=_lenient_cents(out, cfg).sum()))
+    shown = [c for c in columns if c in out.columns] + \
+        [c for cols in the_plan.brought for c in cols if c not in columns]
+    for r in sorted(set(counts["_rule"])):
+        part = counts[counts["_rule"] == r]
+        example = eng.frame(out.filter(out._rule == r).select(*shown)
+                            .order_by(shown).limit(1))
+        before.add(r, int(part["rows"].sum()), int(part["cents"].fillna(0).sum()),
+                   redact_row(example.iloc[0].to_dict(), cfg.privacy)
+                   if len(example) else None)
+    by_file = counts.groupby(FILE)[["rows", "cents"]].sum().reset_index() \
+        if FILE in raw.columns else None
     kept = marked.filter(marked._rule.isnull()).drop("_rule", *flags)
     return kept, before, by_file
 

@@ -226,6 +226,17 @@ def lenient_cents(raw: pd.DataFrame, cfg: ReadParams) -> np.ndarray:
     return np.rint(amount * 100).astype("int64")
 
 
+class _Shared(np.ndarray):
+    """An array that pandas' ``attrs`` hand on without copying (they are deep-copied into
+    every column taken from the frame)."""
+
+    def __new__(cls, values: np.ndarray) -> "_Shared":
+        return np.asarray(values).view(cls)
+
+    def __deepcopy__(self, memo: dict) -> "_Shared":
+        return self
+
+
 def _leave_out(raw: pd.DataFrame, mask: np.ndarray, rule: str, before: Before,
                cfg: ReadParams, rows: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     if not mask.any():
@@ -318,7 +329,8 @@ def gather(source: str | Path, cfg: ReadParams, warnings: list[str] | None = Non
         cents_out = sum(before.cents.values()) - cents_before
         cents = 0
         if len(raw):
-            raw.attrs["lines"] = lines
+            if rows_out:  # the file's lines of the rows kept, for the errors' line numbers
+                raw.attrs["lines"] = _Shared(lines)
             tx = coerce(raw, cfg, file=shown, warnings=warnings)
             subcent += int(tx.attrs.get("subcent", 0))
             cents = int(np.rint(tx["amount"].to_numpy() * 100).sum())
