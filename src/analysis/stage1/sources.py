@@ -61,7 +61,10 @@ def file_columns(path: Path, cfg: ReadParams) -> list[str] | None:
     or a workbook, whose sheet is read whole anyway)."""
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
-        return list(pq.read_schema(path).names)
+        try:
+            return list(pq.read_schema(path).names)
+        except (OSError, ValueError):  # not Parquet after all: the reader words it
+            return None
     if suffix in EXCEL_SUFFIXES or suffix == ".gz" or not cfg.header or cfg.names:
         return None
     enc = cfg.encoding if cfg.encoding.lower().replace("_", "-") not in ("utf-8", "utf8") \
