@@ -79,8 +79,8 @@ class IbisEngine:
         raw, before, left_out = prepare(eng, raw, p.read, s)
         t = typed(eng, raw, p.read, p.clean, s, warnings, today)
         ledger, kept = clean_rules(eng, t, p.clean, today, warnings, before)
-        files = per_file(s, eng.files, left_out) if digest is None else \
-            database_line(p.read, ledger)
+        files = per_file(s, eng.files, left_out) if eng.files is not None else \
+            database_line(p.read, ledger, None if digest else Path(s).name)
         eng.release(eng.parsed)  # the ledger was its last use; the clean rows are cached apart
         purchases = eng.frame(kept.aggregate(n=(~kept.ret).sum()))["n"].iloc[0]
         require_purchases(int(purchases) if pd.notna(purchases) else 0, ledger, s)

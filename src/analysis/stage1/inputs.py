@@ -145,10 +145,12 @@ def database_needs(url: str, cfg: ReadParams) -> list[str]:
     return [c for c in have if c in wanted]
 
 
-def database_line(cfg: ReadParams, ledger: pd.DataFrame) -> pd.DataFrame:
-    """The input line of a table or query, as :func:`gather` names it."""
+def database_line(cfg: ReadParams, ledger: pd.DataFrame, name: str | None = None
+                  ) -> pd.DataFrame:
+    """The input line of a table or query (or of the one file ``name``), as :func:`gather`
+    names it."""
     steps = ledger.set_index("step")
-    return pd.DataFrame([{"file": _database_name(cfg), "rows": int(steps.at["input", "rows"]),
+    return pd.DataFrame([{"file": name or _database_name(cfg), "rows": int(steps.at["input", "rows"]),
                           "cents": int(steps.at["input", "cents"] -
                                        steps.at["rounding", "cents"])}])
 
