@@ -25,13 +25,15 @@ from ..config import ReadParams
 from ..errors import InputError
 from ..groups import Lookup
 from .database import connect, database_columns, is_database, read_frame, shown_url
-from .load import EXCEL_SUFFIXES, PARQUET_SUFFIXES, check_path, data_files, read_raw, sniff_sep
+from .load import (EXCEL_SUFFIXES, PARQUET_SUFFIXES, check_path, csv_encoding, data_files,
+                   read_raw, sniff_sep)
 from .parse import as_text, coerce, parse_number
 from .privacy import redact_row
 from .rules import amount_mismatch_warning
 from .sources import file_columns
 
-__all__ = ["Plan", "Before", "check_amounts", "database_needs", "database_line", "plan", "needed_columns", "columns_to_read", "read_lookup", "gather", "filter_mask",
+__all__ = ["Plan", "Before", "check_amounts", "database_needs", "database_line", "plan",
+           "needed_columns", "columns_to_read", "read_lookup", "gather", "filter_mask",
            "lenient_cents", "PRE_RULES"]
 
 #: the rules applied before typing, in ledger order (``rules.RULES`` starts with them)
@@ -129,7 +131,9 @@ def columns_to_read(source: str | Path, cfg: ReadParams) -> list[str]:
     or by their headers where the file's are known)."""
     if not cfg.lookups:
         return needed_columns(cfg)
-    tables = [list(read_lookup(lk, cfg).columns) for lk in cfg.lookups]
+    # the lookups' headers only (``prepare`` reads them whole); a workbook has to be read
+    tables = [file_columns(Path(lk.file), cfg) or list(read_lookup(lk, cfg).columns)
+              for lk in cfg.lookups]
     return list(plan(file_columns(data_files(source)[0], cfg), tables, cfg, str(source)).main)
 
 
@@ -170,8 +174,7 @@ def read_lookup(lk: Lookup, cfg: ReadParams) -> pd.DataFrame:
         elif suffix in EXCEL_SUFFIXES:
             df = pd.read_excel(p, sheet_name=0, engine="calamine", dtype=str)
         else:
-            enc = "utf-8-sig" if cfg.encoding.lower().replace("_", "-") in ("utf-8", "utf8") \
-                else cfg.encoding
+            enc = csv_encoding(cfg.encoding)
             sep = sniff_sep(p, enc) if cfg.sep == "auto" else cfg.sep
             df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""],
                              encoding=enc, sep=r"\s+" if sep == "whitespace" else sep)

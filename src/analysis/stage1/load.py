@@ -33,7 +33,7 @@ from .bounds import check_parquet, check_workbook, missing_columns_text
 from .parse import line_of, coerce
 
 __all__ = ["TEXT_SUFFIXES", "EXCEL_SUFFIXES", "PARQUET_SUFFIXES", "check_path", "sniff_sep",
-           "missing_columns_text", "read_raw", "valid_utf8", "is_glob", "several", "data_files", "load_transactions", "is_uri", "source_info",
+           "missing_columns_text", "read_raw", "valid_utf8", "csv_encoding", "is_glob", "several", "data_files", "load_transactions", "is_uri", "source_info",
            "sha256"]
 
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ""}
@@ -72,10 +72,14 @@ def _magic(p: Path) -> bytes:
         return fh.read(8)
 
 
+def csv_encoding(encoding: str) -> str:
+    """The codec a text file is opened with: UTF-8 as ``utf-8-sig`` (a byte-order mark is
+    accepted), any other encoding as it is named."""
+    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
 def _read_csv(p: Path, params: ReadParams, usecols: list[str]) -> pd.DataFrame:
-    enc = params.encoding
-    if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
-        enc = "utf-8-sig"  # accept a byte-order mark
+    enc = csv_encoding(params.encoding)
     magic = _magic(p)
     if magic.startswith(b"\x1f\x8b") and p.suffix.lower() != ".gz":
         raise InputError("the file is gzip-compressed, not plain text", file=str(p),

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 
 from ..config import ReadParams
 from ..errors import InputError
-from .load import (EXCEL_SUFFIXES, PARQUET_SUFFIXES, TEXT_SUFFIXES, data_files, is_glob,
+from .load import (EXCEL_SUFFIXES, PARQUET_SUFFIXES, TEXT_SUFFIXES, csv_encoding, data_files,
+                   is_glob,
                    is_uri, several, sniff_sep)
 
 __all__ = ["native_format", "data_files", "first_file", "is_glob", "several",
@@ -49,7 +50,7 @@ def native_format(source: str | Path, cfg: ReadParams) -> str | None:
 
 def _csv_ok(cfg: ReadParams) -> bool:
     return (cfg.header and not cfg.names and cfg.sep != "whitespace"
-            and cfg.encoding.lower().replace("_", "-") in ("utf-8", "utf8"))
+            and csv_encoding(cfg.encoding) == "utf-8-sig")
 
 
 def first_file(path: str) -> str:
@@ -67,8 +68,7 @@ def file_columns(path: Path, cfg: ReadParams) -> list[str] | None:
             return None
     if suffix in EXCEL_SUFFIXES or suffix == ".gz" or not cfg.header or cfg.names:
         return None
-    enc = cfg.encoding if cfg.encoding.lower().replace("_", "-") not in ("utf-8", "utf8") \
-        else "utf-8-sig"
+    enc = csv_encoding(cfg.encoding)
     try:
         with open(path, "r", encoding=enc, errors="replace", newline="") as fh:
             line = fh.readline()
