@@ -63,7 +63,9 @@ def campaign_columns(customers: pd.DataFrame, share: float, seed: int) -> pd.Dat
     c = customers
     out = pd.DataFrame(index=c.index)
     action = action_codes(c)
-    strata = [action] + [c[k].astype(str) for k in ("abc_tier", "lifecycle_stage") if k in c]
+    # a potential customer has no tier: its stratum is "" (a missing key would drop the row)
+    strata = [action] + [c[k].astype(str).fillna("") for k in ("abc_tier", "lifecycle_stage")
+                         if k in c]
     draw = pd.Series(_draw(c["customer_id"], seed), index=c.index)
     rank = draw.groupby(strata).rank(method="first")
     size = draw.groupby(strata).transform("size")

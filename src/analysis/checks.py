@@ -13,7 +13,7 @@ from .engine_settings import check_settings
 __all__ = ["SEED_MAX", "DATE_MIN", "DATE_MAX", "INT_MAX", "between", "positive",
            "non_negative", "regex", "no_digits_only", "cuts", "horizons", "currency",
            "encoding", "settings", "seed", "k_range", "lookups", "exclude_rows", "sql_name",
-           "export_postgres"]
+           "export_postgres", "customers_file"]
 
 
 def between(lo: float, hi: float) -> Callable[[Any], str | None]:
@@ -165,4 +165,35 @@ def export_postgres(v):
         return "url must start with postgresql://"
     if isinstance(url, str) and re.match(r"^postgres(ql)?://[^/@]*:[^/@]*@", url):
         return "url must not hold a password (set PGPASSWORD or use ~/.pgpass)"
+    return None
+
+
+#: what ``customers_file`` may hold, and what its ``columns`` may map
+MASTER_KEYS = ("file", "columns", "attributes", "date_format", "sheet")
+MASTER_COLUMNS = ("customer_id", "signup_date", "nature")
+
+
+def customers_file(v):
+    if not v:
+        return None
+    unknown = sorted(set(v) - set(MASTER_KEYS))
+    if unknown:
+        return f"has unknown key {unknown[0]!r} (use {', '.join(MASTER_KEYS)})"
+    cols = v.get("columns")
+    if not _text(v.get("file")) or not isinstance(cols, dict) or \
+            not _text(cols.get("customer_id")):
+        return "needs file and columns.customer_id, e.g. {file: crm.csv, columns: " \
+            "{customer_id: Id, signup_date: Created, nature: Type}}"
+    bad = sorted(set(cols) - set(MASTER_COLUMNS))
+    if bad:
+        return f"columns has unknown key {bad[0]!r} (use {', '.join(MASTER_COLUMNS)})"
+    if not all(_text(c) for c in cols.values()):
+        return "columns must name columns of the master file"
+    attrs = v.get("attributes")
+    if attrs is not None and (not isinstance(attrs, list) or
+                              not all(_text(a) for a in attrs)):
+        return "attributes must be a list of the master's column names"
+    for key in ("date_format", "sheet"):
+        if key in v and v[key] is not None and not _text(v[key]):
+            return f"{key} must be text"
     return None

@@ -31,8 +31,8 @@ import pandas as pd
 import yaml
 
 from .errors import ParamError
-from .groups import (CleanParams, ClvParams, EngineParams, Lookup, Privacy, ReadParams,
-                     ReportParams, RowFilter,
+from .groups import (CleanParams, ClvParams, CustomerParams, EngineParams, Lookup,
+                     MasterFile, Privacy, ReadParams, ReportParams, RowFilter,
                      SegmentParams, SummaryParams, TierParams, cancel_regex, missing_tokens)
 from .playbook import check_playbook_covers, segment_table
 from .schema import FIELD_BY_NAME, FIELDS, check_columns, coerce, shown
@@ -41,7 +41,7 @@ from .units import TimeUnit
 __all__ = ["SALT_ENV", "public", "defaults", "validate", "read_yaml", "parse_override",
            "merge", "resolve", "typed", "GROUPS", "Params", "ReadParams", "Privacy",
            "CleanParams", "SummaryParams", "TierParams", "SegmentParams", "ClvParams",
-           "ReportParams", "EngineParams", "cancel_regex", "missing_tokens"]
+           "ReportParams", "EngineParams", "CustomerParams", "cancel_regex", "missing_tokens"]
 
 SALT_ENV = "ANALYSIS_ANONYMIZE_SALT"
 
@@ -265,7 +265,7 @@ def resolve(params_file: str | Path | None = None,
 #: the attribute of :class:`Params` that holds each group
 GROUPS = {"read": ReadParams, "clean": CleanParams, "summary": SummaryParams,
           "tiers": TierParams, "segments": SegmentParams, "clv": ClvParams,
-          "report": ReportParams, "engine": EngineParams}
+          "report": ReportParams, "engine": EngineParams, "customers": CustomerParams}
 
 
 @dataclass(frozen=True)
@@ -281,6 +281,7 @@ class Params:
     clv: ClvParams
     report: ReportParams
     engine: EngineParams
+    customers: CustomerParams
 
     def replace(self, **changes: Any) -> Params:
         """The same parameters with some values changed (validated again)."""
@@ -302,6 +303,8 @@ def _typed_value(name: str, value: Any) -> Any:
         return TimeUnit(value)
     if name == "lookups":
         return tuple(Lookup.of(e) for e in value)
+    if name == "customers_file":
+        return MasterFile.of(value)
     if name == "exclude_rows":
         return tuple(RowFilter.of(c, r) for c, r in value.items())
     return value

@@ -17,7 +17,7 @@ from .schema import DEFAULT_MISSING_VALUES
 from .units import TimeUnit, Window
 
 __all__ = ["migration_split_date", "Privacy", "Lookup", "RowFilter", "ReadParams", "CleanParams", "SummaryParams",
-           "TierParams", "SegmentParams", "ClvParams", "ReportParams", "EngineParams",
+           "TierParams", "SegmentParams", "ClvParams", "ReportParams", "EngineParams", "MasterFile", "CustomerParams",
            "cancel_regex", "missing_tokens"]
 
 
@@ -197,6 +197,39 @@ class ReportParams:
     contact_costs: dict[str, Any] = field(default_factory=dict)
     previous_run: str | None = None
     export_postgres: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MasterFile:
+    """The customer master (``customers_file``): its file, the columns of the id, the sign-up
+    date and the customer's nature, and the attributes to carry (None: every other column
+    whose name does not look like it identifies a person)."""
+    file: str
+    customer_id: str
+    signup_date: str | None = None
+    nature: str | None = None
+    attributes: tuple[str, ...] | None = None
+    date_format: str | None = None
+    sheet: str | None = None
+
+    @staticmethod
+    def of(entry: dict[str, Any]) -> "MasterFile | None":
+        if not entry:
+            return None
+        cols, attrs = entry["columns"], entry.get("attributes")
+        return MasterFile(str(entry["file"]), str(cols["customer_id"]),
+                          cols.get("signup_date"), cols.get("nature"),
+                          None if attrs is None else tuple(str(a) for a in attrs),
+                          entry.get("date_format"), entry.get("sheet"))
+
+
+@dataclass(frozen=True)
+class CustomerParams:
+    """The customer master, and the needs classes and cross-sell hints from categories."""
+    customers_file: MasterFile | None
+    needs_dominant_share: float
+    cross_sell_min_support: float
+    seed: int
 
 
 @dataclass(frozen=True)

@@ -45,3 +45,10 @@ class Aggregates:
     sources: pd.DataFrame | None = None
     #: SHA-256 of the rows read from a database (a file's digest is of its bytes)
     read_digest: str | None = None
+    #: with ``columns.category``: each customer's net spend per category (customer_id,
+    #: category, None where the row had none; cents), by id and category
+    category_spend: pd.DataFrame | None = None
+    #: with ``customers_file``: the master's people with no purchase in the window
+    #: (customer_id, signup_date, nature, attributes), and the match counts
+    potential: pd.DataFrame | None = None
+    master: dict | None = None

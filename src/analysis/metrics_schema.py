@@ -82,6 +82,26 @@ SCHEMA: dict[str, Any] = {
                   "median_interpurchase_days": None, "rhythm": None,
                   "thresholds_days": {"new_days": None, "active_days": None,
                                       "churn_days": None}},
+    # the customer master against the transactions (``stage1.master``)
+    "master": {"file": None, "master_customers": None, "rows_without_id": None,
+               "log_customers": None, "log_in_master": None, "log_not_in_master": None,
+               "master_buyers": None, "potential": None, "signed_up_after_window": None},
+    # sign-up to first purchase, and the customers by nature (``potential``)
+    "conversion": {"signed_up": None, "converted": None, "share_converted": None,
+                   "median_days": None, "bought_before_signup": None, "potential": None,
+                   "window_end": None,
+                   "by_month": {ANY: {"signups": None, "converted": None,
+                                      "share_converted": None, "median_days": None}}},
+    "nature": {ANY: {"customers": None, "potential": None, "revenue": None,
+                     "revenue_share": None, "revenue_per_customer": None,
+                     "historical_clv_per_customer": None, "predicted_clv": None,
+                     "share_tier_a": None, "top_segment": None, "top_action": None}},
+    # needs classes and cross-sell pairs from the product categories (``needs``)
+    "needs": {"status": None, "categories": None, "dominant_share": None, "min_support": None,
+              "no_category_revenue_share": None, "customers_with_class": None,
+              "mixed_customers": None, "k": None, "silhouette": None, "classes": {ANY: None},
+              "cross_sell": [{"a": None, "b": None, "customers": None, "support": None,
+                              "lift": None, "confidence": None}]},
     # the customer-state table's named filters (``state.state_metrics``)
     "state": {"filters": {ANY: {"filter": None, "customers": None, "revenue": None,
                                 "predicted_clv": None, "value_at_risk": None,

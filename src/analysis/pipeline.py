@@ -30,7 +30,9 @@ from .messages import Message, Status, render
 from .narrative.describe import describe
 from .narrative.labels import NOTEBOOK_TITLES, markdown_text, s as sentence
 from .narrative.translate import show_tables_in
-from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, read_frame, read_metrics,
+from .potential import is_potential
+from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, append_rows, read_frame,
+                        read_metrics,
                         read_provenance, record_stage, replacing, update_metrics,
                         write_tables)
 from .stage1_cache import (Stage1, clean_path, input_key, read_aggregates, recorded,
@@ -46,7 +48,8 @@ __all__ = ["transaction_stage", "stage1_metrics", "input_key", "clean_path", "wr
 
 
 #: each later stage, and the notebook that makes it
-STAGE_NOTEBOOKS = {"tiers": "02_value_tiers", "segments": "03_segments", "clv": "04_clv",
+STAGE_NOTEBOOKS = {"tiers": "02_value_tiers", "segments": "03_segments", "needs": "03_segments",
+                   "clv": "04_clv",
                    "state": "05_report"}
 
 
@@ -128,6 +131,8 @@ class Notebook:
                      if st != "stage1" and info.get("key") != self.key
                      for c in info.get("columns", [])]
             table = table.drop(columns=[c for c in other if c in table])
+            # the state's rows (potential customers) are added again by each run of 05
+            table = table[~is_potential(table)]
         else:
             table = self._computed().customers
         if "abc_tier" not in table or not self.done("tiers"):
@@ -200,6 +205,9 @@ class Notebook:
         tables it leaves for the report; returns the customers table as now written."""
         columns = result.columns()
         self.customers = add_columns(self.run_dir, self.customers, columns)
+        rows = getattr(result, "rows", lambda: None)()  # the state's potential customers
+        if rows is not None and len(rows):
+            self.customers = append_rows(self.run_dir, self.customers, rows)
         update_metrics(self.run_dir, result.metrics())
         write_tables(self.run_dir, result.tables())
         for name, frame in getattr(result, "outputs", dict)().items():  # the run's own files

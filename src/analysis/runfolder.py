@@ -27,7 +27,8 @@ from .risk import RISK_COLUMNS
 from .units import horizon_column, horizon_months
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "CAMPAIGNS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
-           "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "PROVENANCE", "read_provenance",
+           "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "MASTER_COLUMNS",
+           "NEEDS_COLUMNS", "PROVENANCE", "append_rows", "read_provenance",
            "record_stage", "replacing", "read_ledger",
            "horizon_column",
            "horizon_months", "order_columns", "dimension_columns", "read_frame",
@@ -46,6 +47,10 @@ CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders"
                     "recommended_action"]
 #: the customer-state table's own columns (``state``, ``risk.risk_columns``), after the stages'
 STATE_COLUMNS = [*RISK_COLUMNS, "control", "break_even_cost"]
+
+#: the customer master's columns (``stage1.master``) and the needs stage's (``needs``)
+MASTER_COLUMNS = ["signup_date", "customer_nature"]
+NEEDS_COLUMNS = ["needs_class", "top_category", "top_category_share"]
 
 #: label columns beside the coded ones in a run whose language is not English
 LABEL_COLUMNS = ("rfm_segment_label", "lifecycle_stage_label")
@@ -105,7 +110,8 @@ def _known_columns(customers: pd.DataFrame) -> list[str]:
     first = [c for c in CUSTOMER_COLUMNS if c in customers]
     first += sorted((c for c in customers if horizon_months(c) is not None),
                     key=horizon_months)
-    return first + [c for c in ("profit", *STATE_COLUMNS, *LABEL_COLUMNS) if c in customers]
+    return first + [c for c in ("profit", *NEEDS_COLUMNS, *STATE_COLUMNS, *MASTER_COLUMNS,
+                                *LABEL_COLUMNS) if c in customers]
 
 
 def order_columns(customers: pd.DataFrame) -> pd.DataFrame:
@@ -137,6 +143,15 @@ def write_customers(run_dir: str | Path, customers: pd.DataFrame) -> None:
 def add_columns(run_dir: str | Path, customers: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """Add a stage's columns (indexed like ``customers``) and write the table back."""
     out = customers.drop(columns=[c for c in new.columns if c in customers]).join(new)
+    write_customers(run_dir, out)
+    return order_columns(out)
+
+
+def append_rows(run_dir: str | Path, customers: pd.DataFrame, rows: pd.DataFrame
+                ) -> pd.DataFrame:
+    """Add rows (the state's potential customers, every column of ``customers``) after the
+    table's and write it back."""
+    out = pd.concat([customers, rows[list(customers.columns)]], ignore_index=True)
     write_customers(run_dir, out)
     return order_columns(out)
 

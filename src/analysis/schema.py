@@ -7,14 +7,13 @@ the typed parameter groups from it; the README's parameter reference is
 """
 from __future__ import annotations
 
-import datetime as _dt
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import checks
 from .engine_settings import check_spark_master
-from .errors import ParamError, cut
+from .coercion import coerce, shown
+from .errors import ParamError
 
 __all__ = ["Field", "FIELDS", "FIELD_BY_NAME", "CANONICAL_COLUMNS", "DEFAULT_MISSING_VALUES",
            "DEFAULT_NON_PRODUCT_CODES", "GROUP_TITLES", "coerce", "check_columns",
@@ -22,7 +21,7 @@ __all__ = ["Field", "FIELDS", "FIELD_BY_NAME", "CANONICAL_COLUMNS", "DEFAULT_MIS
 
 #: canonical transaction columns a mapping may name (``columns:`` in params)
 CANONICAL_COLUMNS = ("customer_id", "date", "amount", "quantity", "unit_price", "order_id",
-                     "product_code", "cost", "profit")
+                     "product_code", "category", "cost", "profit")
 
 #: codes of the UCI Online Retail export that are not products (postage, fees, adjustments)
 DEFAULT_NON_PRODUCT_CODES = ["POST", "DOT", "M", "C2", "D", "S", "B", "BANK CHARGES",
@@ -54,8 +53,9 @@ FIELDS: tuple[Field, ...] = (
           "(default: the data file's name without extension).", nullable=True),
     Field("columns", "mapping", {}, "Mapping from canonical column to the file's column: "
           "customer_id and date are required; amount, or quantity and unit_price; optional "
-          "order_id, product_code, and cost or profit of the row (then CLV is the "
-          "discounted profit, revenue minus cost, instead of margin x revenue). Example: "
+          "order_id, product_code, category (what kind of product: each customer's needs "
+          "class), and cost or profit of the row (then CLV is the discounted profit, "
+          "revenue minus cost, instead of margin x revenue). Example: "
           "{customer_id: CustomerID, date: InvoiceDate}."),
     Field("header", "bool", True, "Whether the first line of a CSV holds column names."),
     Field("names", "list_str", None, "Column names to use when the file has no header line "
@@ -235,6 +235,25 @@ FIELDS: tuple[Field, ...] = (
           check=checks.non_negative, group="clv"),
     Field("penalizer", "float", 0.0, "L2 penalizer of the lifetimes fitters.",
           check=checks.non_negative, group="clv"),
+    # -- customer master and needs -----------------------------------------------------------
+    Field("customers_file", "mapping", {}, "A customer master, one row per customer: {file: "
+          "crm.csv, columns: {customer_id: Id, signup_date: Created, nature: AccountType}} "
+          "(optional: attributes, the master's columns to carry, default every other column "
+          "whose name does not look like a name, e-mail, phone or address; date_format; "
+          "sheet). Its attributes become dimensions, nature (individual / organisation) gets "
+          "a section of its own, and people in it with no purchase in the window are "
+          "'potential' customers (lifecycle stage potential, action first-order offer). Ids "
+          "match as the log's do (12345.0 is 12345) and are hashed with anonymize.",
+          check=checks.customers_file, group="customers"),
+    Field("needs_dominant_share", "float", 0.5, "With columns.category: a customer whose "
+          "largest category holds at least this share of their spend gets that category as "
+          "needs class; the others are grouped by k-means (seeded) on their category shares "
+          "and named by the two largest categories of their group ('mixed: A + B').",
+          check=checks.between(0.2, 1), group="customers"),
+    Field("cross_sell_min_support", "float", 0.02, "A pair of categories is a cross-sell hint "
+          "when at least this share of the buying customers bought both and more of them did "
+          "than chance would give (lift of at least 1.1); the page states lift and support.",
+          check=checks.between(0, 1), group="customers"),
     # -- where the transaction stage runs --------------------------------------------------
     Field("engine", "choice", "pandas", "Where load, clean and summarise run: 'pandas' (one "
           "machine, the default), 'duckdb' (one machine, out of core) or 'spark' (a cluster, or "
@@ -261,102 +280,6 @@ FIELDS: tuple[Field, ...] = (
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 
 
-def shown(value: Any) -> str:
-    """A value as an error message echoes it: a date as a date, else its repr, cut like a
-    cell (:func:`~analysis.errors.cut`)."""
-    return cut(value.isoformat() if isinstance(value, _dt.date) else repr(value))
-
-
-def _finite(x: Any) -> bool:
-    return not isinstance(x, float) or math.isfinite(x)
-
-
-def coerce(field: Field, value: Any, source: str) -> Any:
-    def bad(expected: str):
-        got = "" if field.name == "anonymize_salt" else f", got {shown(value)}"
-        raise ParamError(f"parameter {field.name!r} must be {expected}{got}",
-                         file=source, column=field.name)
-
-    if value is None:
-        if field.nullable or field.default is None:
-            return None
-        bad("set (it cannot be empty)")
-    k = field.kind
-    if field.name == "anonymize_salt" and not isinstance(value, str):
-        # YAML reads 0123 as the number 83 and 1e3 as 1000.0: a salt is text, as written
-        bad("text: quote it in the parameter file (anonymize_salt: '0123'), or set it in "
-            "the environment")
-    if k == "str":
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and \
-                _finite(value):
-            return str(value)
-        if value is False and field.name == "clean_transactions":
-            return "off"  # YAML 1.1 reads a bare `off` (in a file or a -p override) as false
-        bad("a text value")
-    if k == "bool":
-        if isinstance(value, bool):
-            return value
-        bad("true or false")
-    if k == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                not _finite(value) or int(value) != value:
-            bad("a whole number")
-        if abs(value) > checks.INT_MAX:
-            bad(f"a whole number of at most {checks.INT_MAX:,}")
-        return int(value)
-    if k == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                not _finite(value):
-            bad("a finite number")
-        return float(value)
-    if k == "choice":
-        if value in field.choices:
-            return value
-        bad("one of " + ", ".join(repr(c) for c in field.choices))
-    if k == "date":
-        day = None
-        if isinstance(value, _dt.datetime):
-            day = value.date()
-        elif isinstance(value, _dt.date):
-            day = value
-        elif isinstance(value, str):
-            try:
-                day = _dt.date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        if day is None:
-            bad("a date written YYYY-MM-DD")
-        if not checks.DATE_MIN <= day <= checks.DATE_MAX:
-            bad(f"a date from {checks.DATE_MIN} to {checks.DATE_MAX}")
-        return day.isoformat()
-    if k == "list_str":
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list) and all(isinstance(x, (str, int, float)) and
-                                           not isinstance(x, bool) and _finite(x)
-                                           for x in value):
-            return [str(x) for x in value]
-        bad("a list of text values")
-    if k == "list_float":
-        if isinstance(value, list) and all(isinstance(x, (int, float)) and
-                                           not isinstance(x, bool) and _finite(x)
-                                           for x in value):
-            return [float(x) for x in value]
-        bad("a list of finite numbers, e.g. [0.05, 0.2]")
-    if k == "list_mapping":
-        if isinstance(value, dict):
-            value = [value]
-        if isinstance(value, list) and all(isinstance(x, dict) and
-                                           all(isinstance(k, str) for k in x) for x in value):
-            return [dict(x) for x in value]
-        bad("a list of mappings, e.g. [{file: products.csv, key: ProductKey}]")
-    if k == "mapping":
-        if isinstance(value, dict) and all(isinstance(x, str) for x in value):
-            return dict(value)
-        bad("a mapping of names to values")
-    raise AssertionError(k)  # pragma: no cover - every kind is handled above
-
-
 def check_columns(mapping: dict, source: str) -> None:
     for key, col in mapping.items():
         if key not in CANONICAL_COLUMNS:
@@ -373,6 +296,7 @@ GROUP_TITLES = {"data": "Reading the file", "cleaning": "Cleaning",
                 "summary": "Summary and randomness", "report": "Report and outputs",
                 "tiers": "Value tiers (notebook 02)", "segments": "Segments (notebook 03)",
                 "clv": "Customer lifetime value (notebook 04)",
+                "customers": "Customer master and needs",
                 "engine": "Engine for the transaction stage (large data)"}
 
 

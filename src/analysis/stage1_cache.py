@@ -31,8 +31,9 @@ from .runfolder import (AGGREGATES, CUSTOMERS, LEDGER, METRICS, STAGE1, TABLES, 
 from .stage1.engine import open_engine
 from .stage1.database import is_database
 from .stage1.load import is_uri, source_info
+from .stage1.master import with_master
 from .stage1.privacy import identifying_warnings
-from .stage1.rules import ledger_table
+from .stage1.rules import category_warning, ledger_table
 from .cohorts import cohort_metrics
 from .trend import trend_metrics
 from .units import Window
@@ -52,9 +53,12 @@ def transaction_stage(data_path: str | Path, params: Params,
     if warnings is not None:
         warnings.extend(identifying_warnings(params.read.dimensions, params.read.privacy))
     with open_engine(params) as engine:
-        return engine.transaction_stage(data_path, warnings,
-                                        clean_path=None if clean_path is None
-                                        else str(clean_path))
+        ledger, customers, agg = engine.transaction_stage(
+            data_path, warnings, clean_path=None if clean_path is None else str(clean_path))
+    said = category_warning(agg.category_spend)
+    if said is not None and warnings is not None:
+        warnings.append(said)
+    return (ledger, *with_master(customers, agg, params, warnings))
 
 
 def stage1_metrics(ledger: pd.DataFrame, customers: pd.DataFrame, agg: Aggregates,
@@ -83,6 +87,7 @@ def stage1_metrics(ledger: pd.DataFrame, customers: pd.DataFrame, agg: Aggregate
                       for r in agg.sources.itertuples()]},
         "trend": trend_metrics(agg.monthly, window),
         "cohorts": cohort_metrics(agg.cohort_months),
+        **({"master": agg.master} if agg.master else {}),
     }
 
 
@@ -101,7 +106,10 @@ def input_key(data_path: str | Path, params: Params) -> dict[str, Any]:
 
     digest = hashlib.sha256(json.dumps(canon(public(params.values)), sort_keys=True,
                                        default=str).encode("utf-8")).hexdigest()
-    return {**source_info(data_path), "params_sha256": digest}
+    master = params.customers.customers_file
+    return {**source_info(data_path), "params_sha256": digest,
+            **({"customers_file": source_info(master.file)
+                if Path(master.file).is_file() else None} if master else {})}
 
 
 def run_key(data_path: str | Path, params: Params) -> str:
@@ -254,7 +262,8 @@ def write_aggregates(run_dir: str | Path, agg: Aggregates) -> None:
               "historical_clv": agg.clv.historical_clv.to_frame()}
     for name, frame in (("calibration", agg.clv.calibration),
                         ("backtests", agg.clv.backtests), ("cohort_months", agg.cohort_months),
-                        ("sources", agg.sources)):
+                        ("sources", agg.sources), ("category_spend", agg.category_spend),
+                        ("potential", agg.potential)):
         if frame is not None:
             frames[name] = frame
         else:  # an earlier run's in this folder must not be read
@@ -267,7 +276,7 @@ def write_aggregates(run_dir: str | Path, agg: Aggregates) -> None:
               "transactions": agg.transactions, "zero_amount_rows": agg.zero_amount_rows,
               "split": agg.split.isoformat(),
               "calibration_end": agg.clv.calibration_end.isoformat(),
-              "read_digest": agg.read_digest}
+              "read_digest": agg.read_digest, "master": agg.master}
     with replacing(folder / "aggregates.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
 
@@ -286,4 +295,5 @@ def read_aggregates(run_dir: str | Path) -> Aggregates:
                       f["historical_clv"]["historical_clv"], f.get("calibration"),
                       f["repeat_days"], f["cohorts"], f.get("backtests")),
         sample=f["sample"], cohort_months=f.get("cohort_months"), sources=f.get("sources"),
-        read_digest=record.get("read_digest"))
+        read_digest=record.get("read_digest"), category_spend=f.get("category_spend"),
+        potential=f.get("potential"), master=record.get("master"))

@@ -24,6 +24,8 @@ import pandas as pd
 
 from .campaigns import campaign_columns, campaign_metrics
 from .changes import changes
+from .potential import (POTENTIAL, conversion, is_potential, nature_metrics, nature_table,
+                        potential_rows)
 from .risk import P_ALIVE_LIMIT, risk_columns
 from .units import Window
 
@@ -40,6 +42,8 @@ FILTERS: dict[str, str] = {
     # where the lifecycle (days since the last purchase) and the model (P(alive)) disagree
     "churned_but_alive": f"lifecycle_stage == 'churned' and p_alive > {P_ALIVE_LIMIT}",
     "active_but_fading": f"lifecycle_stage in ['new', 'active'] and p_alive < {P_ALIVE_LIMIT}",
+    # the customer master's people who have not bought (``potential``)
+    "potential": f"lifecycle_stage == '{POTENTIAL}'",
 }
 #: the columns each filter reads (a filter applies only where the table has them all)
 _NEEDS: dict[str, tuple[str, ...]] = {
@@ -48,11 +52,15 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "future": ("clv_tier",), "at_risk": ("at_risk",),
     "churned_but_alive": ("lifecycle_stage", "p_alive"),
     "active_but_fading": ("lifecycle_stage", "p_alive"),
+    "potential": ("lifecycle_stage",),
 }
 
 
 def applies(customers: pd.DataFrame, name: str) -> bool:
-    """Whether the table has every column the filter ``name`` reads (with a value)."""
+    """Whether the table has every column the filter ``name`` reads (with a value); the
+    potential customers' filter only where the table holds some."""
+    if name == "potential":
+        return bool(is_potential(customers).any())
     return all(col in customers and customers[col].notna().any() for col in _NEEDS[name])
 
 
@@ -95,30 +103,46 @@ class StateResult:
     table: pd.DataFrame
     contact_costs: dict[str, Any] = field(default_factory=dict)
     since: dict[str, Any] | None = None  # what changed since the previous run
+    end: pd.Timestamp | None = None  # the window's end (the conversion's)
     stage: ClassVar[str] = "state"
 
     def columns(self) -> pd.DataFrame:
         return self.columns_
 
+    def rows(self) -> pd.DataFrame:
+        """The rows the state adds to the customers table: the potential customers."""
+        return self.table[is_potential(self.table)]
+
     def metrics(self) -> dict[str, Any]:
+        more = {"conversion": conversion(self.table, self.end) if self.end is not None
+                else None, "nature": nature_metrics(self.table)}
         return {**state_metrics(self.table),
                 "campaigns": campaign_metrics(self.table, self.contact_costs),
-                "changes": self.since}
+                "changes": self.since, **{k: v for k, v in more.items() if v is not None}}
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {}
+        nature = nature_table(self.table)
+        return {} if nature is None else {"nature": nature}
 
 
 def run(customers: pd.DataFrame, window: Window, control_share: float = 0.10,
         seed: int = 42, contact_costs: Mapping[str, Any] | None = None,
-        previous_run: str | None = None) -> StateResult:
-    """The customer state of every customer, from the stages' columns: the risk columns,
-    then each campaign list's control flag and break-even cost (``campaigns``); with
+        previous_run: str | None = None, potential: pd.DataFrame | None = None,
+        language: str = "en") -> StateResult:
+    """The customer state of every customer, from the stages' columns: the risk columns;
+    the customer master's potential customers as rows of their own (``potential``); then
+    each campaign list's control flag and break-even cost (``campaigns``); with
     ``previous_run``, what changed since (``changes``)."""
+    customers = customers[~is_potential(customers)]  # an earlier run of 05 in this folder
     cols = risk_columns(customers, window)
     table = customers.drop(columns=[c for c in cols if c in customers]).join(cols)
+    if potential is not None and len(potential):
+        extra = potential_rows(potential, table, language)
+        table = pd.concat([table, extra.set_axis(pd.RangeIndex(len(table), len(table) +
+                                                               len(extra)))])
+        table["days_since_last"] = table["days_since_last"].astype("Int64")
     more = campaign_columns(table, control_share, seed)
     cols = cols.join(more)
     table = table.drop(columns=[c for c in more if c in table]).join(more)
     since = changes(Path(previous_run), table, window.end) if previous_run else None
-    return StateResult(cols, table, dict(contact_costs or {}), since)
+    return StateResult(cols, table, dict(contact_costs or {}), since, window.end)

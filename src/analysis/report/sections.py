@@ -20,10 +20,14 @@ from ..narrative.labels import SENTENCES, action_label, markdown_text, s, stage_
 from ..clv.timing import CHURN_BANDS, CHURN_LABELS
 from ..clv.validation import holdout_error
 from ..narrative.backtests import backtest_text, independence_text, sensitivity_text
+from ..narrative.classes import (conversion_display, conversion_text, cross_sell_items,
+                                 master_text, mix_display, nature_display, nature_text,
+                                 needs_text)
 from ..narrative.stages import (entry_message, fit_check_sentence, join_sentences,
                                 model_choice_text, sorted_horizons, stage_status,
                                 sufficiency_sentence)
 from ..playbook import SLIPPING, STAGES, segment_label
+from ..potential import is_potential
 from ..runfolder import dimension_columns
 from ..units import money
 
@@ -87,6 +91,7 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
     if life:
         out.append(_lifecycle_section(life, lang, story.lifecycle_text(
             customers, life, metrics.get("period"), lang)))
+    out += _master_sections(metrics, tables, lang, cur)
     moved = story.migration_text(metrics.get("migration") or {}, lang)
     if moved:
         out.append(Section("migration", t("migration", lang), moved))
@@ -95,8 +100,9 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
         out.append(_clv_section(customers, clv, lang, cur))
     if metrics.get("cohorts"):
         out.append(_cohort_section(metrics["cohorts"], lang, cur))
+    buyers = customers[~is_potential(customers)]  # a dimension's revenue and churn: buyers'
     for dim in dimension_columns(customers):
-        text, table = story.dimension_table(customers, dim, lang, cur)
+        text, table = story.dimension_table(buyers, dim, lang, cur)
         out.append(Section(f"dimension:{dim}", t("dimensions", lang).format(dimension=dim),
                            text, table=table))
     large = story.large_drops(metrics)
@@ -107,6 +113,35 @@ def build(customers: pd.DataFrame, metrics: Mapping[str, Any],
     out.append(Section("data_quality", t("data_quality", lang), quality.strip()))
     out.append(Section("glossary", t("glossary", lang), story.glossary_text(
         lang, customers["rfm_segment"].unique() if "rfm_segment" in customers else None)))
+    return out
+
+
+def _master_sections(metrics, tables, lang, cur) -> list[Section]:
+    """Potential customers and their conversion, the customers by nature (with a customer
+    master), and the needs classes with what each tier and segment buys (with a category
+    column)."""
+    out = []
+    conv, master = metrics.get("conversion"), metrics.get("master")
+    if master:
+        text = master_text(master, lang) + (" " + conversion_text(conv, lang) if conv else "")
+        out.append(Section("potential", t("potential", lang), text,
+                           table=conversion_display(conv, lang) if conv else None))
+    if tables.get("nature") is not None:
+        nature = tables["nature"]
+        out.append(Section("nature", t("nature", lang), nature_text(nature, lang, cur),
+                           table=nature_display(nature, lang, cur)))
+    needs = metrics.get("needs")
+    if needs and needs.get("status") == "ok" and "needs_classes" in tables:
+        items = cross_sell_items(tables["needs_classes"], needs["min_support"], lang)
+        out.append(Section("needs", t("needs", lang), needs_text(needs, lang), items=items,
+                           table=mix_display(tables["needs_by_tier"].rename_axis(
+                               t("tier", lang)), lang)
+                           if "needs_by_tier" in tables else None))
+        if "needs_by_segment" in tables:
+            mix = tables["needs_by_segment"]
+            mix.index = [segment_label(x, lang) for x in mix.index]
+            out.append(Section("needs_by_segment", t("needs_by_segment", lang), "",
+                               table=mix_display(mix.rename_axis(t("segment", lang)), lang)))
     return out
 
 

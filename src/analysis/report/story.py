@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from ..potential import is_potential
 from ..narrative.labels import s, t
 from ..clv.validation import holdout_error
 from .. import state
@@ -266,7 +267,7 @@ def quality_text(customers: pd.DataFrame, metrics: Mapping[str, Any], lang: str,
     zero_rows = cleaning.get("zero_amount_rows")
     if zero_rows:
         text += s("quality_zero_rows", lang, n=int(zero_rows))
-    zero = int((customers["revenue"] == 0).sum())
+    zero = int(((customers["revenue"] == 0) & ~is_potential(customers)).sum())
     if zero:
         text += s("quality_zero_customers", lang, n=zero)
     life = metrics.get("lifecycle") or {}

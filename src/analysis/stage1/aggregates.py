@@ -40,7 +40,7 @@ from .summary import calibration_holdout, grouped_sum, purchase_days
 __all__ = ["SAMPLE_ROWS", "ClvInputs", "Aggregates", "CustomerOrder", "split_dates",
            "clv_inputs_end", "historical_clv", "to_cent", "half_revenues", "monthly_series",
            "repeat_days_and_cohorts", "sample_rows", "stack_backtests", "clv_inputs",
-           "cohort_months", "cohort_frame", "compute"]
+           "cohort_months", "cohort_frame", "category_spend", "spend_frame", "compute"]
 
 #: clean rows shown in notebook 01
 SAMPLE_ROWS = 5
@@ -272,6 +272,34 @@ def stack_backtests(frames: dict[pd.Timestamp, pd.DataFrame]) -> pd.DataFrame | 
                       for origin, f in frames.items()], ignore_index=True)
 
 
+def spend_frame(ids: np.ndarray, category: np.ndarray, cents_sum: np.ndarray
+                ) -> pd.DataFrame:
+    """The category spend as every engine hands it: ids and categories as text (None: no
+    category), integer cents, ordered by id then category (the missing one last)."""
+    out = pd.DataFrame({"customer_id": pd.array(ids, dtype="str"),
+                        "category": pd.Series(category, dtype="object").where(
+                            pd.notna(category), None).astype("str"),
+                        "cents": np.asarray(cents_sum, dtype="int64")})
+    return out.sort_values(["customer_id", "category"], na_position="last",
+                           kind="stable").reset_index(drop=True)
+
+
+def category_spend(clean: pd.DataFrame, codes: tuple[np.ndarray, np.ndarray]
+                   ) -> pd.DataFrame | None:
+    """Each customer's net spend per category in cents (returns netted where they are
+    kept): its rows add up to the customer's revenue. None without ``columns.category``."""
+    if "category" not in clean:
+        return None
+    code, ids = codes
+    cat, labels = pd.factorize(clean["category"], use_na_sentinel=True)
+    ok = code >= 0
+    g = pd.DataFrame({"code": code[ok], "cat": cat[ok], "cents": cents(clean["amount"])[ok]}) \
+        .groupby(["code", "cat"], sort=False)["cents"].sum().reset_index()
+    names = np.append(np.asarray(labels, dtype=object), None)  # -1: no category
+    return spend_frame(np.asarray(ids)[g["code"].to_numpy()], names[g["cat"].to_numpy()],
+                       g["cents"].to_numpy())
+
+
 def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params,
             codes: tuple[np.ndarray, np.ndarray] | None = None,
             daily: pd.DataFrame | None = None) -> Aggregates:
@@ -291,4 +319,5 @@ def compute(clean: pd.DataFrame, customers: pd.DataFrame, params: Params,
         halves=half_revenues(clean, split, customers["customer_id"], codes),
         clv=clv_inputs(clean, params.clv, window, customers["customer_id"], cal_end, codes,
                        daily),
-        sample=sample_rows(clean), cohort_months=cohort_months(clean, codes))
+        sample=sample_rows(clean), cohort_months=cohort_months(clean, codes),
+        category_spend=category_spend(clean, codes))

@@ -14,7 +14,7 @@ import pandas as pd
 from ..config import Params, Privacy
 from ..units import Window, backtest_origins, day_number, monthly_rate, to_dates
 from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, CustomerOrder, cohort_frame,
-                         split_dates, stack_backtests, to_cent)
+                         spend_frame, split_dates, stack_backtests, to_cent)
 from .ibis_io import Connection
 from .ibis_typing import rint
 from .summary import btyd_columns
@@ -51,6 +51,17 @@ def _monthly(eng: Connection, kept) -> pd.DataFrame:
         "transactions": df["transactions"].to_numpy(dtype="int64"),
         "revenue": np.rint(df["cents"].to_numpy(dtype="float64")) / 100,
         "customers": df["customers"].fillna(0).to_numpy(dtype="int64")})
+
+
+def _category_spend(eng: Connection, kept) -> pd.DataFrame | None:
+    """``aggregates.category_spend`` on the engine: one grouped pass."""
+    if "category" not in kept.columns:
+        return None
+    t = kept.filter(kept.customer_id.notnull())
+    df = eng.frame(t.group_by("customer_id", "category").aggregate(cents=t.cents.sum()))
+    return spend_frame(df["customer_id"].to_numpy(dtype=object),
+                       df["category"].to_numpy(dtype=object),
+                       np.rint(df["cents"].to_numpy(dtype="float64")))
 
 
 def _halves(eng: Connection, kept, split: pd.Timestamp, order: CustomerOrder) -> pd.DataFrame:
@@ -172,7 +183,8 @@ def ibis_aggregates(eng: Connection, kept, customers: pd.DataFrame, params: Para
                       clv=ClvInputs(cal_end, hist.rename("historical_clv"), cal, repeat,
                                     cohorts, stack_backtests(earlier)),
                       sample=clean_frame(eng, kept, SAMPLE_ROWS),
-                      cohort_months=_cohort_months(eng, kept))
+                      cohort_months=_cohort_months(eng, kept),
+                      category_spend=_category_spend(eng, kept))
 
 
 def _clean_columns(kept) -> list[str]:

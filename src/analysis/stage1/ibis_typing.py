@@ -161,7 +161,7 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
         return col.type().is_numeric() or col.type().is_timestamp() or col.type().is_date()
 
     text_cols = {"customer_id": src["customer_id"],
-                 **{c: src[c] for c in ("order_id", "product_code") if c in src},
+                 **{c: src[c] for c in ("order_id", "product_code", "category") if c in src},
                  **{d: d for d in cfg.dimensions}}
     numeric = [c for c in ("amount", "quantity", "unit_price", "cost", "profit") if c in src]
     money = [c for c in ("cost", "profit") if c in src]  # the row's cost, or its profit
@@ -218,7 +218,7 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
                          ret=step4._marked | negative.fill_null(False), **cost)
     canon_order = ["customer_id", "date", "amount",
                    *[c for c in ("quantity", "unit_price") if c in src], *cost,
-                   *[c for c in ("order_id", "product_code") if c in src],
+                   *[c for c in ("order_id", "product_code", "category") if c in src],
                    *cfg.dimensions]
     cols = {**{c: step5[c] for c in canon_order if c not in ("quantity", "unit_price")},
             **{c: step5[f"_{c}_v"] for c in ("quantity", "unit_price") if c in src},

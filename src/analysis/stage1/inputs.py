@@ -33,8 +33,8 @@ from .rules import amount_mismatch_warning
 from .sources import file_columns
 
 __all__ = ["Plan", "Before", "check_amounts", "database_needs", "database_line", "plan",
-           "needed_columns", "columns_to_read", "read_lookup", "gather", "filter_mask",
-           "lenient_cents", "PRE_RULES"]
+           "needed_columns", "columns_to_read", "read_text_table", "unique_key", "read_lookup",
+           "gather", "filter_mask", "lenient_cents", "PRE_RULES"]
 
 #: the rules applied before typing, in ledger order (``rules.RULES`` starts with them)
 PRE_RULES = ("excluded_rows", "unmatched_lookup")
@@ -163,36 +163,49 @@ def _database_name(cfg: ReadParams) -> str:
     return f"table {cfg.table}" if cfg.table else "query"
 
 
-def read_lookup(lk: Lookup, cfg: ReadParams) -> pd.DataFrame:
-    """A lookup file (CSV, XLSX or Parquet) as text, every column; its key (trimmed) must
-    be unique and present."""
-    p = check_path(lk.file)
+def read_text_table(file: str, cfg: ReadParams, what: str = "lookup",
+                    sheet: str | None = None) -> pd.DataFrame:
+    """A table of text (CSV, XLSX or Parquet), every column, names trimmed: a lookup or the
+    customer master (``what`` names it in an error)."""
+    p = check_path(file)
     suffix = p.suffix.lower()
     try:
         if suffix in PARQUET_SUFFIXES:
             df = pd.read_parquet(p).astype("str")
         elif suffix in EXCEL_SUFFIXES:
-            df = pd.read_excel(p, sheet_name=0, engine="calamine", dtype=str)
+            df = pd.read_excel(p, sheet_name=sheet or 0, engine="calamine", dtype=str)
         else:
             enc = csv_encoding(cfg.encoding)
             sep = sniff_sep(p, enc) if cfg.sep == "auto" else cfg.sep
             df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""],
                              encoding=enc, sep=r"\s+" if sep == "whitespace" else sep)
     except (UnicodeError, ValueError, OSError, pd.errors.ParserError) as exc:
-        raise InputError(f"the lookup could not be read: {str(exc).strip()[:200]}",
-                         file=lk.file) from None
+        raise InputError(f"the {what} could not be read: {str(exc).strip()[:200]}",
+                         file=file) from None
     df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def unique_key(key: pd.Series, what: str, file: str, column: str, hint: str) -> None:
+    """Exit 2 when ``key`` (missing values aside) names a row twice."""
+    twice = key.duplicated(keep=False) & key.notna()
+    if twice.any():
+        example = key[twice].iloc[0]
+        raise InputError(f"the {what} is not unique: {int(key[twice].nunique()):,} "
+                         f"key(s) appear more than once, e.g. {example!r}", file=file,
+                         column=column, hint=hint)
+
+
+def read_lookup(lk: Lookup, cfg: ReadParams) -> pd.DataFrame:
+    """A lookup file (CSV, XLSX or Parquet) as text, every column; its key (trimmed) must
+    be unique and present."""
+    df = read_text_table(lk.file, cfg)
     if lk.lookup_key not in df.columns:
         raise InputError(f"the lookup has no column {lk.lookup_key!r} (its key)", file=lk.file,
                          column=lk.lookup_key, hint=f"Its columns are {list(df.columns)[:12]}")
     key = as_text(df[lk.lookup_key], [""])
-    twice = key.duplicated(keep=False) & key.notna()
-    if twice.any():
-        example = key[twice].iloc[0]
-        raise InputError(f"the lookup key is not unique: {int(key[twice].nunique()):,} "
-                         f"key(s) appear more than once, e.g. {example!r}", file=lk.file,
-                         column=lk.lookup_key,
-                         hint="A key must name one row, or the join would copy transactions")
+    unique_key(key, "lookup key", lk.file, lk.lookup_key,
+               "A key must name one row, or the join would copy transactions")
     df[lk.lookup_key] = key
     return df
 

@@ -32,7 +32,7 @@ from .rules import (CURRENCY_SYMBOLS, DATE_CEILING, DATE_FLOOR, MAX_ROW_AMOUNT,
                     too_large_row, too_large_total)
 
 __all__ = ["TRANSACTIONS_SCHEMA", "coerce", "sheet_dates", "subcent", "row_cost",
-           "as_text", "line_of", "parse_number"]
+           "as_text", "line_of", "parse_number", "customer_ids"]
 
 #: the contract of a loaded frame, checked with pandera after coercion
 TRANSACTIONS_SCHEMA = pa_schema.DataFrameSchema(
@@ -234,7 +234,7 @@ def parse_number(s: pd.Series, params: ReadParams, warnings: list[str] | None = 
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
-def _customer_ids(values: pd.Series, warnings: list[str] | None, column: str,
+def customer_ids(values: pd.Series, warnings: list[str] | None, column: str,
                   missing: list[str] | None = None, show_example: bool = True) -> pd.Series:
     """Ids as text; ids written as floats by a spreadsheet (``12345.0``) lose the ``.0``."""
     ids = as_text(values, missing).astype("str")
@@ -327,13 +327,13 @@ def coerce(raw: pd.DataFrame, params: ReadParams, file: str = "data",
     # canonical name, whatever the file calls its columns
     # ids are strict (every missing word); a dimension loses only the blank cell by default
     # (dimension_missing_values), so a region "NA" (North America) stays a region
-    text_cols = [(c, c, src[c], missing_words) for c in ("order_id", "product_code")
+    text_cols = [(c, c, src[c], missing_words) for c in ("order_id", "product_code", "category")
                  if c in src] + \
         [(d, f"dimension {d}", d, params.dimension_missing_tokens) for d in params.dimensions]
     cells = {**{c: raw[col] for c, col in src.items()},
              **{key: raw[col] for _, key, col, _ in text_cols}}
     parsed = _in_parallel({
-        "customer_id": lambda w: _customer_ids(cells["customer_id"], w, src["customer_id"],
+        "customer_id": lambda w: customer_ids(cells["customer_id"], w, src["customer_id"],
                                                missing_words, not params.privacy.anonymize),
         "date": lambda w: _parse_dates(cells["date"], params, w, src["date"]),
         **{c: (lambda w, c=c: parse_number(cells[c], params, w, src[c])) for c in number_cols},

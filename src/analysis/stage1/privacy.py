@@ -79,9 +79,10 @@ def anonymize_stage1(customers: pd.DataFrame, agg: Any, privacy: Privacy
         if clv.calibration is not None else None
     clv = replace(clv, calibration=cal,
                   historical_clv=clv.historical_clv.set_axis(ids(clv.historical_clv.index)))
+    spend = None if agg.category_spend is None else anonymize(agg.category_spend, privacy)
     return anonymize(customers, privacy), replace(
         agg, halves=anonymize(agg.halves, privacy), sample=anonymize(agg.sample, privacy),
-        clv=clv)
+        clv=clv, category_spend=spend)
 
 
 def redact_row(row: dict | None, privacy: Privacy, canonical: bool = False

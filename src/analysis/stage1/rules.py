@@ -26,7 +26,8 @@ __all__ = ["DATE_FLOOR", "DATE_CEILING", "beyond_range_error", "dropped_rows", "
            "require_purchases",
            "check_ledger", "ledger_table", "date_error", "number_error", "currency_warning",
            "float_ids_warning", "amount_error", "too_large_row", "too_large_total",
-           "DIMENSION_MISSING_SHARE", "dimension_missing_warning", "amount_mismatch_warning"]
+           "DIMENSION_MISSING_SHARE", "dimension_missing_warning", "amount_mismatch_warning",
+           "CATEGORY_EMPTY_SHARE", "category_warning"]
 
 
 RULES = ("excluded_rows", "unmatched_lookup", "missing_customer_id", "implausible_dates",
@@ -275,3 +276,20 @@ def amount_mismatch_warning(n: int, rows: int, amount_cents: int, product_cents:
     return msg("warning.amount_mismatch", n=int(n), rows=int(rows), share=n / rows if rows
                else 0.0, amount=amount_cents / 100, product=product_cents / 100, gap=gap,
                example=example_text(example))
+
+
+#: above this share of the kept revenue without a category, the run warns
+CATEGORY_EMPTY_SHARE = 0.5
+
+
+def category_warning(spend: pd.DataFrame | None) -> Message | None:
+    """The warning when most of the kept revenue has no category (``category_spend``)."""
+    if spend is None or not len(spend):
+        return None
+    cents = spend["cents"].to_numpy(dtype="int64").clip(min=0)
+    empty = int(cents[spend["category"].isna().to_numpy()].sum())
+    total = int(cents.sum())
+    if total <= 0 or empty / total <= CATEGORY_EMPTY_SHARE:
+        return None
+    return msg("warning.category_empty", share=empty / total, revenue=empty / 100,
+               total=total / 100)
