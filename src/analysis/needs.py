@@ -89,9 +89,12 @@ def needs_classes(share: pd.DataFrame, dominant: float, seed: int
     if mixed.sum() >= 2 and len(names) >= 2:
         points = values[mixed]
         distinct = len(np.unique(points.round(12), axis=0))
-        rng = np.random.default_rng(seed)
-        fit = points if len(points) <= FIT_SAMPLE else \
-            points[np.sort(rng.choice(len(points), FIT_SAMPLE, replace=False))]
+        # fitted on the points in the order of their values, not of the rows: k-means'
+        # start depends on the order, and a class must not depend on where a row sits
+        fit = points[np.lexsort(points.T[::-1])]
+        if len(fit) > FIT_SAMPLE:
+            rng = np.random.default_rng(seed)
+            fit = fit[np.sort(rng.choice(len(fit), FIT_SAMPLE, replace=False))]
         best = None
         for k in [k for k in _K if k < min(distinct, len(fit))] or [1]:
             km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(fit)

@@ -80,7 +80,10 @@ def _timestamp(eng: Connection, col, cfg: ReadParams, text_done: bool = False):
         n = t.length()
         zoned = (n > 10) & ((t.right(1) == "Z") | t.substr(n - 6, 1).isin(["+", "-"]) |
                             t.substr(n - 5, 1).isin(["+", "-"]))
-        return ibis.ifelse(zoned, t.try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp"),
+        # (a blank before the offset, as Shopify writes "2023-01-05 14:22:10 +0100", is
+        # taken out: DuckDB's cast refuses it, pandas reads it)
+        bare = t.re_replace(r"\s+([+-]\d\d:?\d\d)$", r"\1")
+        return ibis.ifelse(zoned, bare.try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp"),
                            t.try_cast("timestamp"))
     # the engine's own parser, which gives NULL where the text does not parse
     name, java = eng.date_parser
