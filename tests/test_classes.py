@@ -294,6 +294,14 @@ def test_needs_class_depends_on_spend_only(rows, seed, dominant):
     assert needs.run(customers, spend, params) is not None
 
 
+def test_the_playbook_names_the_potential_customers_action():
+    from analysis import playbook
+    book = playbook.playbook_table()
+    rule = book[book["lifecycle_stage"] == potential.POTENTIAL]
+    assert list(rule["action"]) == [potential.POTENTIAL_ACTION]
+    assert playbook.rationale(int(rule["priority"].iloc[0]), "zh")
+
+
 def test_potential_rows_take_the_table_columns():
     table = pd.DataFrame({"customer_id": ["1", "2"], "n_orders": [3, 1],
                           "revenue": [10.0, 2.5], "at_risk": [True, False],

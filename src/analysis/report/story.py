@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..potential import is_potential
-from ..narrative.labels import s, t
+from ..narrative.labels import s, stage_label, t
 from ..clv.validation import holdout_error
 from .. import state
 from ..messages import CATALOG, join, render
@@ -121,6 +121,12 @@ def action_groups(customers: pd.DataFrame, playbook: pd.DataFrame | None, lang: 
                     s("in_parens", lang, text=w,
                       detail=_of(n, int(sizes.get(segment_of.get(r), n)), lang))
                     for w, n, r in zip(rules["who"], rules["customers"], rules["rule"]))
+    pot = is_potential(c)  # the customer master's people who have not bought (``state``)
+    if pot.any():
+        action = c.loc[pot, "recommended_action"].iloc[0]
+        if action in out.index and not out.at[action, "who"]:
+            out.at[action, "who"] = s("in_parens", lang, text=stage_label("potential", lang),
+                                      detail=f"{int(pot.sum()):,}")
     return out.sort_values(["at_stake", "customers"], ascending=False)
 
 
