@@ -6,6 +6,7 @@ import sys
 
 from .config import parse_override, resolve, typed
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
+from .progress import reporting
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
             resolve(args.params, overrides)  # a parameter error at once, before the imports
             # the runner's modules (pandas, matplotlib, lifetimes …) take seconds to import
             from .runner import main_run
-            return main_run(args, overrides)
+            with reporting():  # the transaction stage's steps on stderr
+                return main_run(args, overrides)
         if args.command == "check":
-            return main_check(args, overrides)
+            with reporting():
+                return main_check(args, overrides)
         if args.command == "notebooks":
             from .lab import localised_notebooks  # nbformat: loaded only for this command
             for path in localised_notebooks(args.language, args.out):

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import progress
 from .config import Params, public
 from .errors import InputError
 from .folders import check_export_target, final_of, mark_export
@@ -52,13 +53,18 @@ def transaction_stage(data_path: str | Path, params: Params,
     ``warnings``."""
     if warnings is not None:
         warnings.extend(identifying_warnings(params.read.dimensions, params.read.privacy))
-    with open_engine(params) as engine:
-        ledger, customers, agg = engine.transaction_stage(
-            data_path, warnings, clean_path=None if clean_path is None else str(clean_path))
-    said = category_warning(agg.category_spend)
-    if said is not None and warnings is not None:
-        warnings.append(said)
-    return (ledger, *with_master(customers, agg, params, warnings))
+    try:
+        with open_engine(params) as engine:
+            ledger, customers, agg = engine.transaction_stage(
+                data_path, warnings, clean_path=None if clean_path is None else str(clean_path))
+        said = category_warning(agg.category_spend)
+        if said is not None and warnings is not None:
+            warnings.append(said)
+        if params.customers.customers_file is not None:
+            progress.step("joining the customer master", customers=len(customers))
+        return (ledger, *with_master(customers, agg, params, warnings))
+    finally:
+        progress.done()
 
 
 def stage1_metrics(ledger: pd.DataFrame, customers: pd.DataFrame, agg: Aggregates,

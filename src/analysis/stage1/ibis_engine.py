@@ -47,6 +47,7 @@ from .ibis_typing import typed
 from .database import is_database, read_batches
 from .inputs import columns_to_read, database_line, database_needs
 from .load import read_raw
+from ..progress import step
 from .privacy import anonymize_stage1
 from .rules import require_purchases
 from .sources import native_format
@@ -75,10 +76,15 @@ class IbisEngine:
     def _stage(self, s: str, warnings: list[str] | None, today: pd.Timestamp | None,
                clean_path: str | None) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
         p, eng = self.params, self.connection
+        step("reading")
         raw, digest = self._raw(s)
         raw, before, left_out = prepare(eng, raw, p.read, s)
+        step("typing")
         t = typed(eng, raw, p.read, p.clean, s, warnings, today)
+        step("cleaning")
         ledger, kept = clean_rules(eng, t, p.clean, today, warnings, before)
+        step("one row per customer", **{"clean rows": int(ledger.set_index("step").at[
+            "kept", "rows"])})
         files = per_file(s, eng.files, left_out) if eng.files is not None else \
             database_line(p.read, ledger, None if digest else Path(s).name)
         eng.release(eng.parsed)  # the ledger was its last use; the clean rows are cached apart
@@ -87,9 +93,11 @@ class IbisEngine:
         facts = window_facts(eng, kept, p)
         customers = summarise(eng, kept, p.summary, day_number(facts[0].end))
         customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
+        step("aggregates for the notebooks", customers=len(customers))
         agg = ibis_aggregates(eng, kept, customers, p, facts)
         agg.sources, agg.read_digest = files, digest
         if clean_path is not None:
+            step("writing the clean rows")
             write_clean(eng, kept, clean_path, p.read.privacy)
         customers, agg = anonymize_stage1(customers, agg, p.read.privacy)
         return ledger, customers, agg

@@ -17,6 +17,7 @@ from ..units import customer_codes
 from .clean import clean_transactions
 from .inputs import gather
 from .aggregates import Aggregates, compute
+from ..progress import step
 from .privacy import anonymize, anonymize_stage1
 from .rules import require_purchases
 from .summary import customer_summary, purchase_days
@@ -36,9 +37,12 @@ class PandasEngine:
                           today: pd.Timestamp | None = None, clean_path: str | None = None
                           ) -> tuple[pd.DataFrame, pd.DataFrame, Aggregates]:
         p = self.params
+        step("reading and typing")
         tx, before, files = gather(source, p.read, warnings)
+        step("cleaning", rows=len(tx))
         clean, ledger = clean_transactions(tx, p.clean, warnings, today, before)
         del tx
+        step("one row per customer", **{"clean rows": len(clean)})
         require_purchases(int((~clean["is_return"]).sum()), ledger, str(source))
         writer = None
         if clean_path is not None:  # written on the other core while the summaries run
@@ -49,10 +53,12 @@ class PandasEngine:
             codes = customer_codes(clean["customer_id"])  # and the purchase days: once
             daily = purchase_days(clean, codes[0])
             customers = customer_summary(clean, p.summary, codes=codes, daily=daily)
+            step("aggregates for the notebooks", customers=len(customers))
             agg = compute(clean, customers, p, codes, daily)
             agg.sources, agg.read_digest = files, files.attrs.get("digest")
         finally:
             if writer is not None:
+                step("writing the clean rows")
                 writer.join()  # never left writing into a file the caller removes
         if writer is not None:
             writer.result()  # the write's own error, if any
