@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from analysis import cohorts
 from analysis.clv import timing
@@ -119,6 +120,37 @@ def test_cohort_tables_from_a_small_log():
     assert retention.loc["2020-02", 1] == 1.0 and np.isnan(retention.loc["2020-02", 2])
     m = cohorts.cohort_metrics(cm)
     assert m["customers"] == [2, 1] and m["retention"][1][2] is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 400), st.integers(-500, 5000),
+                               st.booleans()), min_size=1, max_size=60))
+def test_cohort_months_is_a_plain_count(rows):
+    """Buyers and net revenue per (cohort, month) as a plain pandas count gives them, with
+    the bitmap and with the hash of (customer, month) pairs alike."""
+    tx = pd.DataFrame(rows, columns=["c", "day", "cents", "ret"])
+    tx = pd.DataFrame({"customer_id": tx["c"].map(lambda c: f"k{c}" if c else None),
+                       "date": pd.Timestamp("2020-01-01") + pd.to_timedelta(tx["day"], "D"),
+                       "amount": tx["cents"] / 100, "is_return": tx["ret"]})
+    known = tx[tx["customer_id"].notna()].assign(
+        month=lambda d: d["date"].dt.to_period("M").dt.to_timestamp())
+    buys = known[~known["is_return"]]
+    first = buys.groupby("customer_id")["month"].min().rename("cohort")
+    j = known.join(first, on="customer_id", how="inner")
+    want = j.groupby(["cohort", "month"]).agg(revenue=("amount", "sum"))
+    want["customers"] = j[~j["is_return"]].groupby(["cohort", "month"])["customer_id"] \
+        .nunique().reindex(want.index).fillna(0).astype("int64")
+    bitmap = aggregates.BITMAP_CELLS
+    for cells in (bitmap, 0):
+        aggregates.BITMAP_CELLS = cells
+        try:
+            got = aggregates.cohort_months(tx, customer_codes(tx["customer_id"])) \
+                .set_index(["cohort", "month"])
+        finally:
+            aggregates.BITMAP_CELLS = bitmap
+        assert got.index.equals(want.index)
+        assert (got["customers"] == want["customers"]).all()
+        assert np.allclose(got["revenue"], want["revenue"].round(2))
 
 
 def test_many_monthly_cohorts_become_quarters():

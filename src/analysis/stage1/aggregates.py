@@ -37,13 +37,15 @@ from ..units import (Window, backtest_origins, cents, customer_codes, day_number
                      default_calibration_end, monthly_rate, purchase_rows)
 from .summary import calibration_holdout, grouped_sum, purchase_days
 
-__all__ = ["SAMPLE_ROWS", "ClvInputs", "Aggregates", "CustomerOrder", "split_dates",
+__all__ = ["SAMPLE_ROWS", "BITMAP_CELLS", "ClvInputs", "Aggregates", "CustomerOrder", "split_dates",
            "clv_inputs_end", "historical_clv", "to_cent", "half_revenues", "monthly_series",
            "repeat_days_and_cohorts", "sample_rows", "stack_backtests", "clv_inputs",
            "cohort_months", "cohort_frame", "category_spend", "spend_frame", "compute"]
 
 #: clean rows shown in notebook 01
 SAMPLE_ROWS = 5
+#: the most customers × months :func:`cohort_months` counts buyers in with a bitmap (64 MB)
+BITMAP_CELLS = 1 << 26
 
 
 class CustomerOrder:
@@ -194,26 +196,44 @@ def repeat_days_and_cohorts(daily: pd.DataFrame, cal_end: pd.Timestamp,
 def cohort_months(clean: pd.DataFrame, codes: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
     """Per cohort (the calendar month of the customers' first purchase) and calendar
     month: how many of its customers bought (purchase rows) and its net revenue (returns
-    included), to the cent; customers who never bought (returns only) are in no cohort."""
+    included), to the cent; customers who never bought (returns only) are in no cohort.
+
+    On integer keys (months since 1970, customer codes): a customer's first month by
+    ``np.minimum.at``, the revenue by ``np.bincount``, the buyers from a bitmap of
+    customers × months (up to :data:`BITMAP_CELLS` cells; else the distinct pairs by
+    hash); pandas' grouped ``nunique`` took 2.4 s of the stage's 18 s on 10 million rows."""
     code = codes[0]
     month = clean["date"].to_numpy(dtype="datetime64[ns]").astype("datetime64[M]") \
         .astype("int64")
     buy = purchase_rows(clean, code)
-    first = pd.Series(month[buy]).groupby(code[buy]).min() \
-        .reindex(np.arange(len(codes[1]))).to_numpy()
+    if not buy.any():
+        return cohort_frame([], [], [], [])
+    lo = int(month.min())
+    span = int(month.max()) - lo + 1
+    first = np.full(len(codes[1]), span, dtype="int64")  # span: never bought
+    np.minimum.at(first, code[buy], month[buy] - lo)
     known = code >= 0
-    cohort = np.full(len(code), np.nan)
+    cohort = np.full(len(code), span, dtype="int64")
     cohort[known] = first[code[known]]
-    rows = known & ~np.isnan(cohort)
-    frame = pd.DataFrame({"cohort": cohort[rows].astype("int64"), "month": month[rows],
-                          "code": np.where(buy[rows], code[rows], -1),
-                          "cents": cents(clean["amount"].to_numpy())[rows]})
-    g = frame.groupby(["cohort", "month"], sort=True)
-    buyers = frame[frame["code"] >= 0].groupby(["cohort", "month"])["code"].nunique()
-    per = pd.DataFrame({"cents": g["cents"].sum()}).join(buyers.rename("customers"))
-    return cohort_frame(per.index.get_level_values(0).to_numpy(),
-                        per.index.get_level_values(1).to_numpy(),
-                        per["customers"].fillna(0).to_numpy(), per["cents"].to_numpy())
+    rows = cohort < span
+    key = cohort[rows] * span + (month[rows] - lo)
+    cents_sum = np.bincount(key, weights=cents(clean["amount"].to_numpy())[rows],
+                            minlength=span * span)
+    present = np.bincount(key, minlength=span * span) > 0
+    n = len(codes[1])
+    if n * span <= BITMAP_CELLS:  # who bought in which month, one bit a cell
+        bought = np.zeros((n, span), dtype=bool)
+        bought[code[buy], month[buy] - lo] = True
+        buyers = np.zeros((span, span), dtype="int64")
+        for c in np.unique(first[first < span]):
+            buyers[c] = bought[first == c].sum(axis=0)
+        buyers = buyers.ravel()
+    else:  # the distinct (customer, cohort month) pairs, by hash
+        pairs = pd.unique(code[buy].astype("int64") * (span * span) +
+                          (cohort[buy] * span + month[buy] - lo)) % (span * span)
+        buyers = np.bincount(pairs, minlength=span * span)
+    at = np.flatnonzero(present)
+    return cohort_frame(at // span + lo, at % span + lo, buyers[at], cents_sum[at])
 
 
 def cohort_frame(cohort, month, customers, cents_sum) -> pd.DataFrame:
