@@ -319,15 +319,17 @@ def engine_probe(path: str, engine: str, out: str) -> dict:
     from analysis import config, pipeline
     extra = SPARK if engine == "spark" else dict([config.parse_override(HUGE_DUCKDB)]) \
         if engine == "duckdb" and path.endswith(".parquet") else {}
+    from analysis import progress
     cfg = config.typed(config.resolve(PARAMS, {"engine": engine, **extra}))
     t0 = time.perf_counter()
-    ledger, customers, agg = pipeline.transaction_stage(path, cfg, [],
-                                                       Path(out) / "clean.parquet")
+    with progress.recording() as steps:
+        ledger, customers, agg = pipeline.transaction_stage(path, cfg, [],
+                                                           Path(out) / "clean.parquet")
     seconds = time.perf_counter() - t0
     ledger.to_csv(Path(out) / "ledger.csv", index=False)
     customers.to_parquet(Path(out) / "customers.parquet", index=False)
     return {"seconds": seconds, "rows": int(ledger.set_index("step").at["input", "rows"]),
-            "clean_rows": agg.transactions, "customers": len(customers)}
+            "clean_rows": agg.transactions, "customers": len(customers), "steps": steps}
 
 
 def _limit(path: Path) -> dict:
@@ -545,6 +547,15 @@ def results_markdown(res: dict, command: str, seconds: float) -> str:
                       "1.0x |"]
             lines += [f"| {r['engine']} stage | {r['seconds']:.1f} s | {r['customers']:,} | "
                       f"{r['seconds'] / limit['seconds']:.1f}x |" for r in e]
+            lines.append("")
+        timed = [r for r in e if r.get("steps")]
+        if timed:
+            lines += ["### Where the time goes", "",
+                      "Seconds in each step of the stage, as the engine marks them "
+                      "(`analysis.progress`; the steps the command line reports):", ""]
+            lines += [f"- **{r['engine']}**: " + " · ".join(f"{name} {sec:.1f} s"
+                                                            for name, sec in r["steps"])
+                      for r in timed]
             lines.append("")
     m = res.get("models")
     if m:

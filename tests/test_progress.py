@@ -34,3 +34,13 @@ def test_a_short_stage_and_a_notebook_say_nothing(capsys):
         transaction_stage(data, cfg, [])
     transaction_stage(data, cfg, [])  # no reporting (a notebook): nothing either
     assert out.getvalue() == "" and capsys.readouterr().err == ""
+
+
+def test_recording_gives_each_steps_seconds():
+    cfg = config.typed({"columns": {"customer_id": "cid", "date": "day", "amount": "amt"}})
+    with progress.recording() as steps:
+        transaction_stage(ROOT / "tests" / "bad_inputs" / "files" / "good.csv", cfg, [])
+    names = [name for name, _ in steps]
+    assert names[:2] == ["reading and typing", "cleaning"]
+    assert "aggregates for the notebooks" in names
+    assert all(seconds >= 0 for _, seconds in steps)

@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator, TextIO
 
-__all__ = ["QUIET_FOR", "LOG_EVERY", "TTY_EVERY", "reporting", "step", "done"]
+__all__ = ["QUIET_FOR", "LOG_EVERY", "TTY_EVERY", "reporting", "recording", "step", "done"]
 
 #: a stage shorter than this says nothing (a small file's run, or its one-line error, stays
 #: as it was); after it, every step is said
@@ -74,6 +74,8 @@ class _Reporter:
 
 
 _ACTIVE: list[_Reporter] = []
+#: the step marks being recorded (:func:`recording`)
+_MARKS: list[list[tuple[str, float]]] = []
 
 
 @contextmanager
@@ -89,8 +91,27 @@ def reporting(stream: TextIO | None = None) -> Iterator[None]:
         rep.close()
 
 
+@contextmanager
+def recording() -> Iterator[list[tuple[str, float]]]:
+    """The seconds of each step the stage enters while the block runs, as (step, seconds)
+    in the list given (filled when the block ends): where a stage's time goes, for the
+    benchmarks."""
+    marks: list[tuple[str, float]] = [("", time.perf_counter())]
+    out: list[tuple[str, float]] = []
+    _MARKS.append(marks)
+    try:
+        yield out
+    finally:
+        _MARKS.remove(marks)
+        marks.append(("", time.perf_counter()))
+        out.extend((name or "start", round(t1 - t0, 2)) for (name, t0), (_, t1)
+                   in zip(marks, marks[1:]) if t1 - t0 >= 0.005 or name)
+
+
 def step(what: str, **counts: Any) -> None:
     """The stage enters ``what`` (``rows=10_000_000`` and the like said after it)."""
+    for marks in _MARKS:
+        marks.append((what, time.perf_counter()))
     if not _ACTIVE:
         return
     said = ", ".join(f"{v:,} {k}" if isinstance(v, int) else f"{v} {k}"
