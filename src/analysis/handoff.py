@@ -9,7 +9,7 @@ import pandas as pd
 
 from .units import Window
 
-__all__ = ["ClvInputs", "Aggregates"]
+__all__ = ["ClvInputs", "Aggregates", "uncategorised"]
 
 
 @dataclass
@@ -52,3 +52,10 @@ class Aggregates:
     #: (customer_id, signup_date, nature, attributes), and the match counts
     potential: pd.DataFrame | None = None
     master: dict | None = None
+
+
+def uncategorised(spend: pd.DataFrame) -> tuple[int, int]:
+    """(cents without a category, cents in all) of a ``category_spend`` table, a customer's
+    net spend in a category counted from 0 (more returned than bought adds nothing)."""
+    cents = spend["cents"].to_numpy(dtype="int64").clip(min=0)
+    return int(cents[spend["category"].isna().to_numpy()].sum()), int(cents.sum())

@@ -16,8 +16,9 @@ From the transaction stage's ``category_spend`` (each customer's net spend per c
 * **cross-sell** (:func:`cross_sell`): for each pair of categories, the share of buying
   customers who bought both (support), and how much more often than if the two were
   independent (lift = P(a and b) / (P(a) P(b))); a pair is a hint when its support is at
-  least ``cross_sell_min_support`` and its lift at least :data:`MIN_LIFT`. Each needs class gets the pair
-  with the highest lift that starts from one of its categories and adds another;
+  least ``cross_sell_min_support`` and its lift at least :data:`MIN_LIFT`. Each needs
+  class gets the pair with the highest lift that starts from one of its categories and
+  adds another;
 * what each value tier and segment buys (:func:`spend_mix`): the share of each group's
   categorised spend by category.
 """
@@ -32,9 +33,11 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from .groups import CustomerParams
+from .handoff import uncategorised
+from .units import CustomerOrder
 
-__all__ = ["MIN_LIFT", "FIT_SAMPLE", "SHOWN_CATEGORIES", "shares", "needs_classes", "cross_sell",
-           "spend_mix", "class_table", "NeedsResult", "run"]
+__all__ = ["MIN_LIFT", "FIT_SAMPLE", "SHOWN_CATEGORIES", "shares", "needs_classes",
+           "cross_sell", "spend_mix", "class_table", "NeedsResult", "run"]
 
 #: the least lift of a cross-sell hint: bought together a tenth more often than chance
 MIN_LIFT = 1.1
@@ -52,7 +55,7 @@ def shares(customers: pd.DataFrame, spend: pd.DataFrame) -> pd.DataFrame:
     cents = cat["cents"].to_numpy(dtype="float64").clip(min=0)
     names = pd.Series(cents).groupby(cat["category"].to_numpy()).sum()
     order = sorted(names.index, key=lambda c: (-names[c], str(c)))
-    rows = pd.Index(customers["customer_id"]).get_indexer(cat["customer_id"])
+    rows = CustomerOrder(customers["customer_id"]).positions(cat["customer_id"].to_numpy())
     cols = pd.Index(order).get_indexer(cat["category"])
     ok = rows >= 0
     matrix = np.zeros((len(customers), len(order)))
@@ -220,9 +223,7 @@ def run(customers: pd.DataFrame, spend: pd.DataFrame | None, params: CustomerPar
     classes, info = needs_classes(share, params.needs_dominant_share, params.seed)
     pairs = cross_sell(share, params.cross_sell_min_support)
     revenue = customers["revenue"].astype("float64")
-    cents = spend["cents"].to_numpy(dtype="int64").clip(min=0)
-    total = int(cents.sum())
-    empty = int(cents[spend["category"].isna().to_numpy()].sum())
+    empty, total = uncategorised(spend)
     info = {"status": "ok" if share.shape[1] else "no_category", "categories": share.shape[1],
             "dominant_share": params.needs_dominant_share,
             "min_support": params.cross_sell_min_support,

@@ -31,8 +31,7 @@ from .narrative.describe import describe
 from .narrative.labels import NOTEBOOK_TITLES, markdown_text, s as sentence
 from .narrative.translate import show_tables_in
 from .potential import is_potential
-from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, append_rows, read_frame,
-                        read_metrics,
+from .runfolder import (CUSTOMERS, METRICS, STAGE1, add_columns, read_frame, read_metrics,
                         read_provenance, record_stage, replacing, update_metrics,
                         write_tables)
 from .stage1_cache import (Stage1, clean_path, input_key, read_aggregates, recorded,
@@ -204,10 +203,8 @@ class Notebook:
         """Add a stage's columns to the customers table, merge its metrics and write the
         tables it leaves for the report; returns the customers table as now written."""
         columns = result.columns()
-        self.customers = add_columns(self.run_dir, self.customers, columns)
         rows = getattr(result, "rows", lambda: None)()  # the state's potential customers
-        if rows is not None and len(rows):
-            self.customers = append_rows(self.run_dir, self.customers, rows)
+        self.customers = add_columns(self.run_dir, self.customers, columns, rows)
         update_metrics(self.run_dir, result.metrics())
         write_tables(self.run_dir, result.tables())
         for name, frame in getattr(result, "outputs", dict)().items():  # the run's own files

@@ -28,7 +28,7 @@ from .units import horizon_column, horizon_months
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "CAMPAIGNS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
            "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "MASTER_COLUMNS",
-           "NEEDS_COLUMNS", "PROVENANCE", "append_rows", "read_provenance",
+           "NEEDS_COLUMNS", "PROVENANCE", "read_provenance",
            "record_stage", "replacing", "read_ledger",
            "horizon_column",
            "horizon_months", "order_columns", "dimension_columns", "read_frame",
@@ -140,18 +140,13 @@ def write_customers(run_dir: str | Path, customers: pd.DataFrame) -> None:
         order_columns(customers).to_parquet(tmp, index=False)
 
 
-def add_columns(run_dir: str | Path, customers: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """Add a stage's columns (indexed like ``customers``) and write the table back."""
+def add_columns(run_dir: str | Path, customers: pd.DataFrame, new: pd.DataFrame,
+                rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Add a stage's columns (indexed like ``customers``), and its rows after the table's
+    (the state's potential customers, with every column), and write the table back."""
     out = customers.drop(columns=[c for c in new.columns if c in customers]).join(new)
-    write_customers(run_dir, out)
-    return order_columns(out)
-
-
-def append_rows(run_dir: str | Path, customers: pd.DataFrame, rows: pd.DataFrame
-                ) -> pd.DataFrame:
-    """Add rows (the state's potential customers, every column of ``customers``) after the
-    table's and write it back."""
-    out = pd.concat([customers, rows[list(customers.columns)]], ignore_index=True)
+    if rows is not None and len(rows):
+        out = pd.concat([out, rows[list(out.columns)]], ignore_index=True)
     write_customers(run_dir, out)
     return order_columns(out)
 

@@ -9,6 +9,8 @@ the time unit and the observation window.
 * :class:`TimeUnit` is the one encoding of ``time_unit`` (its name, its length in days and
   the frequency letter lifetimes uses); :class:`Window` the one observation window
   (first day, last day, unit), computed once from the clean transactions.
+* :class:`CustomerOrder` places per-customer results at the customers table's rows by
+  Arrow's hash lookup of the ids (the engines' aggregates, the needs stage's shares).
 """
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["horizon_column", "horizon_months", "cents", "day_numbers", "day_number",
            "to_dates", "customer_codes", "purchase_rows", "days_since_last", "usual_gap_days",
            "money", "monthly_rate",
            "default_calibration_end", "BACKTEST_STEP_DAYS", "BACKTESTS", "backtest_origins",
-           "TimeUnit", "Window"]
+           "TimeUnit", "Window", "CustomerOrder"]
 
 
 def cents(amount: pd.Series | np.ndarray) -> np.ndarray:
@@ -182,3 +186,35 @@ def horizon_months(column: str) -> int | None:
     """The horizon of a :func:`horizon_column`, in months (None for any other column)."""
     hit = re.fullmatch(r"predicted_clv_(\d+)m", column)
     return int(hit.group(1)) if hit else None
+
+
+class CustomerOrder:
+    """The customers table's ids (sorted, as the summary writes them), to place
+    per-customer results by, on every engine: Arrow's hash lookup of the ids, never Python
+    strings (on 10 million ids pandas' ``get_indexer`` took 31 s and 2.6 GiB)."""
+
+    def __init__(self, ids: pd.Series):
+        self.ids = ids
+        self.values = pa.array(ids.array)
+        if isinstance(self.values, pa.ChunkedArray):
+            self.values = self.values.combine_chunks()
+
+    def positions(self, ids) -> np.ndarray:
+        """Each of ``ids``' position in the customers table (-1 where it lacks the id)."""
+        if not isinstance(ids, (pa.Array, pa.ChunkedArray)):
+            ids = pa.array(ids, type=pa.string())
+        at = pc.index_in(ids.cast(pa.string()), value_set=self.values)
+        return at.fill_null(-1).to_numpy().astype("int64")
+
+    def place(self, ids, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
+        """``values`` (one per id of ``ids``) at their customers' places, ``fill`` where a
+        customer has none."""
+        at = self.positions(ids)
+        out = np.full(len(self.ids), fill)
+        out[at[at >= 0]] = values[at >= 0]
+        return out
+
+    def index(self, at: np.ndarray | None = None) -> pd.Index:
+        """The ids (those at positions ``at``) as a customer_id index."""
+        ids = self.ids.array if at is None else self.ids.array.take(at)
+        return pd.Index(ids, name="customer_id")

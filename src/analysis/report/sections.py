@@ -138,8 +138,8 @@ def _master_sections(metrics, tables, lang, cur) -> list[Section]:
                                t("tier", lang)), lang)
                            if "needs_by_tier" in tables else None))
         if "needs_by_segment" in tables:
-            mix = tables["needs_by_segment"]
-            mix.index = [segment_label(x, lang) for x in mix.index]
+            mix = tables["needs_by_segment"]  # the caller's table, named, not changed
+            mix = mix.set_axis([segment_label(x, lang) for x in mix.index])
             out.append(Section("needs_by_segment", t("needs_by_segment", lang), "",
                                table=mix_display(mix.rename_axis(t("segment", lang)), lang)))
     return out

@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..config import ClvParams, Params
 from ..errors import InputError
 from ..groups import migration_split_date
 from ..handoff import Aggregates, ClvInputs
-from ..units import (Window, backtest_origins, cents, customer_codes, day_number,
-                     default_calibration_end, monthly_rate, purchase_rows)
+from ..units import (CustomerOrder, Window, backtest_origins, cents, customer_codes,
+                     day_number, default_calibration_end, monthly_rate, purchase_rows)
 from .summary import calibration_holdout, grouped_sum, purchase_days
 
 __all__ = ["SAMPLE_ROWS", "BITMAP_CELLS", "ClvInputs", "Aggregates", "CustomerOrder", "split_dates",
@@ -46,38 +44,6 @@ __all__ = ["SAMPLE_ROWS", "BITMAP_CELLS", "ClvInputs", "Aggregates", "CustomerOr
 SAMPLE_ROWS = 5
 #: the most customers × months :func:`cohort_months` counts buyers in with a bitmap (64 MB)
 BITMAP_CELLS = 1 << 26
-
-
-class CustomerOrder:
-    """The customers table's ids (sorted, as the summary writes them), to place
-    per-customer results by, on every engine: Arrow's hash lookup of the ids, never Python
-    strings (on 10 million ids pandas' ``get_indexer`` took 31 s and 2.6 GiB)."""
-
-    def __init__(self, ids: pd.Series):
-        self.ids = ids
-        self.values = pa.array(ids.array)
-        if isinstance(self.values, pa.ChunkedArray):
-            self.values = self.values.combine_chunks()
-
-    def positions(self, ids) -> np.ndarray:
-        """Each of ``ids``' position in the customers table (-1 where it lacks the id)."""
-        if not isinstance(ids, (pa.Array, pa.ChunkedArray)):
-            ids = pa.array(ids, type=pa.string())
-        at = pc.index_in(ids.cast(pa.string()), value_set=self.values)
-        return at.fill_null(-1).to_numpy().astype("int64")
-
-    def place(self, ids, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
-        """``values`` (one per id of ``ids``) at their customers' places, ``fill`` where a
-        customer has none."""
-        at = self.positions(ids)
-        out = np.full(len(self.ids), fill)
-        out[at[at >= 0]] = values[at >= 0]
-        return out
-
-    def index(self, at: np.ndarray | None = None) -> pd.Index:
-        """The ids (those at positions ``at``) as a customer_id index."""
-        ids = self.ids.array if at is None else self.ids.array.take(at)
-        return pd.Index(ids, name="customer_id")
 
 
 def split_dates(window: Window, params: Params) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from ..config import Params, Privacy
-from ..units import Window, backtest_origins, day_number, monthly_rate, to_dates
-from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, CustomerOrder, cohort_frame,
-                         spend_frame, split_dates, stack_backtests, to_cent)
+from ..units import (CustomerOrder, Window, backtest_origins, day_number, monthly_rate,
+                     to_dates)
+from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, cohort_frame, spend_frame,
+                         split_dates, stack_backtests, to_cent)
 from .ibis_io import Connection
 from .ibis_typing import rint
 from .summary import btyd_columns

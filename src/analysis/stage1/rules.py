@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..handoff import uncategorised
 from ..messages import Message, msg
 
 __all__ = ["DATE_FLOOR", "DATE_CEILING", "beyond_range_error", "dropped_rows", "RULES",
@@ -286,9 +287,7 @@ def category_warning(spend: pd.DataFrame | None) -> Message | None:
     """The warning when most of the kept revenue has no category (``category_spend``)."""
     if spend is None or not len(spend):
         return None
-    cents = spend["cents"].to_numpy(dtype="int64").clip(min=0)
-    empty = int(cents[spend["category"].isna().to_numpy()].sum())
-    total = int(cents.sum())
+    empty, total = uncategorised(spend)
     if total <= 0 or empty / total <= CATEGORY_EMPTY_SHARE:
         return None
     return msg("warning.category_empty", share=empty / total, revenue=empty / 100,
