@@ -169,24 +169,24 @@ def export_postgres(v):
 
 
 #: what ``customers_file`` may hold, and what its ``columns`` may map
-MASTER_KEYS = ("file", "columns", "attributes", "date_format", "sheet")
-MASTER_COLUMNS = ("customer_id", "signup_date", "nature")
+_MASTER_KEYS = ("file", "columns", "attributes", "date_format", "sheet")
+_MASTER_MAPPED = ("customer_id", "signup_date", "nature")
 
 
 def customers_file(v):
     if not v:
         return None
-    unknown = sorted(set(v) - set(MASTER_KEYS))
+    unknown = sorted(set(v) - set(_MASTER_KEYS))
     if unknown:
-        return f"has unknown key {unknown[0]!r} (use {', '.join(MASTER_KEYS)})"
+        return f"has unknown key {unknown[0]!r} (use {', '.join(_MASTER_KEYS)})"
     cols = v.get("columns")
     if not _text(v.get("file")) or not isinstance(cols, dict) or \
             not _text(cols.get("customer_id")):
         return "needs file and columns.customer_id, e.g. {file: crm.csv, columns: " \
             "{customer_id: Id, signup_date: Created, nature: Type}}"
-    bad = sorted(set(cols) - set(MASTER_COLUMNS))
+    bad = sorted(set(cols) - set(_MASTER_MAPPED))
     if bad:
-        return f"columns has unknown key {bad[0]!r} (use {', '.join(MASTER_COLUMNS)})"
+        return f"columns has unknown key {bad[0]!r} (use {', '.join(_MASTER_MAPPED)})"
     if not all(_text(c) for c in cols.values()):
         return "columns must name columns of the master file"
     attrs = v.get("attributes")

@@ -9,7 +9,11 @@ import pandas as pd
 
 from .units import Window
 
-__all__ = ["ClvInputs", "Aggregates", "uncategorised"]
+__all__ = ["MASTER_COLUMNS", "ClvInputs", "Aggregates", "uncategorised"]
+
+#: the customers table's columns from the customer master (``stage1.master``), besides its
+#: attributes
+MASTER_COLUMNS = ("signup_date", "customer_nature")
 
 
 @dataclass

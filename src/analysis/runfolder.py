@@ -23,11 +23,12 @@ import pandas as pd
 import pyarrow as pa
 
 from .csv_text import csv_bytes
+from .handoff import MASTER_COLUMNS
 from .risk import RISK_COLUMNS
 from .units import horizon_column, horizon_months
 
 __all__ = ["CUSTOMER_COLUMNS", "CUSTOMERS", "CAMPAIGNS", "TRANSACTIONS", "LEDGER", "METRICS", "STAGE1",
-           "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS", "MASTER_COLUMNS",
+           "AGGREGATES", "TABLES", "STATE_COLUMNS", "LABEL_COLUMNS",
            "NEEDS_COLUMNS", "PROVENANCE", "read_provenance",
            "record_stage", "replacing", "read_ledger",
            "horizon_column",
@@ -48,8 +49,7 @@ CUSTOMER_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "n_orders"
 #: the customer-state table's own columns (``state``, ``risk.risk_columns``), after the stages'
 STATE_COLUMNS = [*RISK_COLUMNS, "control", "break_even_cost"]
 
-#: the customer master's columns (``stage1.master``) and the needs stage's (``needs``)
-MASTER_COLUMNS = ["signup_date", "customer_nature"]
+#: the needs stage's columns (``needs``); the customer master's are ``handoff.MASTER_COLUMNS``
 NEEDS_COLUMNS = ["needs_class", "top_category", "top_category_share"]
 
 #: label columns beside the coded ones in a run whose language is not English

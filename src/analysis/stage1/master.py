@@ -28,17 +28,14 @@ import pandas as pd
 from ..config import Params, ReadParams
 from ..errors import InputError
 from ..groups import MasterFile
-from ..handoff import Aggregates
+from ..handoff import MASTER_COLUMNS, Aggregates
 from ..messages import Message, msg
 from .inputs import read_text_table, unique_key
 from .parse import as_text, customer_ids
 from .privacy import IDENTIFYING, hash_ids, redact_row
 from .summary import SUMMARY_COLUMNS
 
-__all__ = ["MASTER_COLUMNS", "read_master", "attributes", "join_master", "with_master"]
-
-#: the customers table's columns from the master (besides its attributes)
-MASTER_COLUMNS = ("signup_date", "customer_nature")
+__all__ = ["read_master", "attributes", "join_master", "with_master"]
 
 
 def attributes(spec: MasterFile, columns: list[str], dimensions: tuple[str, ...]
