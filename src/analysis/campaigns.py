@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .messages import CATALOG
-from .runfolder import CAMPAIGNS, replacing, safe_header, spreadsheet_safe
+from .runfolder import CAMPAIGNS, replacing, write_csv
 
 __all__ = ["WIN_BACK", "CAMPAIGN_COLUMNS", "action_codes", "campaign_columns", "campaign_metrics",
            "write_campaigns"]
@@ -46,7 +46,8 @@ def action_codes(table: pd.DataFrame) -> pd.Series:
     codes = {v: k.removeprefix("action.") for words in CATALOG.values()
              for k, v in words.items() if k.startswith("action.")}
     names = table["recommended_action"].astype(str)
-    return names.map(lambda n: codes.get(n, n.lower().replace(" ", "_")))
+    # a handful of names for a million rows: each distinct name is looked up once
+    return names.map({n: codes.get(n, n.lower().replace(" ", "_")) for n in names.unique()})
 
 
 def _draw(ids: pd.Series, seed: int) -> np.ndarray:
@@ -111,8 +112,8 @@ def write_campaigns(run_dir: str | Path, table: pd.DataFrame) -> list[Path]:
         g = g.sort_values(["control", "break_even_cost", "customer_id"],
                           ascending=[False, False, True], na_position="last")
         path = folder / f"{action}.csv"
-        with replacing(path) as tmp:
-            safe_header(g[cols].apply(spreadsheet_safe)).to_csv(tmp, index=False)
+        with replacing(path) as tmp:  # pandas' bytes, formatted by Arrow (runfolder)
+            write_csv(g[cols], tmp, safe=True)
         written.append(path)
     for old in folder.glob("*.csv"):
         if old not in written:

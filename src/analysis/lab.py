@@ -11,10 +11,10 @@ from pathlib import Path
 import nbformat
 
 from .narrative.translate import translate_notebook
+from .runner import NOTEBOOK_DIR
 
 __all__ = ["NOTEBOOK_DIR", "PARAMETERS", "localised_notebooks"]
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 #: the parameters cell of a copy: {root} is the project folder as seen from the copies
 PARAMETERS = '''# Parameters: papermill replaces this cell; the defaults run the bundled CDNOW data.
 data_path = "{root}/data/raw/CDNOW_master.txt"

@@ -40,7 +40,6 @@ from .stage1_cache import stage1
 from .report import write_index
 from .narrative.labels import NOTEBOOK_TITLES
 from .narrative.stages import stage_status
-from .lab import NOTEBOOK_DIR  # the project's notebooks (one definition)
 from .narrative.translate import translate_notebook
 from .report.html import clean_page
 from .runfolder import CUSTOMERS, read_metrics, replacing, write_json
@@ -52,7 +51,8 @@ __all__ = ["PROJECT_ROOT", "NOTEBOOK_DIR", "RunResult", "package_versions", "not
            "render_report", "run", "main_run"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
+#: the project's notebooks (here, not in ``lab``: that loads nbformat, a second, in a kernel)
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
 #: with the pandas engine, an input of this size or more starts the notebooks' kernel while
 #: its transaction stage runs; a smaller one is through the stage before a kernel would be

@@ -222,7 +222,8 @@ def value_schedule(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
         return None, totals
     n = len(customers)
     long = pd.DataFrame({
-        "customer_id": np.tile(customers["customer_id"].to_numpy(), months),
+        # the ids taken in Arrow, not tiled as Python strings (2.2 s at a million)
+        "customer_id": customers["customer_id"].array.take(np.tile(np.arange(n), months)),
         "month": np.repeat(np.arange(1, months + 1, dtype="int16"), n),
         "expected_purchases": np.concatenate(purchases),
         "expected_value": np.concatenate(values)})

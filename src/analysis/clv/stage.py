@@ -229,9 +229,12 @@ def _fit_and_score(models: tuple[str, ...], sample: _FitSample, tests: list[Orig
         def scoring(origin: Origin, which) -> dict[str, Any]:
             ch = origin.frame  # the origin's customers' triples, once for every model
             cal_rows = fit_rows(len(ch), params.seed)
-            on = ch if cal_rows is None else ch.iloc[cal_rows]
-            cal = unique_triples(on["frequency_cal"], on["recency_cal"], on["T_cal"])[0]
-            return {m: pool.submit(score, m, ch, params, cal, origin.spend) for m in which}
+            everyone = unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+            on = ch.iloc[cal_rows] if cal_rows is not None else None
+            cal = everyone[0] if on is None else \
+                unique_triples(on["frequency_cal"], on["recency_cal"], on["T_cal"])[0]
+            return {m: pool.submit(score, m, ch, params, cal, origin.spend, everyone)
+                    for m in which}
         first = scoring(tests[0], models) if tests else {}
         fitting = {m: pool.submit(fit_model, m, sample.customers, sample.fit_triples[0], params)
                    for m in models}

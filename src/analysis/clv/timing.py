@@ -87,21 +87,29 @@ def timing_columns(fitter, spend, customers: pd.DataFrame, unit_days: int,
     return out
 
 
-def timing_scores(fitter, frame: pd.DataFrame, unit_days: int) -> dict[str, Any]:
+def timing_scores(fitter, frame: pd.DataFrame, unit_days: int,
+                  triples: tuple[pd.DataFrame, np.ndarray] | None = None) -> dict[str, Any]:
     """A calibrated model's timing on its holdout (``frame``: a calibration frame with
     ``first_holdout_days``): the 90-day purchase probability by decile against the share
     who bought within 90 days (when the holdout is that long), its largest gap, and the
-    median error (and bias) in days of the median waiting time for those who bought."""
+    median error (and bias) in days of the median waiting time for those who bought.
+    ``triples``: the frame's distinct (x, tₓ, T) and each row's place among them, to
+    compute each once (``fitting.unique_triples``); default: each row's own."""
     if "first_holdout_days" not in frame:
         return {}
-    x, tx, T = (frame[c].to_numpy(dtype="float64") for c in
-                ("frequency_cal", "recency_cal", "T_cal"))
+    if triples is None:
+        x, tx, T = (frame[c].to_numpy(dtype="float64") for c in
+                    ("frequency_cal", "recency_cal", "T_cal"))
+        where = np.arange(len(frame))
+    else:
+        x, tx, T = (triples[0][c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
+        where = triples[1]
     first = frame["first_holdout_days"].to_numpy(dtype="float64")
     out: dict[str, Any] = {"p90_deciles": None, "p90_largest_gap": None,
                            "next_order_error_days": None, "next_order_bias_days": None}
     days = PURCHASE_DAYS[-1]
     if frame["duration_holdout"].iloc[0] * unit_days >= days:
-        pred = purchase_probability(fitter, days, unit_days, x, tx, T)
+        pred = purchase_probability(fitter, days, unit_days, x, tx, T)[where]
         seen = (first <= days).astype("float64")
         order = np.argsort(pred, kind="stable")
         deciles = [[float(pred[p].mean()), float(seen[p].mean())]
@@ -110,7 +118,7 @@ def timing_scores(fitter, frame: pd.DataFrame, unit_days: int) -> dict[str, Any]
         out["p90_largest_gap"] = float(max(abs(a - b) for a, b in deciles))
     bought = ~np.isnan(first)
     if bought.any():
-        err = median_wait(fitter, unit_days, x[bought], T[bought]) - first[bought]
+        err = median_wait(fitter, unit_days, x, T)[where][bought] - first[bought]
         out["next_order_error_days"] = float(np.median(np.abs(err)))
         out["next_order_bias_days"] = float(np.median(err))
     return out

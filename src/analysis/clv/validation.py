@@ -144,16 +144,20 @@ def naive_predictions(ch: pd.DataFrame) -> np.ndarray:
 
 
 def score(model: str, ch: pd.DataFrame, params: ClvParams,
-          triples: pd.DataFrame | None = None, spend=None) -> Score:
+          triples: pd.DataFrame | None = None, spend=None,
+          everyone: tuple[pd.DataFrame, np.ndarray] | None = None) -> Score:
     """Fit ``model`` on the calibration period and compare its holdout predictions with
     what happened: totals, mean absolute error per customer, and the naive rule's; in
     money with ``spend`` (the spend model of the calibration period), with the ranks,
     the AUC of P(alive) and the deciles (``backtest.money_scores``).
     ``triples``: the ``unique_triples`` table of the customers to fit on (the stage passes
     those of a sample above ``models.FIT_SAMPLE`` customers, once for three models);
-    default: every customer's. The predictions and errors are every customer's."""
-    u = triples if triples is not None else \
-        unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])[0]
+    default: every customer's. The predictions and errors are every customer's, computed
+    once per distinct triple and given to each customer who has it (``everyone``: every
+    customer's ``unique_triples``, computed once per origin for all models; default: here)."""
+    table, where = everyone if everyone is not None else \
+        unique_triples(ch["frequency_cal"], ch["recency_cal"], ch["T_cal"])
+    u = triples if triples is not None else table
     try:  # with the whole-window fit's fallback: a small penalizer when none converges
         fitter = with_fallback(
             lambda pen: fit_weighted(get(model), ch["frequency_cal"], ch["recency_cal"],
@@ -162,18 +166,16 @@ def score(model: str, ch: pd.DataFrame, params: ClvParams,
     except NUMERICAL_FAILURES as exc:
         return Score(model, Status("not validated", msg("reason.calibration_fit_failed",
                                                         error=exc.__class__.__name__)))
-    pred = expected_purchases_fn(fitter, ch["frequency_cal"], ch["recency_cal"],
-                                 ch["T_cal"])(float(ch["duration_holdout"].iloc[0]))
-    pred = np.nan_to_num(pred)
+    x, tx, T = (table[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
+    pred = np.nan_to_num(expected_purchases_fn(fitter, x, tx, T)(
+        float(ch["duration_holdout"].iloc[0])))[where]
     naive = naive_predictions(ch)
     with np.errstate(all="ignore"):
-        alive = np.asarray(fitter.p_alive(*(ch[c].to_numpy(dtype="float64") for c in
-                                            ("frequency_cal", "recency_cal", "T_cal"))),
-                           dtype="float64")
+        alive = np.asarray(fitter.p_alive(x, tx, T), dtype="float64")[where]
     actual = ch["frequency_holdout"].to_numpy()
     with np.errstate(over="ignore", invalid="ignore"):  # a degenerate fit's huge numbers
         metrics = {**_scores(fitter, u, pred, naive, actual, alive, ch, spend),
-                   **timing_scores(fitter, ch, params.time_unit.days)}
+                   **timing_scores(fitter, ch, params.time_unit.days, (table, where))}
     return Score(model, Status("ok"), metrics, fitter, pred)
 
 
