@@ -10,12 +10,14 @@ from __future__ import annotations
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..config import Params, Privacy
 from ..units import (CustomerOrder, Window, backtest_origins, day_number, monthly_rate,
                      to_dates)
 from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, cohort_frame, spend_frame,
-                         split_dates, stack_backtests, to_cent)
+                         split_dates, to_cent)
 from .ibis_io import Connection
 from .ibis_typing import rint
 from .summary import btyd_columns
@@ -110,9 +112,11 @@ def _historical(kept, params: Params):
 
 
 def _calibration(eng: Connection, daily, cal_day: int, end_day: int, unit: int,
-                 order: CustomerOrder) -> pd.DataFrame:
-    """``summary.calibration_holdout`` from the purchase days (customer, day, cents), its
-    customers in the order of ``order``'s ids."""
+                 order: CustomerOrder) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``summary.calibration_holdout`` from the purchase days (customer, day, cents), as its
+    columns, its customers in the order of ``order``'s ids, and their positions there.
+    Column by column, from Arrow: no frame of it is held twice (ten million customers'
+    frames were the stage's memory peak)."""
     cal = daily.filter(daily.day <= cal_day)
     per = cal.group_by("customer_id").aggregate(
         first_day=cal.day.min(), last_day=cal.day.max(), days=cal.count(),
@@ -121,26 +125,40 @@ def _calibration(eng: Connection, daily, cal_day: int, end_day: int, unit: int,
     hold = hold.group_by(k=hold.customer_id).aggregate(hn=ibis._.count(),
                                                        hc=ibis._.cents.sum(),
                                                        hf=ibis._.day.min())
-    t = eng.arrow(per.left_join(hold, per.customer_id == hold.k))
+    t = eng.arrow(per.left_join(hold, per.customer_id == hold.k).drop("k"))
     at = order.positions(t["customer_id"])
+    t = t.drop_columns(["customer_id"])
     if (at < 0).any():  # a buyer of the calibration period is a customer by construction
         raise RuntimeError("the calibration frame holds a customer the summary does not")
     rows = np.argsort(at, kind="stable")
-    df = t.drop_columns(["customer_id", "k"]).to_pandas().iloc[rows].reset_index(drop=True)
-    cal_cols = btyd_columns(df["first_day"].to_numpy("int64"), df["last_day"].to_numpy("int64"),
-                            df["days"].to_numpy("int64") - 1,
-                            df["total"].to_numpy("int64") - df["first_cents"].to_numpy("int64"),
-                            cal_day, unit)
-    hn = df["hn"].fillna(0).to_numpy("float64")
-    hc = df["hc"].fillna(0).to_numpy("float64")
-    out = pd.DataFrame({
-        **{f"{k}_cal": v for k, v in cal_cols.items()},
-        "frequency_holdout": hn,
-        "monetary_value_holdout": np.divide(hc, hn, out=np.zeros(len(df)), where=hn > 0) / 100,
-        "duration_holdout": (end_day - cal_day) / unit,
-        "first_holdout_days": df["hf"].to_numpy("float64", na_value=np.nan) - cal_day},
-        index=order.index(at[rows]))
-    return out
+
+    def col(name: str, dtype: str = "int64", fill=None) -> np.ndarray:
+        c = t[name] if fill is None else pc.fill_null(t[name], fill)
+        return c.to_numpy().astype(dtype)[rows]  # with nulls: float64, NaN for null
+    cols = {f"{k}_cal": v for k, v in btyd_columns(
+        col("first_day"), col("last_day"), col("days") - 1,
+        col("total") - col("first_cents"), cal_day, unit).items()}
+    hn, hc = col("hn", "float64", 0), col("hc", "float64", 0)
+    cols.update(frequency_holdout=hn,
+                monetary_value_holdout=np.divide(hc, hn, out=np.zeros(len(hn)),
+                                                 where=hn > 0) / 100,
+                duration_holdout=np.full(len(hn), (end_day - cal_day) / unit),
+                first_holdout_days=col("hf", "float64") - cal_day)
+    del t
+    pa.default_memory_pool().release_unused()
+    return cols, at[rows]
+
+
+def _stacked(parts: list[tuple[pd.Timestamp, dict[str, np.ndarray]]]) -> pd.DataFrame | None:
+    """``aggregates.stack_backtests`` of the earlier origins' columns, each column joined
+    and its parts let go before the next (the parts are emptied)."""
+    if not parts:
+        return None
+    sizes = [len(cols["frequency_cal"]) for _, cols in parts]
+    out = {"origin": pd.Series([o for o, _ in parts]).repeat(sizes).to_numpy()}
+    for name in list(parts[0][1]):
+        out[name] = np.concatenate([cols.pop(name) for _, cols in parts])
+    return pd.DataFrame(out, copy=False)
 
 
 def _tracking(eng: Connection, daily, cal_day: int, end_day: int
@@ -171,18 +189,20 @@ def ibis_aggregates(eng: Connection, kept, customers: pd.DataFrame, params: Para
     hist = eng.arrow(_historical(kept, params))
     hist = pd.Series(order.place(hist["customer_id"], to_cent(
         hist["historical_clv"].to_numpy().astype("float64"))), index=order.index())
-    cal = _calibration(eng, daily, cal_day, end_day, params.clv.time_unit.days, order) \
-        if cal_end < window.end else None
+    unit = params.clv.time_unit.days
+    cal = None
+    if cal_end < window.end:
+        cols, at = _calibration(eng, daily, cal_day, end_day, unit, order)
+        cal = pd.DataFrame(cols, index=order.index(at), copy=False)
     repeat, cohorts = _tracking(eng, daily, cal_day, end_day)
-    earlier = {c: _calibration(eng, daily, day_number(c), day_number(e),
-                               params.clv.time_unit.days, order)
-               for c, e in backtest_origins(window.start, window.end, cal_end)[1:]}
+    earlier = [(c, _calibration(eng, daily, day_number(c), day_number(e), unit, order)[0])
+               for c, e in backtest_origins(window.start, window.end, cal_end)[1:]]
     eng.release(daily)
     return Aggregates(window=window, last_date=last, transactions=n, zero_amount_rows=zero,
                       monthly=_monthly(eng, kept), split=split,
                       halves=_halves(eng, kept, split, order),
                       clv=ClvInputs(cal_end, hist.rename("historical_clv"), cal, repeat,
-                                    cohorts, stack_backtests(earlier)),
+                                    cohorts, _stacked(earlier)),
                       sample=clean_frame(eng, kept, SAMPLE_ROWS),
                       cohort_months=_cohort_months(eng, kept),
                       category_spend=_category_spend(eng, kept))
