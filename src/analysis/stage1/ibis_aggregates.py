@@ -19,7 +19,7 @@ from ..units import (CustomerOrder, Window, backtest_origins, day_number, monthl
 from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, cohort_frame, spend_frame,
                          split_dates, to_cent)
 from .ibis_io import Connection
-from .ibis_typing import rint
+from .ibis_rules import purchase_days
 from .summary import btyd_columns
 
 __all__ = ["window_facts", "ibis_aggregates", "clean_frame", "write_clean"]
@@ -81,28 +81,26 @@ def _halves(eng: Connection, kept, split: pd.Timestamp, order: CustomerOrder) ->
     return out
 
 
-def _cohort_months(eng: Connection, kept) -> pd.DataFrame:
-    """``aggregates.cohort_months`` on the engine."""
-    known = kept.filter(kept.customer_id.notnull())
-    known = known.mutate(m=(known.date.year() - 1970) * 12 + known.date.month() - 1)
-    firsts = known.filter(~known.ret).group_by("customer_id").aggregate(cohort=ibis._.m.min())
-    j = known.join(firsts, "customer_id")
+def _cohort_months(eng: Connection, days) -> pd.DataFrame:
+    """``aggregates.cohort_months`` on the engine, from the customer days."""
+    firsts = days.filter(days.buys > 0).group_by("customer_id").aggregate(cohort=ibis._.m.min())
+    j = days.join(firsts, "customer_id")
     df = eng.frame(j.group_by("cohort", "m").aggregate(
-        customers=j.customer_id.nunique(where=~j.ret), cents=j.cents.sum())
+        customers=j.customer_id.nunique(where=j.buys > 0), cents=j.cents.sum())
         .order_by(["cohort", "m"]))
     return cohort_frame(df["cohort"].to_numpy("int64"), df["m"].to_numpy("int64"),
                         df["customers"].fillna(0).to_numpy("int64"),
                         df["cents"].to_numpy("float64"))
 
 
-def _historical(kept, params: Params):
+def _historical(days, params: Params):
+    """Each customer's historical CLV from the customer days: the value of each month since
+    the first purchase's, discounted by the months."""
     cfg = params.clv
-    known = kept.filter(kept.customer_id.notnull())
-    known = known.mutate(m=known.date.year() * 12 + known.date.month())
-    firsts = known.filter(~known.ret).group_by("customer_id").aggregate(first=ibis._.m.min())
-    value = known.cents - rint(known.cost * 100) if "cost" in known.columns else known.cents
-    margin = 1.0 if "cost" in known.columns else cfg.margin
-    j = known.mutate(v=value).join(firsts, "customer_id")
+    firsts = days.filter(days.buys > 0).group_by("customer_id").aggregate(first=ibis._.m.min())
+    cost = "value" in days.columns
+    margin = 1.0 if cost else cfg.margin
+    j = days.mutate(v=days.value if cost else days.cents).join(firsts, "customer_id")
     per = j.group_by("customer_id", t=ibis.greatest(j.m - j.first, 0)) \
         .aggregate(c=ibis._.v.sum())
     rate = 1 + monthly_rate(cfg.discount_rate)
@@ -176,17 +174,17 @@ def _tracking(eng: Connection, daily, cal_day: int, end_day: int
                           "customers": coh["customers"].to_numpy("int64")}))
 
 
-def ibis_aggregates(eng: Connection, kept, customers: pd.DataFrame, params: Params,
+def ibis_aggregates(eng: Connection, kept, days, customers: pd.DataFrame, params: Params,
                     facts: tuple[Window, pd.Timestamp, int, int] | None = None) -> Aggregates:
-    """``aggregates.compute`` on the engine (``customers``: the summary, ids as written;
-    ``facts``: :func:`window_facts`, when already computed)."""
+    """``aggregates.compute`` on the engine (``days``: ``ibis_rules.customer_days`` of
+    ``kept``; ``customers``: the summary, ids as written; ``facts``: :func:`window_facts`,
+    when already computed)."""
     window, last, n, zero = facts if facts is not None else window_facts(eng, kept, params)
     split, cal_end = split_dates(window, params)
     order = CustomerOrder(customers["customer_id"])
-    buy = kept.filter(~kept.ret & kept.customer_id.notnull())
-    daily = eng.cache(buy.group_by("customer_id", "day").aggregate(cents=buy.cents.sum()))
+    daily = purchase_days(days)
     cal_day, end_day = day_number(cal_end), day_number(window.end)
-    hist = eng.arrow(_historical(kept, params))
+    hist = eng.arrow(_historical(days, params))
     hist = pd.Series(order.place(hist["customer_id"], to_cent(
         hist["historical_clv"].to_numpy().astype("float64"))), index=order.index())
     unit = params.clv.time_unit.days
@@ -197,14 +195,13 @@ def ibis_aggregates(eng: Connection, kept, customers: pd.DataFrame, params: Para
     repeat, cohorts = _tracking(eng, daily, cal_day, end_day)
     earlier = [(c, _calibration(eng, daily, day_number(c), day_number(e), unit, order)[0])
                for c, e in backtest_origins(window.start, window.end, cal_end)[1:]]
-    eng.release(daily)
     return Aggregates(window=window, last_date=last, transactions=n, zero_amount_rows=zero,
                       monthly=_monthly(eng, kept), split=split,
                       halves=_halves(eng, kept, split, order),
                       clv=ClvInputs(cal_end, hist.rename("historical_clv"), cal, repeat,
                                     cohorts, _stacked(earlier)),
                       sample=clean_frame(eng, kept, SAMPLE_ROWS),
-                      cohort_months=_cohort_months(eng, kept),
+                      cohort_months=_cohort_months(eng, days),
                       category_spend=_category_spend(eng, kept))
 
 

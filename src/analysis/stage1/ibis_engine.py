@@ -42,7 +42,7 @@ from .ibis_inputs import per_file, prepare
 from .ibis_io import Connection, arrow_ready, reading
 from .aggregates import Aggregates
 from .ibis_aggregates import ibis_aggregates, window_facts, write_clean
-from .ibis_rules import clean_rules, summarise
+from .ibis_rules import clean_rules, customer_days, summarise
 from .ibis_typing import typed
 from .database import is_database, read_batches
 from .inputs import columns_to_read, database_line, database_needs
@@ -91,10 +91,12 @@ class IbisEngine:
         purchases = eng.frame(kept.aggregate(n=(~kept.ret).sum()))["n"].iloc[0]
         require_purchases(int(purchases) if pd.notna(purchases) else 0, ledger, s)
         facts = window_facts(eng, kept, p)
-        customers = summarise(eng, kept, p.summary, day_number(facts[0].end))
+        days = customer_days(eng, kept)  # the summary's and the aggregates' one grouping
+        customers = summarise(eng, kept, days, p.summary, day_number(facts[0].end))
         customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
         step("aggregates for the notebooks", customers=len(customers))
-        agg = ibis_aggregates(eng, kept, customers, p, facts)
+        agg = ibis_aggregates(eng, kept, days, customers, p, facts)
+        eng.release(days)
         agg.sources, agg.read_digest = files, digest
         if clean_path is not None:
             step("writing the clean rows")

@@ -19,7 +19,7 @@ from .privacy import redact_row
 from .rules import (DATE_CEILING, DATE_FLOOR, beyond_range_error, example_order,
                     large_drop_warnings, make_ledger, rounding_cents)
 
-__all__ = ["clean_rules", "summarise"]
+__all__ = ["clean_rules", "customer_days", "purchase_days", "summarise"]
 
 
 def clean_rules(eng: Connection, t, cfg: CleanParams, today: pd.Timestamp | None = None,
@@ -104,11 +104,33 @@ def clean_rules(eng: Connection, t, cfg: CleanParams, today: pd.Timestamp | None
     return ledger, alive.filter(alive.rule.isnull()).drop("rule", "n")
 
 
-def summarise(eng: Connection, kept, cfg: SummaryParams, end_day: int) -> pd.DataFrame:
-    """``summary.customer_summary`` on the engine: one row per customer with a purchase."""
+def customer_days(eng: Connection, kept):
+    """One row per customer and day of the clean rows with an id, cached: the purchases'
+    cents (``buy_cents``) and rows (``buys``; 0: a day of returns only), every row's cents
+    (``cents``, returns netted), the cents less the cost (``value``, with a cost column)
+    and the month (``m``, months since 1970). The summary and the aggregates read this
+    grouped table instead of the clean rows, each of them once more."""
+    known = kept.filter(kept.customer_id.notnull())
+    buy = ~known.ret
+    sums = {"buy_cents": known.cents.sum(where=buy), "buys": buy.cast("int64").sum(),
+            "cents": known.cents.sum(),
+            "m": ((known.date.year() - 1970) * 12 + known.date.month() - 1).min()}
+    if "cost" in known.columns:  # profit = revenue - cost, summed in cents
+        sums["value"] = (known.cents - rint(known.cost * 100)).sum()
+    return eng.cache(known.group_by("customer_id", "day").aggregate(**sums))
+
+
+def purchase_days(days):
+    """(customer_id, day, cents) of the days with a purchase, from :func:`customer_days`."""
+    bought = days.filter(days.buys > 0)
+    return bought.select("customer_id", "day", cents=bought.buy_cents)
+
+
+def summarise(eng: Connection, kept, days, cfg: SummaryParams, end_day: int) -> pd.DataFrame:
+    """``summary.customer_summary`` on the engine: one row per customer with a purchase
+    (``days``: :func:`customer_days` of ``kept``)."""
     unit = cfg.time_unit.days
-    buy = kept.filter(~kept.ret & kept.customer_id.notnull())
-    daily = buy.group_by("customer_id", "day").aggregate(cents=buy.cents.sum())
+    daily = purchase_days(days)
     per = daily.group_by("customer_id").aggregate(
         first_day=daily.day.min(), last_day=daily.day.max(), days=daily.count(),
         total=daily.cents.sum(), first_cents=daily.cents.argmin(daily.day))
@@ -119,17 +141,20 @@ def summarise(eng: Connection, kept, cfg: SummaryParams, end_day: int) -> pd.Dat
         T=(ibis.literal(end_day, "int64") - per.first_day).cast("float64") / unit,
         monetary_value=ibis.ifelse(freq > 0, ((per.total - per.first_cents).cast("float64")
                                               / 100) / freq, 0.0))
+    sums = {"rev_cents": days.cents.sum()}
+    if "value" in days.columns:
+        sums["profit_cents"] = days.value.sum()
     if "order_id" in kept.columns:
+        buy = kept.filter(~kept.ret & kept.customer_id.notnull())
         orders = buy.select("customer_id", "day", "order_id").distinct() \
             .group_by("customer_id").aggregate(n_orders=ibis._.count())
     else:
-        orders = buy.group_by("customer_id").aggregate(n_orders=ibis._.count())
+        sums["n_orders"] = days.buys.sum()
+    revenue = days.group_by("customer_id").aggregate(**sums)
+    out = per.join(revenue, "customer_id")
+    if "order_id" in kept.columns:
+        out = out.join(orders, "customer_id")
     known = kept.filter(kept.customer_id.notnull())
-    sums = {"rev_cents": known.cents.sum()}
-    if "cost" in kept.columns:  # profit = revenue - cost, summed in cents
-        sums["profit_cents"] = (known.cents - rint(known.cost * 100)).sum()
-    revenue = known.group_by("customer_id").aggregate(**sums)
-    out = per.join(orders, "customer_id").join(revenue, "customer_id")
     for dim in [d for d in cfg.dimensions if d in kept.columns]:
         seen = known.filter(known[dim].notnull()).group_by("customer_id", dim) \
             .aggregate(n=ibis._.count(), latest=ibis._.date.max())
