@@ -43,7 +43,9 @@ def _trimmed(col, by_code_point: bool = False):
     with a set of characters took 3.6 s per 3 million rows."""
     t = col.cast("string")
     if by_code_point:
-        padded = (t.ascii_str() <= 32) | (t.right(1).ascii_str() <= 32)
+        # the last code point (``right`` takes a grapheme, slower; the strip can change a
+        # value only when one of these two is a whitespace, 32 or less)
+        padded = (t.ascii_str() <= 32) | (t.substr(-1).ascii_str() <= 32)
     else:
         padded = ibis.literal(False)
         for ch in WHITESPACE:
@@ -53,8 +55,16 @@ def _trimmed(col, by_code_point: bool = False):
 
 def _missing(t, missing: list[str]):
     """Trimmed text (:func:`_trimmed`) with the ``missing`` texts
-    (``ReadParams.missing_tokens``, compared in lower case) made missing."""
-    return ibis.ifelse(t.lower().isin(missing), ibis.null("string"), t)
+    (``ReadParams.missing_tokens``, compared in lower case) made missing. Only a text
+    whose first character could begin one of them is put in lower case to compare (a
+    date, an id of digits never is): an ASCII character that begins one in either case,
+    any other character, and the empty text when it is one."""
+    firsts = {w[0] for w in missing if w}
+    codes = sorted({ord(c) for w in firsts for c in (w.lower(), w.upper()) if ord(c) < 128}
+                   | ({0} if "" in missing else set()))
+    first = t.ascii_str()
+    may = first.isin(codes) | (first >= 128) if codes else first >= 128
+    return ibis.ifelse(may & t.lower().isin(missing), ibis.null("string"), t)
 
 
 def _text(col, missing: list[str]):
@@ -165,6 +175,11 @@ def rint(y):
     return ibis.cases((d > 0.5, f + 1), (d < 0.5, f), else_=f + (f % 2).abs())
 
 
+def _cents(y, big):
+    """``rint(y)`` as an integer, NULL where ``big`` (no cast may overflow)."""
+    return ibis.ifelse(big, ibis.null("int64"), rint(y))
+
+
 def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
     """(the typed table with the check flags, cached on the engine; the raw table's mapped
     columns; the currency-symbol flag of each numeric file column; the output columns)."""
@@ -222,18 +237,15 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
                          **{f"_bad_{c}": _not_finite(step2[f"_{c}_v"]) for c in numeric})
     # rows too large to count exactly are refused below (as load refuses them); their cents
     # stay NULL so that no cast overflows on the engine
-    big = _too_large(step3._amount)
-    big_money = {c: _too_large(step3[f"_{c}_v"]) for c in money}
-    step4 = step3.mutate(_big=big,
-                         **{f"_big_{c}": b for c, b in big_money.items()},
-                         cents=ibis.ifelse(big, ibis.null("int64"),
-                                           rint(step3._amount * 100)),
-                         _sub=ibis.ifelse(big, ibis.null("int64"), rint(
-                             (step3._amount - rint(step3._amount * 100).cast("float64") / 100)
-                             * SUBCENT_UNITS)),
-                         **{f"_{c}_cents": ibis.ifelse(b, ibis.null("int64"),
-                                                       rint(step3[f"_{c}_v"] * 100))
-                            for c, b in big_money.items()})
+    # each in a step of its own: the sub-cent part rounds the amount less its cents, and
+    # with the cents' rounding written inside it the SQL held 25 copies of the amount's
+    step3 = step3.mutate(_big=_too_large(step3._amount),
+                         **{f"_big_{c}": _too_large(step3[f"_{c}_v"]) for c in money})
+    step4 = step3.mutate(cents=_cents(step3._amount * 100, step3._big),
+                         **{f"_{c}_cents": _cents(step3[f"_{c}_v"] * 100, step3[f"_big_{c}"])
+                            for c in money})
+    step4 = step4.mutate(_sub=_cents((step4._amount - step4.cents.cast("float64") / 100)
+                                     * SUBCENT_UNITS, step4._big))
     # a return is decided on the cents the rules work on, as the pandas engine does: an
     # amount of -0.004 is a zero-amount row, not a return
     negative = (step4._quantity_v < 0) if "quantity" in src else (step4.cents < 0)
