@@ -212,13 +212,19 @@ def value_schedule(fitter, ggf, customers: pd.DataFrame, params: ClvParams,
         ggf, customers["frequency"], customers["monetary_value"]) if ggf is not None \
         else np.full(len(customers), np.nan)
     rate = monthly_rate(params.discount_rate)
-    purchases = [steps[i - 1][codes] for i in range(1, months + 1)]
-    values = [value * step / (1 + rate) ** i for i, step in enumerate(purchases, 1)]
+    keep = len(customers) <= SCHEDULE_MAX_CUSTOMERS  # else the totals only, month by month:
+    purchases, values, sums = [], [], []              # 24 months of 10M customers are 3.8 GB
+    for i in range(1, months + 1):
+        step = steps[i - 1][codes]
+        worth = value * step / (1 + rate) ** i
+        sums.append((float(step.sum()), float(np.nansum(worth)) if ggf is not None else np.nan))
+        if keep:
+            purchases.append(step)
+            values.append(worth)
     totals = pd.DataFrame({"month": np.arange(1, months + 1),
-                           "expected_purchases": [float(p.sum()) for p in purchases],
-                           "expected_value": [float(np.nansum(v)) if ggf is not None
-                                              else np.nan for v in values]})
-    if len(customers) > SCHEDULE_MAX_CUSTOMERS:
+                           "expected_purchases": [p for p, _ in sums],
+                           "expected_value": [v for _, v in sums]})
+    if not keep:
         return None, totals
     n = len(customers)
     long = pd.DataFrame({
