@@ -9,8 +9,9 @@
   ledger), ``summary`` (one row per customer), ``aggregates`` (what the notebooks need
   instead of the transactions), ``privacy`` (hashed ids): the pandas implementation, run
   by ``pandas_engine``, the default on one machine;
-* ``ibis_engine``, ``ibis_io``, ``ibis_typing``, ``ibis_rules``, ``ibis_aggregates``,
-  ``sources``: the same rules and aggregates as Ibis expressions, run by DuckDB or Spark.
+* ``ibis_engine``, ``ibis_io``, ``ibis_text``, ``ibis_typing``, ``ibis_rules``,
+  ``ibis_aggregates``, ``sources``: the same rules and aggregates as Ibis expressions, run
+  by DuckDB or Spark.
 
 The stage ends in the ledger, the customers table and the aggregates: the clean
 transactions are written by the engine (``clean_transactions``) and never handed on.

@@ -13,7 +13,8 @@ import pandas as pd
 from ..config import ReadParams
 from ..errors import InputError
 from .ibis_io import Connection, arrow_ready, reading
-from .ibis_typing import _number, _text, rint
+from .ibis_text import text as as_text
+from .ibis_typing import _number, rint
 from .inputs import Before, Plan, plan, read_lookup
 from .load import EXCEL_SUFFIXES, check_path, data_files
 from .privacy import redact_row
@@ -36,7 +37,7 @@ def lookup_tables(eng: Connection, cfg: ReadParams) -> list:
         with reading(eng, lk.file, cfg):
             table = eng.read(str(path), native_format(str(path), cfg), cfg, one_file=True)
             table = table.mutate(**{c: table[c].cast("string") for c in table.columns})
-            key = _text(table[lk.lookup_key], [""]) if lk.lookup_key in table.columns \
+            key = as_text(table[lk.lookup_key], [""]) if lk.lookup_key in table.columns \
                 else None
             if key is not None:
                 twice = eng.frame(table.group_by(k=key).aggregate(n=ibis._.count())
@@ -81,13 +82,13 @@ def prepare(eng: Connection, raw, cfg: ReadParams, source: str
     raw = raw.select(*keep)
     flags = []
     for i, (lk, table, cols) in enumerate(zip(cfg.lookups, tables, the_plan.brought)):
-        right = table.select(_k=_text(table[lk.lookup_key], [""]),
+        right = table.select(_k=as_text(table[lk.lookup_key], [""]),
                              **{c: table[c] for c in cols}, **{f"_m{i}": ibis.literal(True)})
-        raw = raw.left_join(right, _text(raw[lk.key], [""]) == right._k).drop("_k")
+        raw = raw.left_join(right, as_text(raw[lk.key], [""]) == right._k).drop("_k")
         flags.append(f"_m{i}")
     excluded = ibis.literal(False)
     for f in cfg.exclude_rows:
-        text = _text(raw[f.column], [""])
+        text = as_text(raw[f.column], [""])
         hit = text.re_search(f.pattern) if f.pattern is not None else \
             text.lower().isin(list(f.values))
         excluded = excluded | hit.fill_null(False)

@@ -18,6 +18,7 @@ import pandas as pd
 from ..config import CleanParams, ReadParams
 from ..errors import InputError
 from .ibis_io import Connection, reading
+from .ibis_text import null_words, text, trimmed
 from .load import missing_columns_text
 from .privacy import redact_row
 from .rules import (CURRENCY_SYMBOLS, EARLIEST_DATE, MAX_ROW_AMOUNT, MAX_TOTAL_CENTS,
@@ -29,55 +30,12 @@ from .rules import (CURRENCY_SYMBOLS, EARLIEST_DATE, MAX_ROW_AMOUNT, MAX_TOTAL_C
 
 __all__ = ["java_pattern", "rint", "day", "typed"]
 
-WHITESPACE = (" ", "\t", "\n", "\r")
-
-
-def _trimmed(col, by_code_point: bool = False):
-    """Text with surrounding whitespace removed. The strip runs only on values that may
-    need it: with ``by_code_point`` (DuckDB), those whose first or last character has a
-    code point of 32 or less (every whitespace the strip removes, and the empty text): on
-    10 million rows of seven columns DuckDB takes 1.0 s for that test against 2.6 s for
-    eight prefix and suffix tests; else (Spark: with the test by code point and a step of
-    its own, 10M rows took 204 s in a process tree of 10.8 GiB, against 228 s and 5.7 GiB
-    this way) the values that start or end with a character of :data:`WHITESPACE`. TRIM
-    with a set of characters took 3.6 s per 3 million rows."""
-    t = col.cast("string")
-    if by_code_point:
-        # the last code point (``right`` takes a grapheme, slower; the strip can change a
-        # value only when one of these two is a whitespace, 32 or less)
-        padded = (t.ascii_str() <= 32) | (t.substr(-1).ascii_str() <= 32)
-    else:
-        padded = ibis.literal(False)
-        for ch in WHITESPACE:
-            padded = padded | t.startswith(ch) | t.endswith(ch)
-    return ibis.ifelse(padded, t.re_replace(r"^\s+|\s+$", ""), t)
-
-
-def _missing(t, missing: list[str]):
-    """Trimmed text (:func:`_trimmed`) with the ``missing`` texts
-    (``ReadParams.missing_tokens``, compared in lower case) made missing. Only a text
-    whose first character could begin one of them is put in lower case to compare (a
-    date, an id of digits never is): an ASCII character that begins one in either case,
-    any other character, and the empty text when it is one."""
-    firsts = {w[0] for w in missing if w}
-    codes = sorted({ord(c) for w in firsts for c in (w.lower(), w.upper()) if ord(c) < 128}
-                   | ({0} if "" in missing else set()))
-    first = t.ascii_str()
-    may = first.isin(codes) | (first >= 128) if codes else first >= 128
-    return ibis.ifelse(may & t.lower().isin(missing), ibis.null("string"), t)
-
-
-def _text(col, missing: list[str]):
-    """Text with surrounding whitespace removed; the ``missing`` texts are missing."""
-    return _missing(_trimmed(col), missing)
-
-
 def _number(col, cfg: ReadParams, text_done: bool = False):
     """(the value as float64, a flag for a currency symbol or None); ``text_done``: ``col``
     went through ``_text`` already."""
     if col.type().is_numeric():
         return col.cast("float64"), None
-    t = col if text_done else _text(col, cfg.missing_tokens)
+    t = col if text_done else text(col, cfg.missing_tokens)
     plain = not cfg.thousands and cfg.decimal == "."
     direct = t.try_cast("float64") if plain else None
     cleaned = t.re_replace(CURRENCY_SYMBOLS, "").re_replace(r"^\s+|\s+$", "")
@@ -96,7 +54,7 @@ def _number(col, cfg: ReadParams, text_done: bool = False):
 def _timestamp(eng: Connection, col, cfg: ReadParams, text_done: bool = False):
     if col.type().is_timestamp() or col.type().is_date():
         return col.cast("timestamp")
-    t = col if text_done else _text(col, cfg.missing_tokens)
+    t = col if text_done else text(col, cfg.missing_tokens)
     fmt = cfg.date_format
     if not fmt:
         if eng.casts_offsets:  # Spark's cast honours an offset (its session is UTC)
@@ -206,9 +164,9 @@ def _parse(eng: Connection, raw, cfg: ReadParams, file: str):
     # Spark keeps the one step it was measured with
     once = eng.name == "duckdb"
     step0 = raw.select(*[raw[c] if kept_type(raw[c]) or c == "_file"
-                         else _trimmed(raw[c], by_code_point=True).name(c)
+                         else trimmed(raw[c], by_code_point=True).name(c)
                          for c in raw.columns]) if once else raw
-    read = _missing if once else _text  # on Spark, trimmed where it is read
+    read = null_words if once else text  # on Spark, trimmed where it is read
     step1 = step0.select(
         **{c: read(step0[col], cfg.dimension_missing_tokens if c in cfg.dimensions
                    else nulls) for c, col in text_cols.items()},
@@ -384,7 +342,7 @@ def _dimension_losses(eng: Connection, raw, cfg: ReadParams, rows: int) -> list:
     if len(words) < 2 or not cfg.dimensions:
         return []
     counts = eng.frame(raw.aggregate(**{
-        f"lost_{i}": (_text(raw[d], [""]).notnull() & _text(raw[d], words).isnull()).sum()
+        f"lost_{i}": (text(raw[d], [""]).notnull() & text(raw[d], words).isnull()).sum()
         for i, d in enumerate(cfg.dimensions)})).iloc[0]
     said = [dimension_missing_warning(d, int(counts[f"lost_{i}"] or 0), rows)
             for i, d in enumerate(cfg.dimensions)]
