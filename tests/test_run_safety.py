@@ -343,3 +343,32 @@ def test_no_kernel_is_started_during_a_small_or_query_engine_stage(tmp_path, mon
     monkeypatch.setattr(runner, "render_report", lambda *a, **k: None)
     result = runner.run(data, params, outputs_root=tmp_path / "o", echo=lambda _: None)
     assert result.status == "ok", result.error
+
+
+def test_the_shared_kernel_forgets_a_notebook_and_hands_its_memory_back():
+    """Between notebooks the kernel forgets every name (the memory hand-back that follows
+    ``%reset`` leaves none, nor an output to remember) and its resident memory falls back
+    once a notebook's large frame is gone (glibc's heap trimmed, pyarrow's pool emptied)."""
+    k = kernel.SharedKernel()
+    rss = "int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')"
+    try:
+        before = kernel._one_cell(f"import os\nprint({rss})")
+        NotebookClient(before, km=k.km, timeout=60).execute()
+        # a frame of many mid-sized blocks, on the C heap rather than in mapped pages
+        NotebookClient(kernel._one_cell(
+            "import numpy as np, pandas as pd\n"
+            "frames = [pd.DataFrame({'x': np.arange(4000.0)}) for _ in range(40_000)]"),
+            km=k.km, timeout=120).execute()
+        k.reset()
+        probe = kernel._one_cell(
+            "import os\n"
+            "left = [n for n in globals() if not n.startswith('_') and n not in "
+            "('In', 'Out', 'get_ipython', 'exit', 'quit', 'open', 'os')]\n"
+            f"print(left, len(Out), {rss})")
+        NotebookClient(probe, km=k.km, timeout=60).execute()
+    finally:
+        k.shutdown()
+    base = int(before.cells[0].outputs[0]["text"])
+    left, outs, after = probe.cells[0].outputs[0]["text"].rsplit(" ", 2)
+    assert left == "[]" and outs.strip(",") == "0", probe.cells[0].outputs[0]["text"]
+    assert int(after) < base + (300 << 20), (base >> 20, int(after) >> 20)

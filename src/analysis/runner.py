@@ -11,7 +11,6 @@ earlier runs and ``outputs/latest`` are not touched.
 from __future__ import annotations
 
 import datetime as _dt
-import gc
 import os
 import platform
 import shutil
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
-import pyarrow as pa
 import yaml
 
 from .background import Background
@@ -42,6 +40,7 @@ from .narrative.labels import NOTEBOOK_TITLES
 from .narrative.stages import stage_status
 from .narrative.translate import translate_notebook
 from .report.html import clean_page
+from .release import hand_back
 from .runfolder import CUSTOMERS, read_metrics, replacing, write_json
 from .report.to_database import export, preflight
 from .stage1.engine import check_source, dataset_of
@@ -371,14 +370,13 @@ def _discard(early: Background | None) -> None:
 def _stage1(data: str, params: Params, work: Path) -> tuple[int, list[str], float, str | None]:
     """Load, clean and summarise into ``work`` (``stage1_cache.stage1``, which closes the engine
     afterwards: the notebooks only read the run folder); returns (input rows, warnings,
-    seconds, the digest of the rows read from a database). The frames are dropped afterwards and pyarrow's pool is asked to give memory
-    back, since the runner waits next to the kernel for the rest of the run."""
+    seconds, the digest of the rows read from a database). The frames are dropped afterwards
+    and the memory handed back (``release``): the runner waits beside the kernel."""
     stage = stage1(work, data, params)
     rows = int(stage.ledger.set_index("step").at["input", "rows"])
     result = (rows, stage.warnings, stage.seconds, stage.aggregates.read_digest)
     del stage
-    gc.collect()
-    pa.default_memory_pool().release_unused()
+    hand_back()
     return result
 
 
