@@ -56,9 +56,9 @@ class SharedKernel:
                                      ip=os.path.join(self.socket_dir, "k"))
 
     def reset(self) -> None:
-        """Forget the last notebook's names and hand back the memory they held (else the
-        kernel keeps each notebook's peak: at 10 million customers it grew by ~2 GiB a
-        notebook); the trailing semicolon leaves no output to remember."""
+        """Forget the last notebook's names and hand back the memory they held
+        (``release``: the allocators keep it otherwise); the trailing semicolon leaves no
+        output to remember."""
         NotebookClient(_one_cell("%reset -f\n__import__('analysis.release').release.hand_back();"),
                        km=self.km, timeout=60).execute()
 

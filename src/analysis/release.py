@@ -3,8 +3,9 @@
 The run's processes live long: the runner waits beside the notebooks' kernel, and the kernel
 runs every notebook in turn. Freed memory stays with the allocators otherwise (pyarrow's
 pool, and the C library's heap for the many mid-sized buffers of pandas and numpy), so a
-process keeps the peak of everything it ran before: at 10 million customers the kernel grew
-notebook by notebook and the runner kept the transaction stage's.
+process stays the size of the largest step it ran. On 40 million rows by 10 million
+customers, handing it back lowered the run's peak while notebooks 02 and 03 ran by 0.7 and
+1.0 GiB (the peaks of 04 and 05 are their own work, and stayed).
 """
 from __future__ import annotations
 
