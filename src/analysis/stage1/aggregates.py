@@ -243,19 +243,26 @@ def clv_inputs(clean: pd.DataFrame, params: ClvParams, window: Window, order: pd
     cal = calibration_holdout(clean, cal_end, window.end, params.time_unit, codes, daily) \
         if cal_end < window.end else None
     repeat, cohorts = repeat_days_and_cohorts(daily, cal_end, window.end)
-    earlier = {c: calibration_holdout(clean, c, e, params.time_unit, codes, daily)
-               for c, e in backtest_origins(window.start, window.end, cal_end)[1:]}
+    earlier = [(c, {k: v.to_numpy() for k, v in calibration_holdout(
+        clean, c, e, params.time_unit, codes, daily).items()})
+        for c, e in backtest_origins(window.start, window.end, cal_end)[1:]]
     return ClvInputs(cal_end, hist, cal, repeat, cohorts, stack_backtests(earlier))
 
 
-def stack_backtests(frames: dict[pd.Timestamp, pd.DataFrame]) -> pd.DataFrame | None:
-    """The earlier backtests' calibration frames as one table, each row's ``origin`` (its
-    calibration end) first, without customer ids (the backtests need none; nothing to
-    hash); None without any."""
-    if not frames:
+def stack_backtests(parts: list[tuple[pd.Timestamp, dict[str, np.ndarray]]]
+                    ) -> pd.DataFrame | None:
+    """The earlier backtests' calibration frames (each origin's columns) as one table, each
+    row's ``origin`` (its calibration end) first, without customer ids (the backtests need
+    none; nothing to hash); None without any. Column by column, each column's parts let go
+    as it is joined (``parts`` is emptied): ten million customers' frames are not held
+    twice."""
+    if not parts:
         return None
-    return pd.concat([f.reset_index(drop=True).assign(origin=origin)[["origin", *f.columns]]
-                      for origin, f in frames.items()], ignore_index=True)
+    sizes = [len(next(iter(cols.values()))) for _, cols in parts]
+    out = {"origin": pd.Series([o for o, _ in parts]).repeat(sizes).to_numpy()}
+    for name in list(parts[0][1]):
+        out[name] = np.concatenate([cols.pop(name) for _, cols in parts])
+    return pd.DataFrame(out, copy=False)
 
 
 def spend_frame(ids: np.ndarray, category: np.ndarray, cents_sum: np.ndarray

@@ -17,7 +17,7 @@ from ..config import Params, Privacy
 from ..units import (CustomerOrder, Window, backtest_origins, day_number, monthly_rate,
                      to_dates)
 from .aggregates import (SAMPLE_ROWS, Aggregates, ClvInputs, cohort_frame, spend_frame,
-                         split_dates, to_cent)
+                         split_dates, stack_backtests, to_cent)
 from .ibis_io import Connection
 from .ibis_rules import purchase_days
 from .summary import btyd_columns
@@ -147,18 +147,6 @@ def _calibration(eng: Connection, daily, cal_day: int, end_day: int, unit: int,
     return cols, at[rows]
 
 
-def _stacked(parts: list[tuple[pd.Timestamp, dict[str, np.ndarray]]]) -> pd.DataFrame | None:
-    """``aggregates.stack_backtests`` of the earlier origins' columns, each column joined
-    and its parts let go before the next (the parts are emptied)."""
-    if not parts:
-        return None
-    sizes = [len(cols["frequency_cal"]) for _, cols in parts]
-    out = {"origin": pd.Series([o for o, _ in parts]).repeat(sizes).to_numpy()}
-    for name in list(parts[0][1]):
-        out[name] = np.concatenate([cols.pop(name) for _, cols in parts])
-    return pd.DataFrame(out, copy=False)
-
-
 def _tracking(eng: Connection, daily, cal_day: int, end_day: int
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     first = daily.group_by("customer_id").aggregate(first=daily.day.min())
@@ -199,7 +187,7 @@ def ibis_aggregates(eng: Connection, kept, days, customers: pd.DataFrame, params
                       monthly=_monthly(eng, kept), split=split,
                       halves=_halves(eng, kept, split, order),
                       clv=ClvInputs(cal_end, hist.rename("historical_clv"), cal, repeat,
-                                    cohorts, _stacked(earlier)),
+                                    cohorts, stack_backtests(earlier)),
                       sample=clean_frame(eng, kept, SAMPLE_ROWS),
                       cohort_months=_cohort_months(eng, days),
                       category_spend=_category_spend(eng, kept))
