@@ -68,6 +68,7 @@ def _category_spend(eng: Connection, kept) -> pd.DataFrame | None:
 
 
 def _halves(eng: Connection, kept, split: pd.Timestamp, order: CustomerOrder) -> pd.DataFrame:
+    # from the clean rows, not the customer days: the split may fall inside a day
     known = kept.filter(kept.customer_id.notnull())
     early = known.date < _ts(split)
     t = eng.arrow(known.group_by("customer_id").aggregate(

@@ -109,7 +109,8 @@ def customer_days(eng: Connection, kept):
     cents (``buy_cents``) and rows (``buys``; 0: a day of returns only), every row's cents
     (``cents``, returns netted), the cents less the cost (``value``, with a cost column)
     and the month (``m``, months since 1970). The summary and the aggregates read this
-    grouped table instead of the clean rows, each of them once more."""
+    grouped table where they would each have grouped the clean rows again (the halves
+    cannot: the migration split may fall at noon, inside a day)."""
     known = kept.filter(kept.customer_id.notnull())
     buy = ~known.ret
     sums = {"buy_cents": known.cents.sum(where=buy), "buys": buy.cast("int64").sum(),
